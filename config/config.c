@@ -1,0 +1,686 @@
+/* config.c - nearcache settings: one option table drives the defaults, the
+ * YAML file, the environment and --set.
+ *
+ * Every setting is a row of OPTIONS: its dotted name, its type, where it lives
+ * in struct config, its range and its default in text form. A type is a
+ * setter that turns text into the field (TYPES). The YAML loader walks nested
+ * mappings and joins their keys with '.', so a new scalar section ("cache:")
+ * needs only new rows. A section that is more than scalars ("policy:", lists
+ * of rules) gets a row in SECTIONS: its loader receives the section's node.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#define CONFIG_KEY_MAX    128 /* longest dotted key we print */
+#define CONFIG_REASON_MAX 160 /* longest reason a setter writes */
+#define CONFIG_UNIX_MAX   107 /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
+#define CONFIG_ENV_PREFIX "NEARCACHE_"
+
+#define KB      ((int64_t)1 << 10)
+#define MB      ((int64_t)1 << 20)
+#define GB      ((int64_t)1 << 30)
+#define SEC_MS  1000
+#define MIN_MS  (60 * SEC_MS)
+#define HOUR_MS (60 * MIN_MS)
+#define DAY_MS  (24 * HOUR_MS)
+
+typedef enum {
+    OPT_STRING,    /* char *, owned; empty or null text stores NULL */
+    OPT_ADDRESS,   /* char *, owned; "host:port", "[v6]:port" or "/unix/path" */
+    OPT_INT,       /* int, plain number */
+    OPT_INT64,     /* int64_t, plain number */
+    OPT_BYTES,     /* int64_t, number with an optional b/kb/mb/gb suffix */
+    OPT_DURATION,  /* int milliseconds, number with an optional ms/s/m suffix */
+    OPT_LOG_LEVEL, /* log_level_e */
+} opt_type_e;
+
+struct option {
+    const char *name; /* dotted name */
+    opt_type_e type;  /* parser and storage */
+    size_t offset;    /* of the field in struct config */
+    int64_t min, max; /* numeric types: inclusive range after scaling */
+    const char *dflt; /* default as text; NULL leaves a string unset */
+};
+
+#define OFF(field) offsetof(struct config, field)
+
+static const struct option OPTIONS[] = {
+    {"listen", OPT_ADDRESS, OFF(listen), 0, 0, "127.0.0.1:6380"},
+    {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "notice"},
+    {"upstream.address", OPT_ADDRESS, OFF(upstream), 0, 0, "127.0.0.1:6379"},
+    {"upstream.username", OPT_STRING, OFF(upstream_username), 0, 0, NULL},
+    {"upstream.password", OPT_STRING, OFF(upstream_password), 0, 0, NULL},
+    {"upstream.database", OPT_INT, OFF(upstream_database), 0, INT_MAX, "0"},
+    {"upstream.pool_size", OPT_INT, OFF(pool_size), 1, 256, "4"},
+    {"upstream.idle_dedicated", OPT_INT, OFF(idle_dedicated), 0, 10000, "16"},
+    {"upstream.connect_timeout", OPT_DURATION, OFF(connect_timeout_ms), 1, HOUR_MS, "1s"},
+    {"upstream.timeout", OPT_DURATION, OFF(request_timeout_ms), 0, HOUR_MS, "5s"},
+    {"upstream.reconnect_max", OPT_DURATION, OFF(reconnect_max_ms), 1, HOUR_MS, "2s"},
+    {"clients.max", OPT_INT, OFF(max_clients), 1, 1000000, "10000"},
+    {"clients.max_query_buffer", OPT_BYTES, OFF(max_query_buffer), KB, 4 * GB, "1gb"},
+    {"clients.max_output_buffer", OPT_BYTES, OFF(max_output_buffer), 0, 64 * GB, "512mb"},
+    {"clients.idle_timeout", OPT_DURATION, OFF(client_idle_timeout_ms), 0, 7 * DAY_MS, "0"},
+    {"limits.max_bulk_len", OPT_BYTES, OFF(max_bulk_len), 1, 4 * GB, "512mb"},
+    {"limits.max_multibulk_len", OPT_INT64, OFF(max_multibulk_len), 1, INT32_MAX, "2147483647"},
+    {"limits.max_inline_len", OPT_BYTES, OFF(max_inline_len), KB, GB, "64kb"},
+    {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s"},
+};
+
+#define OPTIONS_LEN (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
+
+/* Environment variables with the prefix that name no setting but are not
+ * errors: main.c reads them itself. */
+static const char *const ENV_RESERVED[] = {"NEARCACHE_CONFIG", NULL};
+
+/* ---- setters: text -> field ---------------------------------------------- */
+
+struct unit {
+    const char *suffix; /* matched case-insensitively */
+    int64_t scale;
+};
+
+static const struct unit BYTE_UNITS[] = {{"b", 1}, {"kb", KB}, {"mb", MB}, {"gb", GB}, {NULL, 0}};
+static const struct unit TIME_UNITS[] = {{"ms", 1}, {"s", SEC_MS}, {"m", MIN_MS}, {NULL, 0}};
+
+/* Parses text into the field of opt in cfg. text NULL means a YAML null.
+ * Returns 0, or -1 with a one-line reason. */
+typedef int (*opt_set_fn)(struct config *cfg, const struct option *opt, const char *text,
+                          char *reason, size_t len);
+
+static int set_string(struct config *, const struct option *, const char *, char *, size_t);
+static int set_address(struct config *, const struct option *, const char *, char *, size_t);
+static int set_number(struct config *, const struct option *, const char *, char *, size_t);
+static int set_log_level(struct config *, const struct option *, const char *, char *, size_t);
+
+struct opt_type {
+    opt_set_fn set;
+    const struct unit *units; /* numbers: accepted suffixes, NULL for none */
+    size_t width;             /* numbers: sizeof the field */
+    const char *expect;       /* reason when the text does not parse */
+};
+
+static const struct opt_type TYPES[] = {
+    [OPT_STRING] = {set_string, NULL, 0, NULL},
+    [OPT_ADDRESS] = {set_address, NULL, 0, "expected host:port, [ipv6]:port or /unix/path"},
+    [OPT_INT] = {set_number, NULL, sizeof(int), "expected an integer"},
+    [OPT_INT64] = {set_number, NULL, sizeof(int64_t), "expected an integer"},
+    [OPT_BYTES] = {set_number, BYTE_UNITS, sizeof(int64_t), "expected a size like 64mb"},
+    [OPT_DURATION] = {set_number, TIME_UNITS, sizeof(int), "expected a duration like 500ms"},
+    [OPT_LOG_LEVEL] = {set_log_level, NULL, 0, "expected crit, error, warn, notice, info or debug"},
+};
+
+static void *field_of(struct config *cfg, const struct option *opt)
+{
+    return (char *)cfg + opt->offset;
+}
+
+static bool option_owns_string(const struct option *opt)
+{
+    return opt->type == OPT_STRING || opt->type == OPT_ADDRESS;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes one line to err (if any). Returns -1. */
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int set_string(struct config *cfg, const struct option *opt, const char *text, char *reason,
+                      size_t len)
+{
+    char **field = field_of(cfg, opt);
+    char *copy = NULL;
+    if (text != NULL && text[0] != '\0' && (copy = strdup(text)) == NULL)
+        return fail(reason, len, "out of memory");
+    free(*field);
+    *field = copy;
+    return 0;
+}
+
+enum { NUM_OK, NUM_JUNK, NUM_RANGE };
+
+/* Returns the scale of suffix in units (1 for none), or 0 if unknown. */
+static int64_t unit_scale(const char *suffix, const struct unit *units)
+{
+    if (suffix[0] == '\0')
+        return 1;
+    for (; units != NULL && units->suffix != NULL; units++) {
+        if (strcasecmp(suffix, units->suffix) == 0)
+            return units->scale;
+    }
+    return 0;
+}
+
+/* Parses "[-]digits[suffix]" into *out, scaled by the suffix's unit. Returns
+ * NUM_OK, NUM_JUNK (not that shape) or NUM_RANGE (does not fit int64_t). */
+static int parse_number(const char *text, const struct unit *units, int64_t *out)
+{
+    const char *p = text;
+    bool negative = (*p == '-');
+    bool big = false;
+    int64_t v = 0;
+    if (negative)
+        p++;
+    if (!isdigit((unsigned char)*p))
+        return NUM_JUNK;
+    for (; isdigit((unsigned char)*p); p++) {
+        int digit = *p - '0';
+        if (v > (INT64_MAX - digit) / 10)
+            big = true;
+        else
+            v = v * 10 + digit;
+    }
+    int64_t scale = unit_scale(p, units);
+    if (scale == 0)
+        return NUM_JUNK;
+    if (big || v > INT64_MAX / scale)
+        return NUM_RANGE;
+    *out = negative ? -(v * scale) : v * scale;
+    return NUM_OK;
+}
+
+/* Writes v with the largest unit of units that divides it ("64kb", "60m"). */
+static void format_amount(char *buf, size_t len, int64_t v, const struct unit *units)
+{
+    const struct unit *best = NULL;
+    for (const struct unit *u = units; v != 0 && u != NULL && u->suffix != NULL; u++) {
+        if (v % u->scale == 0)
+            best = u;
+    }
+    snprintf(buf, len, "%lld%s", (long long)(best ? v / best->scale : v), best ? best->suffix : "");
+}
+
+static int set_number(struct config *cfg, const struct option *opt, const char *text, char *reason,
+                      size_t len)
+{
+    const struct opt_type *type = &TYPES[opt->type];
+    int64_t v = 0;
+    if (text == NULL || text[0] == '\0')
+        return fail(reason, len, "needs a value");
+    int rc = parse_number(text, type->units, &v);
+    if (rc == NUM_JUNK)
+        return fail(reason, len, "%s", type->expect);
+    if (rc == NUM_RANGE || v < opt->min || v > opt->max) {
+        char lo[32], hi[32];
+        format_amount(lo, sizeof(lo), opt->min, type->units);
+        format_amount(hi, sizeof(hi), opt->max, type->units);
+        return fail(reason, len, "must be between %s and %s", lo, hi);
+    }
+    if (type->width == sizeof(int))
+        *(int *)field_of(cfg, opt) = (int)v;
+    else
+        *(int64_t *)field_of(cfg, opt) = v;
+    return 0;
+}
+
+/* True if s[0..n) is non-empty and made only of characters in allowed or
+ * alphanumerics. */
+static bool host_chars_ok(const char *s, size_t n, const char *allowed)
+{
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isalnum((unsigned char)s[i]) && strchr(allowed, s[i]) == NULL)
+            return false;
+    }
+    return true;
+}
+
+/* Returns NULL if text is a valid address, else the reason. */
+static const char *address_check(const char *text)
+{
+    const char *expect = TYPES[OPT_ADDRESS].expect;
+    const char *port;
+    int64_t v = 0;
+    if (text[0] == '/')
+        return strlen(text) <= CONFIG_UNIX_MAX ? NULL : "unix socket path longer than 107 bytes";
+    if (text[0] == '[') {
+        const char *close = strchr(text, ']');
+        if (close == NULL || close[1] != ':' || memchr(text, ':', (size_t)(close - text)) == NULL ||
+            !host_chars_ok(text + 1, (size_t)(close - text - 1), ":.%_-"))
+            return expect;
+        port = close + 2;
+    } else {
+        const char *colon = strchr(text, ':');
+        if (colon == NULL || strchr(colon + 1, ':') != NULL ||
+            !host_chars_ok(text, (size_t)(colon - text), ".-_"))
+            return expect;
+        port = colon + 1;
+    }
+    int rc = parse_number(port, NULL, &v);
+    if (rc == NUM_JUNK)
+        return expect;
+    if (rc == NUM_RANGE || v < 1 || v > 65535)
+        return "port must be between 1 and 65535";
+    return NULL;
+}
+
+static int set_address(struct config *cfg, const struct option *opt, const char *text, char *reason,
+                       size_t len)
+{
+    if (text == NULL || text[0] == '\0')
+        return fail(reason, len, "needs a value");
+    const char *why = address_check(text);
+    if (why != NULL)
+        return fail(reason, len, "%s", why);
+    return set_string(cfg, opt, text, reason, len);
+}
+
+static int set_log_level(struct config *cfg, const struct option *opt, const char *text,
+                         char *reason, size_t len)
+{
+    log_level_e level;
+    if (text == NULL || text[0] == '\0')
+        return fail(reason, len, "needs a value");
+    if (log_level_parse(text, &level) != 0)
+        return fail(reason, len, "%s", TYPES[opt->type].expect);
+    *(log_level_e *)field_of(cfg, opt) = level;
+    return 0;
+}
+
+static int option_apply(struct config *cfg, const struct option *opt, const char *text,
+                        char *reason, size_t len)
+{
+    return TYPES[opt->type].set(cfg, opt, text, reason, len);
+}
+
+static const struct option *option_find(const char *name)
+{
+    for (size_t i = 0; i < OPTIONS_LEN; i++) {
+        if (strcmp(OPTIONS[i].name, name) == 0)
+            return &OPTIONS[i];
+    }
+    return NULL;
+}
+
+/* True if some option's name starts with "name.". */
+static bool option_is_section(const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; i < OPTIONS_LEN; i++) {
+        if (strncmp(OPTIONS[i].name, name, n) == 0 && OPTIONS[i].name[n] == '.')
+            return true;
+    }
+    return false;
+}
+
+/* ---- whole-config helpers ------------------------------------------------ */
+
+void config_init(struct config *cfg)
+{
+    char reason[CONFIG_REASON_MAX];
+    memset(cfg, 0, sizeof(*cfg));
+    for (size_t i = 0; i < OPTIONS_LEN; i++) {
+        if (OPTIONS[i].dflt != NULL &&
+            option_apply(cfg, &OPTIONS[i], OPTIONS[i].dflt, reason, sizeof(reason)) != 0)
+            abort(); /* out of memory, or a default the table itself rejects */
+    }
+}
+
+void config_deinit(struct config *cfg)
+{
+    for (size_t i = 0; i < OPTIONS_LEN; i++) {
+        if (option_owns_string(&OPTIONS[i]))
+            free(*(char **)field_of(cfg, &OPTIONS[i]));
+    }
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+/* Makes dst a deep copy of src, to be changed and then committed or dropped.
+ * Returns 0, or -1 (dst left empty) when out of memory. */
+static int config_copy(struct config *dst, const struct config *src)
+{
+    bool failed = false;
+    *dst = *src;
+    for (size_t i = 0; i < OPTIONS_LEN; i++) {
+        char **field = field_of(dst, &OPTIONS[i]);
+        if (!option_owns_string(&OPTIONS[i]) || *field == NULL)
+            continue;
+        *field = failed ? NULL : strdup(*field); /* after a failure, only drop src's */
+        failed = failed || *field == NULL;
+    }
+    if (failed)
+        config_deinit(dst);
+    return failed ? -1 : 0;
+}
+
+/* Replaces cfg with next, which cfg then owns. */
+static void config_commit(struct config *cfg, struct config *next)
+{
+    config_deinit(cfg);
+    *cfg = *next;
+}
+
+/* ---- YAML file ----------------------------------------------------------- */
+
+struct yaml_ctx {
+    const char *path;
+    yaml_document_t *doc;
+    struct config *cfg; /* the copy being filled */
+    char *err;
+    size_t errlen;
+};
+
+/* Loads a section that is more than scalars from its node (any type). Returns
+ * 0, or -1 after reporting with yaml_fail. */
+typedef int (*section_load_fn)(struct yaml_ctx *ctx, const char *key, yaml_node_t *node);
+
+struct section {
+    const char *name;
+    section_load_fn load;
+};
+
+static const struct section SECTIONS[] = {
+    /* {"policy", policy_yaml_load}, */
+    {NULL, NULL},
+};
+
+static int yaml_load_map(struct yaml_ctx *ctx, const char *prefix, yaml_node_t *map);
+
+static int yaml_fail(struct yaml_ctx *ctx, const yaml_node_t *node, const char *key,
+                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Reports "path:line: key: reason" for node. Returns -1. */
+static int yaml_fail(struct yaml_ctx *ctx, const yaml_node_t *node, const char *key,
+                     const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    return fail(ctx->err, ctx->errlen, "%s:%zu: %s: %s", ctx->path, node->start_mark.line + 1, key,
+                reason);
+}
+
+/* The text of a scalar, or NULL if it holds a NUL byte. */
+static const char *scalar_text(const yaml_node_t *node)
+{
+    const char *s = (const char *)node->data.scalar.value;
+    return strlen(s) == node->data.scalar.length ? s : NULL;
+}
+
+/* True for a plain empty, "~" or "null" scalar. */
+static bool yaml_is_null(const yaml_node_t *node)
+{
+    static const char *const NULLS[] = {"", "~", "null", "Null", "NULL", NULL};
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    for (size_t i = 0; NULLS[i] != NULL; i++) {
+        if (strcmp((const char *)node->data.scalar.value, NULLS[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
+static const struct section *section_find(const char *name)
+{
+    for (const struct section *s = SECTIONS; s->name != NULL; s++) {
+        if (strcmp(s->name, name) == 0)
+            return s;
+    }
+    return NULL;
+}
+
+static int yaml_load_scalar(struct yaml_ctx *ctx, const struct option *opt, yaml_node_t *value)
+{
+    char reason[CONFIG_REASON_MAX];
+    if (value->type == YAML_MAPPING_NODE)
+        return yaml_fail(ctx, value, opt->name, "expected a value, not a mapping");
+    if (value->type != YAML_SCALAR_NODE)
+        return yaml_fail(ctx, value, opt->name, "expected a value, not a list");
+    const char *text = scalar_text(value);
+    if (text == NULL)
+        return yaml_fail(ctx, value, opt->name, "contains a NUL byte");
+    if (option_apply(ctx->cfg, opt, yaml_is_null(value) ? NULL : text, reason, sizeof(reason)))
+        return yaml_fail(ctx, value, opt->name, "%s", reason);
+    return 0;
+}
+
+/* Applies one "key: value" pair, key being the dotted name. */
+static int yaml_load_entry(struct yaml_ctx *ctx, const char *key, yaml_node_t *knode,
+                           yaml_node_t *value)
+{
+    const struct option *opt = option_find(key);
+    if (opt != NULL)
+        return yaml_load_scalar(ctx, opt, value);
+    const struct section *sec = section_find(key);
+    if (sec != NULL)
+        return sec->load(ctx, key, value);
+    if (!option_is_section(key))
+        return yaml_fail(ctx, knode, key, "unknown key");
+    if (yaml_is_null(value)) /* "upstream:" with every key commented out */
+        return 0;
+    if (value->type != YAML_MAPPING_NODE)
+        return yaml_fail(ctx, value, key, "expected a mapping");
+    return yaml_load_map(ctx, key, value);
+}
+
+/* True if the key of pairs[i] equals the key of an earlier pair. */
+static bool yaml_key_repeated(struct yaml_ctx *ctx, const yaml_node_pair_t *pairs, size_t i)
+{
+    const yaml_node_t *key = yaml_document_get_node(ctx->doc, pairs[i].key);
+    for (size_t j = 0; j < i; j++) {
+        const yaml_node_t *other = yaml_document_get_node(ctx->doc, pairs[j].key);
+        if (other->type == YAML_SCALAR_NODE &&
+            other->data.scalar.length == key->data.scalar.length &&
+            memcmp(other->data.scalar.value, key->data.scalar.value, key->data.scalar.length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Applies every pair of map, whose keys are relative to prefix ("" at top). */
+static int yaml_load_map(struct yaml_ctx *ctx, const char *prefix, yaml_node_t *map)
+{
+    yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
+    size_t n = (size_t)(map->data.mapping.pairs.top - pairs);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *knode = yaml_document_get_node(ctx->doc, pairs[i].key);
+        yaml_node_t *value = yaml_document_get_node(ctx->doc, pairs[i].value);
+        char key[CONFIG_KEY_MAX];
+        const char *name = knode->type == YAML_SCALAR_NODE ? scalar_text(knode) : NULL;
+        if (name == NULL)
+            return yaml_fail(ctx, knode, prefix[0] ? prefix : "(top)", "keys must be plain names");
+        snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", name);
+        if (strchr(name, '.') != NULL || name[0] == '\0')
+            return yaml_fail(ctx, knode, key, "unknown key");
+        if (yaml_key_repeated(ctx, pairs, i))
+            return yaml_fail(ctx, knode, key, "duplicate key");
+        if (yaml_load_entry(ctx, key, knode, value) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int yaml_syntax_error(const yaml_parser_t *parser, const char *path, char *err,
+                             size_t errlen)
+{
+    if (parser->error == YAML_MEMORY_ERROR || parser->problem == NULL)
+        return fail(err, errlen, "%s: out of memory", path);
+    if (parser->error == YAML_READER_ERROR) /* bad encoding: no line, an offset */
+        return fail(err, errlen, "%s: yaml: %s at byte %zu", path, parser->problem,
+                    parser->problem_offset);
+    return fail(err, errlen, "%s:%zu: yaml: %s", path, parser->problem_mark.line + 1,
+                parser->problem);
+}
+
+/* Loads the single document of the stream into doc (to be deleted by the
+ * caller on success). Returns 0, or -1 with err set. */
+static int yaml_read(yaml_parser_t *parser, yaml_document_t *doc, const char *path, char *err,
+                     size_t errlen)
+{
+    yaml_document_t extra;
+    if (!yaml_parser_load(parser, doc))
+        return yaml_syntax_error(parser, path, err, errlen);
+    if (!yaml_parser_load(parser, &extra)) {
+        yaml_document_delete(doc);
+        return yaml_syntax_error(parser, path, err, errlen);
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&extra);
+    size_t line = root ? root->start_mark.line + 1 : 0;
+    yaml_document_delete(&extra);
+    if (root != NULL) {
+        yaml_document_delete(doc);
+        return fail(err, errlen, "%s:%zu: yaml: expected a single document", path, line);
+    }
+    return 0;
+}
+
+/* Applies doc over cfg, all or nothing. */
+static int yaml_apply(struct config *cfg, yaml_document_t *doc, const char *path, char *err,
+                      size_t errlen)
+{
+    struct config next;
+    yaml_node_t *root = yaml_document_get_root_node(doc);
+    if (root == NULL || yaml_is_null(root))
+        return 0;
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(err, errlen, "%s:%zu: yaml: expected a mapping of settings", path,
+                    root->start_mark.line + 1);
+    if (config_copy(&next, cfg) != 0)
+        return fail(err, errlen, "%s: out of memory", path);
+    struct yaml_ctx ctx = {path, doc, &next, err, errlen};
+    if (yaml_load_map(&ctx, "", root) != 0) {
+        config_deinit(&next);
+        return -1;
+    }
+    config_commit(cfg, &next);
+    return 0;
+}
+
+int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    struct stat st;
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return fail(err, errlen, "%s: %s", path, strerror(errno));
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        fclose(f);
+        return fail(err, errlen, "%s: %s", path, strerror(EISDIR));
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        fclose(f);
+        return fail(err, errlen, "%s: out of memory", path);
+    }
+    yaml_parser_set_input_file(&parser, f);
+    int rc = yaml_read(&parser, &doc, path, err, errlen);
+    if (rc == 0) {
+        rc = yaml_apply(cfg, &doc, path, err, errlen);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+/* ---- environment and flags ----------------------------------------------- */
+
+/* True if the variable name[0..n) is opt's: "NEARCACHE_" + the dotted name
+ * uppercased with '.' as '_'. */
+static bool env_names(const char *name, size_t n, const struct option *opt)
+{
+    size_t plen = strlen(CONFIG_ENV_PREFIX);
+    if (n != plen + strlen(opt->name))
+        return false;
+    for (size_t i = 0; i < n - plen; i++) {
+        char c = opt->name[i] == '.' ? '_' : (char)toupper((unsigned char)opt->name[i]);
+        if (name[plen + i] != c)
+            return false;
+    }
+    return true;
+}
+
+static bool env_reserved(const char *name, size_t n)
+{
+    for (size_t i = 0; ENV_RESERVED[i] != NULL; i++) {
+        if (strlen(ENV_RESERVED[i]) == n && strncmp(ENV_RESERVED[i], name, n) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Applies one "NAME=value" entry of the environment to cfg. */
+static int env_apply(struct config *cfg, const char *entry, char *err, size_t errlen)
+{
+    char reason[CONFIG_REASON_MAX];
+    const char *eq = strchr(entry, '=');
+    size_t n = eq != NULL ? (size_t)(eq - entry) : strlen(entry);
+    if (strncmp(entry, CONFIG_ENV_PREFIX, strlen(CONFIG_ENV_PREFIX)) != 0 || env_reserved(entry, n))
+        return 0;
+    for (size_t i = 0; i < OPTIONS_LEN; i++) {
+        if (!env_names(entry, n, &OPTIONS[i]))
+            continue;
+        if (option_apply(cfg, &OPTIONS[i], eq != NULL ? eq + 1 : "", reason, sizeof(reason)))
+            return fail(err, errlen, "%.*s: %s: %s", (int)n, entry, OPTIONS[i].name, reason);
+        return 0;
+    }
+    return fail(err, errlen, "%.*s: unknown setting", (int)n, entry);
+}
+
+int config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
+{
+    struct config next;
+    if (config_copy(&next, cfg) != 0)
+        return fail(err, errlen, "environment: out of memory");
+    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+        if (env_apply(&next, envp[i], err, errlen) != 0) {
+            config_deinit(&next);
+            return -1;
+        }
+    }
+    config_commit(cfg, &next);
+    return 0;
+}
+
+int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen)
+{
+    char reason[CONFIG_REASON_MAX];
+    const struct option *opt = option_find(key);
+    if (opt == NULL)
+        return fail(err, errlen, "%s: unknown setting", key);
+    if (option_apply(cfg, opt, value, reason, sizeof(reason)) != 0)
+        return fail(err, errlen, "%s: %s", key, reason);
+    return 0;
+}
+
+/* ---- cross-field rules --------------------------------------------------- */
+
+int config_validate(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->listen == NULL)
+        return fail(err, errlen, "listen: needs a value");
+    if (cfg->upstream == NULL)
+        return fail(err, errlen, "upstream.address: needs a value");
+    if (cfg->upstream_username != NULL && cfg->upstream_password == NULL)
+        return fail(err, errlen, "upstream.username: needs upstream.password");
+    if (strcmp(cfg->listen, cfg->upstream) == 0)
+        return fail(err, errlen, "listen: must differ from upstream.address");
+    if (cfg->max_bulk_len > cfg->max_query_buffer)
+        return fail(err, errlen, "limits.max_bulk_len: must not exceed clients.max_query_buffer");
+    if (cfg->max_inline_len > cfg->max_query_buffer)
+        return fail(err, errlen, "limits.max_inline_len: must not exceed clients.max_query_buffer");
+    return 0;
+}

@@ -1,0 +1,942 @@
+/* tests/unit/config.c - settings: defaults, every option's accepted and
+ * rejected text through --set, the environment and the YAML file, the file's
+ * structure errors with their lines, atomicity, precedence and cross-field
+ * rules. Fields are read back through a table of their own, so a setting
+ * stored in the wrong field fails too.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define TEST_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#include <sanitizer/lsan_interface.h>
+#define TEST_LSAN 1
+#endif
+#endif
+
+#define ERRLEN 512
+
+/* In a sanitizer build each test ends with a leak check of its own: Criterion
+ * ends its workers before LeakSanitizer's exit-time check would run. */
+static void check_leaks(void)
+{
+#ifdef TEST_LSAN
+    if (__lsan_do_recoverable_leak_check() != 0)
+        abort(); /* an assertion here would not fail the test */
+#endif
+}
+
+TestSuite(config, .fini = check_leaks);
+
+/* ---- reading fields back ------------------------------------------------- */
+
+typedef enum { F_STR, F_INT, F_I64, F_LEVEL } field_kind_e;
+
+struct field {
+    const char *key;
+    size_t offset;
+    field_kind_e kind;
+};
+
+#define F(key, member, kind)                                                                       \
+    {                                                                                              \
+        key, offsetof(struct config, member), kind                                                 \
+    }
+
+static const struct field FIELDS[] = {
+    F("listen", listen, F_STR),
+    F("log_level", log_level, F_LEVEL),
+    F("upstream.address", upstream, F_STR),
+    F("upstream.username", upstream_username, F_STR),
+    F("upstream.password", upstream_password, F_STR),
+    F("upstream.database", upstream_database, F_INT),
+    F("upstream.pool_size", pool_size, F_INT),
+    F("upstream.idle_dedicated", idle_dedicated, F_INT),
+    F("upstream.connect_timeout", connect_timeout_ms, F_INT),
+    F("upstream.timeout", request_timeout_ms, F_INT),
+    F("upstream.reconnect_max", reconnect_max_ms, F_INT),
+    F("clients.max", max_clients, F_INT),
+    F("clients.max_query_buffer", max_query_buffer, F_I64),
+    F("clients.max_output_buffer", max_output_buffer, F_I64),
+    F("clients.idle_timeout", client_idle_timeout_ms, F_INT),
+    F("limits.max_bulk_len", max_bulk_len, F_I64),
+    F("limits.max_multibulk_len", max_multibulk_len, F_I64),
+    F("limits.max_inline_len", max_inline_len, F_I64),
+    F("shutdown.drain_timeout", drain_timeout_ms, F_INT),
+};
+
+#define FIELDS_LEN (sizeof(FIELDS) / sizeof(FIELDS[0]))
+
+static const char *const LEVELS[] = {"crit", "error", "warn", "notice", "info", "debug"};
+
+/* Renders a field as text: the string or "(null)", a number in decimal, a
+ * level by name. */
+static void field_text(const struct config *cfg, const struct field *f, char *buf, size_t len)
+{
+    const void *p = (const char *)cfg + f->offset;
+    switch (f->kind) {
+    case F_STR:
+        snprintf(buf, len, "%s", *(char *const *)p ? *(char *const *)p : "(null)");
+        break;
+    case F_INT:
+        snprintf(buf, len, "%d", *(const int *)p);
+        break;
+    case F_I64:
+        snprintf(buf, len, "%lld", (long long)*(const int64_t *)p);
+        break;
+    case F_LEVEL:
+        snprintf(buf, len, "%s", LEVELS[*(const log_level_e *)p]);
+        break;
+    }
+}
+
+static const struct field *field_find(const char *key)
+{
+    for (size_t i = 0; i < FIELDS_LEN; i++) {
+        if (strcmp(FIELDS[i].key, key) == 0)
+            return &FIELDS[i];
+    }
+    cr_assert_fail("no field %s in the test table", key);
+    return NULL;
+}
+
+static void expect_field(const struct config *cfg, const char *key, const char *want,
+                         const char *how)
+{
+    char got[128];
+    field_text(cfg, field_find(key), got, sizeof(got));
+    cr_expect_str_eq(got, want, "%s: %s is %s, want %s", how, key, got, want);
+}
+
+/* Expects every field of a and b to be equal. */
+static void expect_same(const struct config *a, const struct config *b, const char *how)
+{
+    for (size_t i = 0; i < FIELDS_LEN; i++) {
+        char x[128], y[128];
+        field_text(a, &FIELDS[i], x, sizeof(x));
+        field_text(b, &FIELDS[i], y, sizeof(y));
+        cr_expect_str_eq(x, y, "%s: %s changed from %s to %s", how, FIELDS[i].key, y, x);
+    }
+}
+
+/* ---- the three ways in --------------------------------------------------- */
+
+/* Writes text to a file in a fresh temp dir, loads it over cfg and removes it.
+ * path receives the file's name, for building the expected error. */
+static int load_text(struct config *cfg, const char *text, char *path, size_t pathlen, char *err)
+{
+    char dir[] = "/tmp/nearcache-config-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, pathlen, "%s/nearcache.yaml", dir);
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+    int rc = config_load_file(cfg, path, err, ERRLEN);
+    unlink(path);
+    rmdir(dir);
+    return rc;
+}
+
+/* "upstream.pool_size" -> "NEARCACHE_UPSTREAM_POOL_SIZE". */
+static void env_name(const char *key, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "NEARCACHE_%s", key);
+    for (size_t i = strlen("NEARCACHE_"); i < n && i < len; i++)
+        buf[i] = buf[i] == '.' ? '_' : (char)toupper((unsigned char)buf[i]);
+}
+
+static int load_env1(struct config *cfg, const char *key, const char *value, char *var,
+                     size_t varlen, char *err)
+{
+    char entry[256];
+    env_name(key, var, varlen);
+    snprintf(entry, sizeof(entry), "%s=%s", var, value);
+    char *envp[] = {"PATH=/usr/bin", entry, NULL};
+    return config_load_env(cfg, envp, err, ERRLEN);
+}
+
+/* The YAML of one setting, its value single-quoted; *line is the value's. */
+static void yaml_of(const char *key, const char *value, char *buf, size_t len, int *line)
+{
+    const char *dot = strchr(key, '.');
+    if (dot == NULL) {
+        snprintf(buf, len, "%s: '%s'\n", key, value);
+        *line = 1;
+    } else {
+        snprintf(buf, len, "%.*s:\n  %s: '%s'\n", (int)(dot - key), key, dot + 1, value);
+        *line = 2;
+    }
+}
+
+/* ---- defaults ------------------------------------------------------------ */
+
+struct kv {
+    const char *key;
+    const char *value;
+};
+
+static const struct kv DEFAULTS[] = {
+    {"listen", "127.0.0.1:6380"},
+    {"log_level", "notice"},
+    {"upstream.address", "127.0.0.1:6379"},
+    {"upstream.username", "(null)"},
+    {"upstream.password", "(null)"},
+    {"upstream.database", "0"},
+    {"upstream.pool_size", "4"},
+    {"upstream.idle_dedicated", "16"},
+    {"upstream.connect_timeout", "1000"},
+    {"upstream.timeout", "5000"},
+    {"upstream.reconnect_max", "2000"},
+    {"clients.max", "10000"},
+    {"clients.max_query_buffer", "1073741824"},
+    {"clients.max_output_buffer", "536870912"},
+    {"clients.idle_timeout", "0"},
+    {"limits.max_bulk_len", "536870912"},
+    {"limits.max_multibulk_len", "2147483647"},
+    {"limits.max_inline_len", "65536"},
+    {"shutdown.drain_timeout", "5000"},
+};
+
+Test(config, defaults)
+{
+    struct config cfg;
+    char err[ERRLEN];
+    config_init(&cfg);
+    cr_assert_eq(sizeof(DEFAULTS) / sizeof(DEFAULTS[0]), FIELDS_LEN);
+    for (size_t i = 0; i < FIELDS_LEN; i++)
+        expect_field(&cfg, DEFAULTS[i].key, DEFAULTS[i].value, "default");
+    cr_expect_eq(config_validate(&cfg, err, sizeof(err)), 0, "defaults invalid: %s", err);
+    config_deinit(&cfg);
+}
+
+Test(config, deinit_zeroes)
+{
+    struct config cfg, zero;
+    char err[ERRLEN];
+    memset(&zero, 0, sizeof(zero));
+    config_init(&cfg);
+    cr_assert_eq(config_set(&cfg, "upstream.password", "pw", err, sizeof(err)), 0);
+    config_deinit(&cfg);
+    cr_expect_null(cfg.listen);
+    cr_expect_null(cfg.upstream_password);
+    cr_expect_eq(memcmp(&cfg, &zero, sizeof(cfg)), 0);
+}
+
+/* ---- each option's accepted forms ---------------------------------------- */
+
+/* Parameters are copied into each test's process, so they hold their text
+ * rather than point at it. */
+struct good_case {
+    char key[32];
+    char text[40]; /* as given */
+    char want[40]; /* the field, rendered */
+};
+
+static const struct good_case GOOD[] = {
+    {"listen", "127.0.0.1:6380", "127.0.0.1:6380"},
+    {"listen", "localhost:1", "localhost:1"},
+    {"listen", "cache-1.internal:65535", "cache-1.internal:65535"},
+    {"listen", "[::1]:7000", "[::1]:7000"},
+    {"listen", "[fe80::1%eth0]:7000", "[fe80::1%eth0]:7000"},
+    {"listen", "/run/nearcache.sock", "/run/nearcache.sock"},
+    {"log_level", "debug", "debug"},
+    {"log_level", "WARN", "warn"},
+    {"log_level", "Crit", "crit"},
+    {"log_level", "error", "error"},
+    {"log_level", "info", "info"},
+    {"log_level", "notice", "notice"},
+    {"upstream.address", "10.0.0.5:7000", "10.0.0.5:7000"},
+    {"upstream.address", "[2001:db8::5]:6379", "[2001:db8::5]:6379"},
+    {"upstream.address", "/var/run/redis/redis.sock", "/var/run/redis/redis.sock"},
+    {"upstream.username", "app", "app"},
+    {"upstream.username", "", "(null)"},
+    {"upstream.password", "s3cr: et ~#", "s3cr: et ~#"},
+    {"upstream.password", "", "(null)"},
+    {"upstream.database", "0", "0"},
+    {"upstream.database", "15", "15"},
+    {"upstream.database", "2147483647", "2147483647"},
+    {"upstream.pool_size", "1", "1"},
+    {"upstream.pool_size", "256", "256"},
+    {"upstream.pool_size", "008", "8"},
+    {"upstream.idle_dedicated", "0", "0"},
+    {"upstream.idle_dedicated", "10000", "10000"},
+    {"upstream.connect_timeout", "1", "1"},
+    {"upstream.connect_timeout", "1ms", "1"},
+    {"upstream.connect_timeout", "250MS", "250"},
+    {"upstream.connect_timeout", "2s", "2000"},
+    {"upstream.connect_timeout", "3S", "3000"},
+    {"upstream.connect_timeout", "1m", "60000"},
+    {"upstream.connect_timeout", "60m", "3600000"},
+    {"upstream.connect_timeout", "3600000", "3600000"},
+    {"upstream.timeout", "0", "0"},
+    {"upstream.timeout", "0s", "0"},
+    {"upstream.timeout", "3600s", "3600000"},
+    {"upstream.reconnect_max", "1", "1"},
+    {"upstream.reconnect_max", "30s", "30000"},
+    {"clients.max", "1", "1"},
+    {"clients.max", "1000000", "1000000"},
+    {"clients.max_query_buffer", "1kb", "1024"},
+    {"clients.max_query_buffer", "1024", "1024"},
+    {"clients.max_query_buffer", "2048b", "2048"},
+    {"clients.max_query_buffer", "16Mb", "16777216"},
+    {"clients.max_query_buffer", "1GB", "1073741824"},
+    {"clients.max_query_buffer", "4gb", "4294967296"},
+    {"clients.max_output_buffer", "0", "0"},
+    {"clients.max_output_buffer", "0mb", "0"},
+    {"clients.max_output_buffer", "100", "100"},
+    {"clients.max_output_buffer", "64gb", "68719476736"},
+    {"clients.idle_timeout", "0", "0"},
+    {"clients.idle_timeout", "300s", "300000"},
+    {"clients.idle_timeout", "10080m", "604800000"},
+    {"limits.max_bulk_len", "1", "1"},
+    {"limits.max_bulk_len", "512mb", "536870912"},
+    {"limits.max_bulk_len", "4gb", "4294967296"},
+    {"limits.max_multibulk_len", "1", "1"},
+    {"limits.max_multibulk_len", "2147483647", "2147483647"},
+    {"limits.max_inline_len", "1kb", "1024"},
+    {"limits.max_inline_len", "65536", "65536"},
+    {"limits.max_inline_len", "1gb", "1073741824"},
+    {"shutdown.drain_timeout", "0", "0"},
+    {"shutdown.drain_timeout", "30s", "30000"},
+    {"shutdown.drain_timeout", "60m", "3600000"},
+};
+
+ParameterizedTestParameters(config, accepts)
+{
+    return cr_make_param_array(struct good_case, GOOD, sizeof(GOOD) / sizeof(GOOD[0]));
+}
+
+/* Each accepted form gives the same field through --set, env and file. */
+ParameterizedTest(const struct good_case *c, config, accepts)
+{
+    struct config cfg;
+    char err[ERRLEN], var[128], path[256], yaml[256];
+    int line;
+    config_init(&cfg);
+    cr_expect_eq(config_set(&cfg, "upstream.username", "old", err, sizeof(err)), 0);
+    cr_expect_eq(config_set(&cfg, "upstream.password", "old", err, sizeof(err)), 0);
+
+    cr_expect_eq(config_set(&cfg, c->key, c->text, err, sizeof(err)), 0, "set %s=%s: %s", c->key,
+                 c->text, err);
+    expect_field(&cfg, c->key, c->want, "set");
+    config_deinit(&cfg);
+
+    config_init(&cfg);
+    cr_expect_eq(config_set(&cfg, "upstream.password", "old", err, sizeof(err)), 0);
+    cr_expect_eq(load_env1(&cfg, c->key, c->text, var, sizeof(var), err), 0, "env %s: %s", var,
+                 err);
+    expect_field(&cfg, c->key, c->want, "env");
+    config_deinit(&cfg);
+
+    config_init(&cfg);
+    cr_expect_eq(config_set(&cfg, "upstream.password", "old", err, sizeof(err)), 0);
+    yaml_of(c->key, c->text, yaml, sizeof(yaml), &line);
+    cr_expect_eq(load_text(&cfg, yaml, path, sizeof(path), err), 0, "file %s: %s", yaml, err);
+    expect_field(&cfg, c->key, c->want, "file");
+    config_deinit(&cfg);
+}
+
+/* ---- each option's rejected forms ---------------------------------------- */
+
+struct bad_case {
+    char key[32];
+    char text[128];
+    char reason[64];
+};
+
+#define ADDR_EXPECT "expected host:port, [ipv6]:port or /unix/path"
+#define PORT_RANGE  "port must be between 1 and 65535"
+#define INT_EXPECT  "expected an integer"
+#define SIZE_EXPECT "expected a size like 64mb"
+#define TIME_EXPECT "expected a duration like 500ms"
+#define LONG_PATH                                                                                  \
+    "/tmp/"                                                                                        \
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"     \
+    "aaaaaaaaaaaaaaaaa"
+
+static const struct bad_case BAD[] = {
+    {"listen", "", "needs a value"},
+    {"listen", "localhost", ADDR_EXPECT},
+    {"listen", "localhost:", ADDR_EXPECT},
+    {"listen", ":6380", ADDR_EXPECT},
+    {"listen", "my host:6380", ADDR_EXPECT},
+    {"listen", "::1:6380", ADDR_EXPECT},
+    {"listen", "[::1]6380", ADDR_EXPECT},
+    {"listen", "[]:6380", ADDR_EXPECT},
+    {"listen", "[::1:6380", ADDR_EXPECT},
+    {"listen", "relative/nc.sock", ADDR_EXPECT},
+    {"listen", "host:http", ADDR_EXPECT},
+    {"listen", "host:80x", ADDR_EXPECT},
+    {"listen", "host:0", PORT_RANGE},
+    {"listen", "host:65536", PORT_RANGE},
+    {"listen", "host:-1", PORT_RANGE},
+    {"listen", "host:99999999999999999999999", PORT_RANGE},
+    {"listen", LONG_PATH, "unix socket path longer than 107 bytes"},
+    {"upstream.address", "", "needs a value"},
+    {"upstream.address", "[::1]:0", PORT_RANGE},
+    {"upstream.address", "redis", ADDR_EXPECT},
+    {"log_level", "", "needs a value"},
+    {"log_level", "verbose", "expected crit, error, warn, notice, info or debug"},
+    {"log_level", "5", "expected crit, error, warn, notice, info or debug"},
+    {"log_level", "debug ", "expected crit, error, warn, notice, info or debug"},
+    {"upstream.database", "", "needs a value"},
+    {"upstream.database", "-1", "must be between 0 and 2147483647"},
+    {"upstream.database", "2147483648", "must be between 0 and 2147483647"},
+    {"upstream.database", "99999999999999999999", "must be between 0 and 2147483647"},
+    {"upstream.database", "1x", INT_EXPECT},
+    {"upstream.database", "1kb", INT_EXPECT},
+    {"upstream.database", "1.5", INT_EXPECT},
+    {"upstream.database", "+1", INT_EXPECT},
+    {"upstream.database", " 1", INT_EXPECT},
+    {"upstream.database", "1 ", INT_EXPECT},
+    {"upstream.database", "0x10", INT_EXPECT},
+    {"upstream.database", "-", INT_EXPECT},
+    {"upstream.pool_size", "0", "must be between 1 and 256"},
+    {"upstream.pool_size", "257", "must be between 1 and 256"},
+    {"upstream.pool_size", "-4", "must be between 1 and 256"},
+    {"upstream.pool_size", "four", INT_EXPECT},
+    {"upstream.pool_size", "18446744073709551621", "must be between 1 and 256"}, /* 2^64 + 5 */
+    {"upstream.idle_dedicated", "10001", "must be between 0 and 10000"},
+    {"upstream.idle_dedicated", "-1", "must be between 0 and 10000"},
+    {"upstream.connect_timeout", "", "needs a value"},
+    {"upstream.connect_timeout", "0", "must be between 1ms and 60m"},
+    {"upstream.connect_timeout", "0s", "must be between 1ms and 60m"},
+    {"upstream.connect_timeout", "61m", "must be between 1ms and 60m"},
+    {"upstream.connect_timeout", "3600001", "must be between 1ms and 60m"},
+    {"upstream.connect_timeout", "-1s", "must be between 1ms and 60m"},
+    {"upstream.connect_timeout", "9999999999999999999m", "must be between 1ms and 60m"},
+    {"upstream.connect_timeout", "99999999999999m", "must be between 1ms and 60m"},
+    {"upstream.connect_timeout", "1h", TIME_EXPECT},
+    {"upstream.connect_timeout", "5sec", TIME_EXPECT},
+    {"upstream.connect_timeout", "5 s", TIME_EXPECT},
+    {"upstream.connect_timeout", "1.5s", TIME_EXPECT},
+    {"upstream.connect_timeout", "s", TIME_EXPECT},
+    {"upstream.connect_timeout", "1kb", TIME_EXPECT},
+    {"upstream.timeout", "3601s", "must be between 0 and 60m"},
+    {"upstream.timeout", "-1", "must be between 0 and 60m"},
+    {"upstream.reconnect_max", "0ms", "must be between 1ms and 60m"},
+    {"clients.max", "0", "must be between 1 and 1000000"},
+    {"clients.max", "1000001", "must be between 1 and 1000000"},
+    {"clients.max_query_buffer", "", "needs a value"},
+    {"clients.max_query_buffer", "1023", "must be between 1kb and 4gb"},
+    {"clients.max_query_buffer", "4097mb", "must be between 1kb and 4gb"},
+    {"clients.max_query_buffer", "-1kb", "must be between 1kb and 4gb"},
+    {"clients.max_query_buffer", "8589934592gb", "must be between 1kb and 4gb"},
+    {"clients.max_query_buffer", "17179869185gb", "must be between 1kb and 4gb"}, /* 2^64 + 1gb */
+    {"clients.max_query_buffer", "99999999999999999999", "must be between 1kb and 4gb"},
+    {"clients.max_query_buffer", "1tb", SIZE_EXPECT},
+    {"clients.max_query_buffer", "1k", SIZE_EXPECT},
+    {"clients.max_query_buffer", "1kib", SIZE_EXPECT},
+    {"clients.max_query_buffer", "1 kb", SIZE_EXPECT},
+    {"clients.max_query_buffer", "kb", SIZE_EXPECT},
+    {"clients.max_query_buffer", "1s", SIZE_EXPECT},
+    {"clients.max_output_buffer", "65gb", "must be between 0 and 64gb"},
+    {"clients.max_output_buffer", "-1", "must be between 0 and 64gb"},
+    {"clients.idle_timeout", "10081m", "must be between 0 and 10080m"},
+    {"clients.idle_timeout", "1d", TIME_EXPECT},
+    {"limits.max_bulk_len", "0", "must be between 1b and 4gb"},
+    {"limits.max_bulk_len", "4gb1", SIZE_EXPECT},
+    {"limits.max_multibulk_len", "0", "must be between 1 and 2147483647"},
+    {"limits.max_multibulk_len", "2147483648", "must be between 1 and 2147483647"},
+    {"limits.max_multibulk_len", "1kb", INT_EXPECT},
+    {"limits.max_inline_len", "1023b", "must be between 1kb and 1gb"},
+    {"limits.max_inline_len", "2gb", "must be between 1kb and 1gb"},
+    {"shutdown.drain_timeout", "-1", "must be between 0 and 60m"},
+    {"shutdown.drain_timeout", "1000000000000000000000", "must be between 0 and 60m"},
+};
+
+ParameterizedTestParameters(config, rejects)
+{
+    return cr_make_param_array(struct bad_case, BAD, sizeof(BAD) / sizeof(BAD[0]));
+}
+
+/* Each rejected form gives the same reason through --set, env and file, in
+ * each one's format, and leaves the config as it was. */
+ParameterizedTest(const struct bad_case *c, config, rejects)
+{
+    struct config cfg, ref;
+    char err[ERRLEN], want[ERRLEN], var[128], path[256], yaml[512];
+    int line;
+    config_init(&cfg);
+    config_init(&ref);
+
+    cr_expect_eq(config_set(&cfg, c->key, c->text, err, sizeof(err)), -1, "set %s=%s", c->key,
+                 c->text);
+    snprintf(want, sizeof(want), "%s: %s", c->key, c->reason);
+    cr_expect_str_eq(err, want);
+    expect_same(&cfg, &ref, "set");
+
+    cr_expect_eq(load_env1(&cfg, c->key, c->text, var, sizeof(var), err), -1, "env %s", var);
+    snprintf(want, sizeof(want), "%s: %s: %s", var, c->key, c->reason);
+    cr_expect_str_eq(err, want);
+    expect_same(&cfg, &ref, "env");
+
+    yaml_of(c->key, c->text, yaml, sizeof(yaml), &line);
+    cr_expect_eq(load_text(&cfg, yaml, path, sizeof(path), err), -1, "file %s", yaml);
+    snprintf(want, sizeof(want), "%s:%d: %s: %s", path, line, c->key, c->reason);
+    cr_expect_str_eq(err, want);
+    expect_same(&cfg, &ref, "file");
+
+    config_deinit(&cfg);
+    config_deinit(&ref);
+}
+
+/* ---- the YAML file ------------------------------------------------------- */
+
+/* The example file of the README: every key at its default. */
+static const char EXAMPLE[] = "listen: 127.0.0.1:6380\n"
+                              "log_level: notice\n"
+                              "upstream:\n"
+                              "  address: 127.0.0.1:6379\n"
+                              "  username: ~\n"
+                              "  password: ~\n"
+                              "  database: 0\n"
+                              "  pool_size: 4\n"
+                              "  idle_dedicated: 16\n"
+                              "  connect_timeout: 1s\n"
+                              "  timeout: 5s\n"
+                              "  reconnect_max: 2s\n"
+                              "clients:\n"
+                              "  max: 10000\n"
+                              "  max_query_buffer: 1gb\n"
+                              "  max_output_buffer: 512mb\n"
+                              "  idle_timeout: 0\n"
+                              "limits:\n"
+                              "  max_bulk_len: 512mb\n"
+                              "  max_multibulk_len: 2147483647\n"
+                              "  max_inline_len: 64kb\n"
+                              "shutdown:\n"
+                              "  drain_timeout: 5s\n";
+
+Test(config, example_file_is_the_defaults)
+{
+    struct config cfg, ref;
+    char err[ERRLEN], path[256];
+    config_init(&ref);
+    config_init(&cfg);
+    cr_assert_eq(config_set(&cfg, "upstream.password", "pw", err, sizeof(err)), 0);
+    cr_assert_eq(config_set(&cfg, "upstream.pool_size", "9", err, sizeof(err)), 0);
+    cr_assert_eq(load_text(&cfg, EXAMPLE, path, sizeof(path), err), 0, "%s", err);
+    expect_same(&cfg, &ref, "example");
+    config_deinit(&cfg);
+    config_deinit(&ref);
+}
+
+static const char FULL[] = "# every key, none at its default\n"
+                           "listen: /run/nearcache.sock\n"
+                           "log_level: debug\n"
+                           "upstream:\n"
+                           "  address: \"[::1]:7000\"\n"
+                           "  username: app\n"
+                           "  password: \"s3cret: x\"\n"
+                           "  database: 3\n"
+                           "  pool_size: 8\n"
+                           "  idle_dedicated: 2\n"
+                           "  connect_timeout: 250ms\n"
+                           "  timeout: 0\n"
+                           "  reconnect_max: 1m\n"
+                           "clients:\n"
+                           "  max: 500\n"
+                           "  max_query_buffer: 64mb\n"
+                           "  max_output_buffer: 0\n"
+                           "  idle_timeout: 300s\n"
+                           "limits:\n"
+                           "  max_bulk_len: 1mb\n"
+                           "  max_multibulk_len: 1024\n"
+                           "  max_inline_len: 4kb\n"
+                           "shutdown:\n"
+                           "  drain_timeout: 30s\n";
+
+static const struct kv FULL_WANT[] = {
+    {"listen", "/run/nearcache.sock"},
+    {"log_level", "debug"},
+    {"upstream.address", "[::1]:7000"},
+    {"upstream.username", "app"},
+    {"upstream.password", "s3cret: x"},
+    {"upstream.database", "3"},
+    {"upstream.pool_size", "8"},
+    {"upstream.idle_dedicated", "2"},
+    {"upstream.connect_timeout", "250"},
+    {"upstream.timeout", "0"},
+    {"upstream.reconnect_max", "60000"},
+    {"clients.max", "500"},
+    {"clients.max_query_buffer", "67108864"},
+    {"clients.max_output_buffer", "0"},
+    {"clients.idle_timeout", "300000"},
+    {"limits.max_bulk_len", "1048576"},
+    {"limits.max_multibulk_len", "1024"},
+    {"limits.max_inline_len", "4096"},
+    {"shutdown.drain_timeout", "30000"},
+};
+
+Test(config, full_file)
+{
+    struct config cfg;
+    char err[ERRLEN], path[256];
+    config_init(&cfg);
+    cr_assert_eq(load_text(&cfg, FULL, path, sizeof(path), err), 0, "%s", err);
+    cr_assert_eq(sizeof(FULL_WANT) / sizeof(FULL_WANT[0]), FIELDS_LEN);
+    for (size_t i = 0; i < FIELDS_LEN; i++)
+        expect_field(&cfg, FULL_WANT[i].key, FULL_WANT[i].value, "full file");
+    cr_expect_eq(config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
+    config_deinit(&cfg);
+}
+
+struct file_case {
+    char name[40];
+    char text[160];
+    char want[80]; /* error after "path:", or "" when the file loads */
+};
+
+static const struct file_case FILES[] = {
+    {"empty", "", ""},
+    {"comments only", "# nothing here\n\n", ""},
+    {"empty document", "---\n", ""},
+    {"null document", "~\n", ""},
+    {"empty section", "upstream:\n  # pool_size: 8\nclients: ~\n", ""},
+    {"unknown top-level key", "listen: 127.0.0.1:7000\nbogus: 1\n", "2: bogus: unknown key"},
+    {"unknown nested key", "upstream:\n  address: 127.0.0.1:6379\n  pool: 4\n",
+     "3: upstream.pool: unknown key"},
+    {"unknown section", "log_level: info\ncache:\n  size: 1\n", "2: cache: unknown key"},
+    {"dotted key", "upstream.pool_size: 4\n", "1: upstream.pool_size: unknown key"},
+    {"option name as section", "listen:\n  host: x\n",
+     "2: listen: expected a value, not a mapping"},
+    {"scalar where a mapping belongs", "log_level: info\nupstream: 127.0.0.1:6379\n",
+     "2: upstream: expected a mapping"},
+    {"list where a mapping belongs", "clients:\n  - max: 5\n", "2: clients: expected a mapping"},
+    {"mapping where a value belongs", "upstream:\n  pool_size:\n    min: 4\n",
+     "3: upstream.pool_size: expected a value, not a mapping"},
+    {"list where a value belongs", "upstream:\n  pool_size: [4, 8]\n",
+     "2: upstream.pool_size: expected a value, not a list"},
+    {"duplicate top-level key", "listen: a:1\nlog_level: info\nlisten: b:2\n",
+     "3: listen: duplicate key"},
+    {"duplicate nested key", "upstream:\n  pool_size: 4\n  database: 1\n  pool_size: 8\n",
+     "4: upstream.pool_size: duplicate key"},
+    {"duplicate section",
+     "upstream:\n  pool_size: 4\nclients:\n  max: 5\nupstream:\n  database: 1\n",
+     "5: upstream: duplicate key"},
+    {"bad value on line 7",
+     "# nearcache\nlisten: 127.0.0.1:7000\n\nupstream:\n  address: 127.0.0.1:6379\n"
+     "  database: 2\n  pool_size: 0\n",
+     "7: upstream.pool_size: must be between 1 and 256"},
+    {"null number", "upstream:\n  pool_size: ~\n", "2: upstream.pool_size: needs a value"},
+    {"null address", "listen: null\n", "1: listen: needs a value"},
+    {"NUL in a value", "upstream:\n  password: \"a\\0b\"\n",
+     "2: upstream.password: contains a NUL byte"},
+    {"complex key", "? [a, b]\n: 1\n", "1: (top): keys must be plain names"},
+    {"top-level scalar", "\n\nlisten\n", "3: yaml: expected a mapping of settings"},
+    {"top-level list", "- listen: a:1\n", "1: yaml: expected a mapping of settings"},
+    {"two documents", "listen: a:1\n---\nlog_level: info\n", "3: yaml: expected a single document"},
+    {"bad indentation", "upstream:\n  pool_size: 4\n database: 1\n",
+     "3: yaml: did not find expected key"},
+    {"unclosed flow", "log_level: info\nupstream: {pool_size: 4\n",
+     "3: yaml: did not find expected ',' or '}'"},
+    {"invalid UTF-8", "listen: \"\xff\"\n", " yaml: invalid leading UTF-8 octet at byte 9"},
+    {"tab indentation", "upstream:\n\tpool_size: 4\n",
+     "2: yaml: found character that cannot start any token"},
+};
+
+ParameterizedTestParameters(config, files)
+{
+    return cr_make_param_array(struct file_case, FILES, sizeof(FILES) / sizeof(FILES[0]));
+}
+
+/* Each file either loads without changing the defaults, or fails with the
+ * exact "path:line: key: reason" and changes nothing. */
+ParameterizedTest(const struct file_case *c, config, files)
+{
+    struct config cfg, ref;
+    char err[ERRLEN] = "", want[ERRLEN], path[256];
+    config_init(&cfg);
+    config_init(&ref);
+    int rc = load_text(&cfg, c->text, path, sizeof(path), err);
+    if (c->want[0] == '\0') {
+        cr_expect_eq(rc, 0, "%s: %s", c->name, err);
+    } else {
+        snprintf(want, sizeof(want), "%s:%s", path, c->want);
+        cr_expect_eq(rc, -1, "%s loaded", c->name);
+        cr_expect_str_eq(err, want, "%s", c->name);
+    }
+    expect_same(&cfg, &ref, c->name);
+    config_deinit(&cfg);
+    config_deinit(&ref);
+}
+
+Test(config, yaml_null_unsets_strings)
+{
+    struct config cfg;
+    char err[ERRLEN], path[256];
+    config_init(&cfg);
+    cr_assert_eq(config_set(&cfg, "upstream.username", "app", err, sizeof(err)), 0);
+    cr_assert_eq(config_set(&cfg, "upstream.password", "pw", err, sizeof(err)), 0);
+    cr_assert_eq(
+        load_text(&cfg, "upstream:\n  username: ~\n  password:\n", path, sizeof(path), err), 0,
+        "%s", err);
+    expect_field(&cfg, "upstream.username", "(null)", "~");
+    expect_field(&cfg, "upstream.password", "(null)", "empty");
+
+    cr_assert_eq(config_set(&cfg, "upstream.password", "pw", err, sizeof(err)), 0);
+    cr_assert_eq(load_text(&cfg, "upstream:\n  password: null\n", path, sizeof(path), err), 0);
+    expect_field(&cfg, "upstream.password", "(null)", "null");
+
+    /* quoted, "~" is a password */
+    cr_assert_eq(load_text(&cfg, "upstream:\n  password: '~'\n", path, sizeof(path), err), 0);
+    expect_field(&cfg, "upstream.password", "~", "quoted ~");
+
+    /* set NULL unsets too */
+    cr_assert_eq(config_set(&cfg, "upstream.password", NULL, err, sizeof(err)), 0);
+    expect_field(&cfg, "upstream.password", "(null)", "set NULL");
+    config_deinit(&cfg);
+}
+
+Test(config, missing_file)
+{
+    struct config cfg;
+    char err[ERRLEN];
+    config_init(&cfg);
+    cr_expect_eq(config_load_file(&cfg, "/nonexistent/nearcache.yaml", err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "/nonexistent/nearcache.yaml: No such file or directory");
+    cr_expect_eq(config_load_file(&cfg, "/", err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "/: Is a directory");
+    config_deinit(&cfg);
+}
+
+/* Good settings before a bad one are not applied: the file is all or nothing,
+ * strings included. */
+Test(config, file_is_atomic)
+{
+    struct config cfg, ref;
+    char err[ERRLEN], want[ERRLEN], path[256];
+    config_init(&cfg);
+    cr_assert_eq(config_set(&cfg, "upstream.password", "before", err, sizeof(err)), 0);
+    config_init(&ref);
+    cr_assert_eq(config_set(&ref, "upstream.password", "before", err, sizeof(err)), 0);
+    const char *text = "listen: 0.0.0.0:7000\n"
+                       "log_level: debug\n"
+                       "upstream:\n"
+                       "  password: after\n"
+                       "  username: app\n"
+                       "  pool_size: 8\n"
+                       "clients:\n"
+                       "  max_query_buffer: 2gb\n"
+                       "  max: 0\n";
+    cr_assert_eq(load_text(&cfg, text, path, sizeof(path), err), -1);
+    snprintf(want, sizeof(want), "%s:9: clients.max: must be between 1 and 1000000", path);
+    cr_expect_str_eq(err, want);
+    expect_same(&cfg, &ref, "after a failed load");
+    config_deinit(&cfg);
+    config_deinit(&ref);
+}
+
+/* ---- environment --------------------------------------------------------- */
+
+struct env_case {
+    char name[32];
+    char vars[4][48]; /* up to an empty one */
+    char want[64];    /* error, or "" when it loads */
+};
+
+static const struct env_case ENVS[] = {
+    {"unknown variable", {"NEARCACHE_FOO=1", ""}, "NEARCACHE_FOO: unknown setting"},
+    {"section name", {"NEARCACHE_UPSTREAM=x:1", ""}, "NEARCACHE_UPSTREAM: unknown setting"},
+    {"lower case",
+     {"NEARCACHE_upstream_pool_size=3", ""},
+     "NEARCACHE_upstream_pool_size: unknown setting"},
+    {"dotted",
+     {"NEARCACHE_UPSTREAM.POOL_SIZE=3", ""},
+     "NEARCACHE_UPSTREAM.POOL_SIZE: unknown setting"},
+    {"prefix alone", {"NEARCACHE_=3", ""}, "NEARCACHE_: unknown setting"},
+    {"config path is reserved", {"NEARCACHE_CONFIG=/etc/nearcache.yaml", ""}, ""},
+    {"other variables", {"PATH=/bin", "NEARCACHEX=1", "nearcache_listen=x", ""}, ""},
+    {"no value",
+     {"NEARCACHE_CLIENTS_MAX", ""},
+     "NEARCACHE_CLIENTS_MAX: clients.max: needs a value"},
+};
+
+ParameterizedTestParameters(config, env)
+{
+    return cr_make_param_array(struct env_case, ENVS, sizeof(ENVS) / sizeof(ENVS[0]));
+}
+
+ParameterizedTest(const struct env_case *c, config, env)
+{
+    struct config cfg, ref;
+    char err[ERRLEN] = "";
+    config_init(&cfg);
+    config_init(&ref);
+    char *envp[5] = {NULL};
+    for (size_t i = 0; i < 4 && c->vars[i][0] != '\0'; i++)
+        envp[i] = (char *)c->vars[i];
+    int rc = config_load_env(&cfg, envp, err, sizeof(err));
+    if (c->want[0] == '\0') {
+        cr_expect_eq(rc, 0, "%s: %s", c->name, err);
+    } else {
+        cr_expect_eq(rc, -1, "%s loaded", c->name);
+        cr_expect_str_eq(err, c->want, "%s", c->name);
+    }
+    expect_same(&cfg, &ref, c->name);
+    config_deinit(&cfg);
+    config_deinit(&ref);
+}
+
+Test(config, env_applies_all_and_skips_reserved)
+{
+    struct config cfg;
+    char err[ERRLEN];
+    char *envp[] = {"HOME=/root",
+                    "NEARCACHE_CONFIG=/etc/nearcache.yaml",
+                    "NEARCACHE_LISTEN=/run/nc.sock",
+                    "NEARCACHE_LOG_LEVEL=info",
+                    "NEARCACHE_UPSTREAM_POOL_SIZE=12",
+                    "NEARCACHE_LIMITS_MAX_MULTIBULK_LEN=100",
+                    "NEARCACHE_UPSTREAM_POOL_SIZE=13",
+                    NULL};
+    config_init(&cfg);
+    cr_assert_eq(config_load_env(&cfg, envp, err, sizeof(err)), 0, "%s", err);
+    expect_field(&cfg, "listen", "/run/nc.sock", "env");
+    expect_field(&cfg, "log_level", "info", "env");
+    expect_field(&cfg, "upstream.pool_size", "13", "env, last wins");
+    expect_field(&cfg, "limits.max_multibulk_len", "100", "env");
+    cr_expect_eq(config_load_env(&cfg, NULL, err, sizeof(err)), 0, "NULL envp");
+    config_deinit(&cfg);
+}
+
+Test(config, env_is_atomic)
+{
+    struct config cfg, ref;
+    char err[ERRLEN];
+    char *envp[] = {"NEARCACHE_LISTEN=/run/nc.sock", "NEARCACHE_UPSTREAM_PASSWORD=pw",
+                    "NEARCACHE_UPSTREAM_POOL_SIZE=12", "NEARCACHE_CLIENTS_MAX=lots", NULL};
+    config_init(&cfg);
+    config_init(&ref);
+    cr_assert_eq(config_load_env(&cfg, envp, err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "NEARCACHE_CLIENTS_MAX: clients.max: expected an integer");
+    expect_same(&cfg, &ref, "after failed env");
+    config_deinit(&cfg);
+    config_deinit(&ref);
+}
+
+/* ---- --set, precedence --------------------------------------------------- */
+
+Test(config, set_unknown)
+{
+    static const char *const KEYS[] = {"bogus",     "upstream",           "upstream.",
+                                       "pool_size", "UPSTREAM.POOL_SIZE", "upstream.pool_size.x",
+                                       ""};
+    struct config cfg, ref;
+    char err[ERRLEN], want[ERRLEN];
+    config_init(&cfg);
+    config_init(&ref);
+    for (size_t i = 0; i < sizeof(KEYS) / sizeof(KEYS[0]); i++) {
+        cr_expect_eq(config_set(&cfg, KEYS[i], "1", err, sizeof(err)), -1, "%s", KEYS[i]);
+        snprintf(want, sizeof(want), "%s: unknown setting", KEYS[i]);
+        cr_expect_str_eq(err, want);
+    }
+    expect_same(&cfg, &ref, "unknown set");
+    config_deinit(&cfg);
+    config_deinit(&ref);
+}
+
+/* File, then environment, then --set: each overrides the one before, and only
+ * for the settings it names. */
+Test(config, precedence)
+{
+    struct config cfg;
+    char err[ERRLEN], path[256];
+    char *envp[] = {"NEARCACHE_UPSTREAM_POOL_SIZE=16", "NEARCACHE_CLIENTS_MAX=300", NULL};
+    config_init(&cfg);
+    cr_assert_eq(load_text(&cfg, "upstream:\n  pool_size: 8\n  database: 2\nclients:\n  max: 200\n",
+                           path, sizeof(path), err),
+                 0, "%s", err);
+    cr_assert_eq(config_load_env(&cfg, envp, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(config_set(&cfg, "upstream.pool_size", "32", err, sizeof(err)), 0, "%s", err);
+    expect_field(&cfg, "upstream.pool_size", "32", "set over env over file");
+    expect_field(&cfg, "clients.max", "300", "env over file");
+    expect_field(&cfg, "upstream.database", "2", "file over default");
+    expect_field(&cfg, "upstream.idle_dedicated", "16", "default");
+    config_deinit(&cfg);
+}
+
+/* ---- cross-field rules --------------------------------------------------- */
+
+struct validate_case {
+    char name[32];
+    char sets[4][2][32]; /* {key, value}, up to an empty key */
+    char want[72];       /* error, or "" when valid */
+};
+
+static const struct validate_case VALIDATE[] = {
+    {"defaults", {{"", ""}}, ""},
+    {"username without password",
+     {{"upstream.username", "app"}},
+     "upstream.username: needs upstream.password"},
+    {"username with password", {{"upstream.username", "app"}, {"upstream.password", "pw"}}, ""},
+    {"password alone", {{"upstream.password", "pw"}}, ""},
+    {"listen is upstream",
+     {{"listen", "127.0.0.1:6379"}},
+     "listen: must differ from upstream.address"},
+    {"same unix path",
+     {{"listen", "/run/r.sock"}, {"upstream.address", "/run/r.sock"}},
+     "listen: must differ from upstream.address"},
+    {"bulk beyond query buffer",
+     {{"clients.max_query_buffer", "1mb"}, {"limits.max_inline_len", "1kb"}},
+     "limits.max_bulk_len: must not exceed clients.max_query_buffer"},
+    {"bulk equal to query buffer",
+     {{"clients.max_query_buffer", "1mb"},
+      {"limits.max_bulk_len", "1mb"},
+      {"limits.max_inline_len", "1mb"}},
+     ""},
+    {"inline beyond query buffer",
+     {{"clients.max_query_buffer", "1mb"},
+      {"limits.max_bulk_len", "1mb"},
+      {"limits.max_inline_len", "2mb"}},
+     "limits.max_inline_len: must not exceed clients.max_query_buffer"},
+};
+
+ParameterizedTestParameters(config, validate)
+{
+    return cr_make_param_array(struct validate_case, VALIDATE,
+                               sizeof(VALIDATE) / sizeof(VALIDATE[0]));
+}
+
+ParameterizedTest(const struct validate_case *c, config, validate)
+{
+    struct config cfg;
+    char err[ERRLEN] = "";
+    config_init(&cfg);
+    for (size_t i = 0; i < 4 && c->sets[i][0][0] != '\0'; i++)
+        cr_assert_eq(config_set(&cfg, c->sets[i][0], c->sets[i][1], err, sizeof(err)), 0, "%s",
+                     err);
+    int rc = config_validate(&cfg, err, sizeof(err));
+    if (c->want[0] == '\0') {
+        cr_expect_eq(rc, 0, "%s: %s", c->name, err);
+    } else {
+        cr_expect_eq(rc, -1, "%s passed", c->name);
+        cr_expect_str_eq(err, c->want, "%s", c->name);
+    }
+    config_deinit(&cfg);
+}
+
+Test(config, validate_missing_addresses)
+{
+    struct config cfg;
+    char err[ERRLEN];
+    config_init(&cfg);
+    free(cfg.listen);
+    cfg.listen = NULL;
+    cr_expect_eq(config_validate(&cfg, err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "listen: needs a value");
+    config_deinit(&cfg);
+}
