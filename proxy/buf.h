@@ -1,0 +1,62 @@
+/* buf.h - byte buffers of a connection.
+ *
+ * struct rbuf holds received bytes contiguously, so that the RESP scanner can
+ * frame them in place; it grows for a large frame and is compacted as frames
+ * are consumed. struct obuf is a queue of chunks waiting to be written; it is
+ * drained with writev, so many replies (or many clients' requests) leave in
+ * one system call and a large payload is never moved once queued.
+ */
+#ifndef NEARCACHE_BUF_H
+#define NEARCACHE_BUF_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct rbuf {
+    char *data;
+    size_t start; /* first unconsumed byte */
+    size_t end;   /* one past the last received byte */
+    size_t cap;
+};
+
+/* Frees the buffer's memory and leaves it empty. */
+void rbuf_deinit(struct rbuf *b);
+
+/* Reads once from fd into the buffer, growing it when full. Returns the
+ * number of bytes read, 0 on end of file, or -1 with errno (EAGAIN included). */
+ssize_t rbuf_read(struct rbuf *b, int fd);
+
+/* Marks n bytes at the front as consumed. */
+void rbuf_consume(struct rbuf *b, size_t n);
+
+/* Unconsumed bytes. */
+static inline size_t rbuf_len(const struct rbuf *b)
+{
+    return b->end - b->start;
+}
+
+static inline const char *rbuf_head(const struct rbuf *b)
+{
+    return b->data + b->start;
+}
+
+struct obuf_chunk;
+
+struct obuf {
+    struct obuf_chunk *head;
+    struct obuf_chunk *tail;
+    size_t len; /* bytes queued, not yet written */
+};
+
+/* Frees every queued chunk. */
+void obuf_deinit(struct obuf *b);
+
+/* Queues a copy of len bytes. Returns 0, or -1 when out of memory. */
+int obuf_append(struct obuf *b, const void *data, size_t len);
+
+/* Writes at most limit queued bytes to fd with writev. Returns the number of
+ * bytes written (possibly 0 when the socket is full), or -1 with errno on a
+ * write error other than EAGAIN. */
+ssize_t obuf_write(struct obuf *b, int fd, size_t limit);
+
+#endif

@@ -1,0 +1,473 @@
+/* client.c - client connections: the request path and in-order replies. */
+#include "client.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "proxy/cmd.h"
+#include "proxy/log.h"
+#include "proxy/server.h"
+#include "proxy/upstream.h"
+
+/* Reading from a client (or its stream) pauses while this much output waits. */
+#define CLIENT_OUT_HIGH (1024 * 1024)
+#define CLIENT_OUT_LOW  (256 * 1024)
+
+static const char ERR_UNAVAILABLE[] = "-ERR upstream unavailable\r\n";
+
+typedef enum {
+    DISPATCH_DONE = 0, /* the request was answered or queued */
+    DISPATCH_STALL,    /* it must wait until the requests in flight are answered */
+} dispatch_e;
+
+static void client_on_read(struct ev_loop *loop, ev_io *w, int revents);
+static void client_on_write(struct ev_loop *loop, ev_io *w, int revents);
+
+static struct req *req_create(struct client *c)
+{
+    struct req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return NULL;
+    r->client = c;
+    if (c->tail != NULL)
+        c->tail->cnext = r;
+    else
+        c->head = r;
+    c->tail = r;
+    return r;
+}
+
+static void req_destroy(struct req *r)
+{
+    free(r->data);
+    free(r);
+}
+
+/* Keeps bytes in r until the reply can be written in order. */
+static int req_keep(struct req *r, const char *data, size_t len)
+{
+    if (r->len + len > r->cap) {
+        size_t cap = r->cap ? r->cap : 64;
+        while (cap < r->len + len)
+            cap *= 2;
+        char *p = realloc(r->data, cap);
+        if (p == NULL)
+            return -1;
+        r->data = p;
+        r->cap = cap;
+    }
+    memcpy(r->data + r->len, data, len);
+    r->len += len;
+    return 0;
+}
+
+static void client_update_reading(struct client *c)
+{
+    bool want = !c->closing && !c->last_write && !c->stalled && c->out.len < CLIENT_OUT_HIGH;
+    if (c->stream && c->ded != NULL)
+        upstream_pause(c->ded, c->out.len >= CLIENT_OUT_HIGH);
+    if (want == c->reading)
+        return;
+    c->reading = want;
+    if (want)
+        ev_io_start(c->srv->loop, &c->rio);
+    else
+        ev_io_stop(c->srv->loop, &c->rio);
+}
+
+/* Queues reply bytes for writing, within the output limit. */
+static void client_emit(struct client *c, const char *data, size_t len)
+{
+    if (c->closing || len == 0)
+        return;
+    int64_t limit = c->srv->cfg->max_output_buffer;
+    if (obuf_append(&c->out, data, len) < 0 || (limit > 0 && (int64_t)c->out.len > limit)) {
+        log_warn("client: output buffer over %lld bytes, closing",
+                 (long long)c->srv->cfg->max_output_buffer);
+        client_close(c);
+        return;
+    }
+    server_want_flush_client(c->srv, c);
+}
+
+/* Writes out the replies at the head of the FIFO that are complete. */
+static void client_drain_done(struct client *c)
+{
+    while (c->head != NULL && c->head->done) {
+        struct req *r = c->head;
+        c->head = r->cnext;
+        if (c->head == NULL)
+            c->tail = NULL;
+        client_emit(c, r->data, r->len);
+        req_destroy(r);
+    }
+}
+
+/* Answers from the proxy itself, in order with the replies still owed. */
+static void client_local(struct client *c, const char *data, size_t len)
+{
+    if (c->head == NULL) {
+        client_emit(c, data, len);
+        return;
+    }
+    struct req *r = req_create(c);
+    if (r == NULL || req_keep(r, data, len) < 0) {
+        client_close(c);
+        return;
+    }
+    r->done = true;
+}
+
+void client_reply(struct req *r, const char *data, size_t len)
+{
+    struct client *c = r->client;
+    r->inflight = false;
+    if (c == NULL) {
+        req_destroy(r);
+        return;
+    }
+    c->inflight--;
+    if (r == c->head) {
+        c->head = r->cnext;
+        if (c->head == NULL)
+            c->tail = NULL;
+        client_emit(c, r->data, r->len);
+        client_emit(c, data, len);
+        req_destroy(r);
+        client_drain_done(c);
+    } else if (req_keep(r, data, len) == 0) {
+        r->done = true;
+    } else {
+        client_close(c);
+    }
+    if (c->inflight == 0 && !c->closing)
+        server_want_resume(c->srv, c);
+}
+
+void client_push(struct client *c, const char *data, size_t len)
+{
+    /* A push that arrives while a reply is awaited goes out before that reply. */
+    struct upstream *d = c->ded;
+    if (d != NULL && d->head != NULL && d->head->client == c) {
+        if (req_keep(d->head, data, len) < 0)
+            client_close(c);
+        return;
+    }
+    client_local(c, data, len);
+}
+
+void client_stream(struct client *c, const char *data, size_t len)
+{
+    client_local(c, data, len);
+    client_update_reading(c);
+}
+
+void client_dedicated_lost(struct client *c, bool was_ready)
+{
+    bool had_state = c->sticky || c->in_multi || c->watching || c->stream;
+    bool was_stream = c->stream;
+    c->ded = NULL;
+    c->sticky = c->in_multi = c->watching = c->stream = c->reset_ded = false;
+    if (was_stream && !was_ready) {
+        client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        c->last_write = true;
+    } else if (was_ready && had_state) {
+        /* Its session state went with the connection: say so by closing, as
+         * Redis going away would have. */
+        c->last_write = true;
+    }
+    server_want_flush_client(c->srv, c);
+    client_update_reading(c);
+}
+
+/* Records what the request does to the connection's state. */
+static void client_apply_state(struct client *c, cmd_kind_e kind)
+{
+    switch (kind) {
+    case CMD_STICKY:
+        c->sticky = true;
+        break;
+    case CMD_STREAM:
+        c->stream = true;
+        break;
+    case CMD_MULTI:
+        c->in_multi = true;
+        break;
+    case CMD_EXEC:
+        c->in_multi = c->watching = false;
+        break;
+    case CMD_WATCH:
+        c->watching = true;
+        break;
+    case CMD_UNWATCH:
+        c->watching = false;
+        break;
+    case CMD_RESET:
+        c->sticky = c->in_multi = c->watching = false;
+        c->reset_ded = true;
+        break;
+    case CMD_SHARED:
+    case CMD_BLOCKING:
+    case CMD_QUIT:
+        break;
+    }
+}
+
+/* Chooses the connection for a request: the dedicated one while the client
+ * holds state or the command needs it, else the client's shared one. A switch
+ * waits until the requests in flight elsewhere are answered, so that requests
+ * run in the order sent. Returns NULL to stall (or when the client had to be
+ * closed for want of memory). */
+static struct upstream *client_route(struct client *c, cmd_kind_e kind)
+{
+    bool needs_own = kind == CMD_STICKY || kind == CMD_STREAM || kind == CMD_BLOCKING ||
+                     kind == CMD_MULTI || kind == CMD_WATCH;
+    if (c->ded == NULL && needs_own) {
+        if (c->inflight > 0)
+            return NULL;
+        c->ded = server_dedicated_get(c->srv, c);
+        if (c->ded == NULL) {
+            client_close(c);
+            return NULL;
+        }
+    }
+    struct upstream *target = c->ded != NULL ? c->ded : c->home;
+    if (c->inflight > 0 && (c->cur != target || kind == CMD_STREAM))
+        return NULL;
+    return target;
+}
+
+/* Sends one complete multibulk request on its way. */
+static dispatch_e client_dispatch(struct client *c, const char *buf, const struct resp_request *req)
+{
+    c->srv->total_requests++;
+    if (c->stream) {
+        upstream_send(c->ded, buf, req->len, NULL);
+        return DISPATCH_DONE;
+    }
+    cmd_kind_e kind = cmd_classify(buf, req);
+    if (kind == CMD_QUIT) {
+        client_local(c, "+OK\r\n", 5);
+        c->last_write = true;
+        return DISPATCH_DONE;
+    }
+    if (kind == CMD_RESET && c->ded == NULL) {
+        client_local(c, "+RESET\r\n", 8);
+        return DISPATCH_DONE;
+    }
+    struct upstream *up = client_route(c, kind);
+    if (up == NULL)
+        return DISPATCH_STALL;
+    if (!upstream_usable(up)) {
+        client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        return DISPATCH_DONE;
+    }
+    client_apply_state(c, kind);
+    if (kind == CMD_STREAM) {
+        upstream_set_stream(up);
+        upstream_send(up, buf, req->len, NULL);
+        return DISPATCH_DONE;
+    }
+    struct req *r = req_create(c);
+    if (r == NULL) {
+        client_close(c);
+        return DISPATCH_DONE;
+    }
+    r->blocking = kind == CMD_BLOCKING;
+    c->inflight++;
+    c->cur = up;
+    upstream_send(up, buf, req->len, r);
+    return DISPATCH_DONE;
+}
+
+/* Answers a malformed request as Redis does, then closes after writing. */
+static void client_protocol_error(struct client *c, const char *err)
+{
+    char line[256];
+    int n = snprintf(line, sizeof(line), "-ERR %s\r\n", err);
+    client_local(c, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    c->last_write = true;
+    log_info("client: %s", err);
+}
+
+/* Inline requests are re-encoded as multibulk before they go upstream. */
+static dispatch_e client_dispatch_inline(struct client *c, const char *line, size_t len)
+{
+    size_t mlen;
+    int64_t argc;
+    const char *err;
+    char *mb = resp_inline_encode(line, len, &mlen, &argc, &err);
+    if (mb == NULL) {
+        if (err != NULL)
+            client_protocol_error(c, err);
+        return DISPATCH_DONE;
+    }
+    struct resp_scanner s;
+    struct resp_request req;
+    resp_scanner_reset(&s);
+    dispatch_e d = DISPATCH_DONE;
+    if (resp_scan_request(&s, &c->srv->limits, mb, mlen, &req) == RESP_OK)
+        d = client_dispatch(c, mb, &req);
+    else
+        client_protocol_error(c, s.err != NULL ? s.err : "Protocol error: bad inline request");
+    free(mb);
+    return d;
+}
+
+/* Frames and dispatches every complete request buffered, until one stalls. */
+static void client_process(struct client *c)
+{
+    while (!c->closing && !c->last_write && !c->stalled && rbuf_len(&c->in) > 0) {
+        const char *buf = rbuf_head(&c->in);
+        size_t avail = rbuf_len(&c->in);
+        struct resp_request req;
+        resp_status_e st = resp_scan_request(&c->scan, &c->srv->limits, buf, avail, &req);
+        if (st == RESP_INCOMPLETE) {
+            if ((int64_t)avail > c->srv->cfg->max_query_buffer) {
+                log_warn("client: query buffer over %zu bytes, closing", avail);
+                client_close(c);
+            }
+            break;
+        }
+        if (st == RESP_ERROR) {
+            client_protocol_error(c, c->scan.err);
+            break;
+        }
+        dispatch_e d = DISPATCH_DONE;
+        if (req.kind == RESP_REQ_MULTIBULK)
+            d = client_dispatch(c, buf, &req);
+        else if (req.kind == RESP_REQ_INLINE)
+            d = client_dispatch_inline(c, buf + req.argv[0].off, req.argv[0].len);
+        if (d == DISPATCH_STALL) {
+            resp_scanner_reset(&c->scan);
+            c->stalled = true;
+            break;
+        }
+        if (!c->closing)
+            rbuf_consume(&c->in, req.len);
+    }
+    client_update_reading(c);
+}
+
+void client_resume(struct client *c)
+{
+    if (c->closing)
+        return;
+    if (c->inflight == 0 && c->ded != NULL && !c->stream) {
+        bool held = c->sticky || c->in_multi || c->watching;
+        if (c->reset_ded || !held) {
+            server_dedicated_put(c->srv, c->ded, !c->reset_ded);
+            c->ded = NULL;
+            c->reset_ded = false;
+        }
+    }
+    c->stalled = false;
+    client_process(c);
+}
+
+void client_flush(struct client *c)
+{
+    if (c->closing)
+        return;
+    if (c->out.len > 0 && obuf_write(&c->out, c->fd, SIZE_MAX) < 0) {
+        client_close(c);
+        return;
+    }
+    if (c->out.len > 0) {
+        ev_io_start(c->srv->loop, &c->wio);
+    } else {
+        ev_io_stop(c->srv->loop, &c->wio);
+        if (c->last_write && c->head == NULL) {
+            client_close(c);
+            return;
+        }
+    }
+    if (c->out.len < CLIENT_OUT_LOW)
+        client_update_reading(c);
+}
+
+bool client_idle(const struct client *c)
+{
+    return c->head == NULL && c->out.len == 0;
+}
+
+static void client_on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)revents;
+    struct client *c = (struct client *)((char *)w - offsetof(struct client, rio));
+    ssize_t n = rbuf_read(&c->in, c->fd);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        client_close(c);
+        return;
+    }
+    if (n > 0) {
+        c->last_active = ev_now(loop);
+        client_process(c);
+    }
+}
+
+static void client_on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    client_flush((struct client *)((char *)w - offsetof(struct client, wio)));
+}
+
+struct client *client_create(struct server *srv, int fd)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    c->srv = srv;
+    c->fd = fd;
+    resp_scanner_reset(&c->scan);
+    c->home = srv->pool[srv->pool_next++ % (unsigned)srv->cfg->pool_size];
+    c->last_active = ev_now(srv->loop);
+    ev_io_init(&c->rio, client_on_read, fd, EV_READ);
+    ev_io_init(&c->wio, client_on_write, fd, EV_WRITE);
+    client_update_reading(c);
+    return c;
+}
+
+void client_close(struct client *c)
+{
+    if (c->closing)
+        return;
+    c->closing = true;
+    ev_io_stop(c->srv->loop, &c->rio);
+    ev_io_stop(c->srv->loop, &c->wio);
+    close(c->fd);
+    c->fd = -1;
+    /* Replies still in flight are dropped by their upstream when they arrive. */
+    while (c->head != NULL) {
+        struct req *r = c->head;
+        c->head = r->cnext;
+        if (r->inflight)
+            r->client = NULL;
+        else
+            req_destroy(r);
+    }
+    c->tail = NULL;
+    if (c->ded != NULL) {
+        upstream_close(c->ded);
+        c->ded = NULL;
+    }
+    server_client_dead(c->srv, c);
+}
+
+void client_destroy(struct client **cp)
+{
+    struct client *c = *cp;
+    if (c == NULL)
+        return;
+    rbuf_deinit(&c->in);
+    obuf_deinit(&c->out);
+    free(c);
+    *cp = NULL;
+}

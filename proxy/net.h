@@ -1,0 +1,30 @@
+/* net.h - socket addresses and non-blocking sockets. */
+#ifndef NEARCACHE_NET_H
+#define NEARCACHE_NET_H
+
+#include <sys/socket.h>
+
+struct net_addr {
+    struct sockaddr_storage sa;
+    socklen_t len;
+};
+
+/* Resolves "host:port", "[v6]:port" or an absolute unix socket path. Returns 0,
+ * or -1 with a static reason in *why. */
+int net_addr_parse(const char *text, struct net_addr *out, const char **why);
+
+/* Opens a non-blocking listening socket (a stale unix socket file is replaced).
+ * Returns the fd, or -1 with errno. */
+int net_listen(const struct net_addr *addr);
+
+/* Starts a non-blocking connect. Returns the fd (connected or in progress), or
+ * -1 with errno. TCP sockets get TCP_NODELAY and keepalive. */
+int net_connect(const struct net_addr *addr);
+
+/* Prepares an accepted socket: TCP_NODELAY for TCP. Returns 0 or -1. */
+int net_tune(int fd);
+
+/* Returns the pending error of a socket whose connect completed (0 = connected). */
+int net_connect_error(int fd);
+
+#endif

@@ -1,0 +1,327 @@
+/* server.c - listener, upstream pool, deferred work, timers, signals, drain. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "proxy/client.h"
+#include "proxy/log.h"
+#include "proxy/upstream.h"
+
+#define SERVER_CRON_S      0.1 /* deadlines are enforced to this granularity */
+#define SERVER_ACCEPT_BURST 64 /* connections accepted per wake-up */
+
+static const char ERR_MAX_CLIENTS[] = "-ERR max number of clients reached\r\n";
+
+void server_want_flush_client(struct server *srv, struct client *c)
+{
+    if (c->dirty || c->closing)
+        return;
+    c->dirty = true;
+    c->dirty_next = srv->dirty_clients;
+    srv->dirty_clients = c;
+}
+
+void server_want_flush_upstream(struct server *srv, struct upstream *up)
+{
+    if (up->dirty || up->closing)
+        return;
+    up->dirty = true;
+    up->dirty_next = srv->dirty_ups;
+    srv->dirty_ups = up;
+}
+
+void server_want_resume(struct server *srv, struct client *c)
+{
+    if (c->ready || c->closing)
+        return;
+    c->ready = true;
+    c->ready_next = srv->ready_clients;
+    srv->ready_clients = c;
+}
+
+static void server_unlink_client(struct server *srv, struct client *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        srv->clients = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    srv->nclients--;
+}
+
+void server_client_dead(struct server *srv, struct client *c)
+{
+    server_unlink_client(srv, c);
+    c->next = srv->dead_clients;
+    srv->dead_clients = c;
+}
+
+void server_upstream_dead(struct server *srv, struct upstream *up)
+{
+    for (struct upstream **p = &srv->idle; *p != NULL; p = &(*p)->next) {
+        if (*p == up) {
+            *p = up->next;
+            srv->nidle--;
+            break;
+        }
+    }
+    up->next = srv->dead_ups;
+    srv->dead_ups = up;
+}
+
+struct upstream *server_dedicated_get(struct server *srv, struct client *c)
+{
+    struct upstream *up = srv->idle;
+    if (up != NULL) {
+        srv->idle = up->next;
+        srv->nidle--;
+        up->next = NULL;
+    } else {
+        up = upstream_create(srv, true);
+        if (up == NULL)
+            return NULL;
+    }
+    up->owner = c;
+    return up;
+}
+
+void server_dedicated_put(struct server *srv, struct upstream *up, bool reusable)
+{
+    if (reusable && up->state == UPSTREAM_READY && up->inflight == 0 && !up->stream &&
+        srv->nidle < srv->cfg->idle_dedicated && !srv->draining) {
+        up->owner = NULL;
+        up->next = srv->idle;
+        srv->idle = up;
+        srv->nidle++;
+        return;
+    }
+    upstream_close(up);
+}
+
+/* Runs the deferred work: resume stalled clients, write, free the closed. */
+static void server_on_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct server *srv = w->data;
+    while (srv->ready_clients != NULL || srv->dirty_ups != NULL || srv->dirty_clients != NULL) {
+        while (srv->ready_clients != NULL) {
+            struct client *c = srv->ready_clients;
+            srv->ready_clients = c->ready_next;
+            c->ready = false;
+            client_resume(c);
+        }
+        while (srv->dirty_ups != NULL) {
+            struct upstream *up = srv->dirty_ups;
+            srv->dirty_ups = up->dirty_next;
+            up->dirty = false;
+            upstream_flush(up);
+        }
+        while (srv->dirty_clients != NULL) {
+            struct client *c = srv->dirty_clients;
+            srv->dirty_clients = c->dirty_next;
+            c->dirty = false;
+            client_flush(c);
+        }
+    }
+    while (srv->dead_clients != NULL) {
+        struct client *c = srv->dead_clients;
+        srv->dead_clients = c->next;
+        client_destroy(&c);
+    }
+    while (srv->dead_ups != NULL) {
+        struct upstream *up = srv->dead_ups;
+        srv->dead_ups = up->next;
+        upstream_destroy(&up);
+    }
+}
+
+static void server_accept_one(struct server *srv, int fd)
+{
+    if (net_tune(fd) < 0 || srv->draining) {
+        close(fd);
+        return;
+    }
+    if (srv->nclients >= srv->cfg->max_clients) {
+        ssize_t ignored = write(fd, ERR_MAX_CLIENTS, sizeof(ERR_MAX_CLIENTS) - 1);
+        (void)ignored;
+        close(fd);
+        return;
+    }
+    struct client *c = client_create(srv, fd);
+    if (c == NULL)
+        return;
+    c->next = srv->clients;
+    if (srv->clients != NULL)
+        srv->clients->prev = c;
+    srv->clients = c;
+    srv->nclients++;
+    srv->total_connections++;
+}
+
+static void server_on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    struct server *srv = w->data;
+    for (int i = 0; i < SERVER_ACCEPT_BURST; i++) {
+        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_warn("accept: %s", strerror(errno));
+            return;
+        }
+        server_accept_one(srv, fd);
+    }
+}
+
+static void server_stop_listening(struct server *srv)
+{
+    if (srv->listen_fd < 0)
+        return;
+    ev_io_stop(srv->loop, &srv->accept_io);
+    close(srv->listen_fd);
+    srv->listen_fd = -1;
+    if (srv->cfg->listen[0] == '/')
+        unlink(srv->cfg->listen);
+}
+
+/* Draining: idle clients are closed; the loop ends when none is left or the
+ * drain timeout has passed. */
+static void server_drain_tick(struct server *srv, ev_tstamp now)
+{
+    for (struct client *c = srv->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (client_idle(c) || now >= srv->drain_deadline)
+            client_close(c);
+    }
+    if (srv->nclients == 0) {
+        log_notice("drained, exiting");
+        ev_break(srv->loop, EVBREAK_ALL);
+    }
+}
+
+static void server_on_cron(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct server *srv = w->data;
+    ev_tstamp now = ev_now(loop);
+    for (int i = 0; i < srv->cfg->pool_size; i++)
+        upstream_tick(srv->pool[i], now);
+    int idle_ms = srv->cfg->client_idle_timeout_ms;
+    for (struct client *c = srv->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->ded != NULL)
+            upstream_tick(c->ded, now);
+        if (idle_ms > 0 && c->head == NULL && !c->stream && (now - c->last_active) * 1000 >= idle_ms)
+            client_close(c);
+    }
+    if (srv->draining)
+        server_drain_tick(srv, now);
+}
+
+static void server_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)revents;
+    struct server *srv = w->data;
+    if (srv->draining) {
+        log_notice("signal %d again: exiting now", w->signum);
+        ev_break(loop, EVBREAK_ALL);
+        return;
+    }
+    log_notice("signal %d: draining %d clients (at most %d ms)", w->signum, srv->nclients,
+               srv->cfg->drain_timeout_ms);
+    srv->draining = true;
+    srv->drain_deadline = ev_now(loop) + srv->cfg->drain_timeout_ms / 1000.0;
+    server_stop_listening(srv);
+    server_drain_tick(srv, ev_now(loop));
+}
+
+static int server_setup_pool(struct server *srv)
+{
+    srv->pool = calloc((size_t)srv->cfg->pool_size, sizeof(*srv->pool));
+    if (srv->pool == NULL)
+        return -1;
+    for (int i = 0; i < srv->cfg->pool_size; i++) {
+        srv->pool[i] = upstream_create(srv, false);
+        if (srv->pool[i] == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+int server_setup(struct server *srv, struct ev_loop *loop, const struct config *cfg)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = cfg;
+    srv->listen_fd = -1;
+    srv->prepare.data = srv;
+    srv->limits.max_bulk_len = cfg->max_bulk_len;
+    srv->limits.max_multibulk_len = cfg->max_multibulk_len;
+    srv->limits.max_inline_len = (size_t)cfg->max_inline_len;
+    struct net_addr listen_addr;
+    const char *why;
+    if (net_addr_parse(cfg->upstream, &srv->upstream_addr, &why) < 0) {
+        log_crit("upstream.address %s: %s", cfg->upstream, why);
+        return -1;
+    }
+    if (net_addr_parse(cfg->listen, &listen_addr, &why) < 0) {
+        log_crit("listen %s: %s", cfg->listen, why);
+        return -1;
+    }
+    srv->listen_fd = net_listen(&listen_addr);
+    if (srv->listen_fd < 0) {
+        log_crit("listen %s: %s", cfg->listen, strerror(errno));
+        return -1;
+    }
+    if (server_setup_pool(srv) < 0) {
+        log_crit("out of memory");
+        return -1;
+    }
+    ev_io_init(&srv->accept_io, server_on_accept, srv->listen_fd, EV_READ);
+    ev_prepare_init(&srv->prepare, server_on_prepare);
+    ev_timer_init(&srv->cron, server_on_cron, SERVER_CRON_S, SERVER_CRON_S);
+    ev_signal_init(&srv->sig_term, server_on_signal, SIGTERM);
+    ev_signal_init(&srv->sig_int, server_on_signal, SIGINT);
+    srv->accept_io.data = srv->cron.data = srv;
+    srv->sig_term.data = srv->sig_int.data = srv;
+    ev_io_start(loop, &srv->accept_io);
+    ev_prepare_start(loop, &srv->prepare);
+    ev_timer_start(loop, &srv->cron);
+    ev_signal_start(loop, &srv->sig_term);
+    ev_signal_start(loop, &srv->sig_int);
+    log_notice("listening on %s, upstream %s, pool of %d", cfg->listen, cfg->upstream,
+               cfg->pool_size);
+    return 0;
+}
+
+int server_run(struct server *srv)
+{
+    ev_run(srv->loop, 0);
+    return 0;
+}
+
+void server_teardown(struct server *srv)
+{
+    server_stop_listening(srv);
+    while (srv->clients != NULL)
+        client_close(srv->clients);
+    while (srv->idle != NULL)
+        upstream_close(srv->idle);
+    server_on_prepare(srv->loop, &srv->prepare, 0); /* frees what the closes queued */
+    for (int i = 0; srv->pool != NULL && i < srv->cfg->pool_size; i++)
+        upstream_destroy(&srv->pool[i]);
+    free(srv->pool);
+    srv->pool = NULL;
+    ev_prepare_stop(srv->loop, &srv->prepare);
+    ev_timer_stop(srv->loop, &srv->cron);
+    ev_signal_stop(srv->loop, &srv->sig_term);
+    ev_signal_stop(srv->loop, &srv->sig_int);
+}

@@ -1,0 +1,74 @@
+/* server.h - the proxy process: listener, upstream pool, event loop, lifecycle.
+ *
+ * Work that must not run inside an I/O callback (resuming stalled clients,
+ * writing, freeing closed connections) is queued on the server and done
+ * before the loop sleeps, in that order.
+ */
+#ifndef NEARCACHE_SERVER_H
+#define NEARCACHE_SERVER_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "proxy/net.h"
+#include "proxy/resp.h"
+
+struct client;
+struct upstream;
+
+struct server {
+    struct ev_loop *loop;
+    const struct config *cfg;
+    struct resp_limits limits;
+    struct net_addr upstream_addr;
+    int listen_fd;
+    ev_io accept_io;
+    ev_prepare prepare;
+    ev_timer cron;
+    ev_signal sig_term;
+    ev_signal sig_int;
+    struct upstream **pool; /* shared connections */
+    unsigned pool_next;     /* round-robin cursor for new clients */
+    struct upstream *idle;  /* spare dedicated connections */
+    int nidle;
+    struct client *clients;
+    int nclients;
+    struct client *dirty_clients;
+    struct upstream *dirty_ups;
+    struct client *ready_clients;
+    struct client *dead_clients;
+    struct upstream *dead_ups;
+    bool draining;
+    ev_tstamp drain_deadline;
+    uint64_t total_connections;
+    uint64_t total_requests;
+};
+
+/* Binds the listener, connects the pool and installs the signal handlers.
+ * Returns 0, or -1 after logging why. */
+int server_setup(struct server *srv, struct ev_loop *loop, const struct config *cfg);
+
+/* Runs until a drain completes; returns the process exit status. */
+int server_run(struct server *srv);
+
+/* Closes every connection and frees what setup allocated. */
+void server_teardown(struct server *srv);
+
+/* Returns a dedicated connection for c: a spare one or a new one. NULL when
+ * out of memory. */
+struct upstream *server_dedicated_get(struct server *srv, struct client *c);
+
+/* Takes back c's dedicated connection: kept as a spare when reusable (its
+ * state is the pool's) and there is room, else closed. */
+void server_dedicated_put(struct server *srv, struct upstream *up, bool reusable);
+
+/* Queues work for the next safe point of the loop. */
+void server_want_flush_client(struct server *srv, struct client *c);
+void server_want_flush_upstream(struct server *srv, struct upstream *up);
+void server_want_resume(struct server *srv, struct client *c);
+void server_client_dead(struct server *srv, struct client *c);
+void server_upstream_dead(struct server *srv, struct upstream *up);
+
+#endif
