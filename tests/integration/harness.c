@@ -1,0 +1,1141 @@
+/* harness.c - processes, sockets, sessions and transcript comparison for the
+ * end-to-end tests. See harness.h for the contracts. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <criterion/hooks.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef NEARCACHE_BIN
+#define NEARCACHE_BIN "nearcache"
+#endif
+
+#define REPLY_BAD     ((size_t)-1)
+#define LOGDIR_ENV    "NC_IT_LOGDIR"
+#define START_RETRIES 5
+
+/* Which run a session belongs to, for messages: "direct", "proxy" or "test". */
+static const char *run_name = "test";
+
+/* ---- time -------------------------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void harness_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- bytes ------------------------------------------------------------------- */
+
+static void bytes_reserve(struct bytes *b, size_t extra)
+{
+    if (b->cap - b->len >= extra)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap - b->len < extra)
+        cap *= 2;
+    b->data = realloc(b->data, cap);
+    cr_assert(b->data != NULL, "out of memory");
+    b->cap = cap;
+}
+
+void bytes_append(struct bytes *b, const void *p, size_t n)
+{
+    bytes_reserve(b, n + 1);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0'; /* convenient for strstr on text replies */
+}
+
+void bytes_puts(struct bytes *b, const char *s)
+{
+    bytes_append(b, s, strlen(s));
+}
+
+void bytes_printf(struct bytes *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    bytes_reserve(b, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void bytes_free(struct bytes *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof(*b));
+}
+
+bool bytes_ends_with(const struct bytes *b, const void *s, size_t n)
+{
+    return b->len >= n && memcmp(b->data + b->len - n, s, n) == 0;
+}
+
+bool bytes_equal_str(const struct bytes *b, const char *s)
+{
+    size_t n = strlen(s);
+    return b->len == n && (n == 0 || memcmp(b->data, s, n) == 0);
+}
+
+void bytes_escape(struct bytes *out, const void *p, size_t n)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < n; i++) {
+        if (c[i] == '\r')
+            bytes_puts(out, "\\r");
+        else if (c[i] == '\n')
+            bytes_puts(out, "\\n");
+        else if (c[i] == '\\')
+            bytes_puts(out, "\\\\");
+        else if (c[i] < 0x20 || c[i] >= 0x7f)
+            bytes_printf(out, "\\x%02x", c[i]);
+        else
+            bytes_append(out, &c[i], 1);
+    }
+}
+
+const char *bytes_show(const struct bytes *b)
+{
+    static char ring[4][1400];
+    static unsigned next;
+    char *dst = ring[next++ % 4];
+    struct bytes e = {0};
+    size_t n = b->len > 300 ? 300 : b->len;
+    bytes_escape(&e, b->data, n);
+    if (n < b->len)
+        bytes_printf(&e, "... (%zu bytes)", b->len);
+    snprintf(dst, sizeof(ring[0]), "\"%s\"", e.data ? e.data : "");
+    bytes_free(&e);
+    return dst;
+}
+
+/* ---- requests ---------------------------------------------------------------- */
+
+void req_addv(struct bytes *out, int argc, const char *const *argv, const size_t *lens)
+{
+    bytes_printf(out, "*%d\r\n", argc);
+    for (int i = 0; i < argc; i++) {
+        bytes_printf(out, "$%zu\r\n", lens[i]);
+        bytes_append(out, argv[i], lens[i]);
+        bytes_puts(out, "\r\n");
+    }
+}
+
+void req_add(struct bytes *out, const char *arg, ...)
+{
+    const char *argv[64];
+    size_t lens[64];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, arg);
+    for (const char *a = arg; a != NULL && argc < 64; a = va_arg(ap, const char *)) {
+        argv[argc] = a;
+        lens[argc++] = strlen(a);
+    }
+    va_end(ap);
+    req_addv(out, argc, argv, lens);
+}
+
+/* Splits one line into arguments; returns how many. */
+static int split_line(const char *p, const char *end, const char **argv, size_t *lens, int max)
+{
+    int argc = 0;
+    while (p < end && argc < max) {
+        while (p < end && *p == ' ')
+            p++;
+        if (p == end)
+            break;
+        const char *start = p;
+        if (*p == '"') {
+            start = ++p;
+            while (p < end && *p != '"')
+                p++;
+            argv[argc] = start;
+            lens[argc++] = (size_t)(p - start);
+            p += p < end;
+            continue;
+        }
+        while (p < end && *p != ' ')
+            p++;
+        argv[argc] = start;
+        lens[argc++] = (size_t)(p - start);
+    }
+    return argc;
+}
+
+void req_lines(struct bytes *out, const char *text)
+{
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        const char *end = eol ? eol : p + strlen(p);
+        const char *argv[64];
+        size_t lens[64];
+        int argc = split_line(p, end, argv, lens, 64);
+        if (argc > 0)
+            req_addv(out, argc, argv, lens);
+        p = eol ? eol + 1 : end;
+    }
+}
+
+/* ---- replies ----------------------------------------------------------------- */
+
+static bool parse_len(const char *p, const char *end, long long *out)
+{
+    char tmp[32];
+    size_t n = (size_t)(end - p);
+    if (n == 0 || n >= sizeof(tmp))
+        return false;
+    memcpy(tmp, p, n);
+    tmp[n] = '\0';
+    char *stop;
+    errno = 0;
+    *out = strtoll(tmp, &stop, 10);
+    return errno == 0 && *stop == '\0';
+}
+
+size_t reply_end(const char *p, size_t len, size_t off)
+{
+    if (off >= len)
+        return 0;
+    const char *nl = memmem(p + off, len - off, "\r\n", 2);
+    if (nl == NULL)
+        return 0;
+    size_t line_end = (size_t)(nl - p) + 2;
+    long long n = 0;
+    char type = p[off];
+    if (strchr("+-:_,#(", type))
+        return line_end;
+    if (!strchr("$=!*~>%|", type) || !parse_len(p + off + 1, nl, &n))
+        return REPLY_BAD;
+    if (n < 0)
+        return line_end; /* null bulk or null array */
+    if (strchr("$=!", type)) {
+        if (len - line_end < (unsigned long long)n + 2)
+            return 0;
+        return line_end + (size_t)n + 2;
+    }
+    if (type == '%' || type == '|')
+        n *= 2;
+    size_t at = line_end;
+    for (long long i = 0; i < n; i++) {
+        at = reply_end(p, len, at);
+        if (at == 0 || at == REPLY_BAD)
+            return at;
+    }
+    return type == '|' ? reply_end(p, len, at) : at; /* an attribute precedes a value */
+}
+
+/* ---- sockets ----------------------------------------------------------------- */
+
+int sock_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return fd;
+}
+
+/* Reads everything available. Returns 1 on EOF or reset, 0 otherwise. */
+static int drain_input(int fd, struct bytes *in)
+{
+    for (;;) {
+        bytes_reserve(in, 65536 + 1);
+        ssize_t r = recv(fd, in->data + in->len, in->cap - in->len - 1, 0);
+        if (r > 0) {
+            in->len += (size_t)r;
+            in->data[in->len] = '\0';
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return 1;
+    }
+}
+
+sock_status_e sock_exchange(int fd, const void *out, size_t n, struct bytes *in, const void *suffix,
+                            size_t slen, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t sent = 0;
+    for (;;) {
+        bool writing = sent < n;
+        if (!writing && (slen == 0 || bytes_ends_with(in, suffix, slen)))
+            return SOCK_DONE;
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return SOCK_TIMEOUT;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN | (writing ? POLLOUT : 0)};
+        int rc = poll(&pfd, 1, (int)left);
+        if (rc < 0 && errno != EINTR)
+            return SOCK_TIMEOUT;
+        if (rc <= 0)
+            continue;
+        if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) && drain_input(fd, in))
+            return SOCK_EOF;
+        if (writing && (pfd.revents & POLLOUT)) {
+            ssize_t w = send(fd, (const char *)out + sent, n - sent, MSG_NOSIGNAL);
+            if (w > 0)
+                sent += (size_t)w;
+            else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                sent = n; /* the peer is gone; read what it said before closing */
+        }
+    }
+}
+
+sock_status_e sock_read_until_eof(int fd, struct bytes *in, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return SOCK_TIMEOUT;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, (int)left);
+        if (rc > 0 && drain_input(fd, in))
+            return SOCK_EOF;
+    }
+}
+
+sock_status_e sock_read_replies(int fd, struct bytes *in, size_t from, size_t count, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    size_t got = 0;
+    for (;;) {
+        size_t end;
+        while (got < count && (end = reply_end(in->data, in->len, from)) != 0 && end != REPLY_BAD) {
+            from = end;
+            got++;
+        }
+        if (got == count)
+            return SOCK_DONE;
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return SOCK_TIMEOUT;
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int rc = poll(&pfd, 1, (int)left);
+        if (rc > 0 && drain_input(fd, in))
+            return SOCK_EOF;
+    }
+}
+
+sock_status_e sock_call(int fd, const char *lines, size_t replies, struct bytes *in, int timeout_ms)
+{
+    struct bytes req = {0};
+    req_lines(&req, lines);
+    in->len = 0;
+    sock_status_e st = sock_exchange(fd, req.data, req.len, in, NULL, 0, timeout_ms);
+    bytes_free(&req);
+    if (st != SOCK_DONE)
+        return st;
+    return sock_read_replies(fd, in, 0, replies, timeout_ms);
+}
+
+/* ---- logs of the processes, printed by the runner when a test fails ------------ */
+
+static void log_path(char *dst, size_t len, const char *kind)
+{
+    const char *dir = getenv(LOGDIR_ENV);
+    snprintf(dst, len, "%s/%s.%s.%s.log", dir ? dir : "/tmp", criterion_current_suite->name,
+             criterion_current_test->name, kind);
+}
+
+/* Prints the last `lines` lines of path. */
+static void print_tail(const char *path, const char *title, int lines)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    struct bytes all = {0};
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        bytes_append(&all, chunk, n);
+    fclose(f);
+    size_t start = all.len;
+    for (int seen = 0; start > 0; start--)
+        if (all.data[start - 1] == '\n' && ++seen > lines)
+            break;
+    fprintf(stderr, "----- %s (%s, last %d lines) -----\n%.*s----- end -----\n", title, path, lines,
+            (int)(all.len - start), all.data ? all.data + start : "");
+    bytes_free(&all);
+}
+
+void harness_print_file(const char *path, const char *title)
+{
+    print_tail(path, title, 200);
+}
+
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
+{
+    (void)set;
+    static char dir[] = "/tmp/nearcache-it-logs.XXXXXX";
+    if (getenv(LOGDIR_ENV) == NULL && mkdtemp(dir) != NULL)
+        setenv(LOGDIR_ENV, dir, 1);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+ReportHook(POST_TEST)(struct criterion_test_stats *stats)
+{
+    const char *dir = getenv(LOGDIR_ENV);
+    if (dir == NULL)
+        return;
+    static const char *const kinds[] = {"proxy", "redis"};
+    for (size_t i = 0; i < 2; i++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s.%s.%s.log", dir, stats->test->category,
+                 stats->test->name, kinds[i]);
+        if (stats->test_status == CR_STATUS_FAILED)
+            print_tail(path, kinds[i], i == 0 ? 150 : 20);
+        unlink(path);
+    }
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    (void)stats;
+    const char *dir = getenv(LOGDIR_ENV);
+    if (dir != NULL && strstr(dir, "/nearcache-it-logs.") != NULL)
+        harness_rmdir(dir);
+}
+
+/* ---- processes --------------------------------------------------------------- */
+
+/* Removes NEARCACHE_* variables: the proxy reads them as settings, and a
+ * developer's environment must not change what the tests see. */
+static void scrub_environment(void)
+{
+    for (size_t i = 0; environ[i] != NULL;) {
+        char name[256];
+        const char *eq = strchr(environ[i], '=');
+        size_t n = eq ? (size_t)(eq - environ[i]) : strlen(environ[i]);
+        if (strncmp(environ[i], "NEARCACHE_", 10) == 0 && n < sizeof(name)) {
+            memcpy(name, environ[i], n);
+            name[n] = '\0';
+            unsetenv(name);
+            continue;
+        }
+        i++;
+    }
+}
+
+/* fork + exec with stdout/stderr appended to out_path; the child dies with us. */
+static pid_t spawn(const char *const *argv, const char *out_path, bool truncate)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid > 0)
+        return pid;
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+        _exit(127);
+    int out = open(out_path, O_WRONLY | O_CREAT | O_APPEND | (truncate ? O_TRUNC : 0), 0644);
+    int in = open("/dev/null", O_RDONLY);
+    if (out < 0 || in < 0)
+        _exit(127);
+    dup2(in, 0);
+    dup2(out, 1);
+    dup2(out, 2);
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    scrub_environment();
+    execvp(argv[0], (char *const *)argv);
+    fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* waitpid with a deadline. Returns the status, or -1 on timeout. */
+static int wait_exit(pid_t pid, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return status;
+        if (r < 0 && errno != EINTR)
+            return -1;
+        if (now_ms() >= deadline)
+            return -1;
+        harness_sleep_ms(5);
+    }
+}
+
+/* SIGTERM, then SIGKILL if it does not exit in time. Returns the status or -1. */
+static int terminate(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    int status = wait_exit(pid, HARNESS_TIMEOUT_MS);
+    if (status != -1)
+        return status;
+    kill(pid, SIGKILL);
+    wait_exit(pid, HARNESS_TIMEOUT_MS);
+    return -1;
+}
+
+static bool exited(pid_t pid, int *status)
+{
+    return waitpid(pid, status, WNOHANG) == pid;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert(fd >= 0, "socket: %s", strerror(errno));
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(sa);
+    cr_assert(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind: %s", strerror(errno));
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+int harness_run(const char *const *argv, const char *out_path, int timeout_ms)
+{
+    pid_t pid = spawn(argv, out_path, true);
+    int status = wait_exit(pid, timeout_ms);
+    if (status == -1) {
+        kill(pid, SIGKILL);
+        wait_exit(pid, HARNESS_TIMEOUT_MS);
+    }
+    return status;
+}
+
+void harness_mkdtemp(char *dir, size_t len)
+{
+    snprintf(dir, len, "/tmp/nearcache-it.XXXXXX");
+    cr_assert(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void harness_rmdir(const char *dir)
+{
+    if (dir[0] != '\0')
+        nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- redis ------------------------------------------------------------------- */
+
+/* True when a fresh connection to port answers PING with +PONG within ms. */
+static bool answers_ping(int port, int ms)
+{
+    int fd = sock_connect(port);
+    if (fd < 0)
+        return false;
+    struct bytes in = {0};
+    sock_status_e st = sock_exchange(fd, "PING\r\n", 6, &in, "\r\n", 2, ms);
+    bool ok = st == SOCK_DONE && bytes_equal_str(&in, "+PONG\r\n");
+    bytes_free(&in);
+    close(fd);
+    return ok;
+}
+
+static pid_t redis_spawn(struct redis *r)
+{
+    char port[16];
+    snprintf(port, sizeof(port), "%d", r->port);
+    const char *server = getenv("NC_IT_REDIS_SERVER");
+    const char *argv[] = {server ? server : "redis-server",
+                          "--port",
+                          port,
+                          "--bind",
+                          "127.0.0.1",
+                          "--save",
+                          "",
+                          "--appendonly",
+                          "no",
+                          "--dir",
+                          r->dir,
+                          "--logfile",
+                          "",
+                          NULL};
+    return spawn(argv, r->log, false);
+}
+
+/* Spawns on r->port and waits for PING. Returns false if it exited instead. */
+static bool redis_launch(struct redis *r)
+{
+    r->pid = redis_spawn(r);
+    int64_t deadline = now_ms() + HARNESS_TIMEOUT_MS;
+    while (now_ms() < deadline) {
+        int status;
+        if (exited(r->pid, &status)) {
+            r->pid = 0;
+            return false;
+        }
+        if (answers_ping(r->port, 500))
+            return true;
+        harness_sleep_ms(10);
+    }
+    cr_assert_fail("redis-server on port %d did not answer PING within %d ms", r->port,
+                   HARNESS_TIMEOUT_MS);
+    return false;
+}
+
+void redis_start(struct redis *r)
+{
+    memset(r, 0, sizeof(*r));
+    harness_mkdtemp(r->dir, sizeof(r->dir));
+    log_path(r->log, sizeof(r->log), "redis");
+    for (int attempt = 0; attempt < START_RETRIES; attempt++) {
+        r->port = free_port();
+        if (redis_launch(r))
+            return;
+    }
+    print_tail(r->log, "redis", 30);
+    cr_assert_fail("redis-server would not start (is it installed?)");
+}
+
+void redis_restart(struct redis *r)
+{
+    cr_assert(r->pid == 0, "redis_restart: still running");
+    for (int attempt = 0; attempt < START_RETRIES; attempt++) {
+        if (redis_launch(r))
+            return;
+        harness_sleep_ms(100);
+    }
+    cr_assert_fail("redis-server would not restart on port %d", r->port);
+}
+
+void redis_stop(struct redis *r)
+{
+    if (r->pid > 0) {
+        kill(r->pid, SIGCONT);
+        terminate(r->pid);
+    }
+    r->pid = 0;
+    harness_rmdir(r->dir);
+    r->dir[0] = '\0';
+}
+
+void redis_kill(struct redis *r)
+{
+    cr_assert(r->pid > 0, "redis_kill: not running");
+    kill(r->pid, SIGKILL);
+    cr_assert(wait_exit(r->pid, HARNESS_TIMEOUT_MS) != -1, "redis did not die");
+    r->pid = 0;
+}
+
+void redis_pause(struct redis *r)
+{
+    cr_assert(r->pid > 0 && kill(r->pid, SIGSTOP) == 0, "redis_pause");
+}
+
+void redis_resume(struct redis *r)
+{
+    cr_assert(r->pid > 0 && kill(r->pid, SIGCONT) == 0, "redis_resume");
+}
+
+struct bytes redis_call(const struct redis *r, const char *line)
+{
+    struct bytes req = {0}, in = {0};
+    req_lines(&req, line);
+    int fd = sock_connect(r->port);
+    cr_assert(fd >= 0, "connect to redis: %s", strerror(errno));
+    sock_status_e st = sock_exchange(fd, req.data, req.len, &in, NULL, 0, HARNESS_TIMEOUT_MS);
+    if (st == SOCK_DONE)
+        st = sock_read_replies(fd, &in, 0, 1, HARNESS_TIMEOUT_MS);
+    close(fd);
+    bytes_free(&req);
+    cr_assert(st == SOCK_DONE, "redis did not answer %s", line);
+    return in;
+}
+
+void redis_reset(const struct redis *r)
+{
+    static const char *const cmds[] = {"FLUSHALL", "SCRIPT FLUSH", "FUNCTION FLUSH"};
+    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        struct bytes in = redis_call(r, cmds[i]);
+        cr_assert(bytes_equal_str(&in, "+OK\r\n"), "%s: %s", cmds[i], bytes_show(&in));
+        bytes_free(&in);
+    }
+}
+
+void redis_wait_info(const struct redis *r, const char *field_value)
+{
+    char needle[128];
+    snprintf(needle, sizeof(needle), "\r\n%s\r\n", field_value);
+    int64_t deadline = now_ms() + HARNESS_TIMEOUT_MS;
+    for (;;) {
+        struct bytes in = redis_call(r, "INFO");
+        bool found = in.data && strstr(in.data, needle) != NULL;
+        bytes_free(&in);
+        if (found)
+            return;
+        cr_assert(now_ms() < deadline, "redis INFO never showed %s", field_value);
+        harness_sleep_ms(10);
+    }
+}
+
+/* Bytes received and not yet read on r's established connections. */
+static unsigned long redis_unread(const struct redis *r)
+{
+    FILE *f = fopen("/proc/net/tcp", "r");
+    cr_assert(f != NULL, "/proc/net/tcp: %s", strerror(errno));
+    char line[512];
+    unsigned long total = 0;
+    while (fgets(line, sizeof(line), f) != NULL) {
+        unsigned port, state;
+        unsigned long rx;
+        if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %*x:%lx", &port, &state, &rx) == 3 &&
+            port == (unsigned)r->port && state == 1 /* TCP_ESTABLISHED */)
+            total += rx;
+    }
+    fclose(f);
+    return total;
+}
+
+void redis_wait_unread(const struct redis *r, unsigned long min_bytes)
+{
+    int64_t deadline = now_ms() + HARNESS_TIMEOUT_MS;
+    unsigned long unread;
+    while ((unread = redis_unread(r)) < min_bytes) {
+        cr_assert(now_ms() < deadline, "Redis received %lu of the %lu bytes sent through the proxy",
+                  unread, min_bytes);
+        harness_sleep_ms(5);
+    }
+}
+
+/* ---- proxy ------------------------------------------------------------------- */
+
+const char *harness_bin(void)
+{
+    const char *bin = getenv("NC_IT_BIN");
+    return bin != NULL && bin[0] != '\0' ? bin : NEARCACHE_BIN;
+}
+
+bool harness_direct(void)
+{
+    const char *v = getenv("NC_IT_DIRECT");
+    return v != NULL && v[0] != '\0' && strcmp(v, "0") != 0;
+}
+
+void harness_require_proxy(void)
+{
+    if (!harness_direct())
+        return;
+    fixture_stop(); /* a skipped test does not run its .fini */
+    cr_skip_test("needs the nearcache binary (NC_IT_DIRECT is set)");
+}
+
+static bool proxy_launch(struct proxy *p, int upstream_port, const char *const *sets)
+{
+    char listen[32], upstream[32];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
+    snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", upstream_port);
+    const char *argv[64] = {harness_bin(), "--listen", listen, "--upstream", upstream};
+    int argc = 5;
+    for (int i = 0; sets && sets[i] && argc < 62; i++) {
+        argv[argc++] = "--set";
+        argv[argc++] = sets[i];
+    }
+    argv[argc] = NULL;
+    p->pid = spawn(argv, p->log, false);
+    int64_t deadline = now_ms() + HARNESS_TIMEOUT_MS;
+    while (now_ms() < deadline) {
+        int status;
+        if (exited(p->pid, &status)) {
+            p->pid = 0;
+            fprintf(stderr, "nearcache exited during startup (status %#x)\n", status);
+            return false;
+        }
+        int fd = sock_connect(p->port);
+        if (fd >= 0) {
+            close(fd);
+            return true;
+        }
+        harness_sleep_ms(10);
+    }
+    print_tail(p->log, "proxy", 50);
+    cr_assert_fail("nearcache did not accept connections on %d within %d ms", p->port,
+                   HARNESS_TIMEOUT_MS);
+    return false;
+}
+
+void proxy_start(struct proxy *p, int upstream_port, const char *const *sets)
+{
+    memset(p, 0, sizeof(*p));
+    if (harness_direct()) {
+        p->port = upstream_port;
+        return;
+    }
+    log_path(p->log, sizeof(p->log), "proxy");
+    for (int attempt = 0; attempt < 3; attempt++) {
+        p->port = free_port();
+        if (proxy_launch(p, upstream_port, sets))
+            return;
+    }
+    print_tail(p->log, "proxy", 50);
+    cr_assert_fail("nearcache would not start (%s)", harness_bin());
+}
+
+void proxy_signal(const struct proxy *p, int sig)
+{
+    cr_assert(p->pid > 0, "proxy_signal: the proxy is not running");
+    kill(p->pid, sig);
+}
+
+int proxy_wait(struct proxy *p, int timeout_ms)
+{
+    if (p->pid <= 0)
+        return 0;
+    int status = wait_exit(p->pid, timeout_ms);
+    if (status != -1)
+        p->pid = 0;
+    return status;
+}
+
+int proxy_stop(struct proxy *p)
+{
+    if (p->pid <= 0)
+        return 0;
+    int status = terminate(p->pid);
+    p->pid = 0;
+    return status;
+}
+
+void proxy_check_healthy(struct proxy *p)
+{
+    int status;
+    if (p->pid > 0 && exited(p->pid, &status)) {
+        p->pid = 0;
+        cr_assert_fail("the proxy exited during the test: %s %d",
+                       WIFSIGNALED(status) ? "signal" : "exit status",
+                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    }
+    struct sess s;
+    run_name = "test";
+    sess_open(&s, p->port, "health", NULL);
+    sess_do(&s, "PING");
+    sess_expect(&s, "+PONG\r\n");
+    sess_close(&s);
+}
+
+/* ---- fixtures ---------------------------------------------------------------- */
+
+struct redis fx_redis;
+struct proxy fx_proxy;
+
+void fixture_redis(void)
+{
+    redis_start(&fx_redis);
+}
+
+void fixture_both(void)
+{
+    redis_start(&fx_redis);
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+}
+
+void fixture_stop(void)
+{
+    int status = proxy_stop(&fx_proxy);
+    if (status != 0)
+        fprintf(stderr, "warning: %s::%s: the proxy did not exit 0 on SIGTERM (status %#x)\n",
+                criterion_current_suite->name, criterion_current_test->name, status);
+    redis_stop(&fx_redis);
+}
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+void sess_open(struct sess *s, int port, const char *name, struct bytes *transcript)
+{
+    memset(s, 0, sizeof(*s));
+    s->name = name;
+    s->transcript = transcript;
+    s->fd = sock_connect(port);
+    cr_assert(s->fd >= 0, "%s run: session %s: connect to %d: %s", run_name, name, port,
+              strerror(errno));
+}
+
+void sess_close(struct sess *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+    bytes_free(&s->in);
+    bytes_free(&s->reply);
+}
+
+/* Sets s->reply to s->in without its last whole reply (the sentinel's). */
+static void strip_sentinel(struct sess *s)
+{
+    size_t off = 0, last = s->in.len;
+    while (off < s->in.len) {
+        size_t end = reply_end(s->in.data, s->in.len, off);
+        if (end == 0 || end == REPLY_BAD) {
+            last = s->in.len;
+            break;
+        }
+        last = off;
+        off = end;
+    }
+    s->reply.len = 0;
+    bytes_append(&s->reply, s->in.data, last);
+}
+
+static void record(struct sess *s, const char *label, bool closed)
+{
+    if (s->transcript == NULL)
+        return;
+    bytes_printf(s->transcript, "\n--- %s: %s\n", s->name, label);
+    bytes_append(s->transcript, s->in.data, s->in.len);
+    if (closed)
+        bytes_puts(s->transcript, "[connection closed]");
+}
+
+static const struct bytes *step(struct sess *s, const void *req, size_t n, const char *label,
+                                bool quiet)
+{
+    char token[32];
+    int tlen = snprintf(token, sizeof(token), "nc-sync-%u", ++s->seq);
+    struct bytes out = {0};
+    bytes_append(&out, req, n);
+    bytes_printf(&out, "*2\r\n$4\r\nPING\r\n$%d\r\n%s\r\n", tlen, token);
+    char suffix[40];
+    size_t slen = (size_t)snprintf(suffix, sizeof(suffix), "%s\r\n", token);
+    s->in.len = 0;
+    sock_status_e st = SOCK_EOF;
+    if (s->fd >= 0)
+        st = sock_exchange(s->fd, out.data, out.len, &s->in, suffix, slen, HARNESS_TIMEOUT_MS);
+    bytes_free(&out);
+    cr_assert(st != SOCK_TIMEOUT, "%s run: session %s: no reply to [%s] within %d ms; received %s",
+              run_name, s->name, label, HARNESS_TIMEOUT_MS, bytes_show(&s->in));
+    if (st == SOCK_EOF && s->fd >= 0) {
+        close(s->fd);
+        s->fd = -1;
+    }
+    if (!quiet)
+        record(s, label, st == SOCK_EOF);
+    if (st == SOCK_EOF) {
+        s->reply.len = 0;
+        bytes_append(&s->reply, s->in.data, s->in.len);
+    } else {
+        strip_sentinel(s);
+    }
+    return &s->reply;
+}
+
+/* A one-line label for a request written as lines. */
+static void lines_label(char *dst, size_t len, const char *lines)
+{
+    snprintf(dst, len, "%s", lines ? lines : "(sync)");
+    for (char *c = dst; *c; c++)
+        if (*c == '\n')
+            *c = ';';
+}
+
+static const struct bytes *step_lines(struct sess *s, const char *lines, bool quiet)
+{
+    struct bytes req = {0};
+    char label[160];
+    lines_label(label, sizeof(label), lines);
+    if (lines)
+        req_lines(&req, lines);
+    const struct bytes *reply = step(s, req.data, req.len, label, quiet);
+    bytes_free(&req);
+    return reply;
+}
+
+const struct bytes *sess_do(struct sess *s, const char *lines)
+{
+    return step_lines(s, lines, false);
+}
+
+const struct bytes *sess_do_quiet(struct sess *s, const char *lines)
+{
+    return step_lines(s, lines, true);
+}
+
+const struct bytes *sess_do_raw(struct sess *s, const void *req, size_t n)
+{
+    struct bytes label = {0};
+    bytes_escape(&label, req, n > 80 ? 80 : n);
+    if (n > 80)
+        bytes_printf(&label, "... (%zu bytes)", n);
+    const struct bytes *reply = step(s, req, n, label.data ? label.data : "", false);
+    bytes_free(&label);
+    return reply;
+}
+
+void sess_send(struct sess *s, const char *lines)
+{
+    struct bytes req = {0}, in = {0};
+    req_lines(&req, lines);
+    sock_status_e st = sock_exchange(s->fd, req.data, req.len, &in, NULL, 0, HARNESS_TIMEOUT_MS);
+    cr_assert(st == SOCK_DONE && in.len == 0, "%s run: session %s: sending [%s]: %s", run_name,
+              s->name, lines, st == SOCK_DONE ? bytes_show(&in) : "connection closed");
+    if (s->transcript)
+        bytes_printf(s->transcript, "\n--- %s: (sent) %s\n", s->name, lines);
+    bytes_free(&req);
+    bytes_free(&in);
+}
+
+void sess_expect_bytes(const struct sess *s, const void *expected, size_t n)
+{
+    if (s->reply.len == n && (n == 0 || memcmp(s->reply.data, expected, n) == 0))
+        return;
+    struct bytes want = {0};
+    bytes_append(&want, expected, n);
+    cr_assert_fail("%s run: session %s: expected %s, got %s", run_name, s->name, bytes_show(&want),
+                   bytes_show(&s->reply));
+    bytes_free(&want);
+}
+
+void sess_expect(const struct sess *s, const char *expected)
+{
+    sess_expect_bytes(s, expected, strlen(expected));
+}
+
+/* ---- comparison -------------------------------------------------------------- */
+
+/* Prints b[from..at+200) escaped, marking `at`. A step label at `from` is
+ * printed as it is (it is escaped text already). */
+static void show_context(const char *who, const struct bytes *b, size_t at, size_t from)
+{
+    struct bytes e = {0};
+    size_t end = at + 200 < b->len ? at + 200 : b->len;
+    if (at - from > 4 && memcmp(b->data + from, "--- ", 4) == 0) {
+        const char *eol = memchr(b->data + from, '\n', at - from);
+        size_t label_end = eol ? (size_t)(eol - b->data) + 1 : at;
+        bytes_append(&e, b->data + from, label_end - from);
+        from = label_end;
+    }
+    bytes_escape(&e, b->data + from, at - from);
+    bytes_puts(&e, " <<HERE>> ");
+    if (at < b->len)
+        bytes_escape(&e, b->data + at, end - at);
+    if (end < b->len)
+        bytes_puts(&e, "...");
+    fprintf(stderr, "%-6s (%zu bytes): %s\n", who, b->len, e.data);
+    bytes_free(&e);
+}
+
+/* Fails, showing where a and b part, unless they are identical. */
+static void assert_same(const char *what, const char *a_name, const struct bytes *a,
+                        const char *b_name, const struct bytes *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    size_t at = 0;
+    while (at < n && a->data[at] == b->data[at])
+        at++;
+    if (at == a->len && at == b->len)
+        return;
+    /* Show from the label of the step where they part, or 200 bytes back. */
+    size_t from = at > 200 ? at - 200 : 0;
+    for (size_t i = at; i > from; i--) {
+        if (i >= 5 && memcmp(a->data + i - 5, "\n--- ", 5) == 0) {
+            from = i - 4;
+            break;
+        }
+    }
+    fprintf(stderr, "\n%s: %s and %s differ at byte %zu\n", what, a_name, b_name, at);
+    show_context(a_name, a, at, from);
+    show_context(b_name, b, at, from);
+    cr_assert_fail("%s: %s (%zu bytes) and %s (%zu bytes) differ at byte %zu; context above", what,
+                   a_name, a->len, b_name, b->len, at);
+}
+
+void compare_bytes(const char *what, const struct bytes *direct, const struct bytes *proxied)
+{
+    assert_same(what, "direct", direct, "proxy", proxied);
+}
+
+void bytes_assert_equal(const char *what, const struct bytes *want, const struct bytes *got)
+{
+    assert_same(what, "want", want, "got", got);
+}
+
+void compare_scenario(const struct redis *r, const struct proxy *p, scenario_fn fn, const void *arg)
+{
+    struct run direct = {.port = r->port, .redis = r, .arg = arg};
+    struct run proxied = {.port = p->port, .redis = r, .arg = arg};
+    run_name = "direct";
+    redis_reset(r);
+    fn(&direct);
+    run_name = "proxy";
+    redis_reset(r);
+    fn(&proxied);
+    run_name = "test";
+    compare_bytes("transcript", &direct.transcript, &proxied.transcript);
+    bytes_free(&direct.transcript);
+    bytes_free(&proxied.transcript);
+}
+
+void compare_stream(const struct redis *r, const struct proxy *p, const void *req, size_t n)
+{
+    struct bytes got[2] = {{0}};
+    const int ports[2] = {r->port, p->port};
+    static const char *const names[2] = {"direct", "proxy"};
+    for (int i = 0; i < 2; i++) {
+        struct sess s;
+        run_name = names[i];
+        redis_reset(r);
+        sess_open(&s, ports[i], "stream", &got[i]);
+        sess_do_raw(&s, req, n);
+        sess_close(&s);
+    }
+    run_name = "test";
+    compare_bytes("reply stream", &got[0], &got[1]);
+    bytes_free(&got[0]);
+    bytes_free(&got[1]);
+}

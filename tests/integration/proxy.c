@@ -1,0 +1,1007 @@
+/* proxy.c - end-to-end transparency tests of nearcache: the same requests
+ * sent to a real redis-server directly and through the proxy produce
+ * byte-identical replies, one scenario per feature (data types, binary data,
+ * sizes, pipelining, inline commands, connection state, transactions,
+ * scripting, pub/sub, blocking commands, RESP3).
+ *
+ * Every test starts its own redis-server and proxy on free ports (see
+ * harness.h) and ends with proxy_check_healthy, so a crash is a failure.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A table of steps, each one sess_do on one connection. */
+struct steps {
+    const char *const *lines;
+    size_t n;
+};
+
+static void do_steps(struct sess *s, const char *const *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sess_do(s, lines[i]);
+}
+
+static void steps_scenario(struct run *run)
+{
+    const struct steps *steps = run->arg;
+    struct sess s;
+    sess_open(&s, run->port, "A", &run->transcript);
+    do_steps(&s, steps->lines, steps->n);
+    sess_close(&s);
+}
+
+static void compare_steps(const char *const *lines, size_t n)
+{
+    const struct steps steps = {lines, n};
+    compare_scenario(&fx_redis, &fx_proxy, steps_scenario, &steps);
+    proxy_check_healthy(&fx_proxy);
+}
+
+#define COMPARE_STEPS(table) compare_steps(table, ARRAY_LEN(table))
+
+TestSuite(compare, .init = fixture_both, .fini = fixture_stop, .timeout = 120);
+
+/* ---- data types ---------------------------------------------------------------- */
+
+static const char *const STRINGS[] = {
+    "SET s hello",
+    "GET s",
+    "APPEND s -world",
+    "STRLEN s",
+    "GETRANGE s 0 3",
+    "SETRANGE s 2 XY",
+    "GET s",
+    "SUBSTR s 0 2",
+    "SET n 10",
+    "INCR n",
+    "INCRBY n 5",
+    "DECR n",
+    "DECRBY n 3",
+    "INCRBYFLOAT f 1.5",
+    "INCRBYFLOAT f 0.1",
+    "MSET a 1 b 2",
+    "MGET a b nokey",
+    "MSETNX a 1 c 3",
+    "SETNX a 9",
+    "GETSET a 3",
+    "GETDEL b",
+    "GET b",
+    "SET e v EX 100",
+    "PERSIST e",
+    "TTL e",
+    "SETEX se 100 v",
+    "PSETEX pe 100000 v",
+    "SET x v NX",
+    "SET x w NX",
+    "SET x w XX GET",
+    "GETEX x PERSIST",
+    "SET l1 ohmytext",
+    "SET l2 mynewtext",
+    "LCS l1 l2",
+    "LCS l1 l2 LEN",
+    "LCS l1 l2 IDX MINMATCHLEN 2 WITHMATCHLEN",
+    "SET empty \"\"",
+    "GET empty",
+    "SET sp \"with space\"",
+    "GET sp",
+    "EXISTS s nokey a",
+    "TYPE s",
+    "OBJECT ENCODING n",
+    "RENAME s s2",
+    "GET s",
+    "GET s2",
+    "DEL a nokey",
+    "STRLEN nokey",
+    "get s2",
+    "INCR s2",
+    "INCRBYFLOAT s2 1",
+    "GET",
+    "SET k",
+    "SET k v EX -1",
+    "SET k v EX abc",
+    "SET k v BADOPT",
+    "RENAME nokey x",
+    "LPUSH s2 x",
+    "NOSUCHCMD a b",
+};
+
+Test(compare, strings)
+{
+    COMPARE_STEPS(STRINGS);
+}
+
+static const char *const LISTS[] = {
+    "RPUSH l a b c d",
+    "LPUSH l z",
+    "LRANGE l 0 -1",
+    "LLEN l",
+    "LINDEX l 1",
+    "LINDEX l 100",
+    "LSET l 0 Z",
+    "LSET l 100 x",
+    "LINSERT l BEFORE b bb",
+    "LINSERT l AFTER nosuch x",
+    "LREM l 1 bb",
+    "LPOS l c",
+    "LPOS l nosuch",
+    "LPOS l c RANK -1 COUNT 0",
+    "LPOP l",
+    "RPOP l 2",
+    "LPOP l 0",
+    "LPOP nokey",
+    "LRANGE l 0 -1",
+    "RPUSH l2 x y",
+    "LMOVE l l2 LEFT RIGHT",
+    "RPOPLPUSH l2 l",
+    "LMPOP 2 nokey l2 LEFT COUNT 5",
+    "LPUSHX nokey a",
+    "RPUSHX l q",
+    "LTRIM l 0 0",
+    "LRANGE l 0 -1",
+    "BLPOP empty 0.01",
+    "BRPOP l 0.01",
+    "BLMOVE empty l LEFT LEFT 0.01",
+    "BLMPOP 0.01 1 empty LEFT",
+    "EXISTS l",
+    "LPUSH",
+    "LRANGE l a b",
+    "LPOP l -1",
+    "SET str x",
+    "LPUSH str a",
+    "RPUSH l2 1 2",
+    "GET l2",
+    "NOSUCHCMD",
+};
+
+Test(compare, lists)
+{
+    COMPARE_STEPS(LISTS);
+}
+
+static const char *const HASHES[] = {
+    "HSET h f1 v1 f2 v2 n 5",
+    "HGET h f1",
+    "HGET h nofield",
+    "HMGET h f1 nofield f2",
+    "HGETALL h",
+    "HKEYS h",
+    "HVALS h",
+    "HLEN h",
+    "HEXISTS h f1",
+    "HEXISTS h zz",
+    "HDEL h f2 zz",
+    "HINCRBY h n 5",
+    "HINCRBYFLOAT h fl 2.5",
+    "HSETNX h f1 x",
+    "HSETNX h f3 x",
+    "HSTRLEN h f1",
+    "HMSET h a 1 b 2",
+    "HSCAN h 0",
+    "HSCAN h 0 MATCH f* COUNT 100",
+    "HGETALL h",
+    "HGETALL nokey",
+    "HSET h f",
+    "HINCRBY h f1 1",
+    "HINCRBYFLOAT h f1 x",
+    "SET str x",
+    "HGET str f",
+    "HSET str f v",
+    "HGET",
+};
+
+Test(compare, hashes)
+{
+    COMPARE_STEPS(HASHES);
+}
+
+static const char *const SETS[] = {
+    "SADD s 3 1 2",
+    "SADD s 2",
+    "SMEMBERS s",
+    "SISMEMBER s 1",
+    "SISMEMBER s 9",
+    "SMISMEMBER s 1 9",
+    "SCARD s",
+    "SADD t 3 4 5",
+    "SINTER s t",
+    "SUNION s t",
+    "SDIFF s t",
+    "SINTERCARD 2 s t",
+    "SINTERSTORE d s t",
+    "SMEMBERS d",
+    "SUNIONSTORE u s t",
+    "SCARD u",
+    "SDIFFSTORE df s t",
+    "SMEMBERS df",
+    "SMOVE s t 1",
+    "SREM s 2 99",
+    "SMEMBERS s",
+    "SMEMBERS t",
+    "SSCAN t 0",
+    "SADD w pear apple fig",
+    "SORT w ALPHA",
+    "SORT s",
+    "SRANDMEMBER s",
+    "SPOP s",
+    "SPOP s",
+    "SMEMBERS nokey",
+    "SADD s",
+    "SINTERCARD 0 s",
+    "SET str x",
+    "SADD str a",
+    "SINTER str t",
+};
+
+Test(compare, sets)
+{
+    COMPARE_STEPS(SETS);
+}
+
+static const char *const ZSETS[] = {
+    "ZADD z 1 a 2 b 3 c",
+    "ZADD z 2.5 d",
+    "ZRANGE z 0 -1 WITHSCORES",
+    "ZRANGE z 0 -1 REV",
+    "ZRANGE z (1 +inf BYSCORE LIMIT 0 2",
+    "ZRANGEBYSCORE z -inf 2 WITHSCORES",
+    "ZREVRANGEBYSCORE z +inf (2",
+    "ZSCORE z b",
+    "ZSCORE z nosuch",
+    "ZMSCORE z a nosuch",
+    "ZINCRBY z 1.5 a",
+    "ZINCRBY z 0.1 a",
+    "ZRANK z c",
+    "ZREVRANK z c",
+    "ZRANK z nosuch",
+    "ZCOUNT z -inf +inf",
+    "ZCARD z",
+    "ZREM z d nosuch",
+    "ZADD lex 0 a 0 b 0 c 0 d",
+    "ZRANGEBYLEX lex [b (d",
+    "ZLEXCOUNT lex - +",
+    "ZADD z2 10 a 20 x",
+    "ZUNIONSTORE zu 2 z z2 WEIGHTS 1 2",
+    "ZRANGE zu 0 -1 WITHSCORES",
+    "ZINTER 2 z z2 WITHSCORES",
+    "ZDIFF 2 z z2",
+    "ZPOPMIN z",
+    "ZPOPMAX z 2",
+    "ZADD z NX 9 b",
+    "ZADD z XX CH 9 b",
+    "ZADD z INCR 1 b",
+    "ZADD z GT 1 b",
+    "ZRANGESTORE dst z 0 -1",
+    "ZMPOP 1 z MIN",
+    "BZPOPMIN nokey 0.01",
+    "ZADD z abc a",
+    "ZADD z 1",
+    "ZADD z NX XX 1 a",
+    "ZADD inf +inf a -inf b",
+    "ZRANGE inf 0 -1 WITHSCORES",
+    "SET str x",
+    "ZADD str 1 a",
+};
+
+Test(compare, zsets)
+{
+    COMPARE_STEPS(ZSETS);
+}
+
+static const char *const STREAMS[] = {
+    "XADD st 1-1 f v",
+    "XADD st 2-1 f2 v2 a b",
+    "XADD st 1-1 x y",
+    "XADD st 3-0 k v",
+    "XLEN st",
+    "XRANGE st - +",
+    "XRANGE st - + COUNT 1",
+    "XREVRANGE st + - COUNT 2",
+    "XREAD COUNT 2 STREAMS st 0",
+    "XREAD STREAMS st 3-0",
+    "XGROUP CREATE st g 0",
+    "XGROUP CREATE st g 0",
+    "XREADGROUP GROUP g c1 COUNT 1 STREAMS st >",
+    "XREADGROUP GROUP g c1 STREAMS st 0",
+    "XPENDING st g",
+    "XACK st g 1-1",
+    "XREADGROUP GROUP g c1 COUNT 2 STREAMS st >",
+    "XPENDING st g",
+    "XCLAIM st g c2 0 2-1 JUSTID",
+    "XINFO STREAM st",
+    "XINFO GROUPS st",
+    "XDEL st 3-0",
+    "XTRIM st MAXLEN 1",
+    "XRANGE st - +",
+    "XSETID st 10-0",
+    "XADD st 5-0 a b",
+    "XADD nost NOMKSTREAM * a b",
+    "EXISTS nost",
+    "XADD st",
+    "XREAD STREAMS st",
+    "XINFO STREAM nokey",
+    "SET str x",
+    "XRANGE str - +",
+};
+
+Test(compare, streams)
+{
+    COMPARE_STEPS(STREAMS);
+}
+
+static const char *const HYPERLOGLOG[] = {
+    "PFADD hll a b c d",     "PFADD hll a",  "PFCOUNT hll", "PFADD hll2 c d e", "PFCOUNT hll hll2",
+    "PFMERGE hll3 hll hll2", "PFCOUNT hll3", "GET hll",     "GET hll3",         "PFADD empty",
+    "PFCOUNT nokey",         "PFCOUNT",      "SET str x",   "PFADD str a",      "PFCOUNT str",
+    "LPUSH lst a",           "PFADD lst a",
+};
+
+Test(compare, hyperloglog)
+{
+    COMPARE_STEPS(HYPERLOGLOG);
+}
+
+static const char *const BITMAPS[] = {
+    "SETBIT b 7 1",
+    "SETBIT b 7 0",
+    "SETBIT b 100 1",
+    "GETBIT b 100",
+    "GETBIT b 1000",
+    "BITCOUNT b",
+    "BITPOS b 1",
+    "BITPOS b 0",
+    "SET bs foobar",
+    "BITCOUNT bs",
+    "BITCOUNT bs 1 1",
+    "BITCOUNT bs 5 30 BIT",
+    "BITPOS bs 1 2 -1 BYTE",
+    "BITOP AND dest b bs",
+    "BITOP NOT dn bs",
+    "GET dn",
+    "GET b",
+    "BITFIELD bf SET u8 0 255 GET u8 0 INCRBY u4 0 1 OVERFLOW SAT INCRBY u4 4 100",
+    "BITFIELD_RO bf GET i8 0",
+    "GET bf",
+    "BITFIELD bf GET u99 0",
+    "SETBIT b -1 1",
+    "SETBIT b 1 2",
+    "BITOP BAD d b",
+    "BITCOUNT",
+    "LPUSH lst a",
+    "SETBIT lst 1 1",
+};
+
+Test(compare, bitmaps)
+{
+    COMPARE_STEPS(BITMAPS);
+}
+
+static const char *const GEO[] = {
+    "GEOADD g 13.361389 38.115556 Palermo 15.087269 37.502669 Catania",
+    "GEOADD g NX 13.361389 38.115556 Palermo",
+    "GEODIST g Palermo Catania",
+    "GEODIST g Palermo Catania km",
+    "GEODIST g Palermo nosuch",
+    "GEOPOS g Palermo nosuch",
+    "GEOHASH g Palermo Catania",
+    "GEOSEARCH g FROMLONLAT 15 37 BYRADIUS 200 km ASC WITHDIST WITHCOORD WITHHASH",
+    "GEOSEARCH g FROMMEMBER Palermo BYBOX 400 400 km DESC COUNT 1",
+    "GEORADIUS g 15 37 200 km WITHDIST",
+    "GEORADIUSBYMEMBER g Palermo 100 km",
+    "GEOSEARCHSTORE gs g FROMLONLAT 15 37 BYRADIUS 200 km STOREDIST",
+    "ZRANGE gs 0 -1 WITHSCORES",
+    "ZRANGE g 0 -1 WITHSCORES",
+    "GEOADD g 200 100 bad",
+    "GEOADD g 1 2",
+    "GEOSEARCH g FROMLONLAT 15 37",
+    "SET str x",
+    "GEOADD str 1 1 a",
+};
+
+Test(compare, geo)
+{
+    COMPARE_STEPS(GEO);
+}
+
+static const char *const ERRORS[] = {
+    "NOSUCHCMD",
+    "NOSUCHCMD a b c",
+    "nosuchcmd \"with space\"",
+    "\"\"",
+    "GET",
+    "GET a b",
+    "SET a",
+    "PING a b",
+    "HSET h f",
+    "SET str x",
+    "LPUSH str a",
+    "HGET str f",
+    "SADD str a",
+    "ZADD str 1 a",
+    "XADD str * a b",
+    "INCR str",
+    "gEt str",
+    "OBJECT NOSUCH",
+    "CLIENT NOSUCH",
+};
+
+Test(compare, errors)
+{
+    COMPARE_STEPS(ERRORS);
+}
+
+/* ---- binary safety and size ------------------------------------------------------ */
+
+static void binary_scenario(struct run *run)
+{
+    char all[256], value[1024];
+    for (int i = 0; i < 256; i++)
+        all[i] = (char)i;
+    for (int i = 0; i < 1024; i++)
+        value[i] = (char)(255 - i % 256);
+    const struct {
+        const char *p;
+        size_t n;
+    } keys[] = {{all, 256}, {"a\r\nb", 4}, {"\0", 1}, {"*1\r\n$4\r\nPING\r\n", 14}, {"", 0}};
+    const struct {
+        const char *p;
+        size_t n;
+    } values[] = {{value, 1024}, {"\r\n$3\r\nfoo\r\n", 11}, {"", 0}, {"\0\0\r\n", 4}, {all, 256}};
+    struct sess s;
+    sess_open(&s, run->port, "A", &run->transcript);
+    for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+        struct bytes req = {0}, want = {0};
+        const char *set[] = {"SET", keys[i].p, values[i].p};
+        const size_t set_lens[] = {3, keys[i].n, values[i].n};
+        req_addv(&req, 3, set, set_lens);
+        sess_do_raw(&s, req.data, req.len);
+        sess_expect(&s, "+OK\r\n");
+        req.len = 0;
+        const char *get[] = {"GET", keys[i].p};
+        const size_t get_lens[] = {3, keys[i].n};
+        req_addv(&req, 2, get, get_lens);
+        sess_do_raw(&s, req.data, req.len);
+        bytes_printf(&want, "$%zu\r\n", values[i].n);
+        bytes_append(&want, values[i].p, values[i].n);
+        bytes_puts(&want, "\r\n");
+        sess_expect_bytes(&s, want.data, want.len);
+        bytes_free(&req);
+        bytes_free(&want);
+    }
+    static const struct {
+        int argc;
+        const char *argv[4];
+        size_t lens[4];
+    } ops[] = {
+        {3, {"APPEND", "\0\r\n", "\0\r\n"}, {6, 3, 3}},
+        {4, {"HSET", "h", "\r\n", "\0"}, {4, 1, 2, 1}},
+        {2, {"HGETALL", "h"}, {7, 1}},
+        {4, {"RPUSH", "l", "\r\n", "\0"}, {5, 1, 2, 1}},
+        {4, {"LRANGE", "l", "0", "-1"}, {6, 1, 1, 2}},
+        {4, {"MGET", "a\r\nb", "\0", "\0\r\n"}, {4, 4, 1, 3}},
+        {2, {"ECHO", "\xff\xfe\x00\x80"}, {4, 4}},
+    };
+    struct bytes req = {0};
+    for (size_t i = 0; i < ARRAY_LEN(ops); i++) {
+        req.len = 0;
+        req_addv(&req, ops[i].argc, ops[i].argv, ops[i].lens);
+        sess_do_raw(&s, req.data, req.len);
+    }
+    const char *all_ops[][2] = {{"ECHO", all}, {"STRLEN", all}, {"TYPE", all}};
+    for (size_t i = 0; i < ARRAY_LEN(all_ops); i++) {
+        const size_t lens[] = {strlen(all_ops[i][0]), 256};
+        req.len = 0;
+        req_addv(&req, 2, all_ops[i], lens);
+        sess_do_raw(&s, req.data, req.len);
+    }
+    bytes_free(&req);
+    sess_close(&s);
+}
+
+Test(compare, binary_keys_and_values)
+{
+    compare_scenario(&fx_redis, &fx_proxy, binary_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+#define BIG_VALUE_LEN (20 * 1024 * 1024)
+
+static void big_value_scenario(struct run *run)
+{
+    char *value = malloc(BIG_VALUE_LEN);
+    cr_assert(value != NULL);
+    for (size_t i = 0; i < BIG_VALUE_LEN; i++)
+        value[i] = (char)(i * 31 + 7);
+    struct bytes req = {0}, want = {0};
+    const char *set[] = {"SET", "big", value};
+    const size_t set_lens[] = {3, 3, BIG_VALUE_LEN};
+    req_addv(&req, 3, set, set_lens);
+    struct sess s;
+    sess_open(&s, run->port, "A", &run->transcript);
+    sess_do_raw(&s, req.data, req.len);
+    sess_expect(&s, "+OK\r\n");
+    sess_do(&s, "GET big");
+    bytes_printf(&want, "$%d\r\n", BIG_VALUE_LEN);
+    bytes_append(&want, value, BIG_VALUE_LEN);
+    bytes_puts(&want, "\r\n");
+    sess_expect_bytes(&s, want.data, want.len);
+    sess_do(&s, "STRLEN big\nGETRANGE big 10000000 10000015");
+    sess_close(&s);
+    bytes_free(&req);
+    bytes_free(&want);
+    free(value);
+}
+
+Test(compare, value_of_20mb)
+{
+    compare_scenario(&fx_redis, &fx_proxy, big_value_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+Test(compare, pipeline_of_10000_commands)
+{
+    struct bytes req = {0};
+    for (int i = 0; i < 10000; i++) {
+        char key[32], val[32], prev[32];
+        snprintf(key, sizeof(key), "k:%d", i);
+        snprintf(val, sizeof(val), "v:%d", i);
+        snprintf(prev, sizeof(prev), "k:%d", i - 1);
+        switch (i % 8) {
+        case 0:
+            req_add(&req, "SET", key, val, NULL);
+            break;
+        case 1:
+            req_add(&req, "GET", prev, NULL);
+            break;
+        case 2:
+            req_add(&req, "INCR", "counter", NULL);
+            break;
+        case 3:
+            req_add(&req, "RPUSH", "list", val, NULL);
+            break;
+        case 4:
+            req_add(&req, "LRANGE", "list", "-3", "-1", NULL);
+            break;
+        case 5:
+            req_add(&req, "HSET", "hash", key, val, NULL);
+            break;
+        case 6:
+            req_add(&req, i % 1000 == 6 ? "NOSUCHCMD" : "MGET", key, prev, "nokey", NULL);
+            break;
+        default:
+            req_add(&req, "LPUSH", prev, "x", NULL); /* WRONGTYPE every other time */
+            break;
+        }
+    }
+    compare_stream(&fx_redis, &fx_proxy, req.data, req.len);
+    bytes_free(&req);
+    proxy_check_healthy(&fx_proxy);
+}
+
+/* ---- inline commands ------------------------------------------------------------------ */
+
+static const char *const INLINE[] = {
+    "PING\r\n",
+    "SET foo bar\r\n",
+    "GET foo\n",
+    "   GET    foo   \r\n",
+    "get foo\r\n",
+    "SET \"quoted key\" \"value with spaces\"\r\n",
+    "GET \"quoted key\"\r\n",
+    "SET hex \"\\x41\\x42\\x00\\x43\\r\\n\\t\\\\\"\r\n",
+    "GET hex\r\n",
+    "STRLEN hex\r\n",
+    "SET single 'it\\'s \"here\"'\r\n",
+    "GET single\r\n",
+    "ECHO \"\\xzz\\q\"\r\n",
+    "ECHO a\"b c\"\r\n",
+    "ECHO \"\"\r\n",
+    "ECHO ''\r\n",
+    "MGET foo hex nokey\r\n",
+    "NOSUCHCMD arg\r\n",
+    "GET\r\n",
+    "PING\r\nPING\nECHO x\r\n",
+    "*1\r\n$4\r\nPING\r\nPING\r\n",
+};
+
+static void inline_scenario(struct run *run)
+{
+    struct sess s;
+    sess_open(&s, run->port, "A", &run->transcript);
+    for (size_t i = 0; i < ARRAY_LEN(INLINE); i++)
+        sess_do_raw(&s, INLINE[i], strlen(INLINE[i]));
+    static const char want[] = "$8\r\nAB\0C\r\n\t\\\r\n"; /* the \x escapes were decoded */
+    sess_do(&s, "GET hex");
+    sess_expect_bytes(&s, want, sizeof(want) - 1);
+    sess_close(&s);
+}
+
+Test(compare, inline_commands)
+{
+    compare_scenario(&fx_redis, &fx_proxy, inline_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+/* ---- connection state ------------------------------------------------------------------- */
+
+static void select_scenario(struct run *run)
+{
+    struct sess a, b, c;
+    sess_open(&a, run->port, "A", &run->transcript);
+    sess_open(&b, run->port, "B", &run->transcript);
+    sess_do(&a, "SELECT 3");
+    sess_expect(&a, "+OK\r\n");
+    sess_do(&a, "SET k in-db3");
+    sess_do(&b, "GET k");
+    sess_expect(&b, "$-1\r\n");
+    sess_do(&b, "SET k in-db0");
+    sess_do(&a, "GET k");
+    sess_expect(&a, "$6\r\nin-db3\r\n");
+    sess_do(&b, "GET k");
+    sess_expect(&b, "$6\r\nin-db0\r\n");
+    sess_open(&c, run->port, "C", &run->transcript);
+    sess_do(&c, "GET k");
+    sess_expect(&c, "$6\r\nin-db0\r\n");
+    sess_do(&a, "DBSIZE\nSELECT 99\nMOVE k 0\nGET k");
+    sess_do(&a, "SELECT 0\nGET k");
+    sess_expect(&a, "+OK\r\n$6\r\nin-db0\r\n");
+    sess_do(&b, "SELECT 3\nGET k");
+    sess_expect(&b, "+OK\r\n$6\r\nin-db3\r\n");
+    sess_do(&c, "GET k");
+    sess_expect(&c, "$6\r\nin-db0\r\n");
+    sess_close(&a);
+    sess_close(&b);
+    sess_close(&c);
+    struct bytes in = redis_call(run->redis, "DBSIZE");
+    cr_assert(bytes_equal_str(&in, ":1\r\n"), "db 0 should hold only k: %s", bytes_show(&in));
+    bytes_free(&in);
+}
+
+Test(compare, select_db)
+{
+    compare_scenario(&fx_redis, &fx_proxy, select_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+static void client_name_scenario(struct run *run)
+{
+    struct sess a, b;
+    sess_open(&a, run->port, "A", &run->transcript);
+    sess_open(&b, run->port, "B", &run->transcript);
+    sess_do(&a, "CLIENT SETNAME myname");
+    sess_expect(&a, "+OK\r\n");
+    sess_do(&a, "CLIENT GETNAME");
+    sess_expect(&a, "$6\r\nmyname\r\n");
+    sess_do(&b, "CLIENT GETNAME");
+    sess_expect(&b, "$-1\r\n");
+    sess_do(&a, "CLIENT SETNAME \"bad name\"\nCLIENT GETNAME");
+    sess_do(&b, "SET k v\nCLIENT GETNAME");
+    sess_expect(&b, "+OK\r\n$-1\r\n");
+    sess_do(&a, "CLIENT SETNAME \"\"\nCLIENT GETNAME");
+    sess_expect(&a, "+OK\r\n$-1\r\n");
+    sess_close(&a);
+    sess_close(&b);
+}
+
+Test(compare, client_setname)
+{
+    compare_scenario(&fx_redis, &fx_proxy, client_name_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+static void reset_scenario(struct run *run)
+{
+    struct sess a;
+    sess_open(&a, run->port, "A", &run->transcript);
+    sess_do(&a, "SET k in-db0\nSELECT 3\nSET k in-db3\nCLIENT SETNAME named");
+    sess_do(&a, "RESET");
+    sess_expect(&a, "+RESET\r\n");
+    sess_do(&a, "GET k\nCLIENT GETNAME");
+    sess_expect(&a, "$6\r\nin-db0\r\n$-1\r\n");
+    sess_do(&a, "MULTI\nSET k x\nRESET\nGET k");
+    sess_expect(&a, "+OK\r\n+QUEUED\r\n+RESET\r\n$6\r\nin-db0\r\n");
+    sess_do_quiet(&a, "HELLO 3");
+    sess_do(&a, "SUBSCRIBE ch\nRESET\nGET nokey");
+    sess_expect(&a, ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n+RESET\r\n$-1\r\n");
+    sess_close(&a);
+}
+
+Test(compare, reset_clears_connection_state)
+{
+    compare_scenario(&fx_redis, &fx_proxy, reset_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+/* Commands whose replies Redis suppresses: a proxy matching replies to
+ * requests must not lose count. */
+static const char *const CLIENT_REPLY[] = {
+    "CLIENT REPLY SKIP\nSET a 1\nGET a",
+    "CLIENT REPLY OFF\nSET b 2\nGET b\nCLIENT REPLY ON\nGET b",
+    "CLIENT REPLY SKIP\nCLIENT REPLY SKIP\nGET a\nGET b",
+    "CLIENT REPLY BAD",
+};
+
+Test(compare, client_reply_skip_and_off)
+{
+    COMPARE_STEPS(CLIENT_REPLY);
+}
+
+/* ---- transactions ------------------------------------------------------------------------ */
+
+static const char *const MULTI_EXEC[] = {
+    "MULTI\nSET a 1\nINCR a\nGET a\nEXEC",
+    "SET s x",
+    "MULTI\nINCR s\nSET t 1\nEXEC",
+    "MULTI\nMULTI\nEXEC",
+    "EXEC",
+    "WATCH a\nMULTI\nINCR a\nEXEC",
+    "WATCH a\nUNWATCH\nMULTI\nPING\nEXEC",
+    "MULTI\nSELECT 2\nSET x in-db2\nEXEC",
+    "GET x",
+    "SELECT 0\nGET x",
+    "MULTI\nWATCH x\nEXEC",
+    "MULTI\nEXEC",
+};
+
+Test(compare, multi_exec)
+{
+    COMPARE_STEPS(MULTI_EXEC);
+}
+
+static void multi_discard_scenario(struct run *run)
+{
+    struct sess a;
+    sess_open(&a, run->port, "A", &run->transcript);
+    sess_do(&a, "MULTI\nSET b 1\nINCR b\nDISCARD");
+    sess_expect(&a, "+OK\r\n+QUEUED\r\n+QUEUED\r\n+OK\r\n");
+    sess_do(&a, "GET b");
+    sess_expect(&a, "$-1\r\n");
+    sess_do(&a, "DISCARD\nWATCH b\nMULTI\nDISCARD\nSET b 2\nGET b");
+    sess_close(&a);
+}
+
+Test(compare, multi_discard)
+{
+    compare_scenario(&fx_redis, &fx_proxy, multi_discard_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+static void exec_abort_scenario(struct run *run)
+{
+    struct sess a;
+    sess_open(&a, run->port, "A", &run->transcript);
+    const struct bytes *r = sess_do(&a, "MULTI\nSET c 1\nNOSUCHCMD x\nEXEC");
+    cr_assert(r->data && strstr(r->data, "\r\n-EXECABORT Transaction discarded") != NULL,
+              "EXEC after a queueing error: %s", bytes_show(r));
+    sess_do(&a, "GET c");
+    sess_expect(&a, "$-1\r\n");
+    sess_do(&a, "MULTI\nSET c\nEXEC");
+    sess_do(&a, "MULTI\nSET c 1\nGET c\nEXEC");
+    sess_close(&a);
+}
+
+Test(compare, exec_abort)
+{
+    compare_scenario(&fx_redis, &fx_proxy, exec_abort_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+static void watch_scenario(struct run *run)
+{
+    struct sess a, b;
+    sess_open(&a, run->port, "A", &run->transcript);
+    sess_open(&b, run->port, "B", &run->transcript);
+    sess_do(&a, "SET w start\nWATCH w");
+    sess_do(&b, "SET w other");
+    sess_do(&a, "MULTI\nSET w mine\nEXEC");
+    sess_expect(&a, "+OK\r\n+QUEUED\r\n*-1\r\n");
+    sess_do(&a, "GET w");
+    sess_expect(&a, "$5\r\nother\r\n");
+    sess_do(&a, "WATCH w\nMULTI\nSET w mine\nEXEC");
+    sess_expect(&a, "+OK\r\n+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    sess_do(&b, "GET w");
+    sess_expect(&b, "$4\r\nmine\r\n");
+    sess_close(&a);
+    sess_close(&b);
+}
+
+Test(compare, watch_conflict)
+{
+    compare_scenario(&fx_redis, &fx_proxy, watch_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+/* ---- scripting --------------------------------------------------------------------------- */
+
+#define SHA_RETURN_ARGV1 "098e0f0d1448c0a81dafe820f66d460eb09263da"
+
+static const char *const SCRIPTING[] = {
+    "EVAL \"return 1\" 0",
+    "EVAL \"return {1,2,{3,'four'},'five'}\" 0",
+    "EVAL \"return redis.call('SET', KEYS[1], ARGV[1])\" 1 k v",
+    "EVAL \"return redis.call('GET', KEYS[1])\" 1 k",
+    "EVAL \"return redis.error_reply('boom')\" 0",
+    "EVAL \"return redis.status_reply('FINE')\" 0",
+    "EVAL \"return 3.99\" 0",
+    "EVAL \"return nil\" 0",
+    "EVAL \"return false\" 0",
+    "EVAL \"return true\" 0",
+    "EVAL \"this is not lua\" 0",
+    "EVAL \"return redis.call('INCR', KEYS[1])\" 1 k",
+    "EVAL \"return 1\" -1",
+    "EVAL \"return 1\"",
+    "SCRIPT LOAD \"return ARGV[1]\"",
+    "EVALSHA " SHA_RETURN_ARGV1 " 0 hi",
+    "EVALSHA_RO " SHA_RETURN_ARGV1 " 0 ro",
+    "SCRIPT EXISTS " SHA_RETURN_ARGV1 " 0000000000000000000000000000000000000000",
+    "EVALSHA 0000000000000000000000000000000000000000 0",
+    "EVAL_RO \"return redis.call('GET', KEYS[1])\" 1 k",
+    "EVAL_RO \"return redis.call('SET', KEYS[1], 'x')\" 1 k",
+};
+
+static void scripting_scenario(struct run *run)
+{
+    struct sess a;
+    sess_open(&a, run->port, "A", &run->transcript);
+    do_steps(&a, SCRIPTING, ARRAY_LEN(SCRIPTING));
+    struct bytes req = {0};
+    req_add(&req, "FUNCTION", "LOAD",
+            "#!lua name=mylib\n"
+            "redis.register_function('myfunc', function(keys, args) return args[1] end)",
+            NULL);
+    sess_do_raw(&a, req.data, req.len);
+    sess_expect(&a, "$5\r\nmylib\r\n");
+    sess_do(&a, "FCALL myfunc 0 hello\nFCALL nosuch 0\nFUNCTION LIST");
+    bytes_free(&req);
+    sess_close(&a);
+}
+
+Test(compare, scripting)
+{
+    compare_scenario(&fx_redis, &fx_proxy, scripting_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+/* ---- pub/sub and blocking ------------------------------------------------------------- */
+
+static void pubsub_scenario(struct run *run)
+{
+    struct sess a, b;
+    sess_open(&a, run->port, "sub", &run->transcript);
+    sess_open(&b, run->port, "pub", &run->transcript);
+    sess_do(&a, "SUBSCRIBE ch1 ch2");
+    sess_do(&a, "PSUBSCRIBE news.*");
+    sess_do(&b, "PUBLISH ch1 hello");
+    sess_expect(&b, ":1\r\n");
+    sess_do(&b, "PUBLISH news.sport goal\nPUBLISH nobody x");
+    sess_do(&a, NULL);
+    sess_expect(&a, "*3\r\n$7\r\nmessage\r\n$3\r\nch1\r\n$5\r\nhello\r\n"
+                    "*4\r\n$8\r\npmessage\r\n$6\r\nnews.*\r\n$10\r\nnews.sport\r\n$4\r\ngoal\r\n");
+    sess_do(&a, "GET k");
+    sess_do(&a, "UNSUBSCRIBE ch1");
+    sess_do(&b, "PUBLISH ch1 lost\nPUBLISH ch2 \"two words\"");
+    sess_do(&a, NULL);
+    sess_do(&a, "UNSUBSCRIBE\nPUNSUBSCRIBE");
+    sess_do(&a, "GET k\nPUBSUB NUMSUB ch1 ch2");
+    sess_expect(&a, "$-1\r\n*4\r\n$3\r\nch1\r\n:0\r\n$3\r\nch2\r\n:0\r\n");
+    sess_close(&a);
+    sess_close(&b);
+}
+
+Test(compare, pubsub)
+{
+    compare_scenario(&fx_redis, &fx_proxy, pubsub_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+static void blpop_scenario(struct run *run)
+{
+    struct sess a, b;
+    sess_open(&a, run->port, "A", &run->transcript);
+    sess_open(&b, run->port, "B", &run->transcript);
+    sess_send(&a, "BLPOP q 0");
+    redis_wait_info(run->redis, "blocked_clients:1");
+    sess_do(&b, "RPUSH q v1");
+    sess_expect(&b, ":1\r\n");
+    sess_do(&a, NULL);
+    sess_expect(&a, "*2\r\n$1\r\nq\r\n$2\r\nv1\r\n");
+    sess_send(&a, "BRPOP q1 q2 0");
+    redis_wait_info(run->redis, "blocked_clients:1");
+    sess_do(&b, "LPUSH q2 x");
+    sess_do(&a, NULL);
+    sess_expect(&a, "*2\r\n$2\r\nq2\r\n$1\r\nx\r\n");
+    sess_send(&a, "BZPOPMIN zq 0");
+    redis_wait_info(run->redis, "blocked_clients:1");
+    sess_do(&b, "ZADD zq 1.5 m");
+    sess_do(&a, NULL);
+    sess_expect(&a, "*3\r\n$2\r\nzq\r\n$1\r\nm\r\n$3\r\n1.5\r\n");
+    sess_do(&a, "BLPOP q 0.05\nSET after blocking");
+    sess_expect(&a, "*-1\r\n+OK\r\n");
+    sess_close(&a);
+    sess_close(&b);
+}
+
+Test(compare, blpop_with_concurrent_push)
+{
+    compare_scenario(&fx_redis, &fx_proxy, blpop_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+static void resp3_scenario(struct run *run)
+{
+    struct sess a, b;
+    sess_open(&a, run->port, "A", &run->transcript);
+    sess_open(&b, run->port, "B", &run->transcript);
+    const struct bytes *hello = sess_do_quiet(&a, "HELLO 3");
+    cr_assert(hello->len > 4 && memcmp(hello->data, "%7\r\n", 4) == 0 &&
+                  strstr(hello->data, "$5\r\nproto\r\n:3\r\n") != NULL,
+              "HELLO 3: %s", bytes_show(hello));
+    sess_do(&a, "HSET h f v g w");
+    sess_do(&a, "HGETALL h");
+    sess_expect(&a, "%2\r\n$1\r\nf\r\n$1\r\nv\r\n$1\r\ng\r\n$1\r\nw\r\n");
+    sess_do(&a, "GET nokey");
+    sess_expect(&a, "_\r\n");
+    sess_do(&a, "ZADD z 1.5 m\nZSCORE z m");
+    sess_expect(&a, ":1\r\n,1.5\r\n");
+    sess_do(&a, "ZRANGE z 0 -1 WITHSCORES\nZINCRBY z 1 m\nSADD s 1 2\nSMEMBERS s");
+    sess_do(&a, "HMGET h f nofield\nBLPOP q 0.01\nINCRBYFLOAT x 1.5\nEXISTS h");
+    sess_do(&a, "CLIENT TRACKING ON\nGET tracked");
+    sess_do(&b, "SET tracked 1");
+    sess_do(&a, NULL);
+    sess_expect(&a, ">2\r\n$10\r\ninvalidate\r\n*1\r\n$7\r\ntracked\r\n");
+    sess_do(&a, "CLIENT TRACKING OFF");
+    sess_do(&a, "SUBSCRIBE ch");
+    sess_expect(&a, ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    sess_do(&b, "PUBLISH ch hi");
+    sess_expect(&b, ":1\r\n");
+    sess_do(&a, NULL);
+    sess_expect(&a, ">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n");
+    sess_do(&a, "GET nokey\nUNSUBSCRIBE ch");
+    sess_do_quiet(&a, "HELLO 2");
+    sess_do(&a, "GET nokey\nHGETALL h");
+    sess_close(&a);
+    sess_close(&b);
+}
+
+Test(compare, resp3_after_hello_3)
+{
+    compare_scenario(&fx_redis, &fx_proxy, resp3_scenario, NULL);
+    proxy_check_healthy(&fx_proxy);
+}
+
+/* Tests that start the proxy themselves, with their own settings. */
+TestSuite(isolation, .init = fixture_redis, .fini = fixture_stop, .timeout = 120);
+
+/* While clients are blocked, others are still served: with two pooled
+ * connections and three blocked clients, a shared connection would be stuck. */
+Test(isolation, blocked_clients_do_not_hold_up_others)
+{
+    static const char *const sets[] = {"upstream.pool_size=2", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    struct sess blocked[3], b;
+    for (int i = 0; i < 3; i++) {
+        sess_open(&blocked[i], fx_proxy.port, "blocked", NULL);
+        sess_send(&blocked[i], "BLPOP q 0");
+    }
+    redis_wait_info(&fx_redis, "blocked_clients:3");
+    sess_open(&b, fx_proxy.port, "B", NULL);
+    for (int i = 0; i < 5; i++) {
+        sess_do(&b, "SET k v\nGET k");
+        sess_expect(&b, "+OK\r\n$1\r\nv\r\n");
+    }
+    sess_do(&b, "RPUSH q 1 2 3");
+    sess_expect(&b, ":3\r\n");
+    for (int i = 0; i < 3; i++) {
+        const struct bytes *r = sess_do(&blocked[i], NULL);
+        cr_assert(r->len == 18 && memcmp(r->data, "*2\r\n$1\r\nq\r\n$1\r\n", 15) == 0,
+                  "blocked client %d got %s", i, bytes_show(r));
+        sess_close(&blocked[i]);
+    }
+    sess_close(&b);
+    proxy_check_healthy(&fx_proxy);
+}
