@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian 12 packages that nearcache needs to build, test and run,
+# skipping those already present. With --bench, also what bench/ compares
+# against. Needs root (or sudo) only when something is missing.
+set -eu
+PKGS="build-essential cmake pkg-config libev-dev libhiredis-dev libyaml-dev libcriterion-dev
+      redis-server redis-tools python3 python3-redis clang libclang-rt-14-dev"
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS nutcracker valgrind"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+# shellcheck disable=SC2086
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
