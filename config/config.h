@@ -14,29 +14,29 @@
 #include "proxy/log.h"
 
 struct config {
-    char *listen;                /* "host:port", "[v6]:port" or a unix socket path */
-    log_level_e log_level;       /* log_level */
+    char *listen;          /* "host:port", "[v6]:port" or a unix socket path */
+    log_level_e log_level; /* log_level */
 
-    char *upstream;              /* upstream.address: Redis, same forms as listen */
-    char *upstream_username;     /* upstream.username: ACL user for AUTH, or NULL */
-    char *upstream_password;     /* upstream.password: AUTH password, or NULL */
-    int upstream_database;       /* upstream.database: SELECTed on every connection */
-    int pool_size;               /* upstream.pool_size: shared connections */
-    int idle_dedicated;          /* upstream.idle_dedicated: spare dedicated conns kept */
-    int connect_timeout_ms;      /* upstream.connect_timeout */
-    int request_timeout_ms;      /* upstream.timeout: reply deadline, blocking commands exempt */
-    int reconnect_max_ms;        /* upstream.reconnect_max: backoff ceiling */
+    char *upstream;          /* upstream.address: Redis, same forms as listen */
+    char *upstream_username; /* upstream.username: ACL user for AUTH, or NULL */
+    char *upstream_password; /* upstream.password: AUTH password, or NULL */
+    int upstream_database;   /* upstream.database: SELECTed on every connection */
+    int pool_size;           /* upstream.pool_size: shared connections */
+    int idle_dedicated;      /* upstream.idle_dedicated: spare dedicated conns kept */
+    int connect_timeout_ms;  /* upstream.connect_timeout */
+    int request_timeout_ms;  /* upstream.timeout: reply deadline, blocking commands exempt */
+    int reconnect_max_ms;    /* upstream.reconnect_max: backoff ceiling */
 
-    int max_clients;             /* clients.max */
-    int64_t max_query_buffer;    /* clients.max_query_buffer: bytes of unparsed requests */
-    int64_t max_output_buffer;   /* clients.max_output_buffer: bytes of unsent replies */
-    int client_idle_timeout_ms;  /* clients.idle_timeout: 0 = never */
+    int max_clients;            /* clients.max */
+    int64_t max_query_buffer;   /* clients.max_query_buffer: bytes of unparsed requests */
+    int64_t max_output_buffer;  /* clients.max_output_buffer: bytes of unsent replies */
+    int client_idle_timeout_ms; /* clients.idle_timeout: 0 = never */
 
-    int64_t max_bulk_len;        /* limits.max_bulk_len */
-    int64_t max_multibulk_len;   /* limits.max_multibulk_len */
-    int64_t max_inline_len;      /* limits.max_inline_len */
+    int64_t max_bulk_len;      /* limits.max_bulk_len */
+    int64_t max_multibulk_len; /* limits.max_multibulk_len */
+    int64_t max_inline_len;    /* limits.max_inline_len */
 
-    int drain_timeout_ms;        /* shutdown.drain_timeout */
+    int drain_timeout_ms; /* shutdown.drain_timeout */
 };
 
 /* Fills cfg with the defaults. Strings are heap copies owned by cfg. */

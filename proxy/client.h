@@ -24,8 +24,8 @@ struct upstream;
  * flight the upstream also links it, and if the client goes first the
  * upstream frees it when the reply arrives. */
 struct req {
-    struct req *cnext; /* client FIFO */
-    struct req *unext; /* upstream in-flight FIFO */
+    struct req *cnext;     /* client FIFO */
+    struct req *unext;     /* upstream in-flight FIFO */
     struct client *client; /* NULL once the client has gone */
     char *data;            /* bytes kept until the reply can be written */
     size_t len;
@@ -51,17 +51,17 @@ struct client {
     struct upstream *cur;  /* where the requests in flight went */
     size_t inflight;
     ev_tstamp last_active;
-    bool sticky;      /* holds state that lasts (SELECT, HELLO 3, CLIENT SETNAME, ...) */
-    bool in_multi;    /* between MULTI and EXEC/DISCARD */
-    bool watching;    /* WATCH outstanding */
-    bool stream;      /* raw pass-through with its dedicated connection */
-    bool reset_ded;   /* RESET sent: drop the dedicated connection once idle */
-    bool stalled;     /* next request waits for the in-flight ones */
-    bool reading;     /* read watcher active */
-    bool last_write;  /* close once the output is written */
-    bool closing;     /* freed at the next safe point */
-    bool dirty;       /* on the server's flush list */
-    bool ready;       /* on the server's resume list */
+    bool sticky;         /* holds state that lasts (SELECT, HELLO 3, CLIENT SETNAME, ...) */
+    bool in_multi;       /* between MULTI and EXEC/DISCARD */
+    bool watching;       /* WATCH outstanding */
+    bool stream;         /* raw pass-through with its dedicated connection */
+    bool reset_ded;      /* RESET sent: drop the dedicated connection once idle */
+    bool stalled;        /* next request waits for the in-flight ones */
+    bool reading;        /* read watcher active */
+    bool last_write;     /* close once the output is written */
+    bool closing;        /* freed at the next safe point */
+    bool dirty;          /* on the server's flush list */
+    bool ready;          /* on the server's resume list */
     struct client *prev; /* server's client list */
     struct client *next;
     struct client *dirty_next;

@@ -22,42 +22,24 @@ struct cmd_entry {
 };
 
 static const struct cmd_entry CMD_TABLE[] = {
-    {"asking", CMD_STICKY, CMD_BY_NAME},
-    {"auth", CMD_STICKY, CMD_BY_NAME},
-    {"blmove", CMD_BLOCKING, CMD_BY_NAME},
-    {"blmpop", CMD_BLOCKING, CMD_BY_NAME},
-    {"blpop", CMD_BLOCKING, CMD_BY_NAME},
-    {"brpop", CMD_BLOCKING, CMD_BY_NAME},
-    {"brpoplpush", CMD_BLOCKING, CMD_BY_NAME},
-    {"bzmpop", CMD_BLOCKING, CMD_BY_NAME},
-    {"bzpopmax", CMD_BLOCKING, CMD_BY_NAME},
-    {"bzpopmin", CMD_BLOCKING, CMD_BY_NAME},
-    {"client", CMD_SHARED, CMD_BY_CLIENT_SUB},
-    {"discard", CMD_EXEC, CMD_BY_NAME},
-    {"exec", CMD_EXEC, CMD_BY_NAME},
-    {"hello", CMD_SHARED, CMD_BY_HELLO},
-    {"monitor", CMD_STREAM, CMD_BY_NAME},
-    {"multi", CMD_MULTI, CMD_BY_NAME},
-    {"psubscribe", CMD_STREAM, CMD_BY_NAME},
-    {"psync", CMD_STREAM, CMD_BY_NAME},
-    {"punsubscribe", CMD_STREAM, CMD_BY_NAME},
-    {"quit", CMD_QUIT, CMD_BY_NAME},
-    {"readonly", CMD_STICKY, CMD_BY_NAME},
-    {"readwrite", CMD_STICKY, CMD_BY_NAME},
-    {"replconf", CMD_STREAM, CMD_BY_NAME},
-    {"reset", CMD_RESET, CMD_BY_NAME},
-    {"select", CMD_STICKY, CMD_BY_NAME},
-    {"ssubscribe", CMD_STREAM, CMD_BY_NAME},
-    {"subscribe", CMD_STREAM, CMD_BY_NAME},
-    {"sunsubscribe", CMD_STREAM, CMD_BY_NAME},
-    {"sync", CMD_STREAM, CMD_BY_NAME},
-    {"unsubscribe", CMD_STREAM, CMD_BY_NAME},
-    {"unwatch", CMD_UNWATCH, CMD_BY_NAME},
-    {"wait", CMD_BLOCKING, CMD_BY_NAME},
-    {"waitaof", CMD_BLOCKING, CMD_BY_NAME},
-    {"watch", CMD_WATCH, CMD_BY_NAME},
-    {"xread", CMD_SHARED, CMD_BY_XREAD},
-    {"xreadgroup", CMD_SHARED, CMD_BY_XREAD},
+    {"asking", CMD_STICKY, CMD_BY_NAME},       {"auth", CMD_STICKY, CMD_BY_NAME},
+    {"blmove", CMD_BLOCKING, CMD_BY_NAME},     {"blmpop", CMD_BLOCKING, CMD_BY_NAME},
+    {"blpop", CMD_BLOCKING, CMD_BY_NAME},      {"brpop", CMD_BLOCKING, CMD_BY_NAME},
+    {"brpoplpush", CMD_BLOCKING, CMD_BY_NAME}, {"bzmpop", CMD_BLOCKING, CMD_BY_NAME},
+    {"bzpopmax", CMD_BLOCKING, CMD_BY_NAME},   {"bzpopmin", CMD_BLOCKING, CMD_BY_NAME},
+    {"client", CMD_SHARED, CMD_BY_CLIENT_SUB}, {"discard", CMD_EXEC, CMD_BY_NAME},
+    {"exec", CMD_EXEC, CMD_BY_NAME},           {"hello", CMD_SHARED, CMD_BY_HELLO},
+    {"monitor", CMD_STREAM, CMD_BY_NAME},      {"multi", CMD_MULTI, CMD_BY_NAME},
+    {"psubscribe", CMD_STREAM, CMD_BY_NAME},   {"psync", CMD_STREAM, CMD_BY_NAME},
+    {"punsubscribe", CMD_STREAM, CMD_BY_NAME}, {"quit", CMD_QUIT, CMD_BY_NAME},
+    {"readonly", CMD_STICKY, CMD_BY_NAME},     {"readwrite", CMD_STICKY, CMD_BY_NAME},
+    {"replconf", CMD_STREAM, CMD_BY_NAME},     {"reset", CMD_RESET, CMD_BY_NAME},
+    {"select", CMD_STICKY, CMD_BY_NAME},       {"ssubscribe", CMD_STREAM, CMD_BY_NAME},
+    {"subscribe", CMD_STREAM, CMD_BY_NAME},    {"sunsubscribe", CMD_STREAM, CMD_BY_NAME},
+    {"sync", CMD_STREAM, CMD_BY_NAME},         {"unsubscribe", CMD_STREAM, CMD_BY_NAME},
+    {"unwatch", CMD_UNWATCH, CMD_BY_NAME},     {"wait", CMD_BLOCKING, CMD_BY_NAME},
+    {"waitaof", CMD_BLOCKING, CMD_BY_NAME},    {"watch", CMD_WATCH, CMD_BY_NAME},
+    {"xread", CMD_SHARED, CMD_BY_XREAD},       {"xreadgroup", CMD_SHARED, CMD_BY_XREAD},
 };
 
 /* CLIENT subcommands that set or read per-connection state. Others (LIST,
@@ -66,9 +48,9 @@ static const struct {
     const char *name;
     cmd_kind_e kind;
 } CLIENT_SUBS[] = {
-    {"caching", CMD_STICKY},   {"getredir", CMD_STICKY},     {"id", CMD_STICKY},
-    {"info", CMD_STICKY},      {"no-evict", CMD_STICKY},     {"no-touch", CMD_STICKY},
-    {"reply", CMD_STREAM},     {"setname", CMD_STICKY},      {"tracking", CMD_STICKY},
+    {"caching", CMD_STICKY},      {"getredir", CMD_STICKY}, {"id", CMD_STICKY},
+    {"info", CMD_STICKY},         {"no-evict", CMD_STICKY}, {"no-touch", CMD_STICKY},
+    {"reply", CMD_STREAM},        {"setname", CMD_STICKY},  {"tracking", CMD_STICKY},
     {"trackinginfo", CMD_STICKY},
 };
 
@@ -92,8 +74,8 @@ static const struct cmd_entry *cmd_find(const char *buf, struct resp_view name)
         lower[i] = (char)(ch >= 'A' && ch <= 'Z' ? ch + ('a' - 'A') : ch);
     }
     lower[name.len] = '\0';
-    return bsearch(lower, CMD_TABLE, sizeof(CMD_TABLE) / sizeof(CMD_TABLE[0]),
-                   sizeof(CMD_TABLE[0]), entry_cmp);
+    return bsearch(lower, CMD_TABLE, sizeof(CMD_TABLE) / sizeof(CMD_TABLE[0]), sizeof(CMD_TABLE[0]),
+                   entry_cmp);
 }
 
 static cmd_kind_e classify_client(const char *buf, const struct resp_request *req)

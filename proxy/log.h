@@ -32,9 +32,9 @@ void log_write(log_level_e level, const char *fmt, ...) __attribute__((format(pr
 #define log_notice(...) log_at(LOG_NOTICE, __VA_ARGS__)
 #define log_info(...)   log_at(LOG_INFO, __VA_ARGS__)
 #ifdef NDEBUG
-#define log_debug(...)  ((void)0)
+#define log_debug(...) ((void)0)
 #else
-#define log_debug(...)  log_at(LOG_DEBUG, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
 #endif
 
 #endif

@@ -42,10 +42,14 @@ struct options {
 static int parse_args(int argc, char **argv, struct options *o)
 {
     static const struct option LONG[] = {
-        {"config", required_argument, NULL, 'c'},   {"listen", required_argument, NULL, 'l'},
-        {"upstream", required_argument, NULL, 'u'}, {"set", required_argument, NULL, 's'},
-        {"log-level", required_argument, NULL, 'L'}, {"check-config", no_argument, NULL, 'C'},
-        {"version", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"upstream", required_argument, NULL, 'u'},
+        {"set", required_argument, NULL, 's'},
+        {"log-level", required_argument, NULL, 'L'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     o->config_path = getenv("NEARCACHE_CONFIG");
@@ -66,7 +70,10 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         } else {
             struct flag_setting *f = &o->sets[o->nsets++];
-            f->key = opt == 'l' ? "listen" : opt == 'u' ? "upstream.address" : opt == 'L' ? "log_level" : NULL;
+            f->key = opt == 'l'   ? "listen"
+                     : opt == 'u' ? "upstream.address"
+                     : opt == 'L' ? "log_level"
+                                  : NULL;
             f->value = optarg;
         }
     }

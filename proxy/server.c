@@ -11,8 +11,8 @@
 #include "proxy/log.h"
 #include "proxy/upstream.h"
 
-#define SERVER_CRON_S      0.1 /* deadlines are enforced to this granularity */
-#define SERVER_ACCEPT_BURST 64 /* connections accepted per wake-up */
+#define SERVER_CRON_S       0.1 /* deadlines are enforced to this granularity */
+#define SERVER_ACCEPT_BURST 64  /* connections accepted per wake-up */
 
 static const char ERR_MAX_CLIENTS[] = "-ERR max number of clients reached\r\n";
 
@@ -219,7 +219,8 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *w, int revents)
         next = c->next;
         if (c->ded != NULL)
             upstream_tick(c->ded, now);
-        if (idle_ms > 0 && c->head == NULL && !c->stream && (now - c->last_active) * 1000 >= idle_ms)
+        if (idle_ms > 0 && c->head == NULL && !c->stream &&
+            (now - c->last_active) * 1000 >= idle_ms)
             client_close(c);
     }
     if (srv->draining)

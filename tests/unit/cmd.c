@@ -66,8 +66,8 @@ Test(cmd, classify_table)
         struct resp_request req;
         resp_scanner_reset(&s);
         cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, mb, len, &req), RESP_OK);
-        cr_expect_eq(cmd_classify(mb, &req), CASES[i].kind, "%s: got %d, want %d",
-                     CASES[i].line, cmd_classify(mb, &req), CASES[i].kind);
+        cr_expect_eq(cmd_classify(mb, &req), CASES[i].kind, "%s: got %d, want %d", CASES[i].line,
+                     cmd_classify(mb, &req), CASES[i].kind);
         free(mb);
     }
 }
