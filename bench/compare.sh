@@ -49,16 +49,18 @@ for round in $(seq "$rounds"); do
                 awk -F'","' -v t="${target%%:*}" -v p="$pipe" 'NR>1 { gsub(/"/,""); print t, p, $1, $2 }'
         done
     done
-done | python3 -c '
+done >"$dir/raw"
+python3 - "$dir/raw" <<'PY'
 import sys, statistics, collections
 runs = collections.defaultdict(list)
-for line in sys.stdin:
+for line in open(sys.argv[1]):
     target, pipe, test, rps = line.split()
     runs[(test, int(pipe), target)].append(float(rps))
-print(f"{\"test\":<5} {\"-P\":>3} {\"redis\":>10} {\"twemproxy\":>10} {\"nearcache\":>10} {\"nc/redis\":>9} {\"nc/twem\":>8}")
+targets = ("redis", "twemproxy", "nearcache")
+print(f"{'test':<5} {'-P':>3} {'redis':>10} {'twemproxy':>10} {'nearcache':>10} {'nc/redis':>9} {'nc/twem':>8}")
 for test in ("GET", "SET"):
     for pipe in (1, 16):
-        m = {t: statistics.median(runs[(test, pipe, t)]) for t in ("redis", "twemproxy", "nearcache")}
-        print(f"{test:<5} {pipe:>3} {m[\"redis\"]:>10.0f} {m[\"twemproxy\"]:>10.0f} {m[\"nearcache\"]:>10.0f}"
-              f" {m[\"nearcache\"]/m[\"redis\"]:>9.2f} {m[\"nearcache\"]/m[\"twemproxy\"]:>8.2f}")
-'
+        m = {t: statistics.median(runs[(test, pipe, t)]) for t in targets}
+        print(f"{test:<5} {pipe:>3} {m['redis']:>10.0f} {m['twemproxy']:>10.0f} {m['nearcache']:>10.0f}"
+              f" {m['nearcache'] / m['redis']:>9.2f} {m['nearcache'] / m['twemproxy']:>8.2f}")
+PY
