@@ -5,7 +5,6 @@
  * stored in the wrong field fails too.
  */
 #include <criterion/criterion.h>
-#include <criterion/parameterized.h>
 
 #include <ctype.h>
 #include <stdio.h>
@@ -180,6 +179,15 @@ static void yaml_of(const char *key, const char *value, char *buf, size_t len, i
     }
 }
 
+/* The defaults, with both optional strings set so that unsetting shows. */
+static void init_with_strings(struct config *cfg)
+{
+    char err[ERRLEN];
+    config_init(cfg);
+    cr_assert_eq(config_set(cfg, "upstream.username", "old", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(config_set(cfg, "upstream.password", "old", err, sizeof(err)), 0, "%s", err);
+}
+
 /* ---- defaults ------------------------------------------------------------ */
 
 struct kv {
@@ -236,12 +244,10 @@ Test(config, deinit_zeroes)
 
 /* ---- each option's accepted forms ---------------------------------------- */
 
-/* Parameters are copied into each test's process, so they hold their text
- * rather than point at it. */
 struct good_case {
-    char key[32];
-    char text[40]; /* as given */
-    char want[40]; /* the field, rendered */
+    const char *key;
+    const char *text; /* as given */
+    const char *want; /* the field, rendered */
 };
 
 static const struct good_case GOOD[] = {
@@ -313,47 +319,45 @@ static const struct good_case GOOD[] = {
     {"shutdown.drain_timeout", "60m", "3600000"},
 };
 
-ParameterizedTestParameters(config, accepts)
-{
-    return cr_make_param_array(struct good_case, GOOD, sizeof(GOOD) / sizeof(GOOD[0]));
-}
-
 /* Each accepted form gives the same field through --set, env and file. */
-ParameterizedTest(const struct good_case *c, config, accepts)
+static void check_accepts(const struct good_case *c)
 {
     struct config cfg;
-    char err[ERRLEN], var[128], path[256], yaml[256];
+    char err[ERRLEN], how[ERRLEN], var[128], path[256], yaml[256];
     int line;
-    config_init(&cfg);
-    cr_expect_eq(config_set(&cfg, "upstream.username", "old", err, sizeof(err)), 0);
-    cr_expect_eq(config_set(&cfg, "upstream.password", "old", err, sizeof(err)), 0);
 
-    cr_expect_eq(config_set(&cfg, c->key, c->text, err, sizeof(err)), 0, "set %s=%s: %s", c->key,
-                 c->text, err);
-    expect_field(&cfg, c->key, c->want, "set");
+    init_with_strings(&cfg);
+    snprintf(how, sizeof(how), "set %s=%s", c->key, c->text);
+    cr_expect_eq(config_set(&cfg, c->key, c->text, err, sizeof(err)), 0, "%s: %s", how, err);
+    expect_field(&cfg, c->key, c->want, how);
     config_deinit(&cfg);
 
-    config_init(&cfg);
-    cr_expect_eq(config_set(&cfg, "upstream.password", "old", err, sizeof(err)), 0);
-    cr_expect_eq(load_env1(&cfg, c->key, c->text, var, sizeof(var), err), 0, "env %s: %s", var,
-                 err);
-    expect_field(&cfg, c->key, c->want, "env");
+    init_with_strings(&cfg);
+    cr_expect_eq(load_env1(&cfg, c->key, c->text, var, sizeof(var), err), 0, "env: %s", err);
+    snprintf(how, sizeof(how), "env %s=%s", var, c->text);
+    expect_field(&cfg, c->key, c->want, how);
     config_deinit(&cfg);
 
-    config_init(&cfg);
-    cr_expect_eq(config_set(&cfg, "upstream.password", "old", err, sizeof(err)), 0);
+    init_with_strings(&cfg);
     yaml_of(c->key, c->text, yaml, sizeof(yaml), &line);
-    cr_expect_eq(load_text(&cfg, yaml, path, sizeof(path), err), 0, "file %s: %s", yaml, err);
-    expect_field(&cfg, c->key, c->want, "file");
+    snprintf(how, sizeof(how), "file %s", yaml);
+    cr_expect_eq(load_text(&cfg, yaml, path, sizeof(path), err), 0, "%s: %s", how, err);
+    expect_field(&cfg, c->key, c->want, how);
     config_deinit(&cfg);
+}
+
+Test(config, accepts)
+{
+    for (size_t i = 0; i < sizeof(GOOD) / sizeof(GOOD[0]); i++)
+        check_accepts(&GOOD[i]);
 }
 
 /* ---- each option's rejected forms ---------------------------------------- */
 
 struct bad_case {
-    char key[32];
-    char text[128];
-    char reason[64];
+    const char *key;
+    const char *text;
+    const char *reason;
 };
 
 #define ADDR_EXPECT "expected host:port, [ipv6]:port or /unix/path"
@@ -457,40 +461,43 @@ static const struct bad_case BAD[] = {
     {"shutdown.drain_timeout", "1000000000000000000000", "must be between 0 and 60m"},
 };
 
-ParameterizedTestParameters(config, rejects)
-{
-    return cr_make_param_array(struct bad_case, BAD, sizeof(BAD) / sizeof(BAD[0]));
-}
-
 /* Each rejected form gives the same reason through --set, env and file, in
  * each one's format, and leaves the config as it was. */
-ParameterizedTest(const struct bad_case *c, config, rejects)
+static void check_rejects(const struct bad_case *c)
 {
     struct config cfg, ref;
-    char err[ERRLEN], want[ERRLEN], var[128], path[256], yaml[512];
+    char err[ERRLEN], want[ERRLEN], how[ERRLEN], var[128], path[256], yaml[256];
     int line;
-    config_init(&cfg);
-    config_init(&ref);
+    init_with_strings(&cfg);
+    init_with_strings(&ref);
 
-    cr_expect_eq(config_set(&cfg, c->key, c->text, err, sizeof(err)), -1, "set %s=%s", c->key,
-                 c->text);
+    snprintf(how, sizeof(how), "set %s=%s", c->key, c->text);
+    cr_expect_eq(config_set(&cfg, c->key, c->text, err, sizeof(err)), -1, "%s", how);
     snprintf(want, sizeof(want), "%s: %s", c->key, c->reason);
-    cr_expect_str_eq(err, want);
-    expect_same(&cfg, &ref, "set");
+    cr_expect_str_eq(err, want, "%s", how);
+    expect_same(&cfg, &ref, how);
 
     cr_expect_eq(load_env1(&cfg, c->key, c->text, var, sizeof(var), err), -1, "env %s", var);
+    snprintf(how, sizeof(how), "env %s=%s", var, c->text);
     snprintf(want, sizeof(want), "%s: %s: %s", var, c->key, c->reason);
-    cr_expect_str_eq(err, want);
-    expect_same(&cfg, &ref, "env");
+    cr_expect_str_eq(err, want, "%s", how);
+    expect_same(&cfg, &ref, how);
 
     yaml_of(c->key, c->text, yaml, sizeof(yaml), &line);
-    cr_expect_eq(load_text(&cfg, yaml, path, sizeof(path), err), -1, "file %s", yaml);
+    snprintf(how, sizeof(how), "file %s", yaml);
+    cr_expect_eq(load_text(&cfg, yaml, path, sizeof(path), err), -1, "%s", how);
     snprintf(want, sizeof(want), "%s:%d: %s: %s", path, line, c->key, c->reason);
-    cr_expect_str_eq(err, want);
-    expect_same(&cfg, &ref, "file");
+    cr_expect_str_eq(err, want, "%s", how);
+    expect_same(&cfg, &ref, how);
 
     config_deinit(&cfg);
     config_deinit(&ref);
+}
+
+Test(config, rejects)
+{
+    for (size_t i = 0; i < sizeof(BAD) / sizeof(BAD[0]); i++)
+        check_rejects(&BAD[i]);
 }
 
 /* ---- the YAML file ------------------------------------------------------- */
@@ -595,9 +602,9 @@ Test(config, full_file)
 }
 
 struct file_case {
-    char name[40];
-    char text[160];
-    char want[80]; /* error after "path:", or "" when the file loads */
+    const char *name;
+    const char *text;
+    const char *want; /* error after "path:", or "" when the file loads */
 };
 
 static const struct file_case FILES[] = {
@@ -648,14 +655,9 @@ static const struct file_case FILES[] = {
      "2: yaml: found character that cannot start any token"},
 };
 
-ParameterizedTestParameters(config, files)
-{
-    return cr_make_param_array(struct file_case, FILES, sizeof(FILES) / sizeof(FILES[0]));
-}
-
 /* Each file either loads without changing the defaults, or fails with the
  * exact "path:line: key: reason" and changes nothing. */
-ParameterizedTest(const struct file_case *c, config, files)
+static void check_files(const struct file_case *c)
 {
     struct config cfg, ref;
     char err[ERRLEN] = "", want[ERRLEN], path[256];
@@ -672,6 +674,12 @@ ParameterizedTest(const struct file_case *c, config, files)
     expect_same(&cfg, &ref, c->name);
     config_deinit(&cfg);
     config_deinit(&ref);
+}
+
+Test(config, files)
+{
+    for (size_t i = 0; i < sizeof(FILES) / sizeof(FILES[0]); i++)
+        check_files(&FILES[i]);
 }
 
 Test(config, yaml_null_unsets_strings)
@@ -743,43 +751,31 @@ Test(config, file_is_atomic)
 /* ---- environment --------------------------------------------------------- */
 
 struct env_case {
-    char name[32];
-    char vars[4][48]; /* up to an empty one */
-    char want[64];    /* error, or "" when it loads */
+    const char *name;
+    const char *vars[4]; /* NULL-terminated */
+    const char *want;    /* error, or "" when it loads */
 };
 
 static const struct env_case ENVS[] = {
-    {"unknown variable", {"NEARCACHE_FOO=1", ""}, "NEARCACHE_FOO: unknown setting"},
-    {"section name", {"NEARCACHE_UPSTREAM=x:1", ""}, "NEARCACHE_UPSTREAM: unknown setting"},
+    {"unknown variable", {"NEARCACHE_FOO=1"}, "NEARCACHE_FOO: unknown setting"},
+    {"section name", {"NEARCACHE_UPSTREAM=x:1"}, "NEARCACHE_UPSTREAM: unknown setting"},
     {"lower case",
-     {"NEARCACHE_upstream_pool_size=3", ""},
+     {"NEARCACHE_upstream_pool_size=3"},
      "NEARCACHE_upstream_pool_size: unknown setting"},
-    {"dotted",
-     {"NEARCACHE_UPSTREAM.POOL_SIZE=3", ""},
-     "NEARCACHE_UPSTREAM.POOL_SIZE: unknown setting"},
-    {"prefix alone", {"NEARCACHE_=3", ""}, "NEARCACHE_: unknown setting"},
-    {"config path is reserved", {"NEARCACHE_CONFIG=/etc/nearcache.yaml", ""}, ""},
-    {"other variables", {"PATH=/bin", "NEARCACHEX=1", "nearcache_listen=x", ""}, ""},
-    {"no value",
-     {"NEARCACHE_CLIENTS_MAX", ""},
-     "NEARCACHE_CLIENTS_MAX: clients.max: needs a value"},
+    {"dotted", {"NEARCACHE_UPSTREAM.POOL_SIZE=3"}, "NEARCACHE_UPSTREAM.POOL_SIZE: unknown setting"},
+    {"prefix alone", {"NEARCACHE_=3"}, "NEARCACHE_: unknown setting"},
+    {"config path is reserved", {"NEARCACHE_CONFIG=/etc/nearcache.yaml"}, ""},
+    {"other variables", {"PATH=/bin", "NEARCACHEX=1", "nearcache_listen=x"}, ""},
+    {"no value", {"NEARCACHE_CLIENTS_MAX"}, "NEARCACHE_CLIENTS_MAX: clients.max: needs a value"},
 };
 
-ParameterizedTestParameters(config, env)
-{
-    return cr_make_param_array(struct env_case, ENVS, sizeof(ENVS) / sizeof(ENVS[0]));
-}
-
-ParameterizedTest(const struct env_case *c, config, env)
+static void check_env(const struct env_case *c)
 {
     struct config cfg, ref;
     char err[ERRLEN] = "";
     config_init(&cfg);
     config_init(&ref);
-    char *envp[5] = {NULL};
-    for (size_t i = 0; i < 4 && c->vars[i][0] != '\0'; i++)
-        envp[i] = (char *)c->vars[i];
-    int rc = config_load_env(&cfg, envp, err, sizeof(err));
+    int rc = config_load_env(&cfg, (char *const *)c->vars, err, sizeof(err));
     if (c->want[0] == '\0') {
         cr_expect_eq(rc, 0, "%s: %s", c->name, err);
     } else {
@@ -789,6 +785,12 @@ ParameterizedTest(const struct env_case *c, config, env)
     expect_same(&cfg, &ref, c->name);
     config_deinit(&cfg);
     config_deinit(&ref);
+}
+
+Test(config, env)
+{
+    for (size_t i = 0; i < sizeof(ENVS) / sizeof(ENVS[0]); i++)
+        check_env(&ENVS[i]);
 }
 
 Test(config, env_applies_all_and_skips_reserved)
@@ -872,13 +874,13 @@ Test(config, precedence)
 /* ---- cross-field rules --------------------------------------------------- */
 
 struct validate_case {
-    char name[32];
-    char sets[4][2][32]; /* {key, value}, up to an empty key */
-    char want[72];       /* error, or "" when valid */
+    const char *name;
+    const char *sets[4][2]; /* {key, value}, up to a NULL key */
+    const char *want;       /* error, or "" when valid */
 };
 
 static const struct validate_case VALIDATE[] = {
-    {"defaults", {{"", ""}}, ""},
+    {"defaults", {{NULL, NULL}}, ""},
     {"username without password",
      {{"upstream.username", "app"}},
      "upstream.username: needs upstream.password"},
@@ -905,18 +907,12 @@ static const struct validate_case VALIDATE[] = {
      "limits.max_inline_len: must not exceed clients.max_query_buffer"},
 };
 
-ParameterizedTestParameters(config, validate)
-{
-    return cr_make_param_array(struct validate_case, VALIDATE,
-                               sizeof(VALIDATE) / sizeof(VALIDATE[0]));
-}
-
-ParameterizedTest(const struct validate_case *c, config, validate)
+static void check_validate(const struct validate_case *c)
 {
     struct config cfg;
     char err[ERRLEN] = "";
     config_init(&cfg);
-    for (size_t i = 0; i < 4 && c->sets[i][0][0] != '\0'; i++)
+    for (size_t i = 0; i < 4 && c->sets[i][0] != NULL; i++)
         cr_assert_eq(config_set(&cfg, c->sets[i][0], c->sets[i][1], err, sizeof(err)), 0, "%s",
                      err);
     int rc = config_validate(&cfg, err, sizeof(err));
@@ -927,6 +923,12 @@ ParameterizedTest(const struct validate_case *c, config, validate)
         cr_expect_str_eq(err, c->want, "%s", c->name);
     }
     config_deinit(&cfg);
+}
+
+Test(config, validate)
+{
+    for (size_t i = 0; i < sizeof(VALIDATE) / sizeof(VALIDATE[0]); i++)
+        check_validate(&VALIDATE[i]);
 }
 
 Test(config, validate_missing_addresses)
