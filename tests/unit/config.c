@@ -502,40 +502,18 @@ Test(config, rejects)
 
 /* ---- the YAML file ------------------------------------------------------- */
 
-/* The example file of the README: every key at its default. */
-static const char EXAMPLE[] = "listen: 127.0.0.1:6380\n"
-                              "log_level: notice\n"
-                              "upstream:\n"
-                              "  address: 127.0.0.1:6379\n"
-                              "  username: ~\n"
-                              "  password: ~\n"
-                              "  database: 0\n"
-                              "  pool_size: 4\n"
-                              "  idle_dedicated: 16\n"
-                              "  connect_timeout: 1s\n"
-                              "  timeout: 5s\n"
-                              "  reconnect_max: 2s\n"
-                              "clients:\n"
-                              "  max: 10000\n"
-                              "  max_query_buffer: 1gb\n"
-                              "  max_output_buffer: 512mb\n"
-                              "  idle_timeout: 0\n"
-                              "limits:\n"
-                              "  max_bulk_len: 512mb\n"
-                              "  max_multibulk_len: 2147483647\n"
-                              "  max_inline_len: 64kb\n"
-                              "shutdown:\n"
-                              "  drain_timeout: 5s\n";
-
+/* The example file shipped in config/ and shown in the README: every key at its default. */
 Test(config, example_file_is_the_defaults)
 {
     struct config cfg, ref;
-    char err[ERRLEN], path[256];
+    char err[ERRLEN];
     config_init(&ref);
     config_init(&cfg);
     cr_assert_eq(config_set(&cfg, "upstream.password", "pw", err, sizeof(err)), 0);
     cr_assert_eq(config_set(&cfg, "upstream.pool_size", "9", err, sizeof(err)), 0);
-    cr_assert_eq(load_text(&cfg, EXAMPLE, path, sizeof(path), err), 0, "%s", err);
+    cr_assert_eq(
+        config_load_file(&cfg, NEARCACHE_SOURCE_DIR "/config/nearcache.yaml", err, sizeof(err)), 0,
+        "%s", err);
     expect_same(&cfg, &ref, "example");
     config_deinit(&cfg);
     config_deinit(&ref);
