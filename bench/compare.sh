@@ -45,8 +45,8 @@ echo "redis-benchmark -t get,set -n $requests -c 50 -P {1,16} --csv, $rounds rou
 for round in $(seq "$rounds"); do
     for pipe in 1 16; do
         for target in redis:$redis_port twemproxy:$twem_port nearcache:$nc_port; do
-            redis-benchmark -p "${target#*:}" -t get,set -n "$requests" -c 50 -P "$pipe" --csv |
-                awk -F'","' -v t="${target%%:*}" -v p="$pipe" 'NR>1 { gsub(/"/,""); print t, p, $1, $2 }'
+            redis-benchmark -p "${target#*:}" -t get,set -n "$requests" -c 50 -P "$pipe" --csv 2>/dev/null |
+                awk -F, -v t="${target%%:*}" -v p="$pipe" 'NR>1 { gsub(/"/, ""); print t, p, $1, $2 }'
         done
     done
 done >"$dir/raw"
