@@ -8,10 +8,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define RBUF_READ_MIN  16384 /* free space offered to each read() */
-#define OBUF_CHUNK     16384 /* payload of an ordinary chunk */
-#define OBUF_IOV       64    /* chunks per writev */
-#define OBUF_FREE_KEEP 1024  /* ordinary chunks kept for reuse */
+#define RBUF_READ_MIN  16384   /* free space offered to each read() */
+#define RBUF_KEEP_MAX  1048576 /* an emptied buffer larger than this is freed */
+#define OBUF_CHUNK     16384   /* payload of an ordinary chunk */
+#define OBUF_IOV       64      /* chunks per writev */
+#define OBUF_FREE_KEEP 1024    /* ordinary chunks kept for reuse */
 
 struct obuf_chunk {
     struct obuf_chunk *next;
@@ -70,8 +71,11 @@ ssize_t rbuf_read(struct rbuf *b, int fd)
 void rbuf_consume(struct rbuf *b, size_t n)
 {
     b->start += n;
-    if (b->start == b->end)
-        b->start = b->end = 0;
+    if (b->start != b->end)
+        return;
+    b->start = b->end = 0;
+    if (b->cap > RBUF_KEEP_MAX) /* give back what one large frame needed */
+        rbuf_deinit(b);
 }
 
 static struct obuf_chunk *chunk_get(size_t need)
