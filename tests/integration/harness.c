@@ -611,24 +611,44 @@ static pid_t redis_spawn(struct redis *r)
     return spawn(argv, r->log, false);
 }
 
-/* Spawns on r->port and waits for PING. Returns false if it exited instead. */
-static bool redis_launch(struct redis *r)
+static bool accepts(int port)
 {
-    r->pid = redis_spawn(r);
+    int fd = sock_connect(port);
+    if (fd >= 0)
+        close(fd);
+    return fd >= 0;
+}
+
+/* Waits until the child *pid is ready: answers PING (ping) or accepts a
+ * connection on port. On exit or timeout, reaps it, sets *pid = 0 and returns
+ * false. */
+static bool wait_ready(pid_t *pid, int port, bool ping, const char *what)
+{
     int64_t deadline = now_ms() + HARNESS_TIMEOUT_MS;
+    int status;
     while (now_ms() < deadline) {
-        int status;
-        if (exited(r->pid, &status)) {
-            r->pid = 0;
+        if (exited(*pid, &status)) {
+            fprintf(stderr, "%s on port %d exited during startup (status %#x)\n", what, port,
+                    status);
+            *pid = 0;
             return false;
         }
-        if (answers_ping(r->port, 500))
+        if (ping ? answers_ping(port, 500) : accepts(port))
             return true;
         harness_sleep_ms(10);
     }
-    cr_assert_fail("redis-server on port %d did not answer PING within %d ms", r->port,
-                   HARNESS_TIMEOUT_MS);
+    fprintf(stderr, "%s on port %d not ready within %d ms\n", what, port, HARNESS_TIMEOUT_MS);
+    kill(*pid, SIGKILL);
+    wait_exit(*pid, HARNESS_TIMEOUT_MS);
+    *pid = 0;
     return false;
+}
+
+/* Spawns on r->port and waits for PING. */
+static bool redis_launch(struct redis *r)
+{
+    r->pid = redis_spawn(r);
+    return wait_ready(&r->pid, r->port, true, "redis-server");
 }
 
 void redis_start(struct redis *r)
@@ -642,6 +662,7 @@ void redis_start(struct redis *r)
             return;
     }
     print_tail(r->log, "redis", 30);
+    harness_rmdir(r->dir); /* no .fini runs after a failed .init */
     cr_assert_fail("redis-server would not start (is it installed?)");
 }
 
@@ -790,42 +811,33 @@ static bool proxy_launch(struct proxy *p, int upstream_port, const char *const *
     }
     argv[argc] = NULL;
     p->pid = spawn(argv, p->log, false);
-    int64_t deadline = now_ms() + HARNESS_TIMEOUT_MS;
-    while (now_ms() < deadline) {
-        int status;
-        if (exited(p->pid, &status)) {
-            p->pid = 0;
-            fprintf(stderr, "nearcache exited during startup (status %#x)\n", status);
-            return false;
-        }
-        int fd = sock_connect(p->port);
-        if (fd >= 0) {
-            close(fd);
+    return wait_ready(&p->pid, p->port, false, "nearcache");
+}
+
+/* proxy_start without the assertion; prints the log when it fails. */
+static bool proxy_try_start(struct proxy *p, int upstream_port, const char *const *sets)
+{
+    memset(p, 0, sizeof(*p));
+    if (harness_direct()) {
+        p->port = upstream_port;
+        return true;
+    }
+    log_path(p->log, sizeof(p->log), "proxy");
+    for (int attempt = 0; attempt < 3; attempt++) {
+        do /* a stopped Redis's port is free too, but must stay its own */
+            p->port = free_port();
+        while (p->port == upstream_port);
+        if (proxy_launch(p, upstream_port, sets))
             return true;
-        }
-        harness_sleep_ms(10);
     }
     print_tail(p->log, "proxy", 50);
-    cr_assert_fail("nearcache did not accept connections on %d within %d ms", p->port,
-                   HARNESS_TIMEOUT_MS);
     return false;
 }
 
 void proxy_start(struct proxy *p, int upstream_port, const char *const *sets)
 {
-    memset(p, 0, sizeof(*p));
-    if (harness_direct()) {
-        p->port = upstream_port;
-        return;
-    }
-    log_path(p->log, sizeof(p->log), "proxy");
-    for (int attempt = 0; attempt < 3; attempt++) {
-        p->port = free_port();
-        if (proxy_launch(p, upstream_port, sets))
-            return;
-    }
-    print_tail(p->log, "proxy", 50);
-    cr_assert_fail("nearcache would not start (%s)", harness_bin());
+    cr_assert(proxy_try_start(p, upstream_port, sets), "nearcache would not start (%s)",
+              harness_bin());
 }
 
 void proxy_signal(const struct proxy *p, int sig)
@@ -853,14 +865,24 @@ int proxy_stop(struct proxy *p)
     return status;
 }
 
-void proxy_check_healthy(struct proxy *p)
+static const char *describe_status(int status)
+{
+    static char text[64];
+    if (status == -1)
+        snprintf(text, sizeof(text), "still running after %d ms", HARNESS_TIMEOUT_MS);
+    else if (WIFSIGNALED(status))
+        snprintf(text, sizeof(text), "killed by signal %d", WTERMSIG(status));
+    else
+        snprintf(text, sizeof(text), "exit status %d", WEXITSTATUS(status));
+    return text;
+}
+
+void proxy_finish(struct proxy *p)
 {
     int status;
     if (p->pid > 0 && exited(p->pid, &status)) {
         p->pid = 0;
-        cr_assert_fail("the proxy exited during the test: %s %d",
-                       WIFSIGNALED(status) ? "signal" : "exit status",
-                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        cr_assert_fail("the proxy died during the test: %s", describe_status(status));
     }
     struct sess s;
     run_name = "test";
@@ -868,6 +890,13 @@ void proxy_check_healthy(struct proxy *p)
     sess_do(&s, "PING");
     sess_expect(&s, "+PONG\r\n");
     sess_close(&s);
+    if (p->pid <= 0)
+        return;
+    proxy_signal(p, SIGTERM);
+    status = proxy_wait(p, HARNESS_TIMEOUT_MS);
+    cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the proxy did not exit cleanly on SIGTERM after the test: %s",
+              describe_status(status));
 }
 
 /* ---- fixtures ---------------------------------------------------------------- */
@@ -883,7 +912,10 @@ void fixture_redis(void)
 void fixture_both(void)
 {
     redis_start(&fx_redis);
-    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    if (!proxy_try_start(&fx_proxy, fx_redis.port, NULL)) {
+        redis_stop(&fx_redis); /* no .fini runs after a failed .init */
+        cr_assert_fail("nearcache would not start (%s)", harness_bin());
+    }
 }
 
 void fixture_stop(void)

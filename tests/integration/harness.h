@@ -148,9 +148,10 @@ int proxy_wait(struct proxy *p, int timeout_ms);
 /* SIGTERM and waits (SIGKILL after the timeout). Returns the waitpid status,
  * -1 when it had to be killed, 0 when not running. */
 int proxy_stop(struct proxy *p);
-/* Fails the test unless the proxy is still running and a fresh client gets
- * +PONG: every test ends with it, so a crash anywhere is a failure. */
-void proxy_check_healthy(struct proxy *p);
+/* Every test ends with it: fails unless the proxy survived the test (still
+ * running, a fresh client gets +PONG) and then exits 0 on SIGTERM, so that a
+ * crash, or a sanitizer report at exit, anywhere is a failure. */
+void proxy_finish(struct proxy *p);
 
 /* Runs argv (argv[0] looked up in PATH) with stdout and stderr to out_path.
  * Returns the waitpid status, or -1 when it had to be killed at the deadline. */

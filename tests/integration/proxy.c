@@ -5,7 +5,7 @@
  * scripting, pub/sub, blocking commands, RESP3).
  *
  * Every test starts its own redis-server and proxy on free ports (see
- * harness.h) and ends with proxy_check_healthy, so a crash is a failure.
+ * harness.h) and ends with proxy_finish, so a crash or unclean exit is a failure.
  */
 #include "harness.h"
 
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A table of steps, each one sess_do on one connection. */
 struct steps {
@@ -40,7 +41,7 @@ static void compare_steps(const char *const *lines, size_t n)
 {
     const struct steps steps = {lines, n};
     compare_scenario(&fx_redis, &fx_proxy, steps_scenario, &steps);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 #define COMPARE_STEPS(table) compare_steps(table, ARRAY_LEN(table))
@@ -506,7 +507,7 @@ static void binary_scenario(struct run *run)
 Test(compare, binary_keys_and_values)
 {
     compare_scenario(&fx_redis, &fx_proxy, binary_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 #define BIG_VALUE_LEN (20 * 1024 * 1024)
@@ -540,7 +541,7 @@ static void big_value_scenario(struct run *run)
 Test(compare, value_of_20mb)
 {
     compare_scenario(&fx_redis, &fx_proxy, big_value_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 Test(compare, pipeline_of_10000_commands)
@@ -580,7 +581,7 @@ Test(compare, pipeline_of_10000_commands)
     }
     compare_stream(&fx_redis, &fx_proxy, req.data, req.len);
     bytes_free(&req);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 /* ---- inline commands ------------------------------------------------------------------ */
@@ -624,7 +625,7 @@ static void inline_scenario(struct run *run)
 Test(compare, inline_commands)
 {
     compare_scenario(&fx_redis, &fx_proxy, inline_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 /* ---- connection state ------------------------------------------------------------------- */
@@ -665,7 +666,7 @@ static void select_scenario(struct run *run)
 Test(compare, select_db)
 {
     compare_scenario(&fx_redis, &fx_proxy, select_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 static void client_name_scenario(struct run *run)
@@ -691,7 +692,7 @@ static void client_name_scenario(struct run *run)
 Test(compare, client_setname)
 {
     compare_scenario(&fx_redis, &fx_proxy, client_name_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 static void reset_scenario(struct run *run)
@@ -714,7 +715,7 @@ static void reset_scenario(struct run *run)
 Test(compare, reset_clears_connection_state)
 {
     compare_scenario(&fx_redis, &fx_proxy, reset_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 /* Commands whose replies Redis suppresses: a proxy matching replies to
@@ -768,7 +769,7 @@ static void multi_discard_scenario(struct run *run)
 Test(compare, multi_discard)
 {
     compare_scenario(&fx_redis, &fx_proxy, multi_discard_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 static void exec_abort_scenario(struct run *run)
@@ -788,7 +789,7 @@ static void exec_abort_scenario(struct run *run)
 Test(compare, exec_abort)
 {
     compare_scenario(&fx_redis, &fx_proxy, exec_abort_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 static void watch_scenario(struct run *run)
@@ -813,7 +814,7 @@ static void watch_scenario(struct run *run)
 Test(compare, watch_conflict)
 {
     compare_scenario(&fx_redis, &fx_proxy, watch_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 /* ---- scripting --------------------------------------------------------------------------- */
@@ -864,7 +865,7 @@ static void scripting_scenario(struct run *run)
 Test(compare, scripting)
 {
     compare_scenario(&fx_redis, &fx_proxy, scripting_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 /* ---- pub/sub and blocking ------------------------------------------------------------- */
@@ -896,7 +897,7 @@ static void pubsub_scenario(struct run *run)
 Test(compare, pubsub)
 {
     compare_scenario(&fx_redis, &fx_proxy, pubsub_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 static void blpop_scenario(struct run *run)
@@ -929,7 +930,7 @@ static void blpop_scenario(struct run *run)
 Test(compare, blpop_with_concurrent_push)
 {
     compare_scenario(&fx_redis, &fx_proxy, blpop_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 static void resp3_scenario(struct run *run)
@@ -971,7 +972,7 @@ static void resp3_scenario(struct run *run)
 Test(compare, resp3_after_hello_3)
 {
     compare_scenario(&fx_redis, &fx_proxy, resp3_scenario, NULL);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
 }
 
 /* Tests that start the proxy themselves, with their own settings. */
@@ -1003,5 +1004,46 @@ Test(isolation, blocked_clients_do_not_hold_up_others)
         sess_close(&blocked[i]);
     }
     sess_close(&b);
-    proxy_check_healthy(&fx_proxy);
+    proxy_finish(&fx_proxy);
+}
+
+/* Many clients pipelining at once over a small pool: each gets exactly its
+ * own replies, in order, even when some replies are large. */
+Test(isolation, concurrent_clients_get_their_own_replies)
+{
+    static const char *const sets[] = {"upstream.pool_size=2", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    enum { CLIENTS = 20, REQUESTS = 300 };
+    int fds[CLIENTS];
+    struct bytes in[CLIENTS] = {{0}}, want[CLIENTS] = {{0}}, req = {0}, arg = {0};
+    for (int c = 0; c < CLIENTS; c++) {
+        fds[c] = sock_connect(fx_proxy.port);
+        cr_assert(fds[c] >= 0);
+        req.len = 0;
+        for (int j = 0; j < REQUESTS; j++) {
+            arg.len = 0;
+            bytes_printf(&arg, "client-%d-request-%d-", c, j);
+            while (j % 50 == 7 && arg.len < 100000) /* now and then a large reply */
+                bytes_printf(&arg, "%d", c);
+            const char *argv[] = {"ECHO", arg.data};
+            const size_t lens[] = {4, arg.len};
+            req_addv(&req, 2, argv, lens);
+            bytes_printf(&want[c], "$%zu\r\n", arg.len);
+            bytes_append(&want[c], arg.data, arg.len);
+            bytes_puts(&want[c], "\r\n");
+        }
+        cr_assert(sock_exchange(fds[c], req.data, req.len, &in[c], NULL, 0, HARNESS_TIMEOUT_MS) ==
+                  SOCK_DONE);
+    }
+    for (int c = 0; c < CLIENTS; c++) {
+        sock_status_e st = sock_read_replies(fds[c], &in[c], 0, REQUESTS, HARNESS_TIMEOUT_MS);
+        cr_assert(st == SOCK_DONE, "client %d got %zu bytes", c, in[c].len);
+        bytes_assert_equal("a client's replies", &want[c], &in[c]);
+        close(fds[c]);
+        bytes_free(&in[c]);
+        bytes_free(&want[c]);
+    }
+    bytes_free(&req);
+    bytes_free(&arg);
+    proxy_finish(&fx_proxy);
 }
