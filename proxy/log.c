@@ -38,3 +38,18 @@ void log_write(log_level_e level, const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "%s\n", line);
 }
+
+bool log_limit_pass(struct log_limit *lim, log_level_e level)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (lim->second == (long)now.tv_sec && lim->second != 0) {
+        lim->suppressed++;
+        return false;
+    }
+    lim->second = (long)now.tv_sec;
+    if (lim->suppressed > 0)
+        log_write(level, "(%u similar messages suppressed)", lim->suppressed);
+    lim->suppressed = 0;
+    return true;
+}

@@ -2,6 +2,8 @@
 #ifndef NEARCACHE_LOG_H
 #define NEARCACHE_LOG_H
 
+#include <stdbool.h>
+
 typedef enum {
     LOG_CRIT = 0,
     LOG_ERROR,
@@ -21,9 +23,27 @@ int log_level_parse(const char *name, log_level_e *out);
 /* Writes one line "<time> <level> <message>" to stderr. Use the macros. */
 void log_write(log_level_e level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* State of one rate-limited call site (see log_limited). */
+struct log_limit {
+    long second;         /* when the last message was written */
+    unsigned suppressed; /* messages dropped since */
+};
+
+/* Returns true at most once per second for a call site; when it does after
+ * dropping messages, it first logs how many were dropped. */
+bool log_limit_pass(struct log_limit *lim, log_level_e level);
+
 #define log_at(lvl, ...)                                                                           \
     do {                                                                                           \
         if ((lvl) <= log_level)                                                                    \
+            log_write((lvl), __VA_ARGS__);                                                         \
+    } while (0)
+/* Like log_at, but at most one line per second from this call site: for
+ * messages that a client or a flapping upstream can trigger at will. */
+#define log_limited(lvl, ...)                                                                      \
+    do {                                                                                           \
+        static struct log_limit lim_;                                                              \
+        if ((lvl) <= log_level && log_limit_pass(&lim_, (lvl)))                                    \
             log_write((lvl), __VA_ARGS__);                                                         \
     } while (0)
 #define log_crit(...)   log_at(LOG_CRIT, __VA_ARGS__)

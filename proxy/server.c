@@ -174,7 +174,7 @@ static void server_on_accept(struct ev_loop *loop, ev_io *w, int revents)
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_warn("accept: %s", strerror(errno));
+                log_limited(LOG_WARN, "accept: %s", strerror(errno));
             return;
         }
         server_accept_one(srv, fd);

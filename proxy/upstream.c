@@ -67,7 +67,7 @@ static void upstream_connect(struct upstream *up)
 {
     up->fd = net_connect(&up->srv->upstream_addr);
     if (up->fd < 0) {
-        log_warn("upstream: connect: %s", strerror(errno));
+        log_limited(LOG_WARN, "upstream: connect: %s", strerror(errno));
         upstream_set_state(up, UPSTREAM_DOWN);
         up->retry_at = ev_now(up->srv->loop) + up->backoff_ms / 1000.0;
         return;
@@ -130,7 +130,8 @@ static void upstream_fail(struct upstream *up, const char *err, size_t len)
 {
     bool was_ready = up->was_ready;
     if (was_ready)
-        log_warn("upstream: connection lost (%s)", up->dedicated ? "dedicated" : "shared");
+        log_limited(LOG_WARN, "upstream: connection lost (%s)",
+                    up->dedicated ? "dedicated" : "shared");
     upstream_disconnect(up, err, len);
     if (up->dedicated) {
         struct client *owner = up->owner;
@@ -233,7 +234,7 @@ static void upstream_on_write(struct ev_loop *loop, ev_io *w, int revents)
     if (up->state == UPSTREAM_CONNECTING) {
         int err = net_connect_error(up->fd);
         if (err != 0) {
-            log_warn("upstream: connect: %s", strerror(err));
+            log_limited(LOG_WARN, "upstream: connect: %s", strerror(err));
             upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
             return;
         }
@@ -252,11 +253,11 @@ static void upstream_on_handshake(struct upstream *up, const char *data,
         int n = (int)(rep->len > 200 ? 200 : rep->len - 2);
         bool noauth = up->hs_pending == 0 && rep->len > 7 && memcmp(data, "-NOAUTH", 7) == 0;
         if (!noauth) {
-            log_error("upstream: handshake refused: %.*s", n, data);
+            log_limited(LOG_ERROR, "upstream: handshake refused: %.*s", n, data);
             upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
             return;
         }
-        log_warn("upstream: Redis requires authentication; set upstream.password");
+        log_limited(LOG_WARN, "upstream: Redis requires authentication; set upstream.password");
     }
     if (up->hs_pending == 0) {
         if (!up->dedicated)
@@ -281,7 +282,7 @@ static void upstream_on_reply(struct upstream *up, const char *data, const struc
     }
     struct req *r = up->head;
     if (r == NULL) {
-        log_warn("upstream: unexpected reply of %zu bytes dropped", rep->len);
+        log_limited(LOG_WARN, "upstream: unexpected reply of %zu bytes dropped", rep->len);
         return;
     }
     up->head = r->unext;
@@ -324,7 +325,7 @@ static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents)
         if (st == RESP_INCOMPLETE)
             return;
         if (st == RESP_ERROR) {
-            log_error("upstream: unreadable reply: %s", up->scan.err);
+            log_limited(LOG_ERROR, "upstream: unreadable reply: %s", up->scan.err);
             upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
             return;
         }
@@ -345,14 +346,14 @@ void upstream_tick(struct upstream *up, ev_tstamp now)
     case UPSTREAM_CONNECTING:
     case UPSTREAM_HANDSHAKE:
         if ((now - up->since) * 1000 >= cfg->connect_timeout_ms) {
-            log_warn("upstream: no answer within %d ms", cfg->connect_timeout_ms);
+            log_limited(LOG_WARN, "upstream: no answer within %d ms", cfg->connect_timeout_ms);
             upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         }
         break;
     case UPSTREAM_READY:
         if (cfg->request_timeout_ms > 0 && up->head != NULL && !up->head->blocking &&
             (now - up->head->sent) * 1000 >= cfg->request_timeout_ms) {
-            log_warn("upstream: no reply within %d ms", cfg->request_timeout_ms);
+            log_limited(LOG_WARN, "upstream: no reply within %d ms", cfg->request_timeout_ms);
             upstream_fail(up, ERR_TIMEOUT, sizeof(ERR_TIMEOUT) - 1);
             if (!up->dedicated) /* a stalled server gets a pause, not a reconnect storm */
                 up->retry_at = now + UPSTREAM_BACKOFF_MIN_MS / 1000.0;
