@@ -6,7 +6,7 @@
  * config:   --check-config.
  * clients:  a real client library (redis-py) through the proxy.
  */
-#include "harness.h"
+#include "session.h"
 
 #include <criterion/criterion.h>
 
@@ -15,33 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #define ERR_LOST        "-ERR upstream connection lost\r\n"
 #define ERR_UNAVAILABLE "-ERR upstream unavailable\r\n"
 #define ERR_TIMEOUT     "-ERR upstream timeout\r\n"
-
-static bool exited_with(int status, int code)
-{
-    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code;
-}
-
-/* Opens a raw connection to port, failing the test if it cannot. */
-static int must_connect(int port)
-{
-    int fd = sock_connect(port);
-    cr_assert(fd >= 0, "connect to %d: %s", port, strerror(errno));
-    return fd;
-}
-
-/* sock_call that fails the test unless all `replies` arrived. */
-static void must_call(int fd, const char *lines, size_t replies, struct bytes *in)
-{
-    sock_status_e st = sock_call(fd, lines, replies, in, HARNESS_TIMEOUT_MS);
-    cr_assert(st == SOCK_DONE, "[%s]: %s after %s", lines,
-              st == SOCK_EOF ? "connection closed" : "no reply", bytes_show(in));
-}
 
 static bool starts_with(const struct bytes *b, const char *prefix)
 {
@@ -54,7 +32,7 @@ static bool starts_with(const struct bytes *b, const char *prefix)
 static void call_until_upstream_back(int fd, const char *lines, struct bytes *in)
 {
     for (int i = 0; i < 150; i++) {
-        must_call(fd, lines, 1, in);
+        sock_call_or_fail(fd, lines, 1, in);
         if (!starts_with(in, "-ERR upstream "))
             return;
         harness_sleep_ms(100);
@@ -120,7 +98,7 @@ static size_t bad_inputs(struct bad_input *cases)
 /* Sends input on a fresh connection to port; returns whether the peer closed. */
 static bool send_until_close(int port, const struct bytes *input, struct bytes *got)
 {
-    int fd = must_connect(port);
+    int fd = sock_connect_or_fail(port);
     sock_status_e st = sock_exchange(fd, input->data, input->len, got, NULL, 0, 5000);
     if (st == SOCK_DONE)
         st = sock_read_until_eof(fd, got, 5000);
@@ -238,7 +216,7 @@ Test(faults, abandoned_pipeline_keeps_upstream_in_sync)
         req_add(&pipeline, "GET", "k", NULL);
     int incr = 0;
     for (int round = 0; round < 5; round++) {
-        int fd = must_connect(fx_proxy.port);
+        int fd = sock_connect_or_fail(fx_proxy.port);
         sock_exchange(fd, pipeline.data, pipeline.len, &junk, NULL, 0, HARNESS_TIMEOUT_MS);
         close(fd);
         for (int i = 0; i < 20; i++) {
@@ -269,6 +247,12 @@ static size_t send_only(int fd, const char *lines)
     return n;
 }
 
+/* True when r[0..len) is exactly the NUL-terminated s. */
+static bool span_is(const char *r, int len, const char *s)
+{
+    return len == (int)strlen(s) && memcmp(r, s, (size_t)len) == 0;
+}
+
 /* Checks the replies to a pipeline of INCRs cut by an outage: :1, :2, ... :k in
  * order, then only upstream errors. Returns how many replies there were. */
 static size_t check_cut_traffic(const struct bytes *in)
@@ -283,13 +267,12 @@ static size_t check_cut_traffic(const struct bytes *in)
         int len = (int)(end - off);
         char want[32];
         snprintf(want, sizeof(want), ":%ld\r\n", next);
-        if (!cut && len == (int)strlen(want) && memcmp(r, want, (size_t)len) == 0) {
+        if (!cut && span_is(r, len, want)) {
             next++;
         } else {
             cut = true;
-            bool lost = len == (int)strlen(ERR_LOST) && memcmp(r, ERR_LOST, (size_t)len) == 0;
-            bool down =
-                len == (int)strlen(ERR_UNAVAILABLE) && memcmp(r, ERR_UNAVAILABLE, (size_t)len) == 0;
+            bool lost = span_is(r, len, ERR_LOST);
+            bool down = span_is(r, len, ERR_UNAVAILABLE);
             cr_assert(lost || down, "reply %zu (after :%ld): %.*s", count, next - 1, len, r);
         }
         off = end;
@@ -304,8 +287,8 @@ Test(faults, redis_killed_then_restarted)
                                        NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
     struct bytes in = {0};
-    int c = must_connect(fx_proxy.port);
-    must_call(c, "SET k v", 1, &in);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_or_fail(c, "SET k v", 1, &in);
 
     /* Requests already forwarded when Redis dies: "connection lost". */
     redis_pause(&fx_redis);
@@ -319,32 +302,32 @@ Test(faults, redis_killed_then_restarted)
 
     /* New requests while it is down: "unavailable", and the client stays. */
     for (int i = 0; i < 3; i++) {
-        must_call(c, "GET k", 1, &in);
+        sock_call_or_fail(c, "GET k", 1, &in);
         cr_assert(bytes_equal_str(&in, ERR_UNAVAILABLE), "while Redis is down: %s",
                   bytes_show(&in));
     }
     redis_restart(&fx_redis);
     call_until_upstream_back(c, "SET k v2", &in);
     cr_assert(bytes_equal_str(&in, "+OK\r\n"), "after the restart: %s", bytes_show(&in));
-    must_call(c, "GET k", 1, &in);
+    sock_call_or_fail(c, "GET k", 1, &in);
     cr_assert(bytes_equal_str(&in, "$2\r\nv2\r\n"), "after the restart: %s", bytes_show(&in));
 
     /* Killed in the middle of a 20,000-request pipeline, without a pause. */
     struct bytes pipeline = {0}, traffic = {0};
     for (int i = 0; i < 20000; i++)
         req_add(&pipeline, "INCR", "n", NULL);
-    int d = must_connect(fx_proxy.port);
+    int d = sock_connect_or_fail(fx_proxy.port);
     sock_exchange(d, pipeline.data, pipeline.len, &traffic, NULL, 0, HARNESS_TIMEOUT_MS);
     redis_kill(&fx_redis);
     cr_assert(sock_read_replies(d, &traffic, 0, 20000, HARNESS_TIMEOUT_MS) == SOCK_DONE,
               "the pipelining client did not get 20,000 replies");
     cr_assert_eq(check_cut_traffic(&traffic), 20000);
-    must_call(d, "PING", 1, &in);
+    sock_call_or_fail(d, "PING", 1, &in);
     cr_assert(bytes_equal_str(&in, ERR_UNAVAILABLE), "PING while down: %s", bytes_show(&in));
     redis_restart(&fx_redis);
     call_until_upstream_back(d, "SET k v3", &in);
     cr_assert(bytes_equal_str(&in, "+OK\r\n"), "after the second restart: %s", bytes_show(&in));
-    must_call(c, "GET k", 1, &in);
+    sock_call_or_fail(c, "GET k", 1, &in);
     cr_assert(bytes_equal_str(&in, "$2\r\nv3\r\n"), "after the second restart: %s",
               bytes_show(&in));
     close(c);
@@ -364,8 +347,8 @@ Test(faults, proxy_started_before_redis)
     redis_kill(&fx_redis);
     proxy_start(&fx_proxy, fx_redis.port, sets);
     struct bytes in = {0};
-    int c = must_connect(fx_proxy.port);
-    must_call(c, "GET k", 1, &in);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_or_fail(c, "GET k", 1, &in);
     cr_assert(bytes_equal_str(&in, ERR_UNAVAILABLE), "GET with Redis down: %s", bytes_show(&in));
     redis_restart(&fx_redis);
     call_until_upstream_back(c, "SET k v", &in);
@@ -384,11 +367,11 @@ Test(faults, dedicated_client_closed_when_its_upstream_dies)
                                        NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
     struct bytes in = {0}, idle_in = {0};
-    int e = must_connect(fx_proxy.port);
-    int idle = must_connect(fx_proxy.port);
-    must_call(e, "SELECT 1\nSET k v", 2, &in);
+    int e = sock_connect_or_fail(fx_proxy.port);
+    int idle = sock_connect_or_fail(fx_proxy.port);
+    sock_call_or_fail(e, "SELECT 1\nSET k v", 2, &in);
     cr_assert(bytes_equal_str(&in, "+OK\r\n+OK\r\n"), "%s", bytes_show(&in));
-    must_call(idle, "SELECT 2", 1, &idle_in);
+    sock_call_or_fail(idle, "SELECT 2", 1, &idle_in);
     redis_pause(&fx_redis);
     redis_wait_unread(&fx_redis, send_only(e, "GET k"));
     redis_kill(&fx_redis);
@@ -401,7 +384,7 @@ Test(faults, dedicated_client_closed_when_its_upstream_dies)
               "the idle dedicated client's connection stayed open");
     cr_assert(idle_in.len == 0, "the idle client got %s", bytes_show(&idle_in));
     redis_restart(&fx_redis);
-    int f = must_connect(fx_proxy.port);
+    int f = sock_connect_or_fail(fx_proxy.port);
     call_until_upstream_back(f, "PING", &in);
     cr_assert(bytes_equal_str(&in, "+PONG\r\n"), "%s", bytes_show(&in));
     close(e);
@@ -420,15 +403,15 @@ Test(faults, redis_paused_times_out_then_recovers)
     static const char *const sets[] = {"upstream.timeout=500ms", "upstream.pool_size=1", NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
     struct bytes in = {0};
-    int c = must_connect(fx_proxy.port);
-    must_call(c, "SET k v1", 1, &in);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_or_fail(c, "SET k v1", 1, &in);
     redis_pause(&fx_redis);
-    must_call(c, "GET k", 1, &in);
+    sock_call_or_fail(c, "GET k", 1, &in);
     cr_assert(bytes_equal_str(&in, ERR_TIMEOUT), "GET while paused: %s", bytes_show(&in));
     redis_resume(&fx_redis);
     call_until_upstream_back(c, "SET k v2", &in);
     cr_assert(bytes_equal_str(&in, "+OK\r\n"), "first request after resuming: %s", bytes_show(&in));
-    must_call(c, "GET k", 1, &in);
+    sock_call_or_fail(c, "GET k", 1, &in);
     cr_assert(bytes_equal_str(&in, "$2\r\nv2\r\n"), "GET after resuming: %s", bytes_show(&in));
     close(c);
     bytes_free(&in);
@@ -458,8 +441,8 @@ Test(faults, sigterm_drains_in_flight_requests)
     static const char *const sets[] = {"shutdown.drain_timeout=5s", "upstream.timeout=5s", NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
     struct bytes in = {0}, pipeline = {0}, want = {0};
-    int c = must_connect(fx_proxy.port);
-    must_call(c, "SET k v", 1, &in);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_or_fail(c, "SET k v", 1, &in);
     redis_pause(&fx_redis);
     for (int i = 1; i <= 1000; i++) {
         req_add(&pipeline, "INCR", "n", NULL);
@@ -477,7 +460,7 @@ Test(faults, sigterm_drains_in_flight_requests)
     cr_assert(st == SOCK_EOF, "the client was not closed after the drain");
     bytes_assert_equal("replies drained at shutdown", &want, &in);
     int status = proxy_wait(&fx_proxy, HARNESS_TIMEOUT_MS);
-    cr_assert(exited_with(status, 0), "exit status after SIGTERM: %#x", status);
+    cr_assert(harness_exited_with(status, 0), "exit status after SIGTERM: %#x", status);
     cr_assert(sock_connect(fx_proxy.port) < 0 && errno == ECONNREFUSED,
               "connecting after the exit did not fail");
     close(c);
@@ -491,11 +474,11 @@ Test(faults, sigint_exits_cleanly)
     harness_require_proxy();
     proxy_start(&fx_proxy, fx_redis.port, NULL);
     struct bytes in = {0};
-    int c = must_connect(fx_proxy.port);
-    must_call(c, "SET k v", 1, &in);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_or_fail(c, "SET k v", 1, &in);
     proxy_signal(&fx_proxy, SIGINT);
     int status = proxy_wait(&fx_proxy, HARNESS_TIMEOUT_MS);
-    cr_assert(exited_with(status, 0), "exit status after SIGINT: %#x", status);
+    cr_assert(harness_exited_with(status, 0), "exit status after SIGINT: %#x", status);
     cr_assert(sock_read_until_eof(c, &in, HARNESS_TIMEOUT_MS) == SOCK_EOF);
     close(c);
     bytes_free(&in);
@@ -541,13 +524,7 @@ static int check_config(const char *name, const char *text, char *path, size_t p
     cr_assert(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0, "writing %s", path);
     const char *argv[] = {harness_bin(), "--check-config", "-c", path, NULL};
     int status = harness_run(argv, out_path, HARNESS_TIMEOUT_MS);
-    f = fopen(out_path, "r");
-    char chunk[4096];
-    size_t n;
-    while (f != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        bytes_append(out, chunk, n);
-    if (f != NULL)
-        fclose(f);
+    bytes_append_file(out, out_path);
     return status;
 }
 
@@ -562,8 +539,8 @@ Test(config, check_config_accepts_valid_file)
     char path[512];
     struct bytes out = {0};
     int status = check_config("valid.yaml", valid, path, sizeof(path), &out);
-    cr_assert(exited_with(status, 0), "--check-config on a valid file: status %#x, output %s",
-              status, bytes_show(&out));
+    cr_assert(harness_exited_with(status, 0),
+              "--check-config on a valid file: status %#x, output %s", status, bytes_show(&out));
     bytes_free(&out);
 }
 
@@ -591,8 +568,8 @@ Test(config, check_config_reports_file_line_key)
         struct bytes out = {0};
         snprintf(name, sizeof(name), "bad%zu.yaml", i);
         int status = check_config(name, BAD_CONFIGS[i].yaml, path, sizeof(path), &out);
-        cr_assert(exited_with(status, 2), "%s: status %#x, output %s", BAD_CONFIGS[i].name, status,
-                  bytes_show(&out));
+        cr_assert(harness_exited_with(status, 2), "%s: status %#x, output %s", BAD_CONFIGS[i].name,
+                  status, bytes_show(&out));
         snprintf(prefix, sizeof(prefix), "%s:%d: ", path, BAD_CONFIGS[i].line);
         const char *at = out.data ? strstr(out.data, prefix) : NULL;
         cr_assert(at != NULL, "%s: no \"%s\" in %s", BAD_CONFIGS[i].name, prefix, bytes_show(&out));
@@ -669,9 +646,9 @@ Test(clients, redis_py)
         python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
     const char *argv[] = {python, "-c", PY_SCRIPT, port, NULL};
     int status = harness_run(argv, out_path, 30000);
-    if (!exited_with(status, 0))
+    if (!harness_exited_with(status, 0))
         harness_print_file(out_path, "python3 output");
     harness_rmdir(dir);
-    cr_assert(exited_with(status, 0), "the redis-py script failed (status %#x)", status);
+    cr_assert(harness_exited_with(status, 0), "the redis-py script failed (status %#x)", status);
     proxy_finish(&fx_proxy);
 }

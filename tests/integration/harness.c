@@ -1,5 +1,5 @@
-/* harness.c - processes, sockets, sessions and transcript comparison for the
- * end-to-end tests. See harness.h for the contracts. */
+/* harness.c - processes, sockets, byte buffers and fixtures for the end-to-end
+ * tests. See harness.h for the contracts. */
 #include "harness.h"
 
 #include <criterion/criterion.h>
@@ -28,12 +28,8 @@
 #define NEARCACHE_BIN "nearcache"
 #endif
 
-#define REPLY_BAD     ((size_t)-1)
 #define LOGDIR_ENV    "NC_IT_LOGDIR"
 #define START_RETRIES 5
-
-/* Which run a session belongs to, for messages: "direct", "proxy" or "test". */
-static const char *run_name = "test";
 
 /* ---- time -------------------------------------------------------------------- */
 
@@ -141,16 +137,33 @@ const char *bytes_show(const struct bytes *b)
     return dst;
 }
 
+void bytes_append_bulk(struct bytes *b, const void *p, size_t n)
+{
+    bytes_printf(b, "$%zu\r\n", n);
+    bytes_append(b, p, n);
+    bytes_puts(b, "\r\n");
+}
+
+bool bytes_append_file(struct bytes *b, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        bytes_append(b, chunk, n);
+    fclose(f);
+    return true;
+}
+
 /* ---- requests ---------------------------------------------------------------- */
 
 void req_addv(struct bytes *out, int argc, const char *const *argv, const size_t *lens)
 {
     bytes_printf(out, "*%d\r\n", argc);
-    for (int i = 0; i < argc; i++) {
-        bytes_printf(out, "$%zu\r\n", lens[i]);
-        bytes_append(out, argv[i], lens[i]);
-        bytes_puts(out, "\r\n");
-    }
+    for (int i = 0; i < argc; i++)
+        bytes_append_bulk(out, argv[i], lens[i]);
 }
 
 void req_add(struct bytes *out, const char *arg, ...)
@@ -328,18 +341,26 @@ sock_status_e sock_exchange(int fd, const void *out, size_t n, struct bytes *in,
     }
 }
 
+/* Waits for input until the deadline and appends it to in. Returns SOCK_DONE
+ * when the wait ended with the connection still open (bytes may or may not
+ * have arrived), SOCK_EOF or SOCK_TIMEOUT. */
+static sock_status_e wait_input(int fd, struct bytes *in, int64_t deadline)
+{
+    int64_t left = deadline - now_ms();
+    if (left <= 0)
+        return SOCK_TIMEOUT;
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int rc = poll(&pfd, 1, (int)left);
+    return rc > 0 && drain_input(fd, in) ? SOCK_EOF : SOCK_DONE;
+}
+
 sock_status_e sock_read_until_eof(int fd, struct bytes *in, int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
-    for (;;) {
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return SOCK_TIMEOUT;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int rc = poll(&pfd, 1, (int)left);
-        if (rc > 0 && drain_input(fd, in))
-            return SOCK_EOF;
+    sock_status_e st;
+    while ((st = wait_input(fd, in, deadline)) == SOCK_DONE) {
     }
+    return st;
 }
 
 sock_status_e sock_read_replies(int fd, struct bytes *in, size_t from, size_t count, int timeout_ms)
@@ -354,13 +375,9 @@ sock_status_e sock_read_replies(int fd, struct bytes *in, size_t from, size_t co
         }
         if (got == count)
             return SOCK_DONE;
-        int64_t left = deadline - now_ms();
-        if (left <= 0)
-            return SOCK_TIMEOUT;
-        struct pollfd pfd = {.fd = fd, .events = POLLIN};
-        int rc = poll(&pfd, 1, (int)left);
-        if (rc > 0 && drain_input(fd, in))
-            return SOCK_EOF;
+        sock_status_e st = wait_input(fd, in, deadline);
+        if (st != SOCK_DONE)
+            return st;
     }
 }
 
@@ -376,27 +393,51 @@ sock_status_e sock_call(int fd, const char *lines, size_t replies, struct bytes 
     return sock_read_replies(fd, in, 0, replies, timeout_ms);
 }
 
+int sock_connect_or_fail(int port)
+{
+    int fd = sock_connect(port);
+    cr_assert(fd >= 0, "connect to %d: %s", port, strerror(errno));
+    return fd;
+}
+
+void sock_call_or_fail(int fd, const char *lines, size_t replies, struct bytes *in)
+{
+    sock_status_e st = sock_call(fd, lines, replies, in, HARNESS_TIMEOUT_MS);
+    cr_assert(st == SOCK_DONE, "[%s]: %s after %s", lines,
+              st == SOCK_EOF ? "connection closed" : "no reply", bytes_show(in));
+}
+
+void sock_call_expect(int fd, const char *lines, size_t replies, const char *want)
+{
+    struct bytes in = {0};
+    sock_call_or_fail(fd, lines, replies, &in);
+    cr_assert(bytes_equal_str(&in, want), "[%s]: got %s", lines, bytes_show(&in));
+    bytes_free(&in);
+}
+
 /* ---- logs of the processes, printed by the runner when a test fails ------------ */
 
+/* Where the log of a process of one test goes. */
+static void log_file(char *dst, size_t len, const char *dir, const char *suite, const char *test,
+                     const char *kind)
+{
+    snprintf(dst, len, "%s/%s.%s.%s.log", dir, suite, test, kind);
+}
+
+/* The same for the current test. */
 static void log_path(char *dst, size_t len, const char *kind)
 {
     const char *dir = getenv(LOGDIR_ENV);
-    snprintf(dst, len, "%s/%s.%s.%s.log", dir ? dir : "/tmp", criterion_current_suite->name,
+    log_file(dst, len, dir ? dir : "/tmp", criterion_current_suite->name,
              criterion_current_test->name, kind);
 }
 
 /* Prints the last `lines` lines of path. */
 static void print_tail(const char *path, const char *title, int lines)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return;
     struct bytes all = {0};
-    char chunk[8192];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        bytes_append(&all, chunk, n);
-    fclose(f);
+    if (!bytes_append_file(&all, path))
+        return;
     size_t start = all.len;
     for (int seen = 0; start > 0; start--)
         if (all.data[start - 1] == '\n' && ++seen > lines)
@@ -428,8 +469,7 @@ ReportHook(POST_TEST)(struct criterion_test_stats *stats)
     static const char *const kinds[] = {"proxy", "redis"};
     for (size_t i = 0; i < 2; i++) {
         char path[512];
-        snprintf(path, sizeof(path), "%s/%s.%s.%s.log", dir, stats->test->category,
-                 stats->test->name, kinds[i]);
+        log_file(path, sizeof(path), dir, stats->test->category, stats->test->name, kinds[i]);
         if (stats->test_status == CR_STATUS_FAILED)
             print_tail(path, kinds[i], i == 0 ? 150 : 20);
         unlink(path);
@@ -708,27 +748,26 @@ void redis_resume(struct redis *r)
 
 struct bytes redis_call(const struct redis *r, const char *line)
 {
-    struct bytes req = {0}, in = {0};
-    req_lines(&req, line);
-    int fd = sock_connect(r->port);
-    cr_assert(fd >= 0, "connect to redis: %s", strerror(errno));
-    sock_status_e st = sock_exchange(fd, req.data, req.len, &in, NULL, 0, HARNESS_TIMEOUT_MS);
-    if (st == SOCK_DONE)
-        st = sock_read_replies(fd, &in, 0, 1, HARNESS_TIMEOUT_MS);
+    struct bytes in = {0};
+    int fd = sock_connect_or_fail(r->port);
+    sock_status_e st = sock_call(fd, line, 1, &in, HARNESS_TIMEOUT_MS);
     close(fd);
-    bytes_free(&req);
     cr_assert(st == SOCK_DONE, "redis did not answer %s", line);
     return in;
+}
+
+void redis_call_expect(const struct redis *r, const char *line, const char *want)
+{
+    struct bytes got = redis_call(r, line);
+    cr_assert(bytes_equal_str(&got, want), "direct %s: got %s", line, bytes_show(&got));
+    bytes_free(&got);
 }
 
 void redis_reset(const struct redis *r)
 {
     static const char *const cmds[] = {"FLUSHALL", "SCRIPT FLUSH", "FUNCTION FLUSH"};
-    for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-        struct bytes in = redis_call(r, cmds[i]);
-        cr_assert(bytes_equal_str(&in, "+OK\r\n"), "%s: %s", cmds[i], bytes_show(&in));
-        bytes_free(&in);
-    }
+    for (size_t i = 0; i < ARRAY_LEN(cmds); i++)
+        redis_call_expect(r, cmds[i], "+OK\r\n");
 }
 
 void redis_wait_info(const struct redis *r, const char *field_value)
@@ -877,6 +916,18 @@ static const char *describe_status(int status)
     return text;
 }
 
+bool harness_exited_with(int status, int code)
+{
+    return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == code;
+}
+
+void proxy_stop_clean(struct proxy *p)
+{
+    int status = proxy_stop(p);
+    cr_assert(harness_exited_with(status, 0), "the proxy did not exit 0 on SIGTERM: %s",
+              describe_status(status));
+}
+
 void proxy_finish(struct proxy *p)
 {
     int status;
@@ -884,19 +935,10 @@ void proxy_finish(struct proxy *p)
         p->pid = 0;
         cr_assert_fail("the proxy died during the test: %s", describe_status(status));
     }
-    struct sess s;
-    run_name = "test";
-    sess_open(&s, p->port, "health", NULL);
-    sess_do(&s, "PING");
-    sess_expect(&s, "+PONG\r\n");
-    sess_close(&s);
-    if (p->pid <= 0)
-        return;
-    proxy_signal(p, SIGTERM);
-    status = proxy_wait(p, HARNESS_TIMEOUT_MS);
-    cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "the proxy did not exit cleanly on SIGTERM after the test: %s",
-              describe_status(status));
+    int fd = sock_connect_or_fail(p->port);
+    sock_call_expect(fd, "PING", 1, "+PONG\r\n");
+    close(fd);
+    proxy_stop_clean(p);
 }
 
 /* ---- fixtures ---------------------------------------------------------------- */
@@ -925,249 +967,4 @@ void fixture_stop(void)
         fprintf(stderr, "warning: %s::%s: the proxy did not exit 0 on SIGTERM (status %#x)\n",
                 criterion_current_suite->name, criterion_current_test->name, status);
     redis_stop(&fx_redis);
-}
-
-/* ---- sessions ---------------------------------------------------------------- */
-
-void sess_open(struct sess *s, int port, const char *name, struct bytes *transcript)
-{
-    memset(s, 0, sizeof(*s));
-    s->name = name;
-    s->transcript = transcript;
-    s->fd = sock_connect(port);
-    cr_assert(s->fd >= 0, "%s run: session %s: connect to %d: %s", run_name, name, port,
-              strerror(errno));
-}
-
-void sess_close(struct sess *s)
-{
-    if (s->fd >= 0)
-        close(s->fd);
-    s->fd = -1;
-    bytes_free(&s->in);
-    bytes_free(&s->reply);
-}
-
-/* Sets s->reply to s->in without its last whole reply (the sentinel's). */
-static void strip_sentinel(struct sess *s)
-{
-    size_t off = 0, last = s->in.len;
-    while (off < s->in.len) {
-        size_t end = reply_end(s->in.data, s->in.len, off);
-        if (end == 0 || end == REPLY_BAD) {
-            last = s->in.len;
-            break;
-        }
-        last = off;
-        off = end;
-    }
-    s->reply.len = 0;
-    bytes_append(&s->reply, s->in.data, last);
-}
-
-static void record(struct sess *s, const char *label, bool closed)
-{
-    if (s->transcript == NULL)
-        return;
-    bytes_printf(s->transcript, "\n--- %s: %s\n", s->name, label);
-    bytes_append(s->transcript, s->in.data, s->in.len);
-    if (closed)
-        bytes_puts(s->transcript, "[connection closed]");
-}
-
-static const struct bytes *step(struct sess *s, const void *req, size_t n, const char *label,
-                                bool quiet)
-{
-    char token[32];
-    int tlen = snprintf(token, sizeof(token), "nc-sync-%u", ++s->seq);
-    struct bytes out = {0};
-    bytes_append(&out, req, n);
-    bytes_printf(&out, "*2\r\n$4\r\nPING\r\n$%d\r\n%s\r\n", tlen, token);
-    char suffix[40];
-    size_t slen = (size_t)snprintf(suffix, sizeof(suffix), "%s\r\n", token);
-    s->in.len = 0;
-    sock_status_e st = SOCK_EOF;
-    if (s->fd >= 0)
-        st = sock_exchange(s->fd, out.data, out.len, &s->in, suffix, slen, HARNESS_TIMEOUT_MS);
-    bytes_free(&out);
-    cr_assert(st != SOCK_TIMEOUT, "%s run: session %s: no reply to [%s] within %d ms; received %s",
-              run_name, s->name, label, HARNESS_TIMEOUT_MS, bytes_show(&s->in));
-    if (st == SOCK_EOF && s->fd >= 0) {
-        close(s->fd);
-        s->fd = -1;
-    }
-    if (!quiet)
-        record(s, label, st == SOCK_EOF);
-    if (st == SOCK_EOF) {
-        s->reply.len = 0;
-        bytes_append(&s->reply, s->in.data, s->in.len);
-    } else {
-        strip_sentinel(s);
-    }
-    return &s->reply;
-}
-
-/* A one-line label for a request written as lines. */
-static void lines_label(char *dst, size_t len, const char *lines)
-{
-    snprintf(dst, len, "%s", lines ? lines : "(sync)");
-    for (char *c = dst; *c; c++)
-        if (*c == '\n')
-            *c = ';';
-}
-
-static const struct bytes *step_lines(struct sess *s, const char *lines, bool quiet)
-{
-    struct bytes req = {0};
-    char label[160];
-    lines_label(label, sizeof(label), lines);
-    if (lines)
-        req_lines(&req, lines);
-    const struct bytes *reply = step(s, req.data, req.len, label, quiet);
-    bytes_free(&req);
-    return reply;
-}
-
-const struct bytes *sess_do(struct sess *s, const char *lines)
-{
-    return step_lines(s, lines, false);
-}
-
-const struct bytes *sess_do_quiet(struct sess *s, const char *lines)
-{
-    return step_lines(s, lines, true);
-}
-
-const struct bytes *sess_do_raw(struct sess *s, const void *req, size_t n)
-{
-    struct bytes label = {0};
-    bytes_escape(&label, req, n > 80 ? 80 : n);
-    if (n > 80)
-        bytes_printf(&label, "... (%zu bytes)", n);
-    const struct bytes *reply = step(s, req, n, label.data ? label.data : "", false);
-    bytes_free(&label);
-    return reply;
-}
-
-void sess_send(struct sess *s, const char *lines)
-{
-    struct bytes req = {0}, in = {0};
-    req_lines(&req, lines);
-    sock_status_e st = sock_exchange(s->fd, req.data, req.len, &in, NULL, 0, HARNESS_TIMEOUT_MS);
-    cr_assert(st == SOCK_DONE && in.len == 0, "%s run: session %s: sending [%s]: %s", run_name,
-              s->name, lines, st == SOCK_DONE ? bytes_show(&in) : "connection closed");
-    if (s->transcript)
-        bytes_printf(s->transcript, "\n--- %s: (sent) %s\n", s->name, lines);
-    bytes_free(&req);
-    bytes_free(&in);
-}
-
-void sess_expect_bytes(const struct sess *s, const void *expected, size_t n)
-{
-    if (s->reply.len == n && (n == 0 || memcmp(s->reply.data, expected, n) == 0))
-        return;
-    struct bytes want = {0};
-    bytes_append(&want, expected, n);
-    cr_assert_fail("%s run: session %s: expected %s, got %s", run_name, s->name, bytes_show(&want),
-                   bytes_show(&s->reply));
-    bytes_free(&want);
-}
-
-void sess_expect(const struct sess *s, const char *expected)
-{
-    sess_expect_bytes(s, expected, strlen(expected));
-}
-
-/* ---- comparison -------------------------------------------------------------- */
-
-/* Prints b[from..at+200) escaped, marking `at`. A step label at `from` is
- * printed as it is (it is escaped text already). */
-static void show_context(const char *who, const struct bytes *b, size_t at, size_t from)
-{
-    struct bytes e = {0};
-    size_t end = at + 200 < b->len ? at + 200 : b->len;
-    if (at - from > 4 && memcmp(b->data + from, "--- ", 4) == 0) {
-        const char *eol = memchr(b->data + from, '\n', at - from);
-        size_t label_end = eol ? (size_t)(eol - b->data) + 1 : at;
-        bytes_append(&e, b->data + from, label_end - from);
-        from = label_end;
-    }
-    bytes_escape(&e, b->data + from, at - from);
-    bytes_puts(&e, " <<HERE>> ");
-    if (at < b->len)
-        bytes_escape(&e, b->data + at, end - at);
-    if (end < b->len)
-        bytes_puts(&e, "...");
-    fprintf(stderr, "%-6s (%zu bytes): %s\n", who, b->len, e.data);
-    bytes_free(&e);
-}
-
-/* Fails, showing where a and b part, unless they are identical. */
-static void assert_same(const char *what, const char *a_name, const struct bytes *a,
-                        const char *b_name, const struct bytes *b)
-{
-    size_t n = a->len < b->len ? a->len : b->len;
-    size_t at = 0;
-    while (at < n && a->data[at] == b->data[at])
-        at++;
-    if (at == a->len && at == b->len)
-        return;
-    /* Show from the label of the step where they part, or 200 bytes back. */
-    size_t from = at > 200 ? at - 200 : 0;
-    for (size_t i = at; i > from; i--) {
-        if (i >= 5 && memcmp(a->data + i - 5, "\n--- ", 5) == 0) {
-            from = i - 4;
-            break;
-        }
-    }
-    fprintf(stderr, "\n%s: %s and %s differ at byte %zu\n", what, a_name, b_name, at);
-    show_context(a_name, a, at, from);
-    show_context(b_name, b, at, from);
-    cr_assert_fail("%s: %s (%zu bytes) and %s (%zu bytes) differ at byte %zu; context above", what,
-                   a_name, a->len, b_name, b->len, at);
-}
-
-void compare_bytes(const char *what, const struct bytes *direct, const struct bytes *proxied)
-{
-    assert_same(what, "direct", direct, "proxy", proxied);
-}
-
-void bytes_assert_equal(const char *what, const struct bytes *want, const struct bytes *got)
-{
-    assert_same(what, "want", want, "got", got);
-}
-
-void compare_scenario(const struct redis *r, const struct proxy *p, scenario_fn fn, const void *arg)
-{
-    struct run direct = {.port = r->port, .redis = r, .arg = arg};
-    struct run proxied = {.port = p->port, .redis = r, .arg = arg};
-    run_name = "direct";
-    redis_reset(r);
-    fn(&direct);
-    run_name = "proxy";
-    redis_reset(r);
-    fn(&proxied);
-    run_name = "test";
-    compare_bytes("transcript", &direct.transcript, &proxied.transcript);
-    bytes_free(&direct.transcript);
-    bytes_free(&proxied.transcript);
-}
-
-void compare_stream(const struct redis *r, const struct proxy *p, const void *req, size_t n)
-{
-    struct bytes got[2] = {{0}};
-    const int ports[2] = {r->port, p->port};
-    static const char *const names[2] = {"direct", "proxy"};
-    for (int i = 0; i < 2; i++) {
-        struct sess s;
-        run_name = names[i];
-        redis_reset(r);
-        sess_open(&s, ports[i], "stream", &got[i]);
-        sess_do_raw(&s, req, n);
-        sess_close(&s);
-    }
-    run_name = "test";
-    compare_bytes("reply stream", &got[0], &got[1]);
-    bytes_free(&got[0]);
-    bytes_free(&got[1]);
 }

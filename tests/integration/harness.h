@@ -1,7 +1,7 @@
 /* harness.h - end-to-end test harness: a real redis-server and the nearcache
- * binary on free loopback ports, raw sockets with deadlines, scripted client
- * sessions whose received bytes are recorded, and a byte-for-byte comparison
- * of the same scenario run against Redis directly and through the proxy.
+ * binary on free loopback ports, raw sockets with deadlines, byte buffers and
+ * the criterion fixtures. Scripted sessions and the direct-vs-proxy comparison
+ * are in session.h.
  *
  * Functions that start processes or talk to sockets fail the current criterion
  * test (cr_assert) when something does not happen within HARNESS_TIMEOUT_MS;
@@ -40,6 +40,11 @@ bool bytes_equal_str(const struct bytes *b, const char *s);
 void bytes_escape(struct bytes *out, const void *p, size_t n);
 /* A static, escaped copy of at most 300 bytes of b, for assertion messages. */
 const char *bytes_show(const struct bytes *b);
+/* Appends p[0..n) as one RESP bulk string: $n\r\n, the bytes, \r\n. */
+void bytes_append_bulk(struct bytes *b, const void *p, size_t n);
+/* Appends the whole content of the file at path. Returns false (b unchanged)
+ * when it cannot be opened. */
+bool bytes_append_file(struct bytes *b, const char *path);
 
 /* ---- building requests -------------------------------------------------- */
 
@@ -53,8 +58,10 @@ void req_lines(struct bytes *out, const char *text);
 
 /* ---- replies ------------------------------------------------------------- */
 
+#define REPLY_BAD ((size_t)-1)
+
 /* Scans one whole RESP2/RESP3 reply starting at p[off]. Returns the offset just
- * past it, 0 when the bytes end first, or (size_t)-1 when they are not RESP. */
+ * past it, 0 when the bytes end first, or REPLY_BAD when they are not RESP. */
 size_t reply_end(const char *p, size_t len, size_t off);
 
 /* ---- raw sockets ---------------------------------------------------------- */
@@ -89,6 +96,14 @@ sock_status_e sock_read_replies(int fd, struct bytes *in, size_t from, size_t co
 sock_status_e sock_call(int fd, const char *lines, size_t replies, struct bytes *in,
                         int timeout_ms);
 
+/* sock_connect that fails the test when it cannot connect. */
+int sock_connect_or_fail(int port);
+/* sock_call within HARNESS_TIMEOUT_MS that fails the test unless all `replies`
+ * arrived; in holds them. */
+void sock_call_or_fail(int fd, const char *lines, size_t replies, struct bytes *in);
+/* sock_call_or_fail that also fails unless the replies are exactly want. */
+void sock_call_expect(int fd, const char *lines, size_t replies, const char *want);
+
 /* ---- processes ------------------------------------------------------------- */
 
 /* A redis-server child in its own temp dir. */
@@ -115,6 +130,8 @@ void redis_reset(const struct redis *r);
 /* Sends one request on a fresh direct connection and returns its whole reply
  * (caller frees). */
 struct bytes redis_call(const struct redis *r, const char *line);
+/* redis_call that fails the test unless the reply is exactly want. */
+void redis_call_expect(const struct redis *r, const char *line, const char *want);
 /* Polls INFO until `field:value` (e.g. "blocked_clients:3") appears. */
 void redis_wait_info(const struct redis *r, const char *field_value);
 /* For a paused Redis: waits until its connections hold at least min_bytes
@@ -148,11 +165,16 @@ int proxy_wait(struct proxy *p, int timeout_ms);
 /* SIGTERM and waits (SIGKILL after the timeout). Returns the waitpid status,
  * -1 when it had to be killed, 0 when not running. */
 int proxy_stop(struct proxy *p);
+/* proxy_stop that fails the test unless the proxy exited 0. For tests where a
+ * PING through it cannot succeed; proxy_finish ends with it. */
+void proxy_stop_clean(struct proxy *p);
 /* Every test ends with it: fails unless the proxy survived the test (still
  * running, a fresh client gets +PONG) and then exits 0 on SIGTERM, so that a
  * crash, or a sanitizer report at exit, anywhere is a failure. */
 void proxy_finish(struct proxy *p);
 
+/* True when a waitpid status (not -1) says the process exited with code. */
+bool harness_exited_with(int status, int code);
 /* Runs argv (argv[0] looked up in PATH) with stdout and stderr to out_path.
  * Returns the waitpid status, or -1 when it had to be killed at the deadline. */
 int harness_run(const char *const *argv, const char *out_path, int timeout_ms);
@@ -175,57 +197,5 @@ void fixture_redis(void);
 void fixture_both(void);
 /* .fini: stops the proxy (warning unless it exits 0) and Redis. */
 void fixture_stop(void);
-
-/* ---- sessions and comparison --------------------------------------------- */
-
-/* A scripted client connection. Every step sends a request followed by a
- * sentinel (PING nc-sync-N, valid in every protocol mode) and reads until the
- * sentinel's reply; the step's bytes are appended to the shared transcript
- * under a label naming the session and the request. */
-struct sess {
-    int fd;
-    const char *name;
-    unsigned seq;
-    struct bytes *transcript; /* borrowed; NULL: record nothing */
-    struct bytes in;          /* everything received by the last step */
-    struct bytes reply;       /* the last step's reply, sentinel reply removed */
-};
-
-void sess_open(struct sess *s, int port, const char *name, struct bytes *transcript);
-void sess_close(struct sess *s);
-/* One step: request text per req_lines (NULL: only the sentinel). Returns the
- * reply bytes (owned by s, valid until the next step). */
-const struct bytes *sess_do(struct sess *s, const char *lines);
-/* The same with a raw request of n bytes. */
-const struct bytes *sess_do_raw(struct sess *s, const void *req, size_t n);
-/* A step whose reply is not recorded (it legitimately differs, like HELLO's id). */
-const struct bytes *sess_do_quiet(struct sess *s, const char *lines);
-/* Sends without waiting for anything (e.g. a BLPOP that blocks). */
-void sess_send(struct sess *s, const char *lines);
-/* Fails unless the last step's reply is exactly expected. */
-void sess_expect(const struct sess *s, const char *expected);
-void sess_expect_bytes(const struct sess *s, const void *expected, size_t n);
-
-/* What a scenario gets: where to connect, and the transcript to fill. */
-struct run {
-    int port;                  /* the proxy's, or Redis's for the direct run */
-    const struct redis *redis; /* for direct-only checks (INFO) */
-    const void *arg;           /* borrowed from compare_scenario */
-    struct bytes transcript;
-};
-
-typedef void (*scenario_fn)(struct run *run);
-
-/* Runs fn (with run->arg = arg) against Redis directly and through the proxy,
- * each after redis_reset, and fails with a readable diff unless the
- * transcripts match. */
-void compare_scenario(const struct redis *r, const struct proxy *p, scenario_fn fn,
-                      const void *arg);
-/* Compare one request stream (sent in one write) and its replies. */
-void compare_stream(const struct redis *r, const struct proxy *p, const void *req, size_t n);
-/* Fails with the first difference shown in context. */
-void compare_bytes(const char *what, const struct bytes *direct, const struct bytes *proxied);
-/* The same for an expected value. */
-void bytes_assert_equal(const char *what, const struct bytes *want, const struct bytes *got);
 
 #endif

@@ -3,11 +3,6 @@
  * upstream.database, clients.max, clients.max_output_buffer (a client that does
  * not read) and clients.max_query_buffer (a request that never ends). */
 #include <criterion/criterion.h>
-#include <errno.h>
-#include <signal.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -16,49 +11,16 @@ static const char ERR_UNAVAILABLE[] = "-ERR upstream unavailable\r\n";
 
 TestSuite(settings, .init = fixture_redis, .fini = fixture_stop, .timeout = 60);
 
-static int connect_or_fail(int port)
-{
-    int fd = sock_connect(port);
-    cr_assert(fd >= 0, "connect to %d: %s", port, strerror(errno));
-    return fd;
-}
-
-/* Sends lines and expects exactly `want` back as their replies. */
-static void expect_call(int fd, const char *lines, size_t replies, const char *want)
-{
-    struct bytes in = {0};
-    cr_assert(sock_call(fd, lines, replies, &in, HARNESS_TIMEOUT_MS) == SOCK_DONE,
-              "%s: no reply; got %s", lines, bytes_show(&in));
-    cr_assert(bytes_equal_str(&in, want), "%s: got %s", lines, bytes_show(&in));
-    bytes_free(&in);
-}
-
-/* Runs one command on Redis directly and expects `want`. */
-static void expect_direct(const char *line, const char *want)
-{
-    struct bytes got = redis_call(&fx_redis, line);
-    cr_assert(bytes_equal_str(&got, want), "direct %s: got %s", line, bytes_show(&got));
-    bytes_free(&got);
-}
-
-/* The proxy exits 0 on SIGTERM, for tests where PING through it cannot succeed. */
-static void expect_clean_exit(void)
-{
-    int status = proxy_stop(&fx_proxy);
-    cr_assert(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0,
-              "the proxy did not exit 0 on SIGTERM (status %#x)", status);
-}
-
 Test(settings, upstream_password)
 {
     harness_require_proxy();
-    expect_direct("CONFIG SET requirepass s3cret", "+OK\r\n");
+    redis_call_expect(&fx_redis, "CONFIG SET requirepass s3cret", "+OK\r\n");
     static const char *const sets[] = {"upstream.password=s3cret", NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
-    int c = connect_or_fail(fx_proxy.port);
-    expect_call(c, "SET k v\nGET k", 2, "+OK\r\n$1\r\nv\r\n");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SET k v\nGET k", 2, "+OK\r\n$1\r\nv\r\n");
     /* A client with state gets a dedicated connection: authenticated too. */
-    expect_call(c, "SELECT 2\nSET k2 v2\nGET k2", 3, "+OK\r\n+OK\r\n$2\r\nv2\r\n");
+    sock_call_expect(c, "SELECT 2\nSET k2 v2\nGET k2", 3, "+OK\r\n+OK\r\n$2\r\nv2\r\n");
     close(c);
     proxy_finish(&fx_proxy);
 }
@@ -66,26 +28,26 @@ Test(settings, upstream_password)
 Test(settings, upstream_password_refused)
 {
     harness_require_proxy();
-    expect_direct("CONFIG SET requirepass s3cret", "+OK\r\n");
+    redis_call_expect(&fx_redis, "CONFIG SET requirepass s3cret", "+OK\r\n");
     static const char *const sets[] = {"upstream.password=wrong", "upstream.connect_timeout=200ms",
                                        NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
-    int c = connect_or_fail(fx_proxy.port);
+    int c = sock_connect_or_fail(fx_proxy.port);
     for (int i = 0; i < 3; i++)
-        expect_call(c, "GET k", 1, ERR_UNAVAILABLE);
+        sock_call_expect(c, "GET k", 1, ERR_UNAVAILABLE);
     close(c);
-    expect_clean_exit();
+    proxy_stop_clean(&fx_proxy);
 }
 
 Test(settings, upstream_acl_user)
 {
     harness_require_proxy();
-    expect_direct("ACL SETUSER app on >apppw ~* &* +@all", "+OK\r\n");
+    redis_call_expect(&fx_redis, "ACL SETUSER app on >apppw ~* &* +@all", "+OK\r\n");
     static const char *const sets[] = {"upstream.username=app", "upstream.password=apppw", NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
-    int c = connect_or_fail(fx_proxy.port);
-    expect_call(c, "ACL WHOAMI", 1, "$3\r\napp\r\n");
-    expect_call(c, "MULTI\nACL WHOAMI\nEXEC", 3, "+OK\r\n+QUEUED\r\n*1\r\n$3\r\napp\r\n");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "ACL WHOAMI", 1, "$3\r\napp\r\n");
+    sock_call_expect(c, "MULTI\nACL WHOAMI\nEXEC", 3, "+OK\r\n+QUEUED\r\n*1\r\n$3\r\napp\r\n");
     close(c);
     proxy_finish(&fx_proxy);
 }
@@ -95,14 +57,14 @@ Test(settings, upstream_database)
     harness_require_proxy();
     static const char *const sets[] = {"upstream.database=5", NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
-    int c = connect_or_fail(fx_proxy.port);
-    expect_call(c, "SET k in-db-5", 1, "+OK\r\n");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SET k in-db-5", 1, "+OK\r\n");
     close(c);
     struct bytes got = redis_call(&fx_redis, "GET k");
     cr_assert(bytes_equal_str(&got, "$-1\r\n"), "db 0 has the key: %s", bytes_show(&got));
     bytes_free(&got);
-    int d = connect_or_fail(fx_redis.port);
-    expect_call(d, "SELECT 5\nGET k", 2, "+OK\r\n$7\r\nin-db-5\r\n");
+    int d = sock_connect_or_fail(fx_redis.port);
+    sock_call_expect(d, "SELECT 5\nGET k", 2, "+OK\r\n$7\r\nin-db-5\r\n");
     close(d);
     proxy_finish(&fx_proxy);
 }
@@ -113,7 +75,7 @@ static int connect_admitted(int port)
 {
     struct bytes in = {0};
     for (int i = 0;; i++) {
-        int fd = connect_or_fail(port);
+        int fd = sock_connect_or_fail(port);
         in.len = 0;
         if (sock_call(fd, "PING", 1, &in, HARNESS_TIMEOUT_MS) == SOCK_DONE &&
             bytes_equal_str(&in, "+PONG\r\n")) {
@@ -133,7 +95,7 @@ Test(settings, max_clients)
     proxy_start(&fx_proxy, fx_redis.port, sets);
     int a = connect_admitted(fx_proxy.port);
     int b = connect_admitted(fx_proxy.port);
-    int c = connect_or_fail(fx_proxy.port);
+    int c = sock_connect_or_fail(fx_proxy.port);
     struct bytes in = {0};
     cr_assert(sock_read_until_eof(c, &in, HARNESS_TIMEOUT_MS) == SOCK_EOF, "third client kept");
     cr_assert(bytes_equal_str(&in, "-ERR max number of clients reached\r\n"), "got %s",
@@ -143,7 +105,7 @@ Test(settings, max_clients)
     close(connect_admitted(fx_proxy.port));
     close(a);
     bytes_free(&in);
-    expect_clean_exit(); /* a health check could race the closes above */
+    proxy_stop_clean(&fx_proxy); /* a health check could race the closes above */
 }
 
 Test(settings, client_that_does_not_read_is_closed_at_output_limit)
@@ -151,18 +113,18 @@ Test(settings, client_that_does_not_read_is_closed_at_output_limit)
     harness_require_proxy();
     static const char *const sets[] = {"clients.max_output_buffer=2mb", NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
-    expect_direct("SET big x", "+OK\r\n");
-    expect_direct("SETRANGE big 524287 y", ":524288\r\n");
+    redis_call_expect(&fx_redis, "SET big x", "+OK\r\n");
+    redis_call_expect(&fx_redis, "SETRANGE big 524287 y", ":524288\r\n");
     /* 200 replies of 512 KB, 100 MB, far past what socket buffers hold. */
     struct bytes gets = {0};
     for (int i = 0; i < 200; i++)
         req_add(&gets, "GET", "big", NULL);
-    int slow = connect_or_fail(fx_proxy.port);
+    int slow = sock_connect_or_fail(fx_proxy.port);
     struct bytes in = {0};
     sock_exchange(slow, gets.data, gets.len, &in, NULL, 0, HARNESS_TIMEOUT_MS);
     harness_sleep_ms(500); /* not reading: the replies pile up in the proxy */
-    int other = connect_or_fail(fx_proxy.port);
-    expect_call(other, "SET k v\nGET k", 2, "+OK\r\n$1\r\nv\r\n");
+    int other = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(other, "SET k v\nGET k", 2, "+OK\r\n$1\r\nv\r\n");
     cr_assert(sock_read_until_eof(slow, &in, HARNESS_TIMEOUT_MS) == SOCK_EOF,
               "the client that did not read was not closed");
     cr_assert_lt(in.len, (size_t)200 * 524288, "it got every reply: the limit did nothing");
@@ -183,14 +145,14 @@ Test(settings, request_that_never_ends_is_closed_at_query_limit)
     bytes_puts(&req, "*1000000\r\n");
     for (int i = 0; i < 20000; i++)
         bytes_puts(&req, "$1\r\na\r\n");
-    int c = connect_or_fail(fx_proxy.port);
+    int c = sock_connect_or_fail(fx_proxy.port);
     struct bytes in = {0};
     sock_exchange(c, req.data, req.len, &in, NULL, 0, HARNESS_TIMEOUT_MS);
     cr_assert(sock_read_until_eof(c, &in, HARNESS_TIMEOUT_MS) == SOCK_EOF,
               "a 140 KB unfinished request was kept past a 64 KB query buffer");
     cr_assert_eq(in.len, 0, "unexpected reply %s", bytes_show(&in));
-    int other = connect_or_fail(fx_proxy.port);
-    expect_call(other, "PING", 1, "+PONG\r\n");
+    int other = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(other, "PING", 1, "+PONG\r\n");
     close(c);
     close(other);
     bytes_free(&in);
