@@ -256,3 +256,31 @@ void compare_stream(const struct redis *r, const struct proxy *p, const void *re
     bytes_free(&got[0]);
     bytes_free(&got[1]);
 }
+
+void sess_do_all(struct sess *s, const char *const *lines, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sess_do(s, lines[i]);
+}
+
+/* The lines of a compare_steps() call, for its scenario. */
+struct steps {
+    const char *const *lines;
+    size_t n;
+};
+
+static void steps_scenario(struct run *run)
+{
+    const struct steps *steps = run->arg;
+    struct sess s;
+    sess_open(&s, run->port, "A", &run->transcript);
+    sess_do_all(&s, steps->lines, steps->n);
+    sess_close(&s);
+}
+
+void compare_steps(const struct redis *r, struct proxy *p, const char *const *lines, size_t n)
+{
+    const struct steps steps = {lines, n};
+    compare_scenario(r, p, steps_scenario, &steps);
+    proxy_finish(p);
+}

@@ -61,6 +61,13 @@ typedef void (*scenario_fn)(struct run *run);
  * transcripts match. */
 void compare_scenario(const struct redis *r, const struct proxy *p, scenario_fn fn,
                       const void *arg);
+/* Runs sess_do for each of the n request lines on one connection. */
+void sess_do_all(struct sess *s, const char *const *lines, size_t n);
+/* Runs the n request lines on one connection against Redis directly and
+ * through the proxy, fails unless the transcripts match, then proxy_finish. */
+void compare_steps(const struct redis *r, struct proxy *p, const char *const *lines, size_t n);
+#define COMPARE_STEPS(table) compare_steps(&fx_redis, &fx_proxy, table, ARRAY_LEN(table))
+
 /* Compare one request stream (sent in one write) and its replies. */
 void compare_stream(const struct redis *r, const struct proxy *p, const void *req, size_t n);
 /* Fails with the first difference shown in context. */
