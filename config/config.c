@@ -43,6 +43,7 @@ typedef enum {
     OPT_BYTES,     /* int64_t, number with an optional b/kb/mb/gb suffix */
     OPT_DURATION,  /* int milliseconds, number with an optional ms/s/m suffix */
     OPT_LOG_LEVEL, /* log_level_e */
+    OPT_BOOL,      /* bool: true/false, yes/no, on/off */
 } opt_type_e;
 
 struct option {
@@ -74,6 +75,11 @@ static const struct option OPTIONS[] = {
     {"limits.max_bulk_len", OPT_BYTES, OFF(max_bulk_len), 1, 4 * GB, "512mb"},
     {"limits.max_multibulk_len", OPT_INT64, OFF(max_multibulk_len), 1, INT32_MAX, "2147483647"},
     {"limits.max_inline_len", OPT_BYTES, OFF(max_inline_len), KB, GB, "64kb"},
+    {"cache.enabled", OPT_BOOL, OFF(cache_enabled), 0, 0, "true"},
+    {"cache.max_memory", OPT_BYTES, OFF(cache_max_memory), MB, 64 * GB, "64mb"},
+    {"cache.max_entry", OPT_BYTES, OFF(cache_max_entry), 1, GB, "1mb"},
+    {"cache.ttl", OPT_DURATION, OFF(cache_ttl_ms), 1, 7 * DAY_MS, "5m"},
+    {"cache.tracking", OPT_BOOL, OFF(cache_tracking), 0, 0, "true"},
     {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s"},
 };
 
@@ -102,6 +108,7 @@ static int set_string(struct config *, const struct option *, const char *, char
 static int set_address(struct config *, const struct option *, const char *, char *, size_t);
 static int set_number(struct config *, const struct option *, const char *, char *, size_t);
 static int set_log_level(struct config *, const struct option *, const char *, char *, size_t);
+static int set_bool(struct config *, const struct option *, const char *, char *, size_t);
 
 struct opt_type {
     opt_set_fn set;
@@ -118,6 +125,7 @@ static const struct opt_type TYPES[] = {
     [OPT_BYTES] = {set_number, BYTE_UNITS, sizeof(int64_t), "expected a size like 64mb"},
     [OPT_DURATION] = {set_number, TIME_UNITS, sizeof(int), "expected a duration like 500ms"},
     [OPT_LOG_LEVEL] = {set_log_level, NULL, 0, "expected crit, error, warn, notice, info or debug"},
+    [OPT_BOOL] = {set_bool, NULL, 0, "expected true or false"},
 };
 
 static void *field_of(struct config *cfg, const struct option *opt)
@@ -296,6 +304,23 @@ static int set_log_level(struct config *cfg, const struct option *opt, const cha
         return fail(reason, len, "%s", TYPES[opt->type].expect);
     *(log_level_e *)field_of(cfg, opt) = level;
     return 0;
+}
+
+static int set_bool(struct config *cfg, const struct option *opt, const char *text, char *reason,
+                    size_t len)
+{
+    static const struct {
+        const char *word;
+        bool value;
+    } WORDS[] = {{"true", true},   {"yes", true}, {"on", true},
+                 {"false", false}, {"no", false}, {"off", false}};
+    for (size_t i = 0; text != NULL && i < sizeof(WORDS) / sizeof(WORDS[0]); i++) {
+        if (strcasecmp(text, WORDS[i].word) == 0) {
+            *(bool *)field_of(cfg, opt) = WORDS[i].value;
+            return 0;
+        }
+    }
+    return fail(reason, len, "%s", TYPES[opt->type].expect);
 }
 
 static int option_apply(struct config *cfg, const struct option *opt, const char *text,

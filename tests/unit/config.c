@@ -40,7 +40,7 @@ TestSuite(config, .fini = check_leaks);
 
 /* ---- reading fields back ------------------------------------------------- */
 
-typedef enum { F_STR, F_INT, F_I64, F_LEVEL } field_kind_e;
+typedef enum { F_STR, F_INT, F_I64, F_LEVEL, F_BOOL } field_kind_e;
 
 struct field {
     const char *key;
@@ -72,6 +72,11 @@ static const struct field FIELDS[] = {
     F("limits.max_bulk_len", max_bulk_len, F_I64),
     F("limits.max_multibulk_len", max_multibulk_len, F_I64),
     F("limits.max_inline_len", max_inline_len, F_I64),
+    F("cache.enabled", cache_enabled, F_BOOL),
+    F("cache.max_memory", cache_max_memory, F_I64),
+    F("cache.max_entry", cache_max_entry, F_I64),
+    F("cache.ttl", cache_ttl_ms, F_INT),
+    F("cache.tracking", cache_tracking, F_BOOL),
     F("shutdown.drain_timeout", drain_timeout_ms, F_INT),
 };
 
@@ -96,6 +101,9 @@ static void field_text(const struct config *cfg, const struct field *f, char *bu
         break;
     case F_LEVEL:
         snprintf(buf, len, "%s", LEVELS[*(const log_level_e *)p]);
+        break;
+    case F_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
         break;
     }
 }
@@ -214,6 +222,11 @@ static const struct kv DEFAULTS[] = {
     {"limits.max_bulk_len", "536870912"},
     {"limits.max_multibulk_len", "2147483647"},
     {"limits.max_inline_len", "65536"},
+    {"cache.enabled", "true"},
+    {"cache.max_memory", "67108864"},
+    {"cache.max_entry", "1048576"},
+    {"cache.ttl", "300000"},
+    {"cache.tracking", "true"},
     {"shutdown.drain_timeout", "5000"},
 };
 
@@ -314,6 +327,11 @@ static const struct good_case GOOD[] = {
     {"limits.max_inline_len", "1kb", "1024"},
     {"limits.max_inline_len", "65536", "65536"},
     {"limits.max_inline_len", "1gb", "1073741824"},
+    {"cache.enabled", "false", "false"},
+    {"cache.enabled", "On", "true"},
+    {"cache.tracking", "no", "false"},
+    {"cache.max_memory", "1mb", "1048576"},
+    {"cache.ttl", "1s", "1000"},
     {"shutdown.drain_timeout", "0", "0"},
     {"shutdown.drain_timeout", "30s", "30000"},
     {"shutdown.drain_timeout", "60m", "3600000"},
@@ -457,6 +475,10 @@ static const struct bad_case BAD[] = {
     {"limits.max_multibulk_len", "1kb", INT_EXPECT},
     {"limits.max_inline_len", "1023b", "must be between 1kb and 1gb"},
     {"limits.max_inline_len", "2gb", "must be between 1kb and 1gb"},
+    {"cache.enabled", "maybe", "expected true or false"},
+    {"cache.tracking", "1", "expected true or false"},
+    {"cache.max_memory", "1kb", "must be between 1mb and 64gb"},
+    {"cache.ttl", "0", "must be between 1ms and 10080m"},
     {"shutdown.drain_timeout", "-1", "must be between 0 and 60m"},
     {"shutdown.drain_timeout", "1000000000000000000000", "must be between 0 and 60m"},
 };
@@ -541,6 +563,12 @@ static const char FULL[] = "# every key, none at its default\n"
                            "  max_bulk_len: 1mb\n"
                            "  max_multibulk_len: 1024\n"
                            "  max_inline_len: 4kb\n"
+                           "cache:\n"
+                           "  enabled: no\n"
+                           "  max_memory: 1gb\n"
+                           "  max_entry: 64kb\n"
+                           "  ttl: 10s\n"
+                           "  tracking: off\n"
                            "shutdown:\n"
                            "  drain_timeout: 30s\n";
 
@@ -563,6 +591,11 @@ static const struct kv FULL_WANT[] = {
     {"limits.max_bulk_len", "1048576"},
     {"limits.max_multibulk_len", "1024"},
     {"limits.max_inline_len", "4096"},
+    {"cache.enabled", "false"},
+    {"cache.max_memory", "1073741824"},
+    {"cache.max_entry", "65536"},
+    {"cache.ttl", "10000"},
+    {"cache.tracking", "false"},
     {"shutdown.drain_timeout", "30000"},
 };
 
@@ -594,7 +627,8 @@ static const struct file_case FILES[] = {
     {"unknown top-level key", "listen: 127.0.0.1:7000\nbogus: 1\n", "2: bogus: unknown key"},
     {"unknown nested key", "upstream:\n  address: 127.0.0.1:6379\n  pool: 4\n",
      "3: upstream.pool: unknown key"},
-    {"unknown section", "log_level: info\ncache:\n  size: 1\n", "2: cache: unknown key"},
+    {"unknown section", "log_level: info\npolicies:\n  size: 1\n", "2: policies: unknown key"},
+    {"unknown key in a section", "cache:\n  size: 1\n", "2: cache.size: unknown key"},
     {"dotted key", "upstream.pool_size: 4\n", "1: upstream.pool_size: unknown key"},
     {"option name as section", "listen:\n  host: x\n",
      "2: listen: expected a value, not a mapping"},
