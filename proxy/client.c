@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "config/config.h"
+#include "proxy/cache.h"
 #include "proxy/cmd.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
@@ -213,6 +215,7 @@ static void client_apply_state(struct client *c, cmd_kind_e kind)
     case CMD_SHARED:
     case CMD_BLOCKING:
     case CMD_QUIT:
+    case CMD_NEARCACHE:
         break;
     }
 }
@@ -241,15 +244,83 @@ static struct upstream *client_route(struct client *c, cmd_kind_e kind)
     return target;
 }
 
+/* Answers NEARCACHE STATS: the proxy's and the local tier's counters. */
+static dispatch_e client_nearcache(struct client *c, const char *buf,
+                                   const struct resp_request *req)
+{
+    static const char USAGE[] = "-ERR unknown subcommand or wrong number of arguments for "
+                                "'nearcache'. Try NEARCACHE STATS.\r\n";
+    struct resp_view sub = req->argc == 2 ? req->argv[1] : (struct resp_view){0, 0};
+    if (sub.len != 5 || strncasecmp(buf + sub.off, "stats", 5) != 0) {
+        client_local(c, USAGE, sizeof(USAGE) - 1);
+        return DISPATCH_DONE;
+    }
+    char body[2048], head[32];
+    struct server *srv = c->srv;
+    int n = snprintf(body, sizeof(body),
+                     "clients:%d\r\ntotal_connections:%llu\r\n"
+                     "total_requests:%llu\r\n",
+                     srv->nclients, (unsigned long long)srv->total_connections,
+                     (unsigned long long)srv->total_requests);
+    size_t len = (size_t)n + cache_stats(srv->cache, body + n, sizeof(body) - (size_t)n);
+    int h = snprintf(head, sizeof(head), "$%zu\r\n", len);
+    memcpy(body + len, "\r\n", 2);
+    client_local(c, head, (size_t)h);
+    client_local(c, body, len + 2);
+    return DISPATCH_DONE;
+}
+
+/* Queues a request on its upstream connection, or answers it from the local
+ * tier. Writes invalidate the tier first; a transaction's writes complete
+ * with its EXEC. */
+static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind_e kind,
+                                 const char *buf, const struct resp_request *req)
+{
+    struct server *srv = c->srv;
+    struct cache_plan plan;
+    cache_plan(srv->cache, buf, req, up == c->home, (uint64_t)(ev_now(srv->loop) * 1000), &plan);
+    if (plan.hit) {
+        client_local(c, plan.view.reply, plan.view.len);
+        return DISPATCH_DONE;
+    }
+    struct req *r = req_create(c);
+    if (r == NULL) {
+        cache_fill_destroy(&plan.fill);
+        cache_writes_done(srv->cache, &plan.writes);
+        client_close(c);
+        return DISPATCH_DONE;
+    }
+    r->blocking = kind == CMD_BLOCKING;
+    if (c->in_multi) {
+        cache_writes_merge(&c->multi_writes, &plan.writes);
+    } else {
+        if (kind == CMD_EXEC)
+            cache_writes_merge(&r->writes, &c->multi_writes);
+        cache_writes_merge(&r->writes, &plan.writes);
+    }
+    c->inflight++;
+    c->cur = up;
+    upstream_send(up, buf, req->len, r);
+    if (plan.fill != NULL)
+        upstream_send_fill(up, r, plan.fill);
+    return DISPATCH_DONE;
+}
+
 /* Sends one complete multibulk request on its way. */
 static dispatch_e client_dispatch(struct client *c, const char *buf, const struct resp_request *req)
 {
     c->srv->total_requests++;
     if (c->stream) {
+        /* Replies are not matched here: a write is invalidated now only. */
+        struct cache_plan plan;
+        cache_plan(c->srv->cache, buf, req, false, 0, &plan);
+        cache_writes_done(c->srv->cache, &plan.writes);
         upstream_send(c->ded, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
     cmd_kind_e kind = cmd_classify(buf, req);
+    if (kind == CMD_NEARCACHE)
+        return client_nearcache(c, buf, req);
     if (kind == CMD_QUIT) {
         client_local(c, "+OK\r\n", 5);
         c->last_write = true;
@@ -272,16 +343,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         upstream_send(up, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
-    struct req *r = req_create(c);
-    if (r == NULL) {
-        client_close(c);
-        return DISPATCH_DONE;
-    }
-    r->blocking = kind == CMD_BLOCKING;
-    c->inflight++;
-    c->cur = up;
-    upstream_send(up, buf, req->len, r);
-    return DISPATCH_DONE;
+    return client_forward(c, up, kind, buf, req);
 }
 
 /* Answers a malformed request as Redis does, then closes after writing. */
@@ -458,6 +520,7 @@ void client_close(struct client *c)
         upstream_close(c->ded);
         c->ded = NULL;
     }
+    cache_writes_done(c->srv->cache, &c->multi_writes);
     server_client_dead(c->srv, c);
 }
 

@@ -19,6 +19,8 @@
 
 struct server;
 struct upstream;
+struct cache_fill;
+struct cache_keys;
 
 /* One request awaiting its reply. Owned by its client's FIFO; while it is in
  * flight the upstream also links it, and if the client goes first the
@@ -31,9 +33,12 @@ struct req {
     size_t len;
     size_t cap;
     ev_tstamp sent;
-    bool inflight; /* linked by an upstream, reply not yet received */
-    bool done;     /* reply complete, waiting for earlier replies */
-    bool blocking; /* may legitimately take longer than the reply deadline */
+    bool inflight;             /* linked by an upstream, reply not yet received */
+    bool done;                 /* reply complete, waiting for earlier replies */
+    bool blocking;             /* may legitimately take longer than the reply deadline */
+    bool fill_owner;           /* fill is this (internal PTTL) request's to complete */
+    struct cache_fill *fill;   /* a read whose reply may fill the local tier */
+    struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
 };
 
 struct client {
@@ -46,9 +51,10 @@ struct client {
     struct obuf out;
     struct req *head; /* replies owed, in request order */
     struct req *tail;
-    struct upstream *home; /* shared connection */
-    struct upstream *ded;  /* dedicated connection while state is held */
-    struct upstream *cur;  /* where the requests in flight went */
+    struct upstream *home;           /* shared connection */
+    struct upstream *ded;            /* dedicated connection while state is held */
+    struct upstream *cur;            /* where the requests in flight went */
+    struct cache_keys *multi_writes; /* keys written by the open transaction */
     size_t inflight;
     ev_tstamp last_active;
     bool sticky;         /* holds state that lasts (SELECT, HELLO 3, CLIENT SETNAME, ...) */

@@ -21,6 +21,7 @@ typedef enum {
     CMD_UNWATCH,    /* drops the watches */
     CMD_QUIT,       /* answered +OK by the proxy, then the connection closes */
     CMD_RESET,      /* resets the connection's state */
+    CMD_NEARCACHE,  /* the proxy's own command (NEARCACHE STATS) */
 } cmd_kind_e;
 
 /* Classifies a complete multibulk request (frame in buf, scanned into req),

@@ -7,11 +7,37 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define NET_BACKLOG 511
+
+int net_addr_split(const char *text, char *host, size_t hostlen, int *port)
+{
+    host[0] = '\0';
+    *port = 0;
+    if (text[0] == '/')
+        return 0;
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text)
+        return -1;
+    const char *h = text;
+    size_t len = (size_t)(colon - text);
+    if (h[0] == '[' && len >= 2 && h[len - 1] == ']') {
+        h++;
+        len -= 2;
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (len == 0 || len >= hostlen || *end != '\0' || p < 1 || p > 65535)
+        return -1;
+    memcpy(host, h, len);
+    host[len] = '\0';
+    *port = (int)p;
+    return 0;
+}
 
 int net_addr_parse(const char *text, struct net_addr *out, const char **why)
 {
@@ -27,23 +53,16 @@ int net_addr_parse(const char *text, struct net_addr *out, const char **why)
         out->len = sizeof(*un);
         return 0;
     }
-    char host[256];
-    const char *colon = strrchr(text, ':');
-    if (colon == NULL || colon == text || (size_t)(colon - text) >= sizeof(host)) {
+    char host[256], port[8];
+    int p;
+    if (net_addr_split(text, host, sizeof(host), &p) < 0) {
         *why = "expected host:port or a unix socket path";
         return -1;
     }
-    const char *h = text;
-    size_t hlen = (size_t)(colon - text);
-    if (h[0] == '[' && h[hlen - 1] == ']') {
-        h++;
-        hlen -= 2;
-    }
-    memcpy(host, h, hlen);
-    host[hlen] = '\0';
+    snprintf(port, sizeof(port), "%d", p);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res;
-    if (getaddrinfo(host, colon + 1, &hints, &res) != 0) {
+    if (getaddrinfo(host, port, &hints, &res) != 0) {
         *why = "cannot resolve address";
         return -1;
     }

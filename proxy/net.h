@@ -2,6 +2,7 @@
 #ifndef NEARCACHE_NET_H
 #define NEARCACHE_NET_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 struct net_addr {
@@ -12,6 +13,11 @@ struct net_addr {
 /* Resolves "host:port", "[v6]:port" or an absolute unix socket path. Returns 0,
  * or -1 with a static reason in *why. */
 int net_addr_parse(const char *text, struct net_addr *out, const char **why);
+
+/* Splits "host:port" or "[v6]:port" into host and port; a unix socket path
+ * (starting with '/') gives an empty host and port 0. Returns 0, or -1 when
+ * the text is neither. */
+int net_addr_split(const char *text, char *host, size_t hostlen, int *port);
 
 /* Opens a non-blocking listening socket (a stale unix socket file is replaced).
  * Returns the fd, or -1 with errno. */

@@ -7,7 +7,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "proxy/cache.h"
 #include "proxy/client.h"
+#include "proxy/introspect.h"
+#include "proxy/keys.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
 
@@ -223,6 +226,7 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *w, int revents)
             (now - c->last_active) * 1000 >= idle_ms)
             client_close(c);
     }
+    cache_tick(srv->cache, (uint64_t)(now * 1000));
     if (srv->draining)
         server_drain_tick(srv, now);
 }
@@ -242,6 +246,27 @@ static void server_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     srv->drain_deadline = ev_now(loop) + srv->cfg->drain_timeout_ms / 1000.0;
     server_stop_listening(srv);
     server_drain_tick(srv, ev_now(loop));
+}
+
+/* Learns key positions from Redis's COMMAND, or falls back to the built-in
+ * table when Redis cannot be asked now. */
+static int server_setup_keys(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+    char host[256] = "", err[256];
+    int port = 0;
+    srv->keys = keys_table_create();
+    if (srv->keys == NULL || net_addr_split(cfg->upstream, host, sizeof(host), &port) < 0)
+        return -1;
+    int n = introspect_commands(port > 0 ? host : NULL, port, port > 0 ? NULL : cfg->upstream,
+                                cfg->upstream_username, cfg->upstream_password,
+                                cfg->connect_timeout_ms, srv->keys, err, sizeof(err));
+    if (n > 0) {
+        log_info("key positions of %d commands from COMMAND", n);
+        return 0;
+    }
+    log_warn("COMMAND unavailable (%s): using the built-in command table", err);
+    return keys_table_add_builtin(srv->keys) < 0 ? -1 : 0;
 }
 
 static int server_setup_pool(struct server *srv)
@@ -282,10 +307,13 @@ int server_setup(struct server *srv, struct ev_loop *loop, const struct config *
         log_crit("listen %s: %s", cfg->listen, strerror(errno));
         return -1;
     }
-    if (server_setup_pool(srv) < 0) {
+    if (server_setup_keys(srv) < 0 || (srv->cache = cache_create(cfg, srv->keys)) == NULL ||
+        server_setup_pool(srv) < 0) {
         log_crit("out of memory");
         return -1;
     }
+    /* Without tracking the tier serves at once, stale for at most cache.ttl. */
+    cache_set_active(srv->cache, !cfg->cache_tracking);
     ev_io_init(&srv->accept_io, server_on_accept, srv->listen_fd, EV_READ);
     ev_prepare_init(&srv->prepare, server_on_prepare);
     ev_timer_init(&srv->cron, server_on_cron, SERVER_CRON_S, SERVER_CRON_S);
@@ -321,6 +349,8 @@ void server_teardown(struct server *srv)
         upstream_destroy(&srv->pool[i]);
     free(srv->pool);
     srv->pool = NULL;
+    cache_destroy(&srv->cache);
+    keys_table_destroy(&srv->keys);
     ev_prepare_stop(srv->loop, &srv->prepare);
     ev_timer_stop(srv->loop, &srv->cron);
     ev_signal_stop(srv->loop, &srv->sig_term);

@@ -17,6 +17,8 @@
 
 struct client;
 struct upstream;
+struct cache;
+struct keys_table;
 
 struct server {
     struct ev_loop *loop;
@@ -29,9 +31,11 @@ struct server {
     ev_timer cron;
     ev_signal sig_term;
     ev_signal sig_int;
-    struct upstream **pool; /* shared connections */
-    unsigned pool_next;     /* round-robin cursor for new clients */
-    struct upstream *idle;  /* spare dedicated connections */
+    struct keys_table *keys; /* key positions: from COMMAND, else built in */
+    struct cache *cache;     /* the local tier in the request path */
+    struct upstream **pool;  /* shared connections */
+    unsigned pool_next;      /* round-robin cursor for new clients */
+    struct upstream *idle;   /* spare dedicated connections */
     int nidle;
     struct client *clients;
     int nclients;

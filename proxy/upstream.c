@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "proxy/cache.h"
 #include "proxy/client.h"
 #include "proxy/log.h"
 #include "proxy/net.h"
@@ -93,6 +94,23 @@ struct upstream *upstream_create(struct server *srv, bool dedicated)
     return up;
 }
 
+/* Hands a reply (or an error standing for it) to r, after the local tier has
+ * taken what it needs: the read's reply or the PTTL for a fill, and the
+ * second invalidation of a write's keys. */
+static void upstream_complete(struct upstream *up, struct req *r, const char *data, size_t len)
+{
+    struct cache *cache = up->srv->cache;
+    if (r->fill != NULL) {
+        if (r->fill_owner)
+            cache_fill_finish(cache, r->fill, data, len, (uint64_t)(ev_now(up->srv->loop) * 1000));
+        else
+            cache_fill_reply(r->fill, data, len);
+        r->fill = NULL;
+    }
+    cache_writes_done(cache, &r->writes);
+    client_reply(r, data, len);
+}
+
 /* Fails every request held with err, oldest first. */
 static void upstream_fail_requests(struct upstream *up, const char *err, size_t len)
 {
@@ -101,7 +119,7 @@ static void upstream_fail_requests(struct upstream *up, const char *err, size_t 
         up->head = r->unext;
         r->unext = NULL;
         up->inflight--;
-        client_reply(r, err, len);
+        upstream_complete(up, r, err, len);
     }
     up->tail = NULL;
 }
@@ -129,6 +147,8 @@ static void upstream_disconnect(struct upstream *up, const char *err, size_t len
 static void upstream_fail(struct upstream *up, const char *err, size_t len)
 {
     bool was_ready = up->was_ready;
+    if (was_ready && !up->dedicated) /* what it read is no longer tracked */
+        cache_flush(up->srv->cache);
     if (was_ready)
         log_limited(LOG_WARN, "upstream: connection lost (%s)",
                     up->dedicated ? "dedicated" : "shared");
@@ -177,7 +197,7 @@ void upstream_send(struct upstream *up, const char *data, size_t len, struct req
     if (obuf_append(&up->out, data, len) < 0) {
         upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
         if (r != NULL)
-            client_reply(r, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+            upstream_complete(up, r, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         return;
     }
     if (r != NULL) {
@@ -191,6 +211,22 @@ void upstream_send(struct upstream *up, const char *data, size_t len, struct req
         up->inflight++;
     }
     server_want_flush_upstream(up->srv, up);
+}
+
+void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *fill)
+{
+    struct req *p = calloc(1, sizeof(*p));
+    if (p == NULL) {
+        cache_fill_destroy(&fill);
+        return;
+    }
+    const char *data;
+    size_t len;
+    cache_fill_pttl(fill, &data, &len);
+    r->fill = fill;
+    p->fill = fill;
+    p->fill_owner = true;
+    upstream_send(up, data, len, p);
 }
 
 void upstream_set_stream(struct upstream *up)
@@ -290,7 +326,7 @@ static void upstream_on_reply(struct upstream *up, const char *data, const struc
         up->tail = NULL;
     r->unext = NULL;
     up->inflight--;
-    client_reply(r, data, rep->len);
+    upstream_complete(up, r, data, rep->len);
 }
 
 /* Stream mode: everything read goes to the owner as it is. */

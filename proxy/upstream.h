@@ -21,6 +21,7 @@
 struct server;
 struct client;
 struct req;
+struct cache_fill;
 
 typedef enum {
     UPSTREAM_DOWN = 0,   /* no socket; a shared one waits for its next attempt */
@@ -69,6 +70,10 @@ bool upstream_usable(const struct upstream *up);
 /* Queues one request's bytes; r receives the reply (NULL in stream mode, where
  * replies are not matched). Written at the next flush. */
 void upstream_send(struct upstream *up, const char *data, size_t len, struct req *r);
+
+/* Queues the PTTL of a read's fill right behind the read r: when both replies
+ * are in, the read's reply fills the local tier. Takes ownership of fill. */
+void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *fill);
 
 /* Switches a dedicated connection to pass-through: everything Redis sends is
  * handed to the owner as it arrives. */

@@ -1,0 +1,93 @@
+/* cache.h - the local tier's place in the request path.
+ *
+ * For each request the proxy forwards, the cache decides what it means for
+ * the tier: a write invalidates the keys it touches before it is forwarded
+ * and again when its reply arrives (so that a read racing it on another
+ * connection cannot leave a stale entry behind); a cacheable read is answered
+ * from the tier, or forwarded with a PTTL behind it so that its reply can
+ * fill the tier with an expiry no later than the key's own. Pure: no I/O.
+ */
+#ifndef NEARCACHE_CACHE_H
+#define NEARCACHE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/keys.h"
+#include "proxy/resp.h"
+#include "proxy/tier.h"
+
+struct config;
+struct cache;
+
+/* A read in flight whose reply may fill the tier. */
+struct cache_fill;
+
+/* The keys of a write in flight, invalidated again when it completes. */
+struct cache_keys;
+
+/* What to do with one request. */
+struct cache_plan {
+    bool hit;                  /* answer with view, forward nothing */
+    struct tier_view view;     /* the cached reply when hit */
+    struct cache_fill *fill;   /* forward, then PTTL (cache_fill_pttl()) to fill; owned */
+    struct cache_keys *writes; /* keys to invalidate again on completion; owned */
+};
+
+/* Creates the cache for cfg's cache.* settings, using keys for key positions
+ * (borrowed, must outlive it). The tier starts inactive. NULL on ENOMEM. */
+struct cache *cache_create(const struct config *cfg, const struct keys_table *keys);
+
+/* Frees the cache and its tier; *c is set to NULL. */
+void cache_destroy(struct cache **c);
+
+/* Turns serving and filling on or off (off while invalidations could be
+ * missed, e.g. while the tracking subscriber is down); turning it off
+ * empties the tier. */
+void cache_set_active(struct cache *c, bool active);
+
+/* Decides for one complete multibulk request. shared says whether it goes to
+ * a shared upstream connection in the configured database, the only place
+ * reads are served and filled from. Writes are invalidated here, whatever
+ * the connection. */
+void cache_plan(struct cache *c, const char *buf, const struct resp_request *req, bool shared,
+                uint64_t now_ms, struct cache_plan *plan);
+
+/* The PTTL request to send right behind a read with a fill. */
+void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len);
+
+/* Keeps a copy of the read's reply for the fill. */
+void cache_fill_reply(struct cache_fill *f, const char *data, size_t len);
+
+/* Completes a fill with the PTTL reply: stores the read's reply with an
+ * expiry capped by the key's remaining TTL and cache.ttl, unless either
+ * reply is an error or the key was invalidated since the read was sent.
+ * Frees f. */
+void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, size_t len,
+                       uint64_t now_ms);
+
+/* Frees a fill that will not complete. */
+void cache_fill_destroy(struct cache_fill **f);
+
+/* Moves the keys of src to the end of *dst (creating it if NULL); *src is set
+ * to NULL. For a transaction: its writes complete with EXEC. */
+void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src);
+
+/* Invalidates the keys of a completed (or failed) write again and frees them. */
+void cache_writes_done(struct cache *c, struct cache_keys **k);
+
+/* Drops everything (a tracked connection was lost, or Redis said so). */
+void cache_flush(struct cache *c);
+
+/* Drops one key, as invalidated by Redis. */
+void cache_invalidate(struct cache *c, const char *key, size_t len);
+
+/* Reclaims expired entries, a bounded amount per call. */
+void cache_tick(struct cache *c, uint64_t now_ms);
+
+/* Writes the statistics as "name:value" lines into buf (at most len bytes,
+ * NUL-terminated). Returns the length written. */
+size_t cache_stats(const struct cache *c, char *buf, size_t len);
+
+#endif
