@@ -64,6 +64,20 @@ static bool name_in(const char *name, const char *const *list, size_t n)
     return false;
 }
 
+/* A write flag on the command, or a key spec that writes (EVAL has only the
+ * latter), or a command that writes keys it does not declare. */
+static bool cmd_writes(const struct keys_cmd *cmd)
+{
+    if (cmd->flags & KEYS_CMD_WRITE)
+        return true;
+    for (int i = 0; i < cmd->nspecs; i++) {
+        if (cmd->specs[i].flags & KEYS_KEY_WRITES)
+            return true;
+    }
+    return name_in(cmd->name, UNDECLARED_WRITES,
+                   sizeof(UNDECLARED_WRITES) / sizeof(*UNDECLARED_WRITES));
+}
+
 struct cache *cache_create(const struct config *cfg, const struct keys_table *keys)
 {
     struct cache *c = calloc(1, sizeof(*c));
@@ -220,7 +234,7 @@ void cache_plan(struct cache *c, const char *buf, const struct resp_request *req
     const struct keys_cmd *cmd = keys_lookup_request(c->keys, buf, req);
     if (cmd == NULL)
         return;
-    if (cmd->flags & KEYS_CMD_WRITE) {
+    if (cmd_writes(cmd)) {
         plan->writes = plan_write(c, cmd, buf, req);
         return;
     }

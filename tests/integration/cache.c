@@ -1,0 +1,180 @@
+/* End-to-end tests of the local tier in the request path, against a real
+ * redis-server: reads served with no upstream round trip, writes through the
+ * proxy invalidating at once (read-your-writes across connections, also for
+ * transactions, scripts and FLUSHALL), every variant of a key dropped
+ * together, expiry bounded by the key's TTL in Redis, and the TTL-bounded
+ * staleness of writes made elsewhere when tracking is off. Tracking itself is
+ * exercised in tracking.c. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+TestSuite(cache, .init = fixture_redis, .fini = fixture_stop, .timeout = 60);
+
+/* A proxy whose tier serves at once (no tracking), with extra settings. */
+static void start_caching_proxy(const char *extra)
+{
+    static const char *sets[4];
+    sets[0] = "cache.tracking=false";
+    sets[1] = extra;
+    sets[2] = NULL;
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+}
+
+/* The value of one NEARCACHE STATS field. */
+static long long stat_of(int fd, const char *name)
+{
+    struct bytes in = {0};
+    sock_call_or_fail(fd, "NEARCACHE STATS", 1, &in);
+    bytes_puts(&in, "");
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "\n%s:", name);
+    const char *at = strstr(in.data, pattern);
+    cr_assert_not_null(at, "no %s in %s", name, bytes_show(&in));
+    long long v = atoll(at + strlen(pattern));
+    bytes_free(&in);
+    return v;
+}
+
+Test(cache, hits_are_served_while_redis_is_paused)
+{
+    harness_require_proxy();
+    start_caching_proxy("upstream.timeout=2s");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    /* A read pipelined behind a write of its key is not cached: it was sent
+     * before the write completed. Reads sent after it are. */
+    sock_call_expect(c, "SET k v\nHSET h f 1", 2, "+OK\r\n:1\r\n");
+    sock_call_expect(c, "GET k\nHGET h f\nGET missing", 3, "$1\r\nv\r\n$1\r\n1\r\n$-1\r\n");
+    long long hits = stat_of(c, "hits");
+    redis_pause(&fx_redis);
+    /* Pipelined, in order, with no upstream: Redis cannot answer now. */
+    sock_call_expect(c, "GET k\nHGET h f\nGET missing\nGET k", 4,
+                     "$1\r\nv\r\n$1\r\n1\r\n$-1\r\n$1\r\nv\r\n");
+    cr_assert_eq(stat_of(c, "hits"), hits + 4);
+    redis_resume(&fx_redis);
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, writes_through_the_proxy_are_read_at_once_on_other_connections)
+{
+    harness_require_proxy();
+    start_caching_proxy(NULL);
+    int a = sock_connect_or_fail(fx_proxy.port);
+    int b = sock_connect_or_fail(fx_proxy.port);
+    char line[64], want[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(line, sizeof(line), "GET k\nGET k");
+        struct bytes in = {0};
+        sock_call_or_fail(a, line, 2, &in); /* fills, then hits */
+        bytes_free(&in);
+        snprintf(line, sizeof(line), "SET k v%d", i);
+        sock_call_expect(b, line, 1, "+OK\r\n");
+        snprintf(want, sizeof(want), "$%zu\r\nv%d\r\n", strlen(line) - 6, i);
+        sock_call_expect(a, "GET k", 1, want);
+    }
+    cr_assert_gt(stat_of(a, "hits"), 250, "the reads were not served from the tier");
+    close(a);
+    close(b);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, every_variant_of_a_key_is_dropped_by_a_write)
+{
+    harness_require_proxy();
+    start_caching_proxy(NULL);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "HSET h a 1 b 2\nHGET h a\nHGETALL h\nHLEN h", 4,
+                     ":2\r\n$1\r\n1\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n:2\r\n");
+    sock_call_expect(c, "HSET h a 9 c 3\nHGET h a\nHGETALL h\nHLEN h", 4,
+                     ":1\r\n$1\r\n9\r\n*6\r\n$1\r\na\r\n$1\r\n9\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\n"
+                     "c\r\n$1\r\n3\r\n:3\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, transactions_scripts_and_flushes_invalidate)
+{
+    harness_require_proxy();
+    start_caching_proxy(NULL);
+    int a = sock_connect_or_fail(fx_proxy.port);
+    int b = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(a, "SET k 1", 1, "+OK\r\n");
+    sock_call_expect(a, "GET k\nGET k", 2, "$1\r\n1\r\n$1\r\n1\r\n");
+    sock_call_expect(b, "MULTI\nSET k 2\nEXEC", 3, "+OK\r\n+QUEUED\r\n*1\r\n+OK\r\n");
+    sock_call_expect(a, "GET k\nGET k", 2, "$1\r\n2\r\n$1\r\n2\r\n");
+    /* A script that declares its key, and one that does not. */
+    sock_call_expect(b, "EVAL \"return redis.call('SET', KEYS[1], '3')\" 1 k", 1, "+OK\r\n");
+    sock_call_expect(a, "GET k\nGET k", 2, "$1\r\n3\r\n$1\r\n3\r\n");
+    sock_call_expect(b, "EVAL \"return redis.call('SET', 'k', '4')\" 0", 1, "+OK\r\n");
+    sock_call_expect(a, "GET k\nGET k", 2, "$1\r\n4\r\n$1\r\n4\r\n");
+    sock_call_expect(b, "FLUSHALL", 1, "+OK\r\n");
+    sock_call_expect(a, "GET k", 1, "$-1\r\n");
+    /* A cached nil is dropped when the key is created. */
+    sock_call_expect(b, "SET k 5", 1, "+OK\r\n");
+    sock_call_expect(a, "GET k", 1, "$1\r\n5\r\n");
+    close(a);
+    close(b);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, entries_do_not_outlive_the_key_ttl)
+{
+    harness_require_proxy();
+    start_caching_proxy("cache.ttl=1m");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SET k v PX 300", 1, "+OK\r\n");
+    sock_call_expect(c, "GET k", 1, "$1\r\nv\r\n"); /* fills */
+    sock_call_expect(c, "GET k", 1, "$1\r\nv\r\n"); /* hits */
+    cr_assert_geq(stat_of(c, "hits"), 1);
+    harness_sleep_ms(450);
+    sock_call_expect(c, "GET k", 1, "$-1\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, without_tracking_external_writes_are_seen_within_cache_ttl)
+{
+    harness_require_proxy();
+    start_caching_proxy("cache.ttl=300ms");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SET k old", 1, "+OK\r\n");
+    sock_call_expect(c, "GET k", 1, "$3\r\nold\r\n");
+    redis_call_expect(&fx_redis, "SET k new", "+OK\r\n");
+    sock_call_expect(c, "GET k", 1, "$3\r\nold\r\n"); /* the documented staleness */
+    harness_sleep_ms(400);
+    sock_call_expect(c, "GET k", 1, "$3\r\nnew\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, disabled_tier_forwards_every_read)
+{
+    harness_require_proxy();
+    start_caching_proxy("cache.enabled=false");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SET k v\nGET k\nGET k", 3, "+OK\r\n$1\r\nv\r\n$1\r\nv\r\n");
+    cr_assert_eq(stat_of(c, "cache_enabled"), 0);
+    cr_assert_eq(stat_of(c, "hits"), 0);
+    redis_call_expect(&fx_redis, "SET k w", "+OK\r\n");
+    sock_call_expect(c, "GET k", 1, "$1\r\nw\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, nearcache_command_errors)
+{
+    harness_require_proxy();
+    start_caching_proxy(NULL);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "NEARCACHE\nNEARCACHE FOO", 2,
+                     "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try "
+                     "NEARCACHE STATS.\r\n-ERR unknown subcommand or wrong number of arguments "
+                     "for 'nearcache'. Try NEARCACHE STATS.\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
