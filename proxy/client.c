@@ -278,7 +278,8 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
 {
     struct server *srv = c->srv;
     struct cache_plan plan;
-    cache_plan(srv->cache, buf, req, up == c->home, (uint64_t)(ev_now(srv->loop) * 1000), &plan);
+    cache_plan(srv->cache, buf, req, up == c->home && server_may_fill(srv, up),
+               (uint64_t)(ev_now(srv->loop) * 1000), &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
         return DISPATCH_DONE;

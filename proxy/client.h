@@ -37,6 +37,7 @@ struct req {
     bool done;                 /* reply complete, waiting for earlier replies */
     bool blocking;             /* may legitimately take longer than the reply deadline */
     bool fill_owner;           /* fill is this (internal PTTL) request's to complete */
+    long long tracking_id;     /* internal CLIENT TRACKING ... REDIRECT <id>, else 0 */
     struct cache_fill *fill;   /* a read whose reply may fill the local tier */
     struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
 };

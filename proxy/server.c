@@ -11,6 +11,7 @@
 #include "proxy/client.h"
 #include "proxy/introspect.h"
 #include "proxy/keys.h"
+#include "proxy/tracking.h"
 #include "proxy/log.h"
 #include "proxy/upstream.h"
 
@@ -248,6 +249,72 @@ static void server_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     server_drain_tick(srv, ev_now(loop));
 }
 
+bool server_may_fill(const struct server *srv, const struct upstream *up)
+{
+    if (srv->tracking == NULL || srv->tracking_refused)
+        return true;
+    return srv->tracking_id > 0 && up->tracked_id == srv->tracking_id;
+}
+
+void server_tracking_refused(struct server *srv, const char *data, size_t len)
+{
+    if (srv->tracking_refused)
+        return;
+    srv->tracking_refused = true;
+    int n = (int)(len > 2 && len < 200 ? len - 2 : len < 200 ? len : 200);
+    log_warn("tracking: CLIENT TRACKING refused (%.*s): writes made elsewhere are seen "
+             "within cache.ttl only",
+             n, data);
+    cache_set_active(srv->cache, true);
+}
+
+static void server_on_invalidate(void *arg, const char *key, size_t len)
+{
+    struct server *srv = arg;
+    cache_invalidate(srv->cache, key, len);
+}
+
+static void server_on_flush(void *arg)
+{
+    struct server *srv = arg;
+    cache_flush(srv->cache);
+}
+
+/* The subscriber came up with a new id (data connections redirect to it from
+ * now on) or went down (invalidations may be missed: the tier goes off). */
+static void server_on_tracking(void *arg, long long id)
+{
+    struct server *srv = arg;
+    srv->tracking_id = id;
+    if (id < 0) {
+        log_warn("tracking: subscriber lost: local tier off until it is back");
+        cache_set_active(srv->cache, srv->tracking_refused);
+        return;
+    }
+    log_notice("tracking: invalidations redirected to client %lld", id);
+    for (int i = 0; i < srv->cfg->pool_size; i++)
+        upstream_track(srv->pool[i], id);
+    cache_set_active(srv->cache, true);
+}
+
+/* Starts the invalidation subscriber when the tier and tracking are on;
+ * without it the tier serves at once, stale for at most cache.ttl. */
+static int server_setup_tracking(struct server *srv)
+{
+    const struct config *cfg = srv->cfg;
+    srv->tracking_id = -1;
+    if (!cfg->cache_enabled || !cfg->cache_tracking) {
+        cache_set_active(srv->cache, true);
+        return 0;
+    }
+    const struct tracking_callbacks cb = {server_on_invalidate, server_on_flush, server_on_tracking,
+                                          srv};
+    srv->tracking =
+        tracking_create(srv->loop, cfg->upstream, cfg->upstream_username, cfg->upstream_password,
+                        cfg->connect_timeout_ms, cfg->reconnect_max_ms, &cb);
+    return srv->tracking != NULL ? 0 : -1;
+}
+
 /* Learns key positions from Redis's COMMAND, or falls back to the built-in
  * table when Redis cannot be asked now. */
 static int server_setup_keys(struct server *srv)
@@ -312,8 +379,8 @@ int server_setup(struct server *srv, struct ev_loop *loop, const struct config *
         log_crit("out of memory");
         return -1;
     }
-    /* Without tracking the tier serves at once, stale for at most cache.ttl. */
-    cache_set_active(srv->cache, !cfg->cache_tracking);
+    if (server_setup_tracking(srv) < 0)
+        return -1;
     ev_io_init(&srv->accept_io, server_on_accept, srv->listen_fd, EV_READ);
     ev_prepare_init(&srv->prepare, server_on_prepare);
     ev_timer_init(&srv->cron, server_on_cron, SERVER_CRON_S, SERVER_CRON_S);
@@ -349,6 +416,7 @@ void server_teardown(struct server *srv)
         upstream_destroy(&srv->pool[i]);
     free(srv->pool);
     srv->pool = NULL;
+    tracking_destroy(&srv->tracking);
     cache_destroy(&srv->cache);
     keys_table_destroy(&srv->keys);
     ev_prepare_stop(srv->loop, &srv->prepare);

@@ -31,11 +31,14 @@ struct server {
     ev_timer cron;
     ev_signal sig_term;
     ev_signal sig_int;
-    struct keys_table *keys; /* key positions: from COMMAND, else built in */
-    struct cache *cache;     /* the local tier in the request path */
-    struct upstream **pool;  /* shared connections */
-    unsigned pool_next;      /* round-robin cursor for new clients */
-    struct upstream *idle;   /* spare dedicated connections */
+    struct keys_table *keys;   /* key positions: from COMMAND, else built in */
+    struct cache *cache;       /* the local tier in the request path */
+    struct tracking *tracking; /* invalidation subscriber, NULL without tracking */
+    long long tracking_id;     /* subscriber's client id, -1 while it is down */
+    bool tracking_refused;     /* Redis refused CLIENT TRACKING: TTL-bounded only */
+    struct upstream **pool;    /* shared connections */
+    unsigned pool_next;        /* round-robin cursor for new clients */
+    struct upstream *idle;     /* spare dedicated connections */
     int nidle;
     struct client *clients;
     int nclients;
@@ -67,6 +70,14 @@ struct upstream *server_dedicated_get(struct server *srv, struct client *c);
 /* Takes back c's dedicated connection: kept as a spare when reusable (its
  * state is the pool's) and there is room, else closed. */
 void server_dedicated_put(struct server *srv, struct upstream *up, bool reusable);
+
+/* True when reads on up may fill the local tier: up is tracked by the
+ * current subscriber, or tracking is off or refused (TTL-bounded mode). */
+bool server_may_fill(const struct server *srv, const struct upstream *up);
+
+/* Redis refused CLIENT TRACKING (reply in data): the tier falls back to
+ * TTL-bounded staleness, and says so once in the log. */
+void server_tracking_refused(struct server *srv, const char *data, size_t len);
 
 /* Queues work for the next safe point of the loop. */
 void server_want_flush_client(struct server *srv, struct client *c);

@@ -108,6 +108,12 @@ static void upstream_complete(struct upstream *up, struct req *r, const char *da
         r->fill = NULL;
     }
     cache_writes_done(cache, &r->writes);
+    if (r->tracking_id != 0) {
+        if (len > 0 && data[0] == '+')
+            up->tracked_id = r->tracking_id;
+        else
+            server_tracking_refused(up->srv, data, len);
+    }
     client_reply(r, data, len);
 }
 
@@ -139,6 +145,7 @@ static void upstream_disconnect(struct upstream *up, const char *err, size_t len
     up->hs_bytes = 0;
     up->hs_pending = 0;
     upstream_set_state(up, UPSTREAM_DOWN);
+    up->tracked_id = 0;
     upstream_fail_requests(up, err, len);
 }
 
@@ -229,6 +236,23 @@ void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *f
     upstream_send(up, data, len, p);
 }
 
+void upstream_track(struct upstream *up, long long id)
+{
+    if (up->dedicated || up->state != UPSTREAM_READY || up->closing)
+        return;
+    struct req *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return;
+    char cmd[96], num[24];
+    int n = snprintf(num, sizeof(num), "%lld", id);
+    int len = snprintf(cmd, sizeof(cmd),
+                       "*5\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\non\r\n"
+                       "$8\r\nREDIRECT\r\n$%d\r\n%s\r\n",
+                       n, num);
+    r->tracking_id = id;
+    upstream_send(up, cmd, (size_t)len, r);
+}
+
 void upstream_set_stream(struct upstream *up)
 {
     up->stream = true;
@@ -301,6 +325,8 @@ static void upstream_on_handshake(struct upstream *up, const char *data,
         upstream_set_state(up, UPSTREAM_READY);
         up->was_ready = true;
         up->backoff_ms = 0;
+        if (up->srv->tracking_id > 0)
+            upstream_track(up, up->srv->tracking_id);
         server_want_flush_upstream(up->srv, up);
     }
 }

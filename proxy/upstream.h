@@ -53,6 +53,7 @@ struct upstream {
     ev_tstamp since;    /* when the current state began */
     ev_tstamp retry_at; /* DOWN: when to reconnect */
     int backoff_ms;
+    long long tracked_id;        /* CLIENT TRACKING redirects to this id (0: not tracking) */
     struct upstream *next;       /* server's idle or dead list */
     struct upstream *dirty_next; /* server's flush list */
 };
@@ -74,6 +75,10 @@ void upstream_send(struct upstream *up, const char *data, size_t len, struct req
 /* Queues the PTTL of a read's fill right behind the read r: when both replies
  * are in, the read's reply fills the local tier. Takes ownership of fill. */
 void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *fill);
+
+/* Enables CLIENT TRACKING on a ready shared connection, redirected to the
+ * subscriber id; tracked_id is set once Redis accepts. */
+void upstream_track(struct upstream *up, long long id);
 
 /* Switches a dedicated connection to pass-through: everything Redis sends is
  * handed to the owner as it arrives. */
