@@ -178,3 +178,106 @@ Test(cache, nearcache_command_errors)
     close(c);
     proxy_finish(&fx_proxy);
 }
+
+/* ---- writes made elsewhere, through CLIENT TRACKING ------------------------- */
+
+/* Waits until the proxy's tier is active (the subscriber is up and redirected). */
+static void wait_active(int fd)
+{
+    for (int i = 0; stat_of(fd, "cache_active") != 1; i++) {
+        cr_assert(i < 200, "the tier never became active");
+        harness_sleep_ms(25);
+    }
+}
+
+/* Reads key through fd until it returns want, within HARNESS_TIMEOUT_MS. */
+static void read_until(int fd, const char *line, const char *want)
+{
+    struct bytes in = {0};
+    for (int i = 0;; i++) {
+        in.len = 0;
+        sock_call_or_fail(fd, line, 1, &in);
+        if (bytes_equal_str(&in, want))
+            break;
+        cr_assert(i < HARNESS_TIMEOUT_MS / 5, "%s never returned %s; last %s", line, want,
+                  bytes_show(&in));
+        harness_sleep_ms(5);
+    }
+    bytes_free(&in);
+}
+
+/* Caches k through fd: a read that fills, then a read that must hit. */
+static void cache_key(int fd, const char *want)
+{
+    long long hits = stat_of(fd, "hits");
+    for (int i = 0; stat_of(fd, "hits") == hits; i++) {
+        cr_assert(i < 100, "GET k was never served from the tier");
+        sock_call_expect(fd, "GET k", 1, want);
+    }
+}
+
+Test(cache, writes_made_elsewhere_are_invalidated_through_tracking)
+{
+    harness_require_proxy();
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    wait_active(c);
+    char set[64], want[64];
+    for (int i = 0; i < 20; i++) {
+        snprintf(set, sizeof(set), "SET k v%d", i);
+        snprintf(want, sizeof(want), "$%zu\r\nv%d\r\n", strlen(set) - 6, i);
+        redis_call_expect(&fx_redis, set, "+OK\r\n");
+        read_until(c, "GET k", want);
+        cache_key(c, want);
+    }
+    redis_call_expect(&fx_redis, "FLUSHALL", "+OK\r\n");
+    read_until(c, "GET k", "$-1\r\n");
+    cr_assert_gt(stat_of(c, "invalidated_entries"), 0);
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, subscriber_killed_then_back_keeps_the_tier_coherent)
+{
+    harness_require_proxy();
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    wait_active(c);
+    redis_call_expect(&fx_redis, "SET k before", "+OK\r\n");
+    read_until(c, "GET k", "$6\r\nbefore\r\n");
+    cache_key(c, "$6\r\nbefore\r\n");
+    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
+    /* Written while the subscriber may be down: never served stale after. */
+    redis_call_expect(&fx_redis, "SET k after", "+OK\r\n");
+    read_until(c, "GET k", "$5\r\nafter\r\n");
+    wait_active(c);
+    cache_key(c, "$5\r\nafter\r\n");
+    redis_call_expect(&fx_redis, "SET k again", "+OK\r\n");
+    read_until(c, "GET k", "$5\r\nagain\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+Test(cache, two_proxies_in_front_of_one_redis_stay_coherent)
+{
+    harness_require_proxy();
+    struct proxy other = {0};
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    proxy_start(&other, fx_redis.port, NULL);
+    int a = sock_connect_or_fail(fx_proxy.port);
+    int b = sock_connect_or_fail(other.port);
+    wait_active(a);
+    wait_active(b);
+    sock_call_expect(a, "SET k 1", 1, "+OK\r\n");
+    read_until(b, "GET k", "$1\r\n1\r\n");
+    cache_key(b, "$1\r\n1\r\n");
+    sock_call_expect(a, "SET k 2", 1, "+OK\r\n");
+    read_until(b, "GET k", "$1\r\n2\r\n");
+    cache_key(a, "$1\r\n2\r\n");
+    sock_call_expect(b, "DEL k", 1, ":1\r\n");
+    read_until(a, "GET k", "$-1\r\n");
+    close(a);
+    close(b);
+    proxy_stop_clean(&other);
+    proxy_finish(&fx_proxy);
+}
