@@ -257,11 +257,15 @@ static dispatch_e client_nearcache(struct client *c, const char *buf,
     }
     char body[2048], head[32];
     struct server *srv = c->srv;
+    const char *tracking = srv->tracking == NULL   ? "off"
+                           : srv->tracking_refused ? "refused"
+                           : srv->tracking_id > 0  ? "on"
+                                                   : "down";
     int n = snprintf(body, sizeof(body),
                      "clients:%d\r\ntotal_connections:%llu\r\n"
-                     "total_requests:%llu\r\n",
+                     "total_requests:%llu\r\ntracking:%s\r\n",
                      srv->nclients, (unsigned long long)srv->total_connections,
-                     (unsigned long long)srv->total_requests);
+                     (unsigned long long)srv->total_requests, tracking);
     size_t len = (size_t)n + cache_stats(srv->cache, body + n, sizeof(body) - (size_t)n);
     int h = snprintf(head, sizeof(head), "$%zu\r\n", len);
     memcpy(body + len, "\r\n", 2);

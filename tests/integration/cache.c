@@ -159,6 +159,11 @@ Test(cache, disabled_tier_forwards_every_read)
     int c = sock_connect_or_fail(fx_proxy.port);
     sock_call_expect(c, "SET k v\nGET k\nGET k", 3, "+OK\r\n$1\r\nv\r\n$1\r\nv\r\n");
     cr_assert_eq(stat_of(c, "cache_enabled"), 0);
+    struct bytes in = {0};
+    sock_call_or_fail(c, "NEARCACHE STATS", 1, &in);
+    bytes_puts(&in, "");
+    cr_assert_not_null(strstr(in.data, "\ntracking:off\r\n"), "%s", bytes_show(&in));
+    bytes_free(&in);
     cr_assert_eq(stat_of(c, "hits"), 0);
     redis_call_expect(&fx_redis, "SET k w", "+OK\r\n");
     sock_call_expect(c, "GET k", 1, "$1\r\nw\r\n");
@@ -222,6 +227,11 @@ Test(cache, writes_made_elsewhere_are_invalidated_through_tracking)
     proxy_start(&fx_proxy, fx_redis.port, NULL);
     int c = sock_connect_or_fail(fx_proxy.port);
     wait_active(c);
+    struct bytes in = {0};
+    sock_call_or_fail(c, "NEARCACHE STATS", 1, &in);
+    bytes_puts(&in, "");
+    cr_assert_not_null(strstr(in.data, "\ntracking:on\r\n"), "%s", bytes_show(&in));
+    bytes_free(&in);
     char set[64], want[64];
     for (int i = 0; i < 20; i++) {
         snprintf(set, sizeof(set), "SET k v%d", i);
