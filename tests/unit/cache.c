@@ -1,0 +1,207 @@
+/* Unit tests for proxy/cache.c: what each request means for the local tier. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "proxy/cache.h"
+
+static struct config cfg;
+static struct keys_table *keys;
+static struct cache *cache;
+
+static void setup(void)
+{
+    config_init(&cfg);
+    keys = keys_table_create();
+    cr_assert(keys != NULL && keys_table_add_builtin(keys) > 0);
+    cache = cache_create(&cfg, keys);
+    cr_assert_not_null(cache);
+    cache_set_active(cache, true);
+}
+
+static void teardown(void)
+{
+    cache_destroy(&cache);
+    keys_table_destroy(&keys);
+    config_deinit(&cfg);
+}
+
+TestSuite(cache, .init = setup, .fini = teardown);
+
+/* A request frame built from an inline line; freed by the caller. */
+struct frame {
+    char *buf;
+    struct resp_request req;
+};
+
+static struct frame frame_of(const char *line)
+{
+    struct frame f;
+    size_t len;
+    int64_t argc;
+    const char *err;
+    f.buf = resp_inline_encode(line, strlen(line), &len, &argc, &err);
+    cr_assert_not_null(f.buf, "%s", line);
+    struct resp_scanner s;
+    resp_scanner_reset(&s);
+    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, f.buf, len, &f.req), RESP_OK);
+    return f;
+}
+
+/* Plans one request on a shared connection at time now. */
+static struct cache_plan plan_of(const char *line, bool shared, uint64_t now)
+{
+    struct frame f = frame_of(line);
+    struct cache_plan plan;
+    cache_plan(cache, f.buf, &f.req, shared, now, &plan);
+    free(f.buf);
+    return plan;
+}
+
+/* Runs a read to completion: plan, reply, PTTL reply. Returns true on a hit. */
+static bool read_through(const char *line, const char *reply, const char *pttl, uint64_t now)
+{
+    struct cache_plan plan = plan_of(line, true, now);
+    if (plan.hit) {
+        cr_assert_eq(plan.view.len, strlen(reply));
+        cr_assert(memcmp(plan.view.reply, reply, plan.view.len) == 0, "%s", line);
+        return true;
+    }
+    cr_assert_not_null(plan.fill, "%s: a cacheable miss gets a fill", line);
+    cache_fill_reply(plan.fill, reply, strlen(reply));
+    cache_fill_finish(cache, plan.fill, pttl, strlen(pttl), now);
+    return false;
+}
+
+static void write_through(const char *line)
+{
+    struct cache_plan plan = plan_of(line, true, 0);
+    cr_assert_not(plan.hit);
+    cr_assert_null(plan.fill, "%s: writes are not filled", line);
+    cr_assert_not_null(plan.writes, "%s: writes are invalidated again on completion", line);
+    cache_writes_done(cache, &plan.writes);
+    cr_assert_null(plan.writes);
+}
+
+Test(cache, miss_fill_then_hit)
+{
+    struct cache_plan plan = plan_of("GET k", true, 0);
+    cr_assert_not(plan.hit);
+    const char *pttl;
+    size_t len;
+    cache_fill_pttl(plan.fill, &pttl, &len);
+    cr_assert_eq(len, strlen("*2\r\n$4\r\nPTTL\r\n$1\r\nk\r\n"));
+    cr_assert(memcmp(pttl, "*2\r\n$4\r\nPTTL\r\n$1\r\nk\r\n", len) == 0);
+    cache_fill_reply(plan.fill, "$1\r\nv\r\n", 7);
+    cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
+    cr_assert(read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 1));
+    cr_assert_not(read_through("get k", "$1\r\nv\r\n", ":-1\r\n", 1), "another variant");
+}
+
+Test(cache, writes_drop_every_variant)
+{
+    read_through("HGET h a", "$1\r\n1\r\n", ":-1\r\n", 0);
+    read_through("HGETALL h", "*2\r\n$1\r\na\r\n$1\r\n1\r\n", ":-1\r\n", 0);
+    cr_assert(read_through("HGET h a", "$1\r\n1\r\n", ":-1\r\n", 0));
+    write_through("HSET h a 2");
+    cr_assert_not(read_through("HGET h a", "$1\r\n2\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("HGETALL h", "*2\r\n$1\r\na\r\n$1\r\n2\r\n", ":-1\r\n", 0));
+}
+
+Test(cache, a_fill_racing_an_invalidation_is_refused)
+{
+    struct cache_plan plan = plan_of("GET k", true, 0);
+    write_through("SET k new");
+    cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9);
+    cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
+    cr_assert_not(read_through("GET k", "$3\r\nnew\r\n", ":-1\r\n", 0), "the stale fill was kept");
+    cr_assert(read_through("GET k", "$3\r\nnew\r\n", ":-1\r\n", 0));
+}
+
+Test(cache, expiry_is_capped_by_the_key_ttl_and_cache_ttl)
+{
+    read_through("GET k", "$1\r\nv\r\n", ":100\r\n", 1000);
+    cr_assert(read_through("GET k", "$1\r\nv\r\n", ":100\r\n", 1099));
+    cr_assert_not(read_through("GET j", "$1\r\nv\r\n", ":-1\r\n", 1100));
+    cr_assert_not(read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 1100), "outlived its TTL");
+    /* No TTL in Redis: cache.ttl (5 minutes by default) bounds it. */
+    cr_assert(read_through("GET j", "$1\r\nv\r\n", ":-1\r\n", 1100 + 299999));
+    cr_assert_not(read_through("GET j", "$1\r\nv\r\n", ":-1\r\n", 1100 + 300000));
+}
+
+Test(cache, errors_and_failed_pttl_are_not_cached)
+{
+    read_through("GET k", "-WRONGTYPE Operation against a key\r\n", ":-1\r\n", 0);
+    cr_assert_not(read_through("GET k", "$1\r\nv\r\n", "-ERR upstream timeout\r\n", 0));
+    cr_assert_not(read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0));
+}
+
+Test(cache, only_cacheable_reads_on_shared_connections)
+{
+    static const char *const NEVER[] = {"TTL k",         "PTTL k", "RANDOMKEY",
+                                        "SRANDMEMBER s", "SCAN 0", "OBJECT ENCODING k",
+                                        "MGET a b",      "PING"};
+    for (size_t i = 0; i < sizeof(NEVER) / sizeof(NEVER[0]); i++) {
+        struct cache_plan plan = plan_of(NEVER[i], true, 0);
+        cr_expect(!plan.hit && plan.fill == NULL && plan.writes == NULL, "%s", NEVER[i]);
+    }
+    struct cache_plan plan = plan_of("GET k", false, 0);
+    cr_expect(!plan.hit && plan.fill == NULL, "a dedicated connection's read");
+}
+
+Test(cache, scripts_and_flushes_drop_everything)
+{
+    static const char *const FLUSHING[] = {"EVAL return 0", "EVALSHA abc 0", "FCALL f 0",
+                                           "FLUSHDB",       "FLUSHALL",      "SWAPDB 0 1"};
+    for (size_t i = 0; i < sizeof(FLUSHING) / sizeof(FLUSHING[0]); i++) {
+        read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0);
+        cr_assert(read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0));
+        write_through(FLUSHING[i]);
+        cr_expect_not(read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0), "%s", FLUSHING[i]);
+    }
+}
+
+Test(cache, inactive_tier_serves_nothing_but_still_invalidates)
+{
+    read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0);
+    cache_set_active(cache, false);
+    struct cache_plan plan = plan_of("GET k", true, 0);
+    cr_assert(!plan.hit && plan.fill == NULL);
+    plan = plan_of("SET k w", true, 0);
+    cr_assert_not_null(plan.writes);
+    cache_writes_done(cache, &plan.writes);
+    cache_set_active(cache, true);
+    cr_assert_not(read_through("GET k", "$1\r\nw\r\n", ":-1\r\n", 0), "emptied when turned off");
+}
+
+Test(cache, transaction_writes_merge_and_complete_together)
+{
+    read_through("GET a", "$1\r\n1\r\n", ":-1\r\n", 0);
+    read_through("GET b", "$1\r\n1\r\n", ":-1\r\n", 0);
+    struct cache_keys *multi = NULL;
+    struct cache_plan p1 = plan_of("SET a 2", true, 0), p2 = plan_of("DEL b", true, 0);
+    cache_writes_merge(&multi, &p1.writes);
+    cache_writes_merge(&multi, &p2.writes);
+    cr_assert(p1.writes == NULL && p2.writes == NULL && multi != NULL);
+    /* A read between queueing and EXEC fills again; EXEC's completion drops it. */
+    read_through("GET a", "$1\r\n1\r\n", ":-1\r\n", 0);
+    read_through("GET b", "$1\r\n1\r\n", ":-1\r\n", 0);
+    cache_writes_done(cache, &multi);
+    cr_assert_not(read_through("GET a", "$1\r\n2\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("GET b", "$-1\r\n", ":-2\r\n", 0));
+}
+
+Test(cache, stats_lines)
+{
+    read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0);
+    read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0);
+    char buf[1024];
+    size_t n = cache_stats(cache, buf, sizeof(buf));
+    cr_assert_eq(n, strlen(buf));
+    cr_assert_not_null(strstr(buf, "\r\nhits:1\r\n"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "\r\nmisses:1\r\n"), "%s", buf);
+    cr_assert_not_null(strstr(buf, "\r\nentries:1\r\n"), "%s", buf);
+    cr_assert_eq(cache_stats(cache, buf, 10), 9, "truncated to the buffer");
+}
