@@ -192,6 +192,51 @@ static void count_key(void *arg, struct resp_view key, unsigned flags)
     o->count++;
 }
 
+/* Looks up (key, variant) where the variant is the command's name, a NUL and
+ * the rest of its request after the name: "get\0$1\r\nk\r\n" for GET k,
+ * whatever the case the client spelled the command in. */
+static bool lookup(struct cache *c, const char *key, size_t klen, const char *name,
+                   const char *rest, size_t restlen, uint64_t now_ms, struct tier_view *out)
+{
+    char stack[256];
+    size_t nlen = strlen(name) + 1, vlen = nlen + restlen;
+    char *v = vlen <= sizeof(stack) ? stack : malloc(vlen);
+    if (v == NULL)
+        return false;
+    memcpy(v, name, nlen);
+    memcpy(v + nlen, rest, restlen);
+    bool hit = tier_get(c->tier, c->db, key, klen, v, vlen, now_ms, out);
+    if (v != stack)
+        free(v);
+    return hit;
+}
+
+/* A fill for (key, variant as in lookup()), with its PTTL request. */
+static struct cache_fill *fill_create(struct cache *c, const char *key, size_t klen,
+                                      const char *name, const char *rest, size_t restlen)
+{
+    char pttl[64];
+    int plen = snprintf(pttl, sizeof(pttl), "*2\r\n$4\r\nPTTL\r\n$%zu\r\n", klen);
+    size_t nlen = strlen(name) + 1;
+    struct cache_fill *f = malloc(sizeof(*f) + klen + nlen + restlen + (size_t)plen + klen + 2);
+    if (f == NULL)
+        return NULL;
+    f->since_seq = tier_seq(c->tier);
+    f->reply = NULL;
+    f->rlen = 0;
+    f->klen = klen;
+    f->vlen = nlen + restlen;
+    f->plen = (size_t)plen + klen + 2;
+    char *p = f->bytes;
+    memcpy(p, key, klen);
+    memcpy(p += klen, name, nlen);
+    memcpy(p += nlen, rest, restlen);
+    memcpy(p += restlen, pttl, (size_t)plen);
+    memcpy(p += plen, key, klen);
+    memcpy(p + klen, "\r\n", 2);
+    return f;
+}
+
 /* A cacheable read: answered from the tier, or given a fill. */
 static void plan_read(struct cache *c, const struct keys_cmd *cmd, const char *buf,
                       const struct resp_request *req, uint64_t now_ms, struct cache_plan *plan)
@@ -200,29 +245,12 @@ static void plan_read(struct cache *c, const struct keys_cmd *cmd, const char *b
     if (keys_each(cmd, buf, req, count_key, &one) != 1)
         return;
     const char *key = buf + one.key.off;
-    if (tier_get(c->tier, c->db, key, one.key.len, buf, req->len, now_ms, &plan->view)) {
+    size_t skip = req->argv[0].off + req->argv[0].len + 2; /* the name and its CRLF */
+    if (lookup(c, key, one.key.len, cmd->name, buf + skip, req->len - skip, now_ms, &plan->view)) {
         plan->hit = true;
         return;
     }
-    char pttl[64];
-    int plen = snprintf(pttl, sizeof(pttl), "*2\r\n$4\r\nPTTL\r\n$%zu\r\n", one.key.len);
-    size_t total = one.key.len + req->len + (size_t)plen + one.key.len + 2;
-    struct cache_fill *f = malloc(sizeof(*f) + total);
-    if (f == NULL)
-        return;
-    f->since_seq = tier_seq(c->tier);
-    f->reply = NULL;
-    f->rlen = 0;
-    f->klen = one.key.len;
-    f->vlen = req->len;
-    f->plen = (size_t)plen + one.key.len + 2;
-    char *p = f->bytes;
-    memcpy(p, key, f->klen);
-    memcpy(p += f->klen, buf, f->vlen);
-    memcpy(p += f->vlen, pttl, (size_t)plen);
-    memcpy(p += plen, key, one.key.len);
-    memcpy(p + one.key.len, "\r\n", 2);
-    plan->fill = f;
+    plan->fill = fill_create(c, key, one.key.len, cmd->name, buf + skip, req->len - skip);
 }
 
 void cache_plan(struct cache *c, const char *buf, const struct resp_request *req, bool shared,
