@@ -1,0 +1,50 @@
+#!/bin/bash
+# How fast a write made outside a nearcache instance becomes visible through it:
+# starts redis-server and two nearcache instances (defaults: cache and tracking
+# on) in front of it, and runs converge_bench: write on Redis and read through
+# proxy A, then write through proxy A and read through proxy B.
+# usage: bench/converge.sh [ITERATIONS] [ROUNDS]   (default 2000 writes, 3 rounds)
+# env:   BUILD=dir (default build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+iterations=${1:-2000}
+rounds=${2:-3}
+build=${BUILD:-build}
+deploy/deps.sh --bench
+cmake -S . -B "$build" >/dev/null && cmake --build "$build" -j"$(nproc)" --target nearcache converge_bench >/dev/null
+
+dir=$(mktemp -d /tmp/nearcache-converge.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"; }
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done; echo "port $1 not ready" >&2; exit 1; }
+wait_tier() {
+    for _ in $(seq 200); do
+        redis-cli -p "$1" nearcache stats | tr -d '\r' | grep -qx 'cache_active:1' && return
+        sleep 0.05
+    done
+    echo "tier on port $1 not active" >&2
+    exit 1
+}
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
+pids+=($!)
+wait_port "$redis_port"
+
+proxy_ports=()
+for name in a b; do
+    port=$(free_port)
+    "$build/nearcache" --listen "127.0.0.1:$port" --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache-$name.log" &
+    pids+=($!)
+    wait_port "$port"
+    wait_tier "$port"
+    proxy_ports+=("$port")
+done
+
+echo "machine: $(nproc) cores, $(uname -r); $(redis-server --version | cut -d' ' -f3); $(date -u +%F)"
+for round in $(seq "$rounds"); do
+    echo "round $round: $build/bench/converge_bench $iterations (redis, proxy a, proxy b)"
+    "$build/bench/converge_bench" "$iterations" "$redis_port" "${proxy_ports[0]}" "${proxy_ports[1]}"
+done
