@@ -14,14 +14,51 @@
  * key and their arguments: safe to answer from a copy until the key changes.
  * Never TTL/PTTL, RANDOMKEY, SRANDMEMBER, SCAN, OBJECT or the like. */
 static const char *const CACHEABLE[] = {
-    "bitcount",    "bitpos",        "exists",   "geodist",   "geohash",        "geopos",
-    "get",         "getbit",        "getrange", "hexists",   "hget",           "hgetall",
-    "hkeys",       "hlen",          "hmget",    "hstrlen",   "hvals",          "lindex",
-    "llen",        "lpos",          "lrange",   "scard",     "sismember",      "smembers",
-    "smismember",  "strlen",        "substr",   "type",      "xlen",           "xrange",
-    "xrevrange",   "zcard",         "zcount",   "zlexcount", "zmscore",        "zrange",
-    "zrangebylex", "zrangebyscore", "zrank",    "zrevrange", "zrevrangebylex", "zrevrangebyscore",
-    "zrevrank",    "zscore",
+    "mget",
+    "bitcount",
+    "bitpos",
+    "exists",
+    "geodist",
+    "geohash",
+    "geopos",
+    "get",
+    "getbit",
+    "getrange",
+    "hexists",
+    "hget",
+    "hgetall",
+    "hkeys",
+    "hlen",
+    "hmget",
+    "hstrlen",
+    "hvals",
+    "lindex",
+    "llen",
+    "lpos",
+    "lrange",
+    "scard",
+    "sismember",
+    "smembers",
+    "smismember",
+    "strlen",
+    "substr",
+    "type",
+    "xlen",
+    "xrange",
+    "xrevrange",
+    "zcard",
+    "zcount",
+    "zlexcount",
+    "zmscore",
+    "zrange",
+    "zrangebylex",
+    "zrangebyscore",
+    "zrank",
+    "zrevrange",
+    "zrevrangebylex",
+    "zrevrangebyscore",
+    "zrevrank",
+    "zscore",
 };
 
 /* Writes that may touch keys they do not declare: the tier is flushed. */
@@ -36,6 +73,27 @@ struct cache {
     bool active;
     uint64_t bypassed; /* reads not served because the tier was inactive */
     uint64_t flushes;
+    char *scratch; /* replies built here (MGET), valid until the next call */
+    size_t scratch_len;
+    size_t scratch_cap;
+};
+
+/* One key of an MGET: a hit's bytes in hits, or a miss fetched from Redis. */
+struct mget_slot {
+    size_t off; /* hit: offset in hits; miss: index among the misses */
+    size_t len; /* hit: length; miss: 0 */
+};
+
+struct cache_mget {
+    int refs;
+    size_t n;
+    size_t nmiss;
+    struct mget_slot *slots;
+    struct cache_fill **fills; /* one per miss, NULL when it could not be made */
+    char *hits;
+    size_t hits_len;
+    char *request; /* MGET of the misses */
+    size_t request_len;
 };
 
 struct cache_fill {
@@ -101,6 +159,7 @@ void cache_destroy(struct cache **cp)
     if (*cp == NULL)
         return;
     tier_destroy(&(*cp)->tier);
+    free((*cp)->scratch);
     free(*cp);
     *cp = NULL;
 }
@@ -253,6 +312,109 @@ static void plan_read(struct cache *c, const struct keys_cmd *cmd, const char *b
     plan->fill = fill_create(c, key, one.key.len, cmd->name, buf + skip, req->len - skip);
 }
 
+/* Appends to the scratch buffer; false when out of memory. */
+static bool scratch_add(struct cache *c, const void *data, size_t len)
+{
+    if (c->scratch_len + len > c->scratch_cap) {
+        size_t cap = c->scratch_cap ? c->scratch_cap * 2 : 4096;
+        while (cap < c->scratch_len + len)
+            cap *= 2;
+        char *p = realloc(c->scratch, cap);
+        if (p == NULL)
+            return false;
+        c->scratch = p;
+        c->scratch_cap = cap;
+    }
+    memcpy(c->scratch + c->scratch_len, data, len);
+    c->scratch_len += len;
+    return true;
+}
+
+static bool bytes_add(char **buf, size_t *len, const void *data, size_t n)
+{
+    char *p = realloc(*buf, *len + n);
+    if (p == NULL)
+        return false;
+    memcpy(p + *len, data, n);
+    *buf = p;
+    *len += n;
+    return true;
+}
+
+/* The next argument of a complete multibulk frame from pos: its whole
+ * encoding ("$3\r\nkey\r\n") in *arg, its payload in *key. */
+static void next_arg(const char *buf, size_t *pos, struct resp_view *arg, struct resp_view *key)
+{
+    const char *p = buf + *pos + 1;
+    size_t len = 0;
+    while (*p != '\r')
+        len = len * 10 + (size_t)(*p++ - '0');
+    key->off = (size_t)(p + 2 - buf);
+    key->len = len;
+    arg->off = *pos;
+    arg->len = key->off + len + 2 - *pos;
+    *pos += arg->len;
+}
+
+/* Looks up each key of an MGET as a GET; the misses become an MGET of their own. */
+static struct cache_mget *mget_split(struct cache *c, const char *buf,
+                                     const struct resp_request *req, uint64_t now_ms)
+{
+    struct cache_mget *m = calloc(1, sizeof(*m));
+    size_t n = (size_t)req->argc - 1, pos = req->argv[0].off + req->argv[0].len + 2;
+    if (m == NULL || (m->slots = calloc(n, sizeof(*m->slots))) == NULL ||
+        (m->fills = calloc(n, sizeof(*m->fills))) == NULL) {
+        cache_mget_put(&m);
+        return NULL;
+    }
+    m->refs = 1;
+    m->n = n;
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        struct resp_view arg, key;
+        struct tier_view hit;
+        next_arg(buf, &pos, &arg, &key);
+        if (lookup(c, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms, &hit)) {
+            m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
+            ok = bytes_add(&m->hits, &m->hits_len, hit.reply, hit.len);
+            continue;
+        }
+        m->slots[i] = (struct mget_slot){m->nmiss, 0};
+        m->fills[m->nmiss++] =
+            fill_create(c, buf + key.off, key.len, "get", buf + arg.off, arg.len);
+        ok = bytes_add(&m->request, &m->request_len, buf + arg.off, arg.len);
+    }
+    char head[48];
+    int h = snprintf(head, sizeof(head), "*%zu\r\n$4\r\nMGET\r\n", m->nmiss + 1);
+    if (!ok || !bytes_add(&m->request, &m->request_len, head, (size_t)h)) {
+        cache_mget_put(&m);
+        return NULL;
+    }
+    /* The header went last: move it to the front. */
+    memmove(m->request + h, m->request, m->request_len - (size_t)h);
+    memcpy(m->request, head, (size_t)h);
+    return m;
+}
+
+/* An MGET: all hits are answered at once, else the misses are forwarded. */
+static void plan_mget(struct cache *c, const char *buf, const struct resp_request *req,
+                      uint64_t now_ms, struct cache_plan *plan)
+{
+    struct cache_mget *m = mget_split(c, buf, req, now_ms);
+    if (m == NULL || m->nmiss > 0) {
+        plan->mget = m;
+        return;
+    }
+    char head[32];
+    int h = snprintf(head, sizeof(head), "*%zu\r\n", m->n);
+    c->scratch_len = 0;
+    if (scratch_add(c, head, (size_t)h) && scratch_add(c, m->hits, m->hits_len)) {
+        plan->hit = true;
+        plan->view = (struct tier_view){c->scratch, c->scratch_len};
+    }
+    cache_mget_put(&m);
+}
+
 void cache_plan(struct cache *c, const char *buf, const struct resp_request *req, bool shared,
                 uint64_t now_ms, struct cache_plan *plan)
 {
@@ -273,7 +435,10 @@ void cache_plan(struct cache *c, const char *buf, const struct resp_request *req
         c->bypassed++;
         return;
     }
-    plan_read(c, cmd, buf, req, now_ms, plan);
+    if (strcmp(cmd->name, "mget") == 0)
+        plan_mget(c, buf, req, now_ms, plan);
+    else
+        plan_read(c, cmd, buf, req, now_ms, plan);
 }
 
 void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len)
@@ -396,4 +561,91 @@ size_t cache_stats(const struct cache *c, char *buf, size_t len)
                      (unsigned long long)s->invalidated_entries, (unsigned long long)c->flushes,
                      s->entries, s->keys, s->bytes, s->max_bytes);
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
+}
+
+void cache_mget_request(const struct cache_mget *m, const char **data, size_t *len)
+{
+    *data = m->request;
+    *len = m->request_len;
+}
+
+size_t cache_mget_misses(const struct cache_mget *m)
+{
+    return m->nmiss;
+}
+
+void cache_mget_pttl(const struct cache_mget *m, size_t i, const char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    if (m->fills[i] != NULL)
+        cache_fill_pttl(m->fills[i], data, len);
+}
+
+struct cache_mget *cache_mget_get(struct cache_mget *m)
+{
+    m->refs++;
+    return m;
+}
+
+void cache_mget_merge(struct cache *c, struct cache_mget *m, const char *data, size_t len,
+                      const char **out, size_t *outlen)
+{
+    *out = data; /* an error, or anything unexpected, goes to the client as it is */
+    *outlen = len;
+    char head[32];
+    int h = snprintf(head, sizeof(head), "*%zu\r\n", m->nmiss);
+    if (len < (size_t)h || memcmp(data, head, (size_t)h) != 0)
+        return;
+    size_t pos = (size_t)h;
+    struct resp_view *fetched = calloc(m->nmiss, sizeof(*fetched));
+    for (size_t j = 0; fetched != NULL && j < m->nmiss; j++) {
+        struct resp_scanner s;
+        struct resp_reply rep;
+        resp_scanner_reset(&s);
+        if (resp_scan_reply(&s, &RESP_LIMITS_DEFAULT, data + pos, len - pos, &rep) != RESP_OK) {
+            free(fetched);
+            return;
+        }
+        fetched[j] = (struct resp_view){pos, rep.len};
+        if (m->fills[j] != NULL && rep.type == '$' && rep.count >= 0) /* a nil may be a hash */
+            cache_fill_reply(m->fills[j], data + pos, rep.len);
+        pos += rep.len;
+    }
+    h = snprintf(head, sizeof(head), "*%zu\r\n", m->n);
+    c->scratch_len = 0;
+    bool ok = fetched != NULL && scratch_add(c, head, (size_t)h);
+    for (size_t i = 0; ok && i < m->n; i++) {
+        const struct mget_slot *s = &m->slots[i];
+        ok = s->len > 0 ? scratch_add(c, m->hits + s->off, s->len)
+                        : scratch_add(c, data + fetched[s->off].off, fetched[s->off].len);
+    }
+    free(fetched);
+    if (ok) {
+        *out = c->scratch;
+        *outlen = c->scratch_len;
+    }
+}
+
+void cache_mget_finish(struct cache *c, struct cache_mget *m, size_t i, const char *data,
+                       size_t len, uint64_t now_ms)
+{
+    if (m->fills[i] != NULL)
+        cache_fill_finish(c, m->fills[i], data, len, now_ms);
+    m->fills[i] = NULL;
+}
+
+void cache_mget_put(struct cache_mget **mp)
+{
+    struct cache_mget *m = *mp;
+    *mp = NULL;
+    if (m == NULL || --m->refs > 0)
+        return;
+    for (size_t j = 0; m->fills != NULL && j < m->nmiss; j++)
+        cache_fill_destroy(&m->fills[j]);
+    free(m->fills);
+    free(m->slots);
+    free(m->hits);
+    free(m->request);
+    free(m);
 }

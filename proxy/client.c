@@ -291,6 +291,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
     struct req *r = req_create(c);
     if (r == NULL) {
         cache_fill_destroy(&plan.fill);
+        cache_mget_put(&plan.mget);
         cache_writes_done(srv->cache, &plan.writes);
         client_close(c);
         return DISPATCH_DONE;
@@ -305,6 +306,10 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
     }
     c->inflight++;
     c->cur = up;
+    if (plan.mget != NULL) {
+        upstream_send_mget(up, r, plan.mget);
+        return DISPATCH_DONE;
+    }
     upstream_send(up, buf, req->len, r);
     if (plan.fill != NULL)
         upstream_send_fill(up, r, plan.fill);

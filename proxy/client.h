@@ -21,6 +21,7 @@ struct server;
 struct upstream;
 struct cache_fill;
 struct cache_keys;
+struct cache_mget;
 
 /* One request awaiting its reply. Owned by its client's FIFO; while it is in
  * flight the upstream also links it, and if the client goes first the
@@ -38,6 +39,9 @@ struct req {
     bool blocking;             /* may legitimately take longer than the reply deadline */
     bool fill_owner;           /* fill is this (internal PTTL) request's to complete */
     long long tracking_id;     /* internal CLIENT TRACKING ... REDIRECT <id>, else 0 */
+    struct cache_mget *mget;   /* an MGET split with the tier, or a PTTL behind one */
+    size_t mget_index;         /* the PTTL's miss */
+    bool mget_pttl;            /* this is a PTTL behind an MGET */
     struct cache_fill *fill;   /* a read whose reply may fill the local tier */
     struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
 };

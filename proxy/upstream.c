@@ -108,6 +108,14 @@ static void upstream_complete(struct upstream *up, struct req *r, const char *da
         r->fill = NULL;
     }
     cache_writes_done(cache, &r->writes);
+    if (r->mget != NULL) {
+        if (r->mget_pttl)
+            cache_mget_finish(cache, r->mget, r->mget_index, data, len,
+                              (uint64_t)(ev_now(up->srv->loop) * 1000));
+        else
+            cache_mget_merge(cache, r->mget, data, len, &data, &len);
+        cache_mget_put(&r->mget);
+    }
     if (r->tracking_id != 0) {
         if (len > 0 && data[0] == '+')
             up->tracked_id = r->tracking_id;
@@ -234,6 +242,27 @@ void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *f
     p->fill = fill;
     p->fill_owner = true;
     upstream_send(up, data, len, p);
+}
+
+void upstream_send_mget(struct upstream *up, struct req *r, struct cache_mget *m)
+{
+    const char *data;
+    size_t len;
+    struct cache_mget *keep = cache_mget_get(m); /* r's reply may come (as an error) at once */
+    cache_mget_request(m, &data, &len);
+    r->mget = m;
+    upstream_send(up, data, len, r);
+    for (size_t i = 0; i < cache_mget_misses(keep); i++) {
+        cache_mget_pttl(keep, i, &data, &len);
+        struct req *p = len > 0 ? calloc(1, sizeof(*p)) : NULL;
+        if (p == NULL)
+            continue;
+        p->mget = cache_mget_get(keep);
+        p->mget_index = i;
+        p->mget_pttl = true;
+        upstream_send(up, data, len, p);
+    }
+    cache_mget_put(&keep);
 }
 
 void upstream_track(struct upstream *up, long long id)

@@ -22,6 +22,7 @@ struct server;
 struct client;
 struct req;
 struct cache_fill;
+struct cache_mget;
 
 typedef enum {
     UPSTREAM_DOWN = 0,   /* no socket; a shared one waits for its next attempt */
@@ -79,6 +80,11 @@ void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *f
 /* Enables CLIENT TRACKING on a ready shared connection, redirected to the
  * subscriber id; tracked_id is set once Redis accepts. */
 void upstream_track(struct upstream *up, long long id);
+
+/* Queues an MGET split with the tier (reply to r, merged with the hits) and
+ * the PTTL of each missing key behind it, to fill the tier. Takes ownership
+ * of m. */
+void upstream_send_mget(struct upstream *up, struct req *r, struct cache_mget *m);
 
 /* Switches a dedicated connection to pass-through: everything Redis sends is
  * handed to the owner as it arrives. */

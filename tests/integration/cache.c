@@ -291,3 +291,34 @@ Test(cache, two_proxies_in_front_of_one_redis_stay_coherent)
     proxy_stop_clean(&other);
     proxy_finish(&fx_proxy);
 }
+
+Test(cache, mget_mixes_hits_and_misses)
+{
+    harness_require_proxy();
+    start_caching_proxy("upstream.timeout=2s");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    redis_call_expect(&fx_redis, "MSET a 1 b 22 c 333", "+OK\r\n");
+    redis_call_expect(&fx_redis, "HSET h f v", ":1\r\n");
+    sock_call_expect(c, "GET a", 1, "$1\r\n1\r\n");
+    /* a from the tier; b, c, h and the missing z fetched in one MGET. */
+    static const char WANT[] =
+        "*6\r\n$1\r\n1\r\n$2\r\n22\r\n$3\r\n333\r\n$-1\r\n$-1\r\n$1\r\n1\r\n";
+    sock_call_expect(c, "MGET a b c h z a", 1, WANT);
+    struct bytes direct = redis_call(&fx_redis, "MGET a b c h z a");
+    cr_assert(bytes_equal_str(&direct, WANT), "direct: %s", bytes_show(&direct));
+    bytes_free(&direct);
+    /* The values it fetched filled the tier: served while Redis is paused. */
+    long long hits = stat_of(c, "hits");
+    redis_pause(&fx_redis);
+    sock_call_expect(c, "MGET c b a\nGET b", 2,
+                     "*3\r\n$3\r\n333\r\n$2\r\n22\r\n$1\r\n1\r\n$2\r\n22\r\n");
+    cr_assert_eq(stat_of(c, "hits"), hits + 4);
+    redis_resume(&fx_redis);
+    /* A nil from MGET may be a hash: never cached as GET's reply. */
+    sock_call_expect(c, "GET h", 1,
+                     "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    sock_call_expect(c, "SET b 4", 1, "+OK\r\n");
+    sock_call_expect(c, "MGET a b", 1, "*2\r\n$1\r\n1\r\n$1\r\n4\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
