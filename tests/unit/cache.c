@@ -206,3 +206,46 @@ Test(cache, stats_lines)
     cr_assert_not_null(strstr(buf, "\r\nentries:1\r\n"), "%s", buf);
     cr_assert_eq(cache_stats(cache, buf, 10), 9, "truncated to the buffer");
 }
+
+Test(cache, mget_is_split_between_the_tier_and_redis)
+{
+    read_through("GET a", "$1\r\n1\r\n", ":-1\r\n", 0);
+    struct cache_plan plan = plan_of("MGET b a c", true, 0);
+    cr_assert_not(plan.hit);
+    cr_assert_not_null(plan.mget);
+    const char *data;
+    size_t len;
+    cache_mget_request(plan.mget, &data, &len);
+    static const char FORWARD[] = "*3\r\n$4\r\nMGET\r\n$1\r\nb\r\n$1\r\nc\r\n";
+    cr_assert(len == strlen(FORWARD) && memcmp(data, FORWARD, len) == 0, "%.*s", (int)len, data);
+    cr_assert_eq(cache_mget_misses(plan.mget), 2);
+    cache_mget_pttl(plan.mget, 1, &data, &len);
+    cr_assert(len == 21 && memcmp(data, "*2\r\n$4\r\nPTTL\r\n$1\r\nc\r\n", len) == 0);
+    static const char REPLY[] = "*2\r\n$1\r\n2\r\n$-1\r\n";
+    cache_mget_merge(cache, plan.mget, REPLY, strlen(REPLY), &data, &len);
+    static const char MERGED[] = "*3\r\n$1\r\n2\r\n$1\r\n1\r\n$-1\r\n";
+    cr_assert(len == strlen(MERGED) && memcmp(data, MERGED, len) == 0, "%.*s", (int)len, data);
+    cache_mget_finish(cache, plan.mget, 0, ":-1\r\n", 5, 0);
+    cache_mget_finish(cache, plan.mget, 1, ":-2\r\n", 5, 0);
+    cache_mget_put(&plan.mget);
+    cr_assert(read_through("GET b", "$1\r\n2\r\n", ":-1\r\n", 0), "b was filled by the MGET");
+    cr_assert_not(read_through("GET c", "$-1\r\n", ":-2\r\n", 0), "a nil from MGET is not");
+    plan = plan_of("MGET a b a", true, 0);
+    cr_assert(plan.hit, "all hits: answered at once");
+    cr_assert(plan.view.len == 25 &&
+              memcmp(plan.view.reply, "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n1\r\n", 25) == 0);
+}
+
+Test(cache, mget_error_reply_passes_through)
+{
+    struct cache_plan plan = plan_of("MGET x y", true, 0);
+    const char *data;
+    size_t len;
+    static const char ERR[] = "-ERR upstream connection lost\r\n";
+    cache_mget_merge(cache, plan.mget, ERR, strlen(ERR), &data, &len);
+    cr_assert(data == ERR && len == strlen(ERR));
+    cache_mget_finish(cache, plan.mget, 0, ERR, strlen(ERR), 0);
+    cache_mget_finish(cache, plan.mget, 1, ERR, strlen(ERR), 0);
+    cache_mget_put(&plan.mget);
+    cr_assert_not(read_through("GET x", "$1\r\n1\r\n", ":-1\r\n", 0));
+}
