@@ -80,6 +80,7 @@ static const struct option OPTIONS[] = {
     {"cache.max_entry", OPT_BYTES, OFF(cache_max_entry), 1, GB, "1mb"},
     {"cache.ttl", OPT_DURATION, OFF(cache_ttl_ms), 1, 7 * DAY_MS, "5m"},
     {"cache.tracking", OPT_BOOL, OFF(cache_tracking), 0, 0, "true"},
+    {"cache.tracking_prefixes", OPT_STRING, OFF(cache_tracking_prefixes), 0, 0, NULL},
     {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s"},
 };
 

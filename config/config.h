@@ -37,11 +37,12 @@ struct config {
     int64_t max_multibulk_len; /* limits.max_multibulk_len */
     int64_t max_inline_len;    /* limits.max_inline_len */
 
-    bool cache_enabled;       /* cache.enabled */
-    int64_t cache_max_memory; /* cache.max_memory: bytes of the local tier, all counted */
-    int64_t cache_max_entry;  /* cache.max_entry: largest reply cached */
-    int cache_ttl_ms;         /* cache.ttl: longest an entry lives locally */
-    bool cache_tracking;      /* cache.tracking: invalidate through CLIENT TRACKING */
+    bool cache_enabled;            /* cache.enabled */
+    int64_t cache_max_memory;      /* cache.max_memory: bytes of the local tier, all counted */
+    int64_t cache_max_entry;       /* cache.max_entry: largest reply cached */
+    int cache_ttl_ms;              /* cache.ttl: longest an entry lives locally */
+    bool cache_tracking;           /* cache.tracking: invalidate through CLIENT TRACKING */
+    char *cache_tracking_prefixes; /* cache.tracking_prefixes: BCAST mode, comma-separated */
 
     int drain_timeout_ms; /* shutdown.drain_timeout */
 };

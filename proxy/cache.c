@@ -73,6 +73,8 @@ struct cache {
     bool active;
     uint64_t bypassed; /* reads not served because the tier was inactive */
     uint64_t flushes;
+    char *prefixes; /* cache.tracking_prefixes, split at its commas */
+    size_t nprefixes;
     char *scratch; /* replies built here (MGET), valid until the next call */
     size_t scratch_len;
     size_t scratch_cap;
@@ -136,6 +138,55 @@ static bool cmd_writes(const struct keys_cmd *cmd)
                    sizeof(UNDECLARED_WRITES) / sizeof(*UNDECLARED_WRITES));
 }
 
+/* Splits "a:,b:" into NUL-separated prefixes; empty ones are dropped. */
+static int prefixes_parse(struct cache *c, const char *text)
+{
+    if (text == NULL)
+        return 0;
+    c->prefixes = malloc(strlen(text) + 1);
+    if (c->prefixes == NULL)
+        return -1;
+    char *out = c->prefixes;
+    for (const char *p = text; *p != '\0';) {
+        size_t n = strcspn(p, ",");
+        if (n > 0) {
+            memcpy(out, p, n);
+            out[n] = '\0';
+            out += n + 1;
+            c->nprefixes++;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+size_t cache_prefix_count(const struct cache *c)
+{
+    return c->nprefixes;
+}
+
+const char *cache_prefix(const struct cache *c, size_t i)
+{
+    const char *p = c->prefixes;
+    while (i-- > 0)
+        p += strlen(p) + 1;
+    return p;
+}
+
+/* Whether tracking covers key: any key in default mode, else keys under a prefix. */
+static bool key_tracked(const struct cache *c, const char *key, size_t len)
+{
+    if (c->nprefixes == 0)
+        return true;
+    const char *p = c->prefixes;
+    for (size_t i = 0; i < c->nprefixes; i++, p += strlen(p) + 1) {
+        size_t n = strlen(p);
+        if (n <= len && memcmp(key, p, n) == 0)
+            return true;
+    }
+    return false;
+}
+
 struct cache *cache_create(const struct config *cfg, const struct keys_table *keys)
 {
     struct cache *c = calloc(1, sizeof(*c));
@@ -144,9 +195,14 @@ struct cache *cache_create(const struct config *cfg, const struct keys_table *ke
     c->keys = keys;
     c->db = cfg->upstream_database;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
+    if (prefixes_parse(c, cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL) < 0) {
+        free(c);
+        return NULL;
+    }
     if (cfg->cache_enabled) {
         c->tier = tier_create((size_t)cfg->cache_max_memory, (size_t)cfg->cache_max_entry);
         if (c->tier == NULL) {
+            free(c->prefixes);
             free(c);
             return NULL;
         }
@@ -160,6 +216,7 @@ void cache_destroy(struct cache **cp)
         return;
     tier_destroy(&(*cp)->tier);
     free((*cp)->scratch);
+    free((*cp)->prefixes);
     free(*cp);
     *cp = NULL;
 }
@@ -259,6 +316,8 @@ static bool lookup(struct cache *c, const char *key, size_t klen, const char *na
 {
     char stack[256];
     size_t nlen = strlen(name) + 1, vlen = nlen + restlen;
+    if (!key_tracked(c, key, klen))
+        return false;
     char *v = vlen <= sizeof(stack) ? stack : malloc(vlen);
     if (v == NULL)
         return false;
@@ -274,6 +333,8 @@ static bool lookup(struct cache *c, const char *key, size_t klen, const char *na
 static struct cache_fill *fill_create(struct cache *c, const char *key, size_t klen,
                                       const char *name, const char *rest, size_t restlen)
 {
+    if (!key_tracked(c, key, klen))
+        return NULL;
     char pttl[64];
     int plen = snprintf(pttl, sizeof(pttl), "*2\r\n$4\r\nPTTL\r\n$%zu\r\n", klen);
     size_t nlen = strlen(name) + 1;

@@ -45,6 +45,11 @@ struct cache_plan {
  * (borrowed, must outlive it). The tier starts inactive. NULL on ENOMEM. */
 struct cache *cache_create(const struct config *cfg, const struct keys_table *keys);
 
+/* The key prefixes of cache.tracking_prefixes (BCAST tracking), i < count:
+ * only keys under one of them are served and filled. count 0: any key. */
+size_t cache_prefix_count(const struct cache *c);
+const char *cache_prefix(const struct cache *c, size_t i);
+
 /* Frees the cache and its tier; *c is set to NULL. */
 void cache_destroy(struct cache **c);
 

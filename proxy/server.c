@@ -293,7 +293,7 @@ static void server_on_tracking(void *arg, long long id)
     }
     log_notice("tracking: invalidations redirected to client %lld", id);
     for (int i = 0; i < srv->cfg->pool_size; i++)
-        upstream_track(srv->pool[i], id);
+        upstream_track(srv->pool[i]);
     cache_set_active(srv->cache, true);
 }
 

@@ -23,8 +23,8 @@ static const char ERR_TIMEOUT[] = "-ERR upstream timeout\r\n";
 static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void upstream_on_write(struct ev_loop *loop, ev_io *w, int revents);
 
-/* Appends one command in multibulk form to the handshake. */
-static void handshake_add(struct upstream *up, int argc, const char *const *argv)
+/* Appends one command in multibulk form to the output. */
+static void out_command(struct upstream *up, int argc, const char *const *argv)
 {
     char head[32];
     obuf_append(&up->out, head, (size_t)snprintf(head, sizeof(head), "*%d\r\n", argc));
@@ -34,6 +34,12 @@ static void handshake_add(struct upstream *up, int argc, const char *const *argv
         obuf_append(&up->out, argv[i], n);
         obuf_append(&up->out, "\r\n", 2);
     }
+}
+
+/* Appends one command to the handshake. */
+static void handshake_add(struct upstream *up, int argc, const char *const *argv)
+{
+    out_command(up, argc, argv);
     up->hs_pending++;
 }
 
@@ -265,21 +271,37 @@ void upstream_send_mget(struct upstream *up, struct req *r, struct cache_mget *m
     cache_mget_put(&keep);
 }
 
-void upstream_track(struct upstream *up, long long id)
+void upstream_track(struct upstream *up)
 {
+    const struct server *srv = up->srv;
+    size_t nprefix = cache_prefix_count(srv->cache);
     if (up->dedicated || up->state != UPSTREAM_READY || up->closing)
         return;
     struct req *r = calloc(1, sizeof(*r));
-    if (r == NULL)
+    const char **argv = calloc(6 + 2 * nprefix, sizeof(*argv));
+    if (r == NULL || argv == NULL) {
+        free(r);
+        free(argv);
         return;
-    char cmd[96], num[24];
-    int n = snprintf(num, sizeof(num), "%lld", id);
-    int len = snprintf(cmd, sizeof(cmd),
-                       "*5\r\n$6\r\nCLIENT\r\n$8\r\nTRACKING\r\n$2\r\non\r\n"
-                       "$8\r\nREDIRECT\r\n$%d\r\n%s\r\n",
-                       n, num);
-    r->tracking_id = id;
-    upstream_send(up, cmd, (size_t)len, r);
+    }
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", srv->tracking_id);
+    int argc = 0;
+    argv[argc++] = "CLIENT";
+    argv[argc++] = "TRACKING";
+    argv[argc++] = "on";
+    argv[argc++] = "REDIRECT";
+    argv[argc++] = id;
+    if (nprefix > 0) /* BCAST: every key under the prefixes, read or not */
+        argv[argc++] = "BCAST";
+    for (size_t i = 0; i < nprefix; i++) {
+        argv[argc++] = "PREFIX";
+        argv[argc++] = cache_prefix(srv->cache, i);
+    }
+    out_command(up, argc, argv);
+    free(argv);
+    r->tracking_id = srv->tracking_id;
+    upstream_send(up, "", 0, r);
 }
 
 void upstream_set_stream(struct upstream *up)
@@ -355,7 +377,7 @@ static void upstream_on_handshake(struct upstream *up, const char *data,
         up->was_ready = true;
         up->backoff_ms = 0;
         if (up->srv->tracking_id > 0)
-            upstream_track(up, up->srv->tracking_id);
+            upstream_track(up);
         server_want_flush_upstream(up->srv, up);
     }
 }

@@ -77,9 +77,10 @@ void upstream_send(struct upstream *up, const char *data, size_t len, struct req
  * are in, the read's reply fills the local tier. Takes ownership of fill. */
 void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *fill);
 
-/* Enables CLIENT TRACKING on a ready shared connection, redirected to the
- * subscriber id; tracked_id is set once Redis accepts. */
-void upstream_track(struct upstream *up, long long id);
+/* Sends the server's CLIENT TRACKING command (redirected to the current
+ * subscriber id) on a ready shared connection; tracked_id is set to that id
+ * once Redis accepts. */
+void upstream_track(struct upstream *up);
 
 /* Queues an MGET split with the tier (reply to r, merged with the hits) and
  * the PTTL of each missing key behind it, to fill the tier. Takes ownership

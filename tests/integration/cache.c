@@ -322,3 +322,30 @@ Test(cache, mget_mixes_hits_and_misses)
     close(c);
     proxy_finish(&fx_proxy);
 }
+
+Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
+{
+    harness_require_proxy();
+    static const char *const sets[] = {"cache.tracking_prefixes=user:,session:", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    wait_active(c);
+    redis_call_expect(&fx_redis, "SET user:1 a", "+OK\r\n");
+    redis_call_expect(&fx_redis, "SET other b", "+OK\r\n");
+    read_until(c, "GET user:1", "$1\r\na\r\n");
+    long long hits = stat_of(c, "hits");
+    sock_call_expect(c, "GET user:1", 1, "$1\r\na\r\n");
+    cr_assert_eq(stat_of(c, "hits"), hits + 1, "a key under a prefix is cached");
+    for (int i = 0; i < 3; i++)
+        sock_call_expect(c, "GET other", 1, "$1\r\nb\r\n");
+    cr_assert_eq(stat_of(c, "hits"), hits + 1, "a key outside the prefixes is not");
+    /* Broadcast invalidations for the prefixes reach the tier. */
+    redis_call_expect(&fx_redis, "SET user:1 z", "+OK\r\n");
+    read_until(c, "GET user:1", "$1\r\nz\r\n");
+    struct bytes info = redis_call(&fx_redis, "CLIENT LIST");
+    bytes_puts(&info, "");
+    cr_assert_not_null(strstr(info.data, "flags=tB"), "no BCAST tracking: %s", bytes_show(&info));
+    bytes_free(&info);
+    close(c);
+    proxy_finish(&fx_proxy);
+}

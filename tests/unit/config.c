@@ -77,6 +77,7 @@ static const struct field FIELDS[] = {
     F("cache.max_entry", cache_max_entry, F_I64),
     F("cache.ttl", cache_ttl_ms, F_INT),
     F("cache.tracking", cache_tracking, F_BOOL),
+    F("cache.tracking_prefixes", cache_tracking_prefixes, F_STR),
     F("shutdown.drain_timeout", drain_timeout_ms, F_INT),
 };
 
@@ -227,6 +228,7 @@ static const struct kv DEFAULTS[] = {
     {"cache.max_entry", "1048576"},
     {"cache.ttl", "300000"},
     {"cache.tracking", "true"},
+    {"cache.tracking_prefixes", "(null)"},
     {"shutdown.drain_timeout", "5000"},
 };
 
@@ -569,6 +571,7 @@ static const char FULL[] = "# every key, none at its default\n"
                            "  max_entry: 64kb\n"
                            "  ttl: 10s\n"
                            "  tracking: off\n"
+                           "  tracking_prefixes: \"user:,session:\"\n"
                            "shutdown:\n"
                            "  drain_timeout: 30s\n";
 
@@ -596,6 +599,7 @@ static const struct kv FULL_WANT[] = {
     {"cache.max_entry", "65536"},
     {"cache.ttl", "10000"},
     {"cache.tracking", "false"},
+    {"cache.tracking_prefixes", "user:,session:"},
     {"shutdown.drain_timeout", "30000"},
 };
 
