@@ -6,6 +6,8 @@
 #include "config/config.h"
 #include "proxy/cache.h"
 
+#include "leaks.h"
+
 static struct config cfg;
 static struct keys_table *keys;
 static struct cache *cache;
@@ -25,6 +27,7 @@ static void teardown(void)
     cache_destroy(&cache);
     keys_table_destroy(&keys);
     config_deinit(&cfg);
+    check_leaks();
 }
 
 TestSuite(cache, .init = setup, .fini = teardown);

@@ -12,25 +12,7 @@
 
 #include "proxy/tier.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#include <sanitizer/lsan_interface.h>
-#define TEST_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#include <sanitizer/lsan_interface.h>
-#define TEST_LSAN 1
-#endif
-#endif
-
-/* In a sanitizer build each test ends with a leak check of its own: Criterion
- * ends its workers before LeakSanitizer's exit-time check would run. */
-static void check_leaks(void)
-{
-#ifdef TEST_LSAN
-    if (__lsan_do_recoverable_leak_check() != 0)
-        abort(); /* an assertion here would not fail the test */
-#endif
-}
+#include "leaks.h"
 
 TestSuite(tier, .fini = check_leaks);
 
