@@ -26,6 +26,21 @@ struct obuf_chunk {
 static struct obuf_chunk *chunk_free_list;
 static size_t chunk_free_count;
 
+int buf_grow(char **data, size_t *cap, size_t need, size_t min)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap > min ? *cap : min;
+    while (n < need)
+        n *= 2;
+    char *p = realloc(*data, n);
+    if (p == NULL)
+        return -1;
+    *data = p;
+    *cap = n;
+    return 0;
+}
+
 void rbuf_deinit(struct rbuf *b)
 {
     free(b->data);
@@ -40,17 +55,7 @@ static int rbuf_make_room(struct rbuf *b)
         b->end -= b->start;
         b->start = 0;
     }
-    if (b->cap - b->end >= RBUF_READ_MIN)
-        return 0;
-    size_t cap = b->cap ? b->cap * 2 : RBUF_READ_MIN;
-    while (cap - b->end < RBUF_READ_MIN)
-        cap *= 2;
-    char *data = realloc(b->data, cap);
-    if (data == NULL)
-        return -1;
-    b->data = data;
-    b->cap = cap;
-    return 0;
+    return buf_grow(&b->data, &b->cap, b->end + RBUF_READ_MIN, RBUF_READ_MIN);
 }
 
 ssize_t rbuf_read(struct rbuf *b, int fd)

@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* Grows the heap block *data of capacity *cap to hold at least need bytes,
+ * doubling from min. Returns 0, or -1 when out of memory (nothing changed). */
+int buf_grow(char **data, size_t *cap, size_t need, size_t min);
+
 struct rbuf {
     char *data;
     size_t start; /* first unconsumed byte */

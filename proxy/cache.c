@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "proxy/buf.h"
 
 #define CACHE_EXPIRE_BUDGET 256 /* entries examined per cache_tick() */
 
@@ -244,16 +245,8 @@ void cache_invalidate(struct cache *c, const char *key, size_t len)
 static int keys_add(struct cache_keys *k, const char *key, size_t len)
 {
     size_t need = k->len + sizeof(size_t) + len;
-    if (need > k->cap) {
-        size_t cap = k->cap ? k->cap * 2 : 128;
-        while (cap < need)
-            cap *= 2;
-        char *p = realloc(k->data, cap);
-        if (p == NULL)
-            return -1;
-        k->data = p;
-        k->cap = cap;
-    }
+    if (buf_grow(&k->data, &k->cap, need, 128) < 0)
+        return -1;
     memcpy(k->data + k->len, &len, sizeof(size_t));
     memcpy(k->data + k->len + sizeof(size_t), key, len);
     k->len = need;
@@ -376,16 +369,8 @@ static void plan_read(struct cache *c, const struct keys_cmd *cmd, const char *b
 /* Appends to the scratch buffer; false when out of memory. */
 static bool scratch_add(struct cache *c, const void *data, size_t len)
 {
-    if (c->scratch_len + len > c->scratch_cap) {
-        size_t cap = c->scratch_cap ? c->scratch_cap * 2 : 4096;
-        while (cap < c->scratch_len + len)
-            cap *= 2;
-        char *p = realloc(c->scratch, cap);
-        if (p == NULL)
-            return false;
-        c->scratch = p;
-        c->scratch_cap = cap;
-    }
+    if (buf_grow(&c->scratch, &c->scratch_cap, c->scratch_len + len, 4096) < 0)
+        return false;
     memcpy(c->scratch + c->scratch_len, data, len);
     c->scratch_len += len;
     return true;

@@ -52,16 +52,8 @@ static void req_destroy(struct req *r)
 /* Keeps bytes in r until the reply can be written in order. */
 static int req_keep(struct req *r, const char *data, size_t len)
 {
-    if (r->len + len > r->cap) {
-        size_t cap = r->cap ? r->cap : 64;
-        while (cap < r->len + len)
-            cap *= 2;
-        char *p = realloc(r->data, cap);
-        if (p == NULL)
-            return -1;
-        r->data = p;
-        r->cap = cap;
-    }
+    if (buf_grow(&r->data, &r->cap, r->len + len, 64) < 0)
+        return -1;
     memcpy(r->data + r->len, data, len);
     r->len += len;
     return 0;
