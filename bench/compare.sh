@@ -10,12 +10,8 @@ requests=${2:-200000}
 deploy/deps.sh --bench
 cmake -S . -B build >/dev/null && cmake --build build -j"$(nproc)" --target nearcache >/dev/null
 
-dir=$(mktemp -d /tmp/nearcache-bench.XXXXXX)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do redis-cli -p "$1" ping >/dev/null 2>&1 && return; sleep 0.05; done; echo "port $1 not ready" >&2; exit 1; }
+. bench/lib.sh
+bench_setup compare
 
 redis_port=$(free_port)
 redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
