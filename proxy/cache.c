@@ -95,8 +95,10 @@ struct cache_mget {
     struct cache_fill **fills; /* one per miss, NULL when it could not be made */
     char *hits;
     size_t hits_len;
+    size_t hits_cap;
     char *request; /* MGET of the misses */
     size_t request_len;
+    size_t request_cap;
 };
 
 struct cache_fill {
@@ -366,25 +368,20 @@ static void plan_read(struct cache *c, const struct keys_cmd *cmd, const char *b
     plan->fill = fill_create(c, key, one.key.len, cmd->name, buf + skip, req->len - skip);
 }
 
-/* Appends to the scratch buffer; false when out of memory. */
-static bool scratch_add(struct cache *c, const void *data, size_t len)
+/* Appends to a growing block (len used of cap); false when out of memory. */
+static bool bytes_add(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
-    if (buf_grow(&c->scratch, &c->scratch_cap, c->scratch_len + len, 4096) < 0)
+    if (buf_grow(buf, cap, *len + n, 256) < 0)
         return false;
-    memcpy(c->scratch + c->scratch_len, data, len);
-    c->scratch_len += len;
+    memcpy(*buf + *len, data, n);
+    *len += n;
     return true;
 }
 
-static bool bytes_add(char **buf, size_t *len, const void *data, size_t n)
+/* Appends to the scratch buffer; false when out of memory. */
+static bool scratch_add(struct cache *c, const void *data, size_t len)
 {
-    char *p = realloc(*buf, *len + n);
-    if (p == NULL)
-        return false;
-    memcpy(p + *len, data, n);
-    *buf = p;
-    *len += n;
-    return true;
+    return bytes_add(&c->scratch, &c->scratch_len, &c->scratch_cap, data, len);
 }
 
 /* The next argument of a complete multibulk frame from pos: its whole
@@ -422,17 +419,17 @@ static struct cache_mget *mget_split(struct cache *c, const char *buf,
         next_arg(buf, &pos, &arg, &key);
         if (lookup(c, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms, &hit)) {
             m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
-            ok = bytes_add(&m->hits, &m->hits_len, hit.reply, hit.len);
+            ok = bytes_add(&m->hits, &m->hits_len, &m->hits_cap, hit.reply, hit.len);
             continue;
         }
         m->slots[i] = (struct mget_slot){m->nmiss, 0};
         m->fills[m->nmiss++] =
             fill_create(c, buf + key.off, key.len, "get", buf + arg.off, arg.len);
-        ok = bytes_add(&m->request, &m->request_len, buf + arg.off, arg.len);
+        ok = bytes_add(&m->request, &m->request_len, &m->request_cap, buf + arg.off, arg.len);
     }
     char head[48];
     int h = snprintf(head, sizeof(head), "*%zu\r\n$4\r\nMGET\r\n", m->nmiss + 1);
-    if (!ok || !bytes_add(&m->request, &m->request_len, head, (size_t)h)) {
+    if (!ok || !bytes_add(&m->request, &m->request_len, &m->request_cap, head, (size_t)h)) {
         cache_mget_put(&m);
         return NULL;
     }
