@@ -32,7 +32,9 @@ pids+=($!)
 wait_port "$twem_port"
 
 nc_port=$(free_port)
-build/nearcache --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache.log" &
+# The local tier off: this measures forwarding (hotkey.sh measures the tier).
+build/nearcache --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" \
+    --set cache.enabled=false 2>"$dir/nearcache.log" &
 pids+=($!)
 wait_port "$nc_port"
 
