@@ -144,15 +144,17 @@ Test(cache, errors_and_failed_pttl_are_not_cached)
 
 Test(cache, only_cacheable_reads_on_shared_connections)
 {
-    static const char *const NEVER[] = {"TTL k",         "PTTL k", "RANDOMKEY",
-                                        "SRANDMEMBER s", "SCAN 0", "OBJECT ENCODING k",
-                                        "MGET a b",      "PING"};
+    static const char *const NEVER[] = {
+        "TTL k", "PTTL k", "RANDOMKEY", "SRANDMEMBER s", "SCAN 0", "OBJECT ENCODING k", "PING"};
     for (size_t i = 0; i < sizeof(NEVER) / sizeof(NEVER[0]); i++) {
         struct cache_plan plan = plan_of(NEVER[i], true, 0);
-        cr_expect(!plan.hit && plan.fill == NULL && plan.writes == NULL, "%s", NEVER[i]);
+        cr_expect(!plan.hit && plan.fill == NULL && plan.writes == NULL && plan.mget == NULL, "%s",
+                  NEVER[i]);
     }
     struct cache_plan plan = plan_of("GET k", false, 0);
     cr_expect(!plan.hit && plan.fill == NULL, "a dedicated connection's read");
+    plan = plan_of("MGET a b", false, 0);
+    cr_expect(!plan.hit && plan.mget == NULL, "a dedicated connection's MGET");
 }
 
 Test(cache, scripts_and_flushes_drop_everything)
