@@ -301,6 +301,41 @@ size_t pattern_capture_count(const struct pattern *p)
     return p->ncaps;
 }
 
+const char *pattern_capture_name(const struct pattern *p, size_t i, size_t *len)
+{
+    *len = p->names[i].len;
+    return p->text + p->names[i].off;
+}
+
+/* The op of capture i, or NULL. */
+static const struct pattern_op *capture_op(const struct pattern *p, size_t i)
+{
+    for (size_t k = 0; k < p->nops; k++)
+        if (p->ops[k].kind == OP_CAPTURE && p->ops[k].cap == i)
+            return &p->ops[k];
+    return NULL;
+}
+
+bool pattern_capture_stop(const struct pattern *p, size_t i, unsigned char *stop)
+{
+    const struct pattern_op *op = capture_op(p, i);
+
+    if (op == NULL || !op->has_stop)
+        return false;
+    *stop = op->byte;
+    return true;
+}
+
+bool pattern_captures_anchored(const struct pattern *p)
+{
+    const struct pattern_op *last = p->ncaps ? capture_op(p, p->ncaps - 1) : NULL;
+
+    for (const struct pattern_op *op = p->ops; last != NULL && op < last; op++)
+        if (op->kind != OP_LIT && op->kind != OP_CAPTURE)
+            return false;
+    return true;
+}
+
 /* ---- expand ------------------------------------------------------------------ */
 
 static const struct pattern_capture *capture_find(const struct pattern_capture *caps,
@@ -341,6 +376,25 @@ int pattern_expand(const struct pattern *p, const struct pattern_capture *caps, 
             return PATTERN_ENOCAP;
         if (out_put(out, outlen, &at, p->text + pos, n->off - 1 - pos, false) < 0 ||
             out_put(out, outlen, &at, key + v->off, v->len, true) < 0)
+            return PATTERN_ENOSPACE;
+        pos = n->off + n->len + 1;
+    }
+    if (out_put(out, outlen, &at, p->text + pos, p->text_len - pos, false) < 0 || at > INT32_MAX)
+        return PATTERN_ENOSPACE;
+    out[at] = '\0';
+    return (int)at;
+}
+
+int pattern_widen(const struct pattern *p, char *out, size_t outlen)
+{
+    size_t at = 0, pos = 0;
+
+    if (outlen == 0)
+        return PATTERN_ENOSPACE;
+    for (size_t c = 0; c < p->ncaps; c++) {
+        const struct pattern_name *n = &p->names[c];
+        if (out_put(out, outlen, &at, p->text + pos, n->off - 1 - pos, false) < 0 ||
+            out_put(out, outlen, &at, "*", 1, false) < 0)
             return PATTERN_ENOSPACE;
         pos = n->off + n->len + 1;
     }
@@ -530,4 +584,125 @@ void *pattern_set_first(const struct pattern_set *set, const char *key, size_t k
         }
     }
     return best == SIZE_MAX ? NULL : set->entries[best].value;
+}
+
+/* ---- each -------------------------------------------------------------------- */
+
+/* Prefix groups merged on the stack; more groups than this (a key with this
+ * many distinct rule-prefix lengths before it) take the slower walk. */
+#define SET_EACH_HEADS 32
+
+struct each_walk {
+    const struct pattern_set *set;
+    const char *key;
+    size_t klen;
+    pattern_each_fn fn;
+    void *arg;
+    size_t calls;
+};
+
+/* Matches entry idx against the key and calls fn on a match. Returns true
+ * when fn asks to stop. */
+static bool each_visit(struct each_walk *w, size_t idx)
+{
+    struct pattern_capture caps[PATTERN_MAX_CAPTURES];
+    const struct set_entry *e = &w->set->entries[idx];
+
+    if (!pattern_match(e->pat, w->key, w->klen, caps))
+        return false;
+    w->calls++;
+    return w->fn(w->arg, e->value, caps);
+}
+
+/* The groups whose prefix is a prefix of the key, in prefix-length order:
+ * up to max in out. Returns how many there are (possibly more than max). */
+static size_t each_groups(const struct pattern_set *set, const char *key, size_t klen,
+                          const struct set_bucket **out, size_t max)
+{
+    uint64_t h = FNV_OFFSET;
+    size_t n = 0, at = 0;
+
+    for (size_t l = 0; l < set->nlens && set->lens[l] <= klen; l++) {
+        const struct set_bucket *b;
+        for (; at < set->lens[l]; at++)
+            h = fnv_step(h, (unsigned char)key[at]);
+        b = set_lookup(set, h, key, set->lens[l]);
+        if (b != NULL && n < max)
+            out[n] = b;
+        n += b != NULL;
+    }
+    return n;
+}
+
+/* The smallest member of group b above after (SIZE_MAX for none yet), or
+ * SIZE_MAX. Members are ascending: binary search. */
+static size_t group_next(const struct pattern_set *set, const struct set_bucket *b, size_t after)
+{
+    size_t lo = 0, hi = b->count;
+
+    while (after != SIZE_MAX && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (set->members[b->first + mid] <= after)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->count ? set->members[b->first + lo] : SIZE_MAX;
+}
+
+/* The walk for more than SET_EACH_HEADS groups: finds the groups again for
+ * each candidate. O(D * (P + log n)) per candidate, no memory. */
+static void each_slow(struct each_walk *w)
+{
+    size_t after = SIZE_MAX;
+
+    for (;;) {
+        const struct set_bucket *b;
+        uint64_t h = FNV_OFFSET;
+        size_t next = SIZE_MAX, at = 0;
+        for (size_t l = 0; l < w->set->nlens && w->set->lens[l] <= w->klen; l++) {
+            for (; at < w->set->lens[l]; at++)
+                h = fnv_step(h, (unsigned char)w->key[at]);
+            b = set_lookup(w->set, h, w->key, w->set->lens[l]);
+            size_t idx = b != NULL ? group_next(w->set, b, after) : SIZE_MAX;
+            if (idx < next)
+                next = idx;
+        }
+        if (next == SIZE_MAX || each_visit(w, next))
+            return;
+        after = next;
+    }
+}
+
+size_t pattern_set_each(const struct pattern_set *set, const char *key, size_t klen,
+                        pattern_each_fn fn, void *arg)
+{
+    const struct set_bucket *heads[SET_EACH_HEADS];
+    size_t pos[SET_EACH_HEADS] = {0}, n;
+    struct each_walk w = {set, key, klen, fn, arg, 0};
+
+    if (!set->built)
+        return 0;
+    n = each_groups(set, key, klen, heads, SET_EACH_HEADS);
+    if (n > SET_EACH_HEADS) {
+        each_slow(&w);
+        return w.calls;
+    }
+    for (;;) {
+        size_t best = SIZE_MAX, g = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t idx =
+                pos[i] < heads[i]->count ? set->members[heads[i]->first + pos[i]] : SIZE_MAX;
+            if (idx < best) {
+                best = idx;
+                g = i;
+            }
+        }
+        if (best == SIZE_MAX)
+            break;
+        pos[g]++;
+        if (each_visit(&w, best))
+            break;
+    }
+    return w.calls;
 }

@@ -79,6 +79,11 @@ size_t pattern_capture_count(const struct pattern *p);
 int pattern_expand(const struct pattern *p, const struct pattern_capture *caps, const char *key,
                    char *out, size_t outlen);
 
+/* Writes p's text into out with each '{name}' replaced by '*', NUL-terminated:
+ * a pattern matching every key that p or any expansion of p (pattern_expand)
+ * matches. Returns the length written (without the NUL) or PATTERN_ENOSPACE. */
+int pattern_widen(const struct pattern *p, char *out, size_t outlen);
+
 /* An empty set, owned by the caller (free with pattern_set_destroy), or NULL
  * when out of memory. */
 struct pattern_set *pattern_set_create(void);
@@ -107,5 +112,32 @@ int pattern_set_build(struct pattern_set *set);
  * does not fit the key. */
 void *pattern_set_first(const struct pattern_set *set, const char *key, size_t klen,
                         struct pattern_capture *caps);
+
+/* Called by pattern_set_each for each matching pattern: its value and its
+ * captures (as pattern_match fills them, borrowed for the call). Returns true
+ * to stop the walk. */
+typedef bool (*pattern_each_fn)(void *arg, void *value, const struct pattern_capture *caps);
+
+/* Calls fn for every pattern of the set that matches key, in insertion order,
+ * until fn returns true. Returns the number of calls made (0 also when the
+ * set is not built). The candidates are those of pattern_set_first (patterns
+ * whose literal prefix is a prefix of key), merged in insertion order from
+ * their prefix groups: the same hashing and probing cost, plus the matching
+ * of every candidate up to the one where fn stops. No allocation. */
+size_t pattern_set_each(const struct pattern_set *set, const char *key, size_t klen,
+                        pattern_each_fn fn, void *arg);
+
+/* The name of capture i < pattern_capture_count(p): borrowed from p, not
+ * NUL-terminated; sets *len. */
+const char *pattern_capture_name(const struct pattern *p, size_t i, size_t *len);
+
+/* Whether capture i < pattern_capture_count(p) is followed by a literal byte,
+ * its stop byte (stored in *stop); false when it ends the pattern. */
+bool pattern_capture_stop(const struct pattern *p, size_t i, unsigned char *stop);
+
+/* Whether nothing but literal bytes and captures precedes p's last capture
+ * (true without captures). Then the captures of every key p matches are
+ * bound one way only: each ends at the first occurrence of its stop byte. */
+bool pattern_captures_anchored(const struct pattern *p);
 
 #endif

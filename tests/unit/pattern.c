@@ -416,3 +416,194 @@ Test(pattern, set_first_in_insertion_order)
     for (size_t i = 0; i < LEN(rules); i++)
         pattern_destroy(&pats[i]);
 }
+
+/* ---- pattern_set_each ------------------------------------------------------ */
+
+struct collect {
+    size_t ids[1100];
+    struct pattern_capture caps[1100];
+    size_t n;
+    size_t stop_after; /* 0: never stop */
+};
+
+static bool collect_fn(void *arg, void *value, const struct pattern_capture *caps)
+{
+    struct collect *c = arg;
+
+    c->caps[c->n] = caps[0];
+    c->ids[c->n++] = *(size_t *)value;
+    return c->n == c->stop_after;
+}
+
+Test(pattern, set_each_agrees_with_linear_scan)
+{
+    enum { N = 1000, KEYS = 5000 };
+    static size_t ids[N];
+    static struct collect got;
+    struct pattern **pats = calloc(N, sizeof(*pats));
+    struct pattern_set *set = pattern_set_create();
+    unsigned seed = 4242;
+
+    cr_assert(pats != NULL && set != NULL);
+    for (size_t i = 0; i < N; i++) {
+        char text[64];
+        make_rule((unsigned)i, text, sizeof(text));
+        pats[i] = compile_ok(text, strlen(text));
+        ids[i] = i;
+        cr_assert_eq(pattern_set_add(set, pats[i], &ids[i]), 0);
+    }
+    got.n = 0;
+    cr_assert_eq(pattern_set_each(set, "t1", 2, collect_fn, &got), 0, "unbuilt set");
+    cr_assert_eq(pattern_set_build(set), 0);
+    for (int k = 0; k < KEYS; k++) {
+        char key[32];
+        size_t want = 0;
+        seed = seed * 1103515245u + 12345u;
+        int n = snprintf(key, sizeof(key), "%s%u%s%s", (seed >> 8) % 5 ? "t" : "q",
+                         (seed >> 12) % 110, (seed >> 20) % 3 ? ":" : "",
+                         (seed >> 24) % 4 == 0 ? "" : ((seed >> 26) % 2 ? "a1" : "x2"));
+        got.n = 0;
+        got.stop_after = 0;
+        cr_assert_eq(pattern_set_each(set, key, (size_t)n, collect_fn, &got), got.n);
+        for (size_t i = 0; i < N; i++) {
+            struct pattern_capture caps[PATTERN_MAX_CAPTURES];
+            if (!pattern_match(pats[i], key, (size_t)n, caps))
+                continue;
+            cr_assert(want < got.n && got.ids[want] == i, "key %s: match %zu is rule %zu", key,
+                      want, i);
+            cr_assert(got.caps[want].off == caps[0].off && got.caps[want].len == caps[0].len &&
+                          got.caps[want].name == caps[0].name,
+                      "key %s rule %zu: captures", key, i);
+            want++;
+        }
+        cr_assert_eq(got.n, want, "key %s", key);
+        if (want > 1) {
+            got.n = 0;
+            got.stop_after = 2;
+            cr_assert_eq(pattern_set_each(set, key, (size_t)n, collect_fn, &got), 2, "stops");
+        }
+    }
+    pattern_set_destroy(&set);
+    for (size_t i = 0; i < N; i++)
+        pattern_destroy(&pats[i]);
+    free(pats);
+}
+
+/* More distinct prefix lengths than the merge keeps on the stack. */
+Test(pattern, set_each_with_many_prefix_groups)
+{
+    enum { N = 45 };
+    static size_t ids[N];
+    static struct collect got;
+    struct pattern *pats[N];
+    struct pattern_set *set = pattern_set_create();
+    char key[64];
+
+    memset(key, 'a', sizeof(key));
+    for (size_t i = 0; i < N; i++) {
+        char text[64];
+        size_t len = (i * 17) % N; /* every length once, out of order */
+        memset(text, 'a', len);
+        strcpy(text + len, i % 3 ? "*" : "{x}");
+        pats[i] = compile_ok(text, strlen(text));
+        ids[i] = i;
+        cr_assert_eq(pattern_set_add(set, pats[i], &ids[i]), 0);
+    }
+    cr_assert_eq(pattern_set_build(set), 0);
+    for (size_t klen = 0; klen <= 50; klen += 5) {
+        size_t want = 0;
+        got.n = 0;
+        got.stop_after = 0;
+        pattern_set_each(set, key, klen, collect_fn, &got);
+        for (size_t i = 0; i < N; i++)
+            if (pattern_match(pats[i], key, klen, NULL))
+                cr_assert(want < got.n && got.ids[want++] == i, "klen %zu rule %zu", klen, i);
+        cr_assert_eq(got.n, want, "klen %zu", klen);
+        got.n = 0;
+        got.stop_after = 3;
+        if (want >= 3)
+            cr_assert_eq(pattern_set_each(set, key, klen, collect_fn, &got), 3);
+    }
+    pattern_set_destroy(&set);
+    for (size_t i = 0; i < N; i++)
+        pattern_destroy(&pats[i]);
+}
+
+/* ---- capture details and widening ------------------------------------------ */
+
+Test(pattern, capture_names_and_stops)
+{
+    static const struct {
+        const char *pattern;
+        const char *names; /* space-separated */
+        const char *stops; /* per capture: the stop byte, or '$' for none */
+        bool anchored;
+    } cases[] = {
+        {"user:{id}:profile", "id", ":", true},
+        {"e:{m}", "m", "$", true},
+        {"{t}/{kind}.{id}", "t kind id", "/.$", true},
+        {"e:{m}:*", "m", ":", true},
+        {"*:{m}", "m", "$", false},
+        {"?{m}", "m", "$", false},
+        {"[ab]{m}", "m", "$", false},
+        {"a{x}-*b{y}", "x y", "-$", false},
+        {"\\*{x}.", "x", ".", true},
+        {"no captures*", "", "", true},
+    };
+
+    for (size_t i = 0; i < LEN(cases); i++) {
+        struct pattern *p = compile_ok(cases[i].pattern, strlen(cases[i].pattern));
+        char names[64] = "";
+        size_t at = 0;
+        for (size_t c = 0; c < pattern_capture_count(p); c++) {
+            size_t len;
+            const char *name = pattern_capture_name(p, c, &len);
+            unsigned char stop = 0;
+            bool has = pattern_capture_stop(p, c, &stop);
+            at += (size_t)snprintf(names + at, sizeof(names) - at, "%s%.*s", c ? " " : "", (int)len,
+                                   name);
+            cr_expect_eq(has ? stop : '$', (unsigned char)cases[i].stops[c], "%s capture %zu",
+                         cases[i].pattern, c);
+        }
+        cr_expect_str_eq(names, cases[i].names, "%s", cases[i].pattern);
+        cr_expect_eq(pattern_captures_anchored(p), cases[i].anchored, "%s", cases[i].pattern);
+        pattern_destroy(&p);
+    }
+}
+
+Test(pattern, widen)
+{
+    static const struct {
+        const char *pattern, *wide;
+    } cases[] = {
+        {"e:{m}:*", "e:*:*"},
+        {"{a}.{b}", "*.*"},
+        {"x\\{y\\}[{}]{z}", "x\\{y\\}[{}]*"},
+        {"plain", "plain"},
+    };
+    char out[64];
+
+    for (size_t i = 0; i < LEN(cases); i++) {
+        struct pattern *p = compile_ok(cases[i].pattern, strlen(cases[i].pattern));
+        int n = pattern_widen(p, out, sizeof(out));
+        cr_expect_eq(n, (int)strlen(cases[i].wide), "%s", cases[i].pattern);
+        cr_expect_str_eq(out, cases[i].wide);
+        cr_expect_eq(pattern_widen(p, out, 3), PATTERN_ENOSPACE);
+        pattern_destroy(&p);
+    }
+    /* Every key an expansion matches, the widened pattern matches. */
+    struct pattern *src = compile_ok("m:{m}", 5), *drop = compile_ok("e:{m}.x", 7);
+    struct pattern_capture caps[PATTERN_MAX_CAPTURES];
+    cr_assert(pattern_match(src, "m:a.b", 5, caps));
+    int n = pattern_expand(drop, caps, "m:a.b", out, sizeof(out));
+    struct pattern *exp = compile_ok(out, (size_t)n);
+    cr_expect(pattern_match(exp, "e:a.b.x", 7, NULL));
+    cr_expect_not(pattern_match(drop, "e:a.b.x", 7, NULL), "the drop binds m = a");
+    n = pattern_widen(drop, out, sizeof(out));
+    struct pattern *wide = compile_ok(out, (size_t)n);
+    cr_expect(pattern_match(wide, "e:a.b.x", 7, NULL));
+    pattern_destroy(&src);
+    pattern_destroy(&drop);
+    pattern_destroy(&exp);
+    pattern_destroy(&wide);
+}
