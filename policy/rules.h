@@ -1,0 +1,145 @@
+/* rules.h - the rule engine's private structures, shared by policy.c (rule
+ * lists, building, cache rules, statistics), check.c (validation) and
+ * invalidate.c (invalidation rules). Not for use outside policy/.
+ *
+ * Ownership: a policy owns its rules, and each rule owns its strings,
+ * patterns, filter names and windows; the *_text strings are the policy's
+ * copies of the rule's patterns.
+ */
+#ifndef NEARCACHE_POLICY_RULES_H
+#define NEARCACHE_POLICY_RULES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/pattern.h"
+#include "policy/policy.h"
+#include "policy/window.h"
+
+/* Command classes a command list may name (check.c tells a command's). */
+#define CLASS_READ  (1u << 0)
+#define CLASS_WRITE (1u << 1)
+#define CLASS_ADMIN (1u << 2)
+
+struct filter_name {
+    size_t len;
+    char name[KEYS_NAME_MAX + 1];
+};
+
+/* A command list: classes and lower-case names. Empty: every command. */
+struct cmd_filter {
+    unsigned classes;
+    struct filter_name *names;
+    size_t n;
+};
+
+/* What a command filter is matched against. */
+struct cmd_query {
+    const char *name; /* lower case, "container|sub" for a subcommand */
+    size_t len;
+    size_t container; /* length of "container" before '|', 0 without one */
+    unsigned classes;
+};
+
+struct vrule {
+    char name[POLICY_NAME_MAX + 1];
+    char *keys_text;      /* NULL: every key */
+    struct pattern *keys; /* "*" when keys_text is NULL */
+    struct cmd_filter filter;
+    policy_action_e action;
+    int64_t max_key_length;
+    int64_t max_value_size;
+    char *reason;
+    struct policy_rule_stats stats;
+};
+
+struct crule {
+    struct policy_cached pub;
+    char name[POLICY_NAME_MAX + 1];
+    char *keys_text;
+    struct pattern *keys;
+    struct policy_cache_rule cfg; /* numbers only */
+    struct window *admit;         /* admission window, when admit_reads > 1 */
+    struct window *reads;         /* adaptive TTL windows */
+    struct window *writes;
+    struct policy_rule_stats stats;
+};
+
+/* One drop pattern of an invalidation rule (see invalidate.c). */
+struct drop {
+    char *text;
+    struct pattern *pat;
+    struct pattern *wide; /* pat with its captures widened to '*' */
+    uint64_t ident;       /* hash of rule name, when text and drop text */
+    size_t ncaps;
+    uint8_t from[PATTERN_MAX_CAPTURES]; /* drop capture i is when capture from[i] */
+    bool has_stop[PATTERN_MAX_CAPTURES];
+    unsigned char stop[PATTERN_MAX_CAPTURES];
+};
+
+struct irule {
+    char name[POLICY_NAME_MAX + 1];
+    char *when_text;
+    struct pattern *when;
+    struct cmd_filter filter;
+    struct drop *drops;
+    size_t ndrops;
+    struct policy_rule_stats stats;
+};
+
+struct module_slot {
+    const struct policy_module *mod;
+    void *state;
+};
+
+struct source; /* invalidate.c */
+
+struct policy {
+    struct policy_defaults defaults;
+    struct vrule **validate;
+    size_t nvalidate, cap_validate;
+    struct crule **cache;
+    size_t ncache, cap_cache;
+    struct irule **inval;
+    size_t ninval, cap_inval;
+    struct module_slot *mods;
+    size_t nmods, cap_mods;
+    struct policy_rule_stats validate_default;
+    struct crule cache_default;
+    bool built;
+    /* built by policy_build */
+    struct pattern_set *vset, *cset, *wset, *dset;
+    struct vrule **keyless; /* rules without keys, in order */
+    size_t nkeyless;
+    struct source *sources;
+    size_t nsources;
+    uint32_t *gens;     /* the generation table (invalidate.c) */
+    bool validates;     /* rules, defaults or a module hook to check requests with */
+    bool counts_writes; /* an adaptive cache rule */
+    /* policy_check's scratch: the keys of the request being checked */
+    struct resp_view *keys;
+    unsigned *kflags;
+    size_t *koffs;
+    size_t nkeys, cap_keys;
+    bool keys_lost; /* the scratch could not grow */
+};
+
+/* ---- helpers for building rules (policy.c) ------------------------------- */
+
+/* Writes the formatted one-line reason into err (nothing when errlen is 0). */
+void rules_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A malloc'd copy of s, owned by the caller; NULL when out of memory. */
+char *rules_strdup(const char *s);
+
+/* Compiles text into *out (owned by the caller). Returns 0, or -1 with
+ * "field: reason" in err ("field: required" when text is NULL). */
+int rules_compile(const char *field, const char *text, struct pattern **out, char *err,
+                  size_t errlen);
+
+/* 0 when v >= least, else -1 with "field: must be <least> or more" in err. */
+int rules_limit_check(const char *field, int64_t v, int64_t least, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,484 @@
+/* tests/unit/policy.c - the rule engine (policy/policy.c): building, cache
+ * rules, reloads, statistics and the hygiene module. Validation is tested in
+ * tests/unit/check.c, invalidation in tests/unit/invalidate.c.
+ *
+ * Requests are built from inline lines (resp_inline_encode) or, for binary
+ * and very large ones, as multibulk frames, and looked up in the built-in
+ * command table as the proxy does.
+ */
+#include "tests/unit/policy_util.h"
+
+TestSuite(policy, .init = policy_test_setup, .fini = policy_test_teardown);
+
+/* ---- building errors -------------------------------------------------------- */
+
+Test(policy, cache_rule_and_build_errors)
+{
+    static const struct {
+        struct policy_cache_rule rule;
+        const char *err;
+    } ccases[] = {
+        {{"c", NULL, true, 0, 0, 0, 0, 0, 0, 0, 0}, "keys: required"},
+        {{"c", "a:*", true, 0, 10000, 5000, 0, 0, 0, 0, 0}, "ttl: min 10000ms is above max 5000ms"},
+        {{"c", "a:*", true, 0, 0, 0, 0, 2, 0, 0, 0}, "admit: window is required when reads > 1"},
+        {{"c", "a:*", true, 0, 0, 0, 0, 0, 0, -1, 0}, "max_entry: must be 0 or more"},
+        {{"c", "a:*", true, 0, 0, 0, 0, 0, 0, 0, -1}, "compress_over: must be 0 or more"},
+        {{"default", "a:*", true, 0, 0, 0, 0, 0, 0, 0, 0},
+         "name: 'default' is reserved for the default rule"},
+    };
+    char err[256];
+
+    for (size_t i = 0; i < LEN(ccases); i++) {
+        struct policy *p = policy_create();
+        err[0] = '\0';
+        cr_expect_eq(policy_add_cache(p, &ccases[i].rule, err, sizeof(err)), -1);
+        cr_expect_str_eq(err, ccases[i].err, "cache case %zu", i);
+        policy_destroy(&p);
+    }
+    struct policy *p = policy_create();
+    struct policy_defaults d = {POLICY_ALLOW, -1, 0};
+    cr_expect_eq(policy_set_defaults(p, &d, err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "max_key_length: must be 0 or more");
+    cr_assert_eq(policy_build(p, NULL, err, sizeof(err)), 0);
+    cr_expect_eq(policy_add_cache(p, &ccases[1].rule, err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "policy: rules added after policy_build");
+    cr_expect_eq(policy_build(p, NULL, err, sizeof(err)), -1);
+    policy_destroy(&p);
+}
+
+Test(policy, empty)
+{
+    static const struct policy_cache_rule c = {"c", "a:*", true, 0, 0, 0, 0, 0, 0, 0, 0};
+    struct policy_defaults d = {POLICY_READ_ONLY, 0, 0};
+    struct policy *p = policy_create();
+    char err[128], reply[POLICY_REPLY_MAX];
+
+    cr_expect(policy_empty(p));
+    cr_assert_eq(policy_build(p, NULL, err, sizeof(err)), 0);
+    struct frame f = frame_of("FLUSHALL");
+    cr_expect_eq(policy_check(p, keys_lookup(keys, "flushall", 8), f.buf, &f.req, reply), 0);
+    free(f.buf);
+    cr_expect_eq(policy_cache_rule(p, "k", 1)->index, 0);
+    cr_expect_eq(policy_stamp(p, "k", 1, NULL, 0), 0);
+    policy_destroy(&p);
+    p = policy_create();
+    cr_assert_eq(policy_add_cache(p, &c, err, sizeof(err)), 0);
+    cr_expect_not(policy_empty(p));
+    policy_destroy(&p);
+    p = policy_create();
+    cr_assert_eq(policy_set_defaults(p, &d, err, sizeof(err)), 0);
+    cr_expect_not(policy_empty(p));
+    policy_destroy(&p);
+}
+
+/* ---- cache rules ----------------------------------------------------------- */
+
+static struct policy *cache_policy(const struct policy_cache_rule *rules, size_t n,
+                                   struct policy *prev)
+{
+    struct policy *p = policy_create();
+    char err[256] = "";
+
+    cr_assert_not_null(p);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(policy_add_cache(p, &rules[i], err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(policy_build(p, prev, err, sizeof(err)), 0, "%s", err);
+    return p;
+}
+
+Test(policy, cache_rule_first_match_and_default)
+{
+    static const struct policy_cache_rule rules[] = {
+        {"profiles", "user:{id}:profile", true, 30000, 0, 0, 0, 0, 0, 4096, 1024},
+        {"users", "user:*", false, 0, 0, 0, 0, 0, 0, 0, 0},
+        {"ends-x", "*x", true, 0, 0, 0, 0, 0, 0, 0, 0},
+    };
+    static const struct {
+        const char *key;
+        const char *rule;
+        uint16_t index;
+        bool cache;
+    } cases[] = {
+        {"user:1:profile", "profiles", 0, true},
+        {"user:1:x", "users", 1, false},
+        {"abx", "ends-x", 2, true},
+        {"zzz", "default", 3, true},
+        {"", "default", 3, true},
+    };
+    struct policy *p = cache_policy(rules, LEN(rules), NULL);
+
+    for (size_t i = 0; i < LEN(cases); i++) {
+        const struct policy_cached *c = policy_cache_rule(p, cases[i].key, strlen(cases[i].key));
+        cr_expect_str_eq(c->name, cases[i].rule, "%s", cases[i].key);
+        cr_expect_eq(c->index, cases[i].index, "%s", cases[i].key);
+        cr_expect_eq(c->cache, cases[i].cache, "%s", cases[i].key);
+        cr_expect_eq(policy_cache_rule_at(p, c->index), c);
+    }
+    const struct policy_cached *c = policy_cache_rule(p, "user:1:profile", 14);
+    cr_expect(c->max_entry == 4096 && c->compress_over == 1024);
+    cr_expect_null(policy_cache_rule_at(p, 4));
+    c->stats->hits += 2;
+    cr_expect_eq(stats_of(p, POLICY_KIND_CACHE, "profiles")->hits, 2);
+    policy_destroy(&p);
+}
+
+static uint64_t ttl_of(struct policy *p, const char *key, uint64_t now)
+{
+    const struct policy_cached *c = policy_cache_rule(p, key, strlen(key));
+
+    return policy_ttl(p, c, key, strlen(key), 300000, now);
+}
+
+static void read_n(struct policy *p, const char *key, int n, uint64_t now)
+{
+    const struct policy_cached *c = policy_cache_rule(p, key, strlen(key));
+
+    for (int i = 0; i < n; i++)
+        policy_note_read(p, c, key, strlen(key), now);
+}
+
+Test(policy, ttl_fixed_and_adaptive_formula)
+{
+    static const struct policy_cache_rule rules[] = {
+        {"adaptive", "a:*", true, 0, 1000, 101000, 60000, 0, 0, 0, 0},
+        {"fixed", "f:*", true, 5000, 0, 0, 0, 0, 0, 0, 0},
+    };
+    struct policy *p = cache_policy(rules, LEN(rules), NULL);
+
+    cr_expect_eq(ttl_of(p, "f:1", 0), 5000);
+    cr_expect_eq(ttl_of(p, "plain", 0), 300000, "the default rule: cache.ttl");
+    cr_expect_eq(ttl_of(p, "a:1", 0), 1000, "R = 0: min");
+    read_n(p, "a:1", 1, 0);
+    cr_expect_eq(ttl_of(p, "a:1", 0), 1000 + 100000 / 11, "R = 1");
+    read_n(p, "a:1", 89, 10);
+    cr_expect_eq(ttl_of(p, "a:1", 10), 1000 + 90000, "R = 90: 90/100 of the span");
+    cr_expect_eq(policy_on_write(p, "a:1", 3, "set", 20), 0);
+    cr_expect_eq(ttl_of(p, "a:1", 20), 1000 + 45000, "W = 1 halves it");
+    /* Half a window later the previous window counts for half: R = 45; the
+     * write window began with the write, at 20: W = 1 - 29980 / 60000. */
+    double w = 2 - 29980.0 / 60000;
+    uint64_t got = ttl_of(p, "a:1", 90000), want = 1000 + (uint64_t)(100000.0 * 45 / 55 / w);
+    cr_expect(got + 1 >= want && got <= want + 1, "sliding: %llu, want %llu",
+              (unsigned long long)got, (unsigned long long)want);
+    cr_expect_eq(ttl_of(p, "a:1", 200000), 1000, "two windows later: forgotten");
+    read_n(p, "a:2", 1000, 200000);
+    cr_expect_geq(ttl_of(p, "a:2", 200000), 99000, "many reads, no writes: near max");
+    cr_expect_leq(ttl_of(p, "a:2", 200000), 101000);
+    policy_destroy(&p);
+}
+
+static bool admit_read(struct policy *p, const char *key, uint64_t now)
+{
+    const struct policy_cached *c = policy_cache_rule(p, key, strlen(key));
+
+    policy_note_read(p, c, key, strlen(key), now);
+    return policy_admit(p, c, key, strlen(key), now);
+}
+
+Test(policy, admission_counts_reads_in_a_sliding_window)
+{
+    static const struct policy_cache_rule rules[] = {
+        {"admit3", "a:*", true, 0, 0, 0, 0, 3, 10000, 0, 0},
+        {"once", "o:*", true, 0, 0, 0, 0, 1, 0, 0, 0},
+        {"bypass", "b:*", false, 0, 0, 0, 0, 0, 0, 0, 0},
+    };
+    static const struct {
+        uint64_t at[4];
+        bool admitted[4];
+    } runs[] = {
+        {{0, 1, 2, 3}, {false, false, true, true}},                 /* the 3rd read admits */
+        {{0, 10000, 20000, 30000}, {false, false, false, false}},   /* one per window */
+        {{0, 9000, 12000, 14000}, {false, false, false, true}},     /* 1 + 2 * 0.8, 2 + 2 * 0.6 */
+        {{5000, 30000, 30001, 30002}, {false, false, false, true}}, /* old reads forgotten */
+    };
+
+    for (size_t r = 0; r < LEN(runs); r++) {
+        struct policy *p = cache_policy(rules, LEN(rules), NULL);
+        for (size_t i = 0; i < 4; i++)
+            cr_expect_eq(admit_read(p, "a:1", runs[r].at[i]), runs[r].admitted[i],
+                         "run %zu read %zu", r, i);
+        cr_expect_not(admit_read(p, "a:other", runs[r].at[3]), "another key's reads");
+        policy_destroy(&p);
+    }
+    struct policy *p = cache_policy(rules, LEN(rules), NULL);
+    cr_expect(admit_read(p, "o:1", 0));
+    cr_expect_not(admit_read(p, "b:1", 0));
+    cr_expect(admit_read(p, "x", 0), "the default rule admits at once");
+    cr_expect(policy_should_cache(p, "x", 1, 100), "no module objects");
+    policy_destroy(&p);
+}
+
+/* ---- reloads --------------------------------------------------------------- */
+
+struct world {
+    const struct policy_cache_rule *cache;
+    size_t ncache;
+    const struct ispec *inval;
+    size_t ninval;
+    const struct vspec *validate;
+    size_t nvalidate;
+    bool hygiene;
+};
+
+static struct policy *world_policy(const struct world *w, struct policy *prev)
+{
+    struct policy *p = policy_create();
+    char err[256] = "";
+
+    for (size_t i = 0; i < w->nvalidate; i++)
+        cr_assert_eq(add_validate(p, &w->validate[i], err, sizeof(err)), 0, "%s", err);
+    for (size_t i = 0; i < w->ncache; i++)
+        cr_assert_eq(policy_add_cache(p, &w->cache[i], err, sizeof(err)), 0, "%s", err);
+    for (size_t i = 0; i < w->ninval; i++)
+        cr_assert_eq(add_invalidate(p, &w->inval[i], err, sizeof(err)), 0, "%s", err);
+    if (w->hygiene) {
+        struct policy_module_args none = {NULL, NULL, 0};
+        cr_assert_eq(policy_add_module(p, "hygiene", &none, err, sizeof(err)), 0, "%s", err);
+    }
+    cr_assert_eq(policy_build(p, prev, err, sizeof(err)), 0, "%s", err);
+    return p;
+}
+
+static void fingerprints(const struct world *w, uint32_t *out)
+{
+    struct policy *p = world_policy(w, NULL);
+
+    for (size_t i = 0; i <= w->ncache; i++)
+        out[i] = policy_cache_rule_at(p, (uint16_t)i)->fingerprint;
+    policy_destroy(&p);
+}
+
+Test(policy, fingerprints_follow_earlier_rules_and_invalidation)
+{
+    static const struct policy_cache_rule base[] = {
+        {"c0", "a:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+        {"c1", "b:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+        {"c2", "c:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+    };
+    static const struct policy_cache_rule c1_ttl[] = {
+        {"c0", "a:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+        {"c1", "b:*", true, 2000, 0, 0, 0, 0, 0, 0, 0},
+        {"c2", "c:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+    };
+    static const struct policy_cache_rule c2_keys[] = {
+        {"c0", "a:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+        {"c1", "b:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+        {"c2", "cc:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+    };
+    static const struct policy_cache_rule c1_same[] = {
+        {"c0", "a:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+        {"c1", "b:*", true, 1000, 0, 0, 0, 1, 5000, 0, 0}, /* admits at once all the same */
+        {"c2", "c:*", true, 1000, 0, 0, 0, 0, 0, 0, 0},
+    };
+    static const struct ispec inv[] = {{"i", "m:{m}", NULL, "a:{m}"}};
+    static const struct ispec inv_drop[] = {{"i", "m:{m}", NULL, "a:{m}:*"}};
+    static const struct ispec inv_cmds[] = {{"i", "m:{m}", "del", "a:{m}"}};
+    static const struct vspec val[] = {{"v", "x:*", NULL, POLICY_DENY, INHERIT, INHERIT, NULL}};
+    static const struct {
+        struct world w;
+        bool changed[4]; /* c0, c1, c2, default */
+    } cases[] = {
+        {{base, 3, inv, 1, NULL, 0, false}, {false, false, false, false}},
+        {{c1_ttl, 3, inv, 1, NULL, 0, false}, {false, true, true, true}},
+        {{c1_same, 3, inv, 1, NULL, 0, false}, {false, false, false, false}},
+        {{c2_keys, 3, inv, 1, NULL, 0, false}, {false, false, true, true}},
+        {{base, 3, inv_drop, 1, NULL, 0, false}, {true, true, true, true}},
+        {{base, 3, inv_cmds, 1, NULL, 0, false}, {true, true, true, true}},
+        {{base, 3, NULL, 0, NULL, 0, false}, {true, true, true, true}},
+        {{base, 3, inv, 1, val, 1, true}, {false, false, false, false}},
+        {{base, 2, inv, 1, NULL, 0, false}, {false, false, true, true}},
+    };
+    const struct world ref = {base, 3, inv, 1, NULL, 0, false};
+    uint32_t want[4], got[4];
+
+    fingerprints(&ref, want);
+    for (size_t i = 0; i < LEN(cases); i++) {
+        fingerprints(&cases[i].w, got);
+        /* With 2 rules, index 2 is the default: compare it with the default. */
+        if (cases[i].w.ncache == 2)
+            got[3] = got[2];
+        for (size_t r = 0; r < 4; r++)
+            if (r < 3 && r >= cases[i].w.ncache)
+                continue;
+            else
+                cr_expect_eq(got[r] != want[r], cases[i].changed[r], "case %zu rule %zu", i, r);
+    }
+}
+
+Test(policy, reload_takes_over_generations_counters_and_windows)
+{
+    static const struct policy_cache_rule admit[] = {
+        {"c", "a:*", true, 0, 0, 0, 0, 3, 10000, 0, 0}};
+    static const struct policy_cache_rule admit2[] = {
+        {"c", "a:*", true, 0, 0, 0, 0, 3, 20000, 0, 0}};
+    static const struct ispec inv[] = {{"i", "m:{m}", NULL, "a:{m}"}};
+    static const struct vspec val[] = {{"v", "x:*", NULL, POLICY_DENY, INHERIT, INHERIT, NULL},
+                                       {"c", "never:*", NULL, POLICY_DENY, INHERIT, INHERIT, NULL}};
+    const struct world w1 = {admit, 1, inv, 1, val, 1, false};
+    const struct world w2 = {admit, 1, inv, 1, val, 2, false};
+    const struct world w3 = {admit2, 1, inv, 1, val, 2, false};
+    struct policy *prev = world_policy(&w1, NULL), *next;
+
+    struct entry e1 = stamp(prev, "a:1"), e2 = stamp(prev, "a:2");
+    cr_assert_eq(write_key(prev, "m:1", "set"), 1);
+    cr_expect_str_neq(check(prev, "GET x:1"), "");
+    policy_cache_rule(prev, "a:1", 3)->stats->misses = 5;
+    cr_expect_not(admit_read(prev, "a:9", 0));
+    cr_expect_not(admit_read(prev, "a:9", 1));
+
+    next = world_policy(&w2, prev);
+    policy_destroy(&prev);
+    cr_expect_not(current(next, &e1), "invalidated before the reload: still stale");
+    cr_expect(current(next, &e2));
+    write_key(next, "m:2", "set");
+    cr_expect_not(current(next, &e2));
+    cr_expect_eq(stats_of(next, POLICY_KIND_VALIDATE, "v")->rejections, 1);
+    cr_expect_eq(stats_of(next, POLICY_KIND_VALIDATE, "c")->rejections, 0);
+    cr_expect_eq(stats_of(next, POLICY_KIND_CACHE, "c")->misses, 5, "same kind and name only");
+    cr_expect_eq(stats_of(next, POLICY_KIND_INVALIDATE, "i")->invalidations, 2);
+    cr_expect(admit_read(next, "a:9", 2), "the unchanged rule kept its reads");
+
+    prev = next;
+    next = world_policy(&w3, prev);
+    policy_destroy(&prev);
+    cr_expect_not(current(next, &e2), "still stale after a second reload");
+    cr_expect_not(admit_read(next, "a:9", 3), "a changed rule starts over");
+    policy_destroy(&next);
+}
+
+/* ---- stats ----------------------------------------------------------------- */
+
+Test(policy, stats_lines)
+{
+    static const struct policy_cache_rule cache[] = {{"c", "a:*", true, 0, 0, 0, 0, 0, 0, 0, 0}};
+    static const struct ispec inv[] = {{"i", "m:{m}", NULL, "a:{m}"}};
+    static const struct vspec val[] = {{"v", "x:*", NULL, POLICY_DENY, INHERIT, INHERIT, NULL}};
+    const struct world w = {cache, 1, inv, 1, val, 1, false};
+    struct policy *p = world_policy(&w, NULL);
+    char buf[1024];
+
+    check(p, "GET x:1");
+    policy_cache_rule(p, "a:1", 3)->stats->hits = 2;
+    policy_cache_rule(p, "a:1", 3)->stats->misses = 1;
+    write_key(p, "m:1", NULL);
+    size_t n = policy_stats(p, buf, sizeof(buf));
+    cr_expect_eq(n, strlen(buf));
+    cr_expect_str_eq(buf, "rule:validate:v:hits=0,misses=0,rejections=1,invalidations=0\r\n"
+                          "rule:validate:default:hits=0,misses=0,rejections=0,invalidations=0\r\n"
+                          "rule:cache:c:hits=2,misses=1,rejections=0,invalidations=0\r\n"
+                          "rule:cache:default:hits=0,misses=0,rejections=0,invalidations=0\r\n"
+                          "rule:invalidate:i:hits=0,misses=0,rejections=0,invalidations=1\r\n");
+    cr_expect_eq(policy_rule_count(p), 5);
+    cr_expect_eq(policy_stats(p, buf, 10), 9, "truncated to the buffer");
+    cr_expect_eq(strlen(buf), 9);
+    policy_destroy(&p);
+}
+
+/* ---- modules --------------------------------------------------------------- */
+
+static struct policy *hygiene_policy(const char *const *names, const char *const *values, size_t n,
+                                     const struct policy_cache_rule *cache)
+{
+    struct policy *p = policy_create();
+    struct policy_module_args args = {names, values, n};
+    char err[256] = "";
+
+    if (cache != NULL)
+        cr_assert_eq(policy_add_cache(p, cache, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(policy_add_module(p, "hygiene", &args, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(policy_build(p, NULL, err, sizeof(err)), 0, "%s", err);
+    return p;
+}
+
+Test(policy, hygiene_rejects_spaces_and_control_bytes)
+{
+    static const char *const names[] = {"allow_spaces"}, *const yes[] = {"true"},
+                             *const no[] = {"false"};
+    static const char SPACE[] = "-ERR policy hygiene: key contains a space or control byte\r\n",
+                      CONTROL[] = "-ERR policy hygiene: key contains a control byte\r\n";
+    static const struct {
+        const char *line;
+        const char *strict, *lax; /* replies without and with allow_spaces */
+    } cases[] = {
+        {"GET ab", "", ""},
+        {"GET \"a b\"", SPACE, ""},
+        {"GET \"a\\tb\"", SPACE, CONTROL},
+        {"GET \"a\\x7f\"", SPACE, CONTROL},
+        {"GET \"\\x01\"", SPACE, CONTROL},
+        {"GET \"\\xff\"", "", ""},
+        {"MSET ok 1 \"b c\" 2", SPACE, ""},
+        {"SET k \"v w\\n\"", "", ""},
+        {"PING", "", ""},
+    };
+    struct policy *strict = hygiene_policy(names, no, 1, NULL);
+    struct policy *lax = hygiene_policy(names, yes, 1, NULL);
+    struct policy *plain = hygiene_policy(NULL, NULL, 0, NULL);
+
+    for (size_t i = 0; i < LEN(cases); i++) {
+        cr_expect_str_eq(check(strict, cases[i].line), cases[i].strict, "%s", cases[i].line);
+        cr_expect_str_eq(check(plain, cases[i].line), cases[i].strict, "%s", cases[i].line);
+        cr_expect_str_eq(check(lax, cases[i].line), cases[i].lax, "%s", cases[i].line);
+    }
+    policy_destroy(&strict);
+    policy_destroy(&lax);
+    policy_destroy(&plain);
+}
+
+Test(policy, hygiene_ttl_jitter_is_deterministic_and_bounded)
+{
+    static const char *const names[] = {"jitter"}, *const ten[] = {"10"}, *const zero[] = {"0"};
+    static const struct policy_cache_rule fixed = {"f", "f:*", true, 5000, 0, 0, 0, 0, 0, 0, 0};
+    struct policy *p = hygiene_policy(names, ten, 1, &fixed);
+    struct policy *none = hygiene_policy(names, zero, 1, NULL);
+    uint64_t least = UINT64_MAX, most = 0;
+
+    for (int i = 0; i < 1000; i++) {
+        char key[32];
+        snprintf(key, sizeof(key), "key:%d", i);
+        uint64_t t = ttl_of(p, key, 0);
+        cr_assert(t >= 270000 && t <= 300000, "%s: %llu", key, (unsigned long long)t);
+        cr_assert_eq(ttl_of(p, key, 5), t, "deterministic");
+        cr_assert_eq(ttl_of(none, key, 0), 300000);
+        least = t < least ? t : least;
+        most = t > most ? t : most;
+    }
+    cr_expect(least < 273000 && most > 297000, "spread: %llu..%llu", (unsigned long long)least,
+              (unsigned long long)most);
+    uint64_t f = ttl_of(p, "f:1", 0);
+    cr_expect(f >= 4500 && f <= 5000, "the rule's TTL jittered: %llu", (unsigned long long)f);
+    policy_destroy(&p);
+    policy_destroy(&none);
+}
+
+Test(policy, module_errors)
+{
+    static const struct {
+        const char *name, *arg, *value, *err;
+    } cases[] = {
+        {"hygiene", "jitter", "51", "jitter: must be a whole percent from 0 to 50"},
+        {"hygiene", "jitter", "-1", "jitter: must be a whole percent from 0 to 50"},
+        {"hygiene", "jitter", "10%", "jitter: must be a whole percent from 0 to 50"},
+        {"hygiene", "jitter", "", "jitter: must be a whole percent from 0 to 50"},
+        {"hygiene", "allow_spaces", "yes", "allow_spaces: must be true or false"},
+        {"hygiene", "colour", "red", "colour: unknown setting of module hygiene"},
+        {"nosuch", "a", "b", "name: unknown module 'nosuch'"},
+    };
+    char err[256];
+
+    for (size_t i = 0; i < LEN(cases); i++) {
+        struct policy *p = policy_create();
+        struct policy_module_args args = {&cases[i].arg, &cases[i].value, 1};
+        err[0] = '\0';
+        cr_expect_eq(policy_add_module(p, cases[i].name, &args, err, sizeof(err)), -1);
+        cr_expect_str_eq(err, cases[i].err, "case %zu", i);
+        cr_expect(policy_empty(p), "nothing was added");
+        policy_destroy(&p);
+    }
+    struct policy *p = policy_create();
+    struct policy_module_args none = {NULL, NULL, 0};
+    cr_assert_eq(policy_add_module(p, "hygiene", &none, err, sizeof(err)), 0);
+    cr_expect_not(policy_empty(p));
+    cr_expect_eq(policy_add_module(p, "hygiene", &none, err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "name: module 'hygiene' is enabled twice");
+    policy_destroy(&p);
+}
