@@ -9,6 +9,7 @@
  * of rules) gets a row in SECTIONS: its loader receives the section's node.
  */
 #include "config.h"
+#include "policy_yaml.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,6 +22,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
+
+#include "policy/policy.h"
 
 #define CONFIG_KEY_MAX    128 /* longest dotted key we print */
 #define CONFIG_REASON_MAX 160 /* longest reason a setter writes */
@@ -219,22 +222,44 @@ static void format_amount(char *buf, size_t len, int64_t v, const struct unit *u
     snprintf(buf, len, "%lld%s", (long long)(best ? v / best->scale : v), best ? best->suffix : "");
 }
 
-static int set_number(struct config *cfg, const struct option *opt, const char *text, char *reason,
-                      size_t len)
+/* Parses text as a number of type within [min, max] into *out. */
+static int number_parse(const struct opt_type *type, const char *text, int64_t min, int64_t max,
+                        int64_t *out, char *reason, size_t len)
 {
-    const struct opt_type *type = &TYPES[opt->type];
     int64_t v = 0;
     if (text == NULL || text[0] == '\0')
         return fail(reason, len, "needs a value");
     int rc = parse_number(text, type->units, &v);
     if (rc == NUM_JUNK)
         return fail(reason, len, "%s", type->expect);
-    if (rc == NUM_RANGE || v < opt->min || v > opt->max) {
+    if (rc == NUM_RANGE || v < min || v > max) {
         char lo[32], hi[32];
-        format_amount(lo, sizeof(lo), opt->min, type->units);
-        format_amount(hi, sizeof(hi), opt->max, type->units);
+        format_amount(lo, sizeof(lo), min, type->units);
+        format_amount(hi, sizeof(hi), max, type->units);
         return fail(reason, len, "must be between %s and %s", lo, hi);
     }
+    *out = v;
+    return 0;
+}
+
+int config_parse_amount(config_amount_e kind, const char *text, int64_t min, int64_t max,
+                        int64_t *out, char *reason, size_t len)
+{
+    static const opt_type_e AS[] = {
+        [CONFIG_NUMBER] = OPT_INT64,
+        [CONFIG_BYTES] = OPT_BYTES,
+        [CONFIG_DURATION] = OPT_DURATION,
+    };
+    return number_parse(&TYPES[AS[kind]], text, min, max, out, reason, len);
+}
+
+static int set_number(struct config *cfg, const struct option *opt, const char *text, char *reason,
+                      size_t len)
+{
+    const struct opt_type *type = &TYPES[opt->type];
+    int64_t v = 0;
+    if (number_parse(type, text, opt->min, opt->max, &v, reason, len) != 0)
+        return -1;
     if (type->width == sizeof(int))
         *(int *)field_of(cfg, opt) = (int)v;
     else
@@ -307,8 +332,7 @@ static int set_log_level(struct config *cfg, const struct option *opt, const cha
     return 0;
 }
 
-static int set_bool(struct config *cfg, const struct option *opt, const char *text, char *reason,
-                    size_t len)
+int config_parse_bool(const char *text, bool *out, char *reason, size_t len)
 {
     static const struct {
         const char *word;
@@ -317,11 +341,17 @@ static int set_bool(struct config *cfg, const struct option *opt, const char *te
                  {"false", false}, {"no", false}, {"off", false}};
     for (size_t i = 0; text != NULL && i < sizeof(WORDS) / sizeof(WORDS[0]); i++) {
         if (strcasecmp(text, WORDS[i].word) == 0) {
-            *(bool *)field_of(cfg, opt) = WORDS[i].value;
+            *out = WORDS[i].value;
             return 0;
         }
     }
-    return fail(reason, len, "%s", TYPES[opt->type].expect);
+    return fail(reason, len, "%s", TYPES[OPT_BOOL].expect);
+}
+
+static int set_bool(struct config *cfg, const struct option *opt, const char *text, char *reason,
+                    size_t len)
+{
+    return config_parse_bool(text, (bool *)field_of(cfg, opt), reason, len);
 }
 
 static int option_apply(struct config *cfg, const struct option *opt, const char *text,
@@ -369,11 +399,15 @@ void config_deinit(struct config *cfg)
         if (option_owns_string(&OPTIONS[i]))
             free(*(char **)field_of(cfg, &OPTIONS[i]));
     }
+    policy_destroy(&cfg->policy);
     memset(cfg, 0, sizeof(*cfg));
 }
 
-/* Makes dst a deep copy of src, to be changed and then committed or dropped.
- * Returns 0, or -1 (dst left empty) when out of memory. */
+/* Makes dst a copy of src, to be changed and then committed (config_commit)
+ * or dropped (config_drop). Strings are deep copies. The policy, which cannot
+ * be copied, is shared: it stays src's until the commit, so whatever replaces
+ * dst->policy must not free it. Returns 0, or -1 (dst left empty) when out of
+ * memory. */
 static int config_copy(struct config *dst, const struct config *src)
 {
     bool failed = false;
@@ -385,16 +419,30 @@ static int config_copy(struct config *dst, const struct config *src)
         *field = failed ? NULL : strdup(*field); /* after a failure, only drop src's */
         failed = failed || *field == NULL;
     }
-    if (failed)
+    if (failed) {
+        dst->policy = NULL; /* src's */
         config_deinit(dst);
+    }
     return failed ? -1 : 0;
 }
 
-/* Replaces cfg with next, which cfg then owns. */
+/* Replaces cfg with next, a copy of it, which cfg then owns: cfg's policy is
+ * destroyed unless next still shares it. */
 static void config_commit(struct config *cfg, struct config *next)
 {
+    if (cfg->policy == next->policy)
+        cfg->policy = NULL; /* passes to next */
     config_deinit(cfg);
     *cfg = *next;
+}
+
+/* Frees next, a copy of cfg that is not committed, but not the policy it
+ * still shares with cfg. */
+static void config_drop(struct config *next, const struct config *cfg)
+{
+    if (next->policy == cfg->policy)
+        next->policy = NULL;
+    config_deinit(next);
 }
 
 /* ---- YAML file ----------------------------------------------------------- */
@@ -416,8 +464,10 @@ struct section {
     section_load_fn load;
 };
 
+static int section_policy(struct yaml_ctx *ctx, const char *key, yaml_node_t *node);
+
 static const struct section SECTIONS[] = {
-    /* {"policy", policy_yaml_load}, */
+    {"policy", section_policy},
     {NULL, NULL},
 };
 
@@ -439,15 +489,13 @@ static int yaml_fail(struct yaml_ctx *ctx, const yaml_node_t *node, const char *
                 reason);
 }
 
-/* The text of a scalar, or NULL if it holds a NUL byte. */
-static const char *scalar_text(const yaml_node_t *node)
+const char *config_yaml_text(const yaml_node_t *node)
 {
     const char *s = (const char *)node->data.scalar.value;
     return strlen(s) == node->data.scalar.length ? s : NULL;
 }
 
-/* True for a plain empty, "~" or "null" scalar. */
-static bool yaml_is_null(const yaml_node_t *node)
+bool config_yaml_null(const yaml_node_t *node)
 {
     static const char *const NULLS[] = {"", "~", "null", "Null", "NULL", NULL};
     if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
@@ -468,6 +516,19 @@ static const struct section *section_find(const char *name)
     return NULL;
 }
 
+/* The policy section: its rules, added by policy_yaml_load, replace the copy's
+ * policy (the committed config's until config_commit, so not freed here; the
+ * duplicate key check makes this the only policy section of the file). */
+static int section_policy(struct yaml_ctx *ctx, const char *key, yaml_node_t *node)
+{
+    struct policy *p = NULL;
+    (void)key;
+    if (policy_yaml_load(ctx->doc, node, ctx->path, &p, ctx->err, ctx->errlen) != 0)
+        return -1;
+    ctx->cfg->policy = p;
+    return 0;
+}
+
 static int yaml_load_scalar(struct yaml_ctx *ctx, const struct option *opt, yaml_node_t *value)
 {
     char reason[CONFIG_REASON_MAX];
@@ -475,10 +536,10 @@ static int yaml_load_scalar(struct yaml_ctx *ctx, const struct option *opt, yaml
         return yaml_fail(ctx, value, opt->name, "expected a value, not a mapping");
     if (value->type != YAML_SCALAR_NODE)
         return yaml_fail(ctx, value, opt->name, "expected a value, not a list");
-    const char *text = scalar_text(value);
+    const char *text = config_yaml_text(value);
     if (text == NULL)
         return yaml_fail(ctx, value, opt->name, "contains a NUL byte");
-    if (option_apply(ctx->cfg, opt, yaml_is_null(value) ? NULL : text, reason, sizeof(reason)))
+    if (option_apply(ctx->cfg, opt, config_yaml_null(value) ? NULL : text, reason, sizeof(reason)))
         return yaml_fail(ctx, value, opt->name, "%s", reason);
     return 0;
 }
@@ -495,19 +556,18 @@ static int yaml_load_entry(struct yaml_ctx *ctx, const char *key, yaml_node_t *k
         return sec->load(ctx, key, value);
     if (!option_is_section(key))
         return yaml_fail(ctx, knode, key, "unknown key");
-    if (yaml_is_null(value)) /* "upstream:" with every key commented out */
+    if (config_yaml_null(value)) /* "upstream:" with every key commented out */
         return 0;
     if (value->type != YAML_MAPPING_NODE)
         return yaml_fail(ctx, value, key, "expected a mapping");
     return yaml_load_map(ctx, key, value);
 }
 
-/* True if the key of pairs[i] equals the key of an earlier pair. */
-static bool yaml_key_repeated(struct yaml_ctx *ctx, const yaml_node_pair_t *pairs, size_t i)
+bool config_yaml_key_repeated(yaml_document_t *doc, const yaml_node_pair_t *pairs, size_t i)
 {
-    const yaml_node_t *key = yaml_document_get_node(ctx->doc, pairs[i].key);
+    const yaml_node_t *key = yaml_document_get_node(doc, pairs[i].key);
     for (size_t j = 0; j < i; j++) {
-        const yaml_node_t *other = yaml_document_get_node(ctx->doc, pairs[j].key);
+        const yaml_node_t *other = yaml_document_get_node(doc, pairs[j].key);
         if (other->type == YAML_SCALAR_NODE &&
             other->data.scalar.length == key->data.scalar.length &&
             memcmp(other->data.scalar.value, key->data.scalar.value, key->data.scalar.length) == 0)
@@ -525,13 +585,13 @@ static int yaml_load_map(struct yaml_ctx *ctx, const char *prefix, yaml_node_t *
         yaml_node_t *knode = yaml_document_get_node(ctx->doc, pairs[i].key);
         yaml_node_t *value = yaml_document_get_node(ctx->doc, pairs[i].value);
         char key[CONFIG_KEY_MAX];
-        const char *name = knode->type == YAML_SCALAR_NODE ? scalar_text(knode) : NULL;
+        const char *name = knode->type == YAML_SCALAR_NODE ? config_yaml_text(knode) : NULL;
         if (name == NULL)
             return yaml_fail(ctx, knode, prefix[0] ? prefix : "(top)", "keys must be plain names");
         snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", name);
         if (strchr(name, '.') != NULL || name[0] == '\0')
             return yaml_fail(ctx, knode, key, "unknown key");
-        if (yaml_key_repeated(ctx, pairs, i))
+        if (config_yaml_key_repeated(ctx->doc, pairs, i))
             return yaml_fail(ctx, knode, key, "duplicate key");
         if (yaml_load_entry(ctx, key, knode, value) != 0)
             return -1;
@@ -579,7 +639,7 @@ static int yaml_apply(struct config *cfg, yaml_document_t *doc, const char *path
 {
     struct config next;
     yaml_node_t *root = yaml_document_get_root_node(doc);
-    if (root == NULL || yaml_is_null(root))
+    if (root == NULL || config_yaml_null(root))
         return 0;
     if (root->type != YAML_MAPPING_NODE)
         return fail(err, errlen, "%s:%zu: yaml: expected a mapping of settings", path,
@@ -588,7 +648,7 @@ static int yaml_apply(struct config *cfg, yaml_document_t *doc, const char *path
         return fail(err, errlen, "%s: out of memory", path);
     struct yaml_ctx ctx = {path, doc, &next, err, errlen};
     if (yaml_load_map(&ctx, "", root) != 0) {
-        config_deinit(&next);
+        config_drop(&next, cfg);
         return -1;
     }
     config_commit(cfg, &next);
@@ -673,7 +733,7 @@ int config_load_env(struct config *cfg, char *const *envp, char *err, size_t err
         return fail(err, errlen, "environment: out of memory");
     for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
         if (env_apply(&next, envp[i], err, errlen) != 0) {
-            config_deinit(&next);
+            config_drop(&next, cfg);
             return -1;
         }
     }

@@ -12,7 +12,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <yaml.h>
+
 #include "proxy/log.h"
+
+struct policy;
 
 struct config {
     char *listen;          /* "host:port", "[v6]:port" or a unix socket path */
@@ -45,16 +49,23 @@ struct config {
     char *cache_tracking_prefixes; /* cache.tracking_prefixes: BCAST mode, comma-separated */
 
     int drain_timeout_ms; /* shutdown.drain_timeout */
+
+    /* policy: the rules of the file's policy section, added but not built
+     * (policy_build is the proxy's: it needs the policy being replaced), or
+     * NULL when the file has none or it is null/empty. Owned by cfg. */
+    struct policy *policy;
 };
 
 /* Fills cfg with the defaults. Strings are heap copies owned by cfg. */
 void config_init(struct config *cfg);
 
-/* Frees the strings cfg owns and leaves it zeroed. */
+/* Frees the strings and the policy cfg owns and leaves it zeroed. */
 void config_deinit(struct config *cfg);
 
-/* Applies the YAML file at path over cfg. Unknown keys, wrong types and values
- * out of range are errors. Returns 0, or -1 with err = "path:line: key: reason". */
+/* Applies the YAML file at path over cfg, all or nothing. Unknown keys, wrong
+ * types and values out of range are errors. A policy section replaces
+ * cfg->policy (destroying the old one); without one cfg->policy is kept.
+ * Returns 0, or -1 with err = "path:line: key: reason" and cfg unchanged. */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 
 /* Applies every NEARCACHE_<NAME> variable of envp (NULL-terminated) that names a
@@ -68,5 +79,32 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
 
 /* Checks rules that span settings. Returns 0, or -1 with err = "key: reason". */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
+
+/* ---- for section loaders (config/policy_yaml.c) -------------------------- */
+
+typedef enum {
+    CONFIG_NUMBER,   /* plain integer */
+    CONFIG_BYTES,    /* integer with an optional b/kb/mb/gb suffix */
+    CONFIG_DURATION, /* milliseconds: integer with an optional ms/s/m suffix */
+} config_amount_e;
+
+/* Parses text as the settings of that kind are parsed and checks that
+ * min <= value <= max. Returns 0 with *out set, or -1 with a one-line reason
+ * ("expected a size like 64mb", "must be between 1ms and 60m"). */
+int config_parse_amount(config_amount_e kind, const char *text, int64_t min, int64_t max,
+                        int64_t *out, char *reason, size_t len);
+
+/* Parses true/false, yes/no, on/off in any case. Returns 0 with *out set, or
+ * -1 with a one-line reason. */
+int config_parse_bool(const char *text, bool *out, char *reason, size_t len);
+
+/* The text of a scalar node, or NULL if it holds a NUL byte. */
+const char *config_yaml_text(const yaml_node_t *node);
+
+/* True for a plain empty, "~" or "null" scalar. */
+bool config_yaml_null(const yaml_node_t *node);
+
+/* True if the scalar key of pairs[i] equals the key of an earlier pair. */
+bool config_yaml_key_repeated(yaml_document_t *doc, const yaml_node_pair_t *pairs, size_t i);
 
 #endif
