@@ -6,10 +6,24 @@
 #include <string.h>
 #include <strings.h>
 
+#include <lz4.h>
+
 #include "config/config.h"
+#include "policy/policy.h"
 #include "proxy/buf.h"
 
 #define CACHE_EXPIRE_BUDGET 256 /* entries examined per cache_tick() */
+#define CACHE_COMPRESSED    1u  /* entry_head.flags: an LZ4 block follows, raw length first */
+
+/* What every stored entry starts with, ahead of its reply: the cache rule it
+ * was filled under (stale once that rule changes), and the invalidation
+ * stamps it depends on (entry_head.nstamps policy_stamps follow). */
+struct entry_head {
+    uint32_t fingerprint;
+    uint16_t rule;
+    uint8_t flags;
+    uint8_t nstamps;
+};
 
 /* Read-only commands whose reply depends only on the value of their single
  * key and their arguments: safe to answer from a copy until the key changes.
@@ -69,16 +83,22 @@ static const char *const UNDECLARED_WRITES[] = {"eval",     "evalsha", "fcall",
 struct cache {
     struct tier *tier; /* NULL when cache.enabled is off */
     const struct keys_table *keys;
+    struct policy *policy;
     int db;
     uint64_t ttl_ms;
     bool active;
     uint64_t bypassed; /* reads not served because the tier was inactive */
+    uint64_t stale;    /* tier hits on entries a rule change or an invalidation rule voided */
     uint64_t flushes;
     char *prefixes; /* cache.tracking_prefixes, split at its commas */
     size_t nprefixes;
     char *scratch; /* replies built here (MGET), valid until the next call */
     size_t scratch_len;
     size_t scratch_cap;
+    char *raw; /* a hit's decompressed reply, valid until the next call */
+    size_t raw_cap;
+    char *pack; /* an entry being stored: head, stamps, reply */
+    size_t pack_cap;
 };
 
 /* One key of an MGET: a hit's bytes in hits, or a miss fetched from Redis. */
@@ -103,6 +123,8 @@ struct cache_mget {
 
 struct cache_fill {
     uint64_t since_seq;
+    struct entry_head head; /* the rule and stamps as the read was sent */
+    struct policy_stamp stamps[POLICY_STAMPS_MAX];
     char *reply; /* copy of the read's reply, NULL until it arrives */
     size_t rlen;
     size_t klen;
@@ -190,12 +212,14 @@ static bool key_tracked(const struct cache *c, const char *key, size_t len)
     return false;
 }
 
-struct cache *cache_create(const struct config *cfg, const struct keys_table *keys)
+struct cache *cache_create(const struct config *cfg, const struct keys_table *keys,
+                           struct policy *policy)
 {
     struct cache *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
     c->keys = keys;
+    c->policy = policy;
     c->db = cfg->upstream_database;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
     if (prefixes_parse(c, cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL) < 0) {
@@ -219,6 +243,8 @@ void cache_destroy(struct cache **cp)
         return;
     tier_destroy(&(*cp)->tier);
     free((*cp)->scratch);
+    free((*cp)->raw);
+    free((*cp)->pack);
     free((*cp)->prefixes);
     free(*cp);
     *cp = NULL;
@@ -238,10 +264,22 @@ void cache_flush(struct cache *c)
     c->flushes++;
 }
 
-void cache_invalidate(struct cache *c, const char *key, size_t len)
+void cache_reload(struct cache *c, const struct config *cfg, struct policy *policy)
+{
+    c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
+    c->policy = policy;
+}
+
+static void drop_key(struct cache *c, const char *key, size_t len)
 {
     if (c->tier != NULL)
         tier_invalidate_key(c->tier, c->db, key, len);
+}
+
+void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms)
+{
+    drop_key(c, key, len);
+    policy_on_write(c->policy, key, len, NULL, now_ms);
 }
 
 static int keys_add(struct cache_keys *k, const char *key, size_t len)
@@ -258,29 +296,40 @@ static int keys_add(struct cache_keys *k, const char *key, size_t len)
 struct write_walk {
     struct cache *cache;
     const char *buf;
+    const char *name;
+    uint64_t now_ms;
     struct cache_keys *keys;
 };
 
+/* Drops a written key and fires the invalidation rules on it. */
 static void write_key(void *arg, struct resp_view key, unsigned flags)
 {
     struct write_walk *w = arg;
     if (!(flags & KEYS_KEY_WRITES))
         return;
-    cache_invalidate(w->cache, w->buf + key.off, key.len);
+    drop_key(w->cache, w->buf + key.off, key.len);
+    policy_on_write(w->cache->policy, w->buf + key.off, key.len, w->name, w->now_ms);
     if (!w->keys->flush && keys_add(w->keys, w->buf + key.off, key.len) < 0)
         w->keys->flush = true;
 }
 
 /* Invalidates what a write touches; returns the keys to invalidate again. */
 static struct cache_keys *plan_write(struct cache *c, const struct keys_cmd *cmd, const char *buf,
-                                     const struct resp_request *req)
+                                     const struct resp_request *req, uint64_t now_ms)
 {
+    if (c->tier == NULL) { /* nothing to drop, but the rules and modules hear of it */
+        struct cache_keys none = {.flush = true}; /* collects no keys */
+        struct write_walk w = {c, buf, cmd->name, now_ms, &none};
+        if (!policy_empty(c->policy))
+            keys_each(cmd, buf, req, write_key, &w);
+        return NULL;
+    }
     struct cache_keys *k = calloc(1, sizeof(*k));
     if (k == NULL) {
         cache_flush(c);
         return NULL;
     }
-    struct write_walk w = {c, buf, k};
+    struct write_walk w = {c, buf, cmd->name, now_ms, k};
     const char *name = cmd->name;
     if (name_in(name, UNDECLARED_WRITES, sizeof(UNDECLARED_WRITES) / sizeof(*UNDECLARED_WRITES)) ||
         keys_each(cmd, buf, req, write_key, &w) < 0)
@@ -303,6 +352,43 @@ static void count_key(void *arg, struct resp_view key, unsigned flags)
     o->count++;
 }
 
+/* Opens a stored entry in *v: checks that the rule it was filled under is
+ * unchanged and that no invalidation rule fired on it since (else drops the
+ * key and returns false), then leaves *v on the reply, decompressed into
+ * c->raw if need be. */
+static bool entry_open(struct cache *c, const char *key, size_t klen, uint64_t now_ms,
+                       struct tier_view *v)
+{
+    struct entry_head h;
+    struct policy_stamp stamps[POLICY_STAMPS_MAX];
+    memcpy(&h, v->reply, sizeof(h));
+    size_t off = sizeof(h) + h.nstamps * sizeof(*stamps);
+    memcpy(stamps, v->reply + sizeof(h), h.nstamps * sizeof(*stamps));
+    const struct policy_cached *rule = policy_cache_rule_at(c->policy, h.rule);
+    bool ok = rule != NULL && rule->fingerprint == h.fingerprint &&
+              policy_stamps_current(c->policy, stamps, h.nstamps);
+    const char *body = v->reply + off;
+    size_t blen = v->len - off;
+    if (ok && (h.flags & CACHE_COMPRESSED)) {
+        uint32_t raw;
+        memcpy(&raw, body, sizeof(raw));
+        ok = buf_grow(&c->raw, &c->raw_cap, raw, 4096) == 0 &&
+             LZ4_decompress_safe(body + sizeof(raw), c->raw, (int)(blen - sizeof(raw)), (int)raw) ==
+                 (int)raw;
+        body = c->raw;
+        blen = raw;
+    }
+    if (!ok) {
+        c->stale++;
+        drop_key(c, key, klen);
+        return false;
+    }
+    rule->stats->hits++;
+    policy_note_read(c->policy, rule, key, klen, now_ms);
+    *v = (struct tier_view){body, blen};
+    return true;
+}
+
 /* Looks up (key, variant) where the variant is the command's name, a NUL and
  * the rest of its request after the name: "get\0$1\r\nk\r\n" for GET k,
  * whatever the case the client spelled the command in. */
@@ -321,14 +407,23 @@ static bool lookup(struct cache *c, const char *key, size_t klen, const char *na
     bool hit = tier_get(c->tier, c->db, key, klen, v, vlen, now_ms, out);
     if (v != stack)
         free(v);
-    return hit;
+    return hit && entry_open(c, key, klen, now_ms, out);
 }
 
-/* A fill for (key, variant as in lookup()), with its PTTL request. */
+/* A fill for (key, variant as in lookup()), with its PTTL request, if the
+ * key's cache rule caches and admits it (the read is counted as a miss). */
 static struct cache_fill *fill_create(struct cache *c, const char *key, size_t klen,
-                                      const char *name, const char *rest, size_t restlen)
+                                      const char *name, const char *rest, size_t restlen,
+                                      uint64_t now_ms)
 {
-    if (!key_tracked(c, key, klen))
+    const struct policy_cached *rule = policy_cache_rule(c->policy, key, klen);
+    rule->stats->misses++;
+    policy_note_read(c->policy, rule, key, klen, now_ms);
+    if (!key_tracked(c, key, klen) || !policy_admit(c->policy, rule, key, klen, now_ms))
+        return NULL;
+    struct policy_stamp stamps[POLICY_STAMPS_MAX];
+    size_t nstamps = policy_stamp(c->policy, key, klen, stamps, POLICY_STAMPS_MAX);
+    if (nstamps > POLICY_STAMPS_MAX)
         return NULL;
     char pttl[64];
     int plen = snprintf(pttl, sizeof(pttl), "*2\r\n$4\r\nPTTL\r\n$%zu\r\n", klen);
@@ -337,6 +432,8 @@ static struct cache_fill *fill_create(struct cache *c, const char *key, size_t k
     if (f == NULL)
         return NULL;
     f->since_seq = tier_seq(c->tier);
+    f->head = (struct entry_head){rule->fingerprint, rule->index, 0, (uint8_t)nstamps};
+    memcpy(f->stamps, stamps, nstamps * sizeof(*stamps));
     f->reply = NULL;
     f->rlen = 0;
     f->klen = klen;
@@ -365,7 +462,7 @@ static void plan_read(struct cache *c, const struct keys_cmd *cmd, const char *b
         plan->hit = true;
         return;
     }
-    plan->fill = fill_create(c, key, one.key.len, cmd->name, buf + skip, req->len - skip);
+    plan->fill = fill_create(c, key, one.key.len, cmd->name, buf + skip, req->len - skip, now_ms);
 }
 
 /* Appends to a growing block (len used of cap); false when out of memory. */
@@ -424,7 +521,7 @@ static struct cache_mget *mget_split(struct cache *c, const char *buf,
         }
         m->slots[i] = (struct mget_slot){m->nmiss, 0};
         m->fills[m->nmiss++] =
-            fill_create(c, buf + key.off, key.len, "get", buf + arg.off, arg.len);
+            fill_create(c, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms);
         ok = bytes_add(&m->request, &m->request_len, &m->request_cap, buf + arg.off, arg.len);
     }
     char head[48];
@@ -458,19 +555,19 @@ static void plan_mget(struct cache *c, const char *buf, const struct resp_reques
     cache_mget_put(&m);
 }
 
-void cache_plan(struct cache *c, const char *buf, const struct resp_request *req, bool shared,
-                uint64_t now_ms, struct cache_plan *plan)
+void cache_plan(struct cache *c, const struct keys_cmd *cmd, const char *buf,
+                const struct resp_request *req, bool shared, uint64_t now_ms,
+                struct cache_plan *plan)
 {
     memset(plan, 0, sizeof(*plan));
-    if (c->tier == NULL)
-        return;
-    const struct keys_cmd *cmd = keys_lookup_request(c->keys, buf, req);
     if (cmd == NULL)
         return;
     if (cmd_writes(cmd)) {
-        plan->writes = plan_write(c, cmd, buf, req);
+        plan->writes = plan_write(c, cmd, buf, req, now_ms);
         return;
     }
+    if (c->tier == NULL)
+        return;
     if (!shared || !(cmd->flags & KEYS_CMD_READONLY) ||
         !name_in(cmd->name, CACHEABLE, sizeof(CACHEABLE) / sizeof(*CACHEABLE)))
         return;
@@ -513,14 +610,53 @@ static int64_t pttl_value(const char *data, size_t len)
     return v >= 0 ? v : -1; /* -2 (no key): the nil read is cached for cache.ttl */
 }
 
+/* Lays out the entry for f's reply in c->pack: its head, its stamps, then
+ * the reply, LZ4-compressed when the rule asks for it and that saves space.
+ * Returns the entry's length, or 0 when out of memory. */
+static size_t entry_pack(struct cache *c, const struct policy_cached *rule, struct cache_fill *f)
+{
+    size_t head = sizeof(f->head) + f->head.nstamps * sizeof(*f->stamps);
+    bool try_lz4 = rule->compress_over > 0 && f->rlen >= (size_t)rule->compress_over &&
+                   f->rlen <= LZ4_MAX_INPUT_SIZE;
+    size_t room = try_lz4 ? sizeof(uint32_t) + (size_t)LZ4_compressBound((int)f->rlen) : 0;
+    if (buf_grow(&c->pack, &c->pack_cap, head + (room > f->rlen ? room : f->rlen), 4096) < 0)
+        return 0;
+    f->head.flags = 0;
+    size_t body = f->rlen;
+    if (try_lz4) {
+        uint32_t raw = (uint32_t)f->rlen;
+        int n = LZ4_compress_default(f->reply, c->pack + head + sizeof(raw), (int)f->rlen,
+                                     (int)(room - sizeof(raw)));
+        if (n > 0 && sizeof(raw) + (size_t)n < f->rlen) {
+            memcpy(c->pack + head, &raw, sizeof(raw));
+            f->head.flags = CACHE_COMPRESSED;
+            body = sizeof(raw) + (size_t)n;
+        }
+    }
+    if (!(f->head.flags & CACHE_COMPRESSED))
+        memcpy(c->pack + head, f->reply, f->rlen);
+    memcpy(c->pack, &f->head, sizeof(f->head));
+    memcpy(c->pack + sizeof(f->head), f->stamps, f->head.nstamps * sizeof(*f->stamps));
+    return head + body;
+}
+
 void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, size_t len,
                        uint64_t now_ms)
 {
     int64_t pttl = pttl_value(data, len);
-    if (f->reply != NULL && pttl != -3 && c->active && pttl != 0) {
-        uint64_t ttl = pttl > 0 && (uint64_t)pttl < c->ttl_ms ? (uint64_t)pttl : c->ttl_ms;
-        tier_put(c->tier, c->db, f->bytes, f->klen, f->bytes + f->klen, f->vlen, f->reply, f->rlen,
-                 now_ms + ttl, f->since_seq, now_ms);
+    const struct policy_cached *rule = policy_cache_rule_at(c->policy, f->head.rule);
+    const char *key = f->bytes;
+    bool keep = f->reply != NULL && pttl != -3 && c->active && pttl != 0 && rule != NULL &&
+                rule->fingerprint == f->head.fingerprint &&
+                (rule->max_entry == 0 || f->rlen <= (size_t)rule->max_entry) &&
+                policy_should_cache(c->policy, key, f->klen, f->rlen);
+    size_t elen = keep ? entry_pack(c, rule, f) : 0;
+    if (elen > 0) {
+        uint64_t ttl = policy_ttl(c->policy, rule, key, f->klen, c->ttl_ms, now_ms);
+        if (pttl > 0 && (uint64_t)pttl < ttl)
+            ttl = (uint64_t)pttl;
+        tier_put(c->tier, c->db, key, f->klen, key + f->klen, f->vlen, c->pack, elen, now_ms + ttl,
+                 f->since_seq, now_ms);
     }
     cache_fill_destroy(&f);
 }
@@ -569,7 +705,7 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
         for (size_t off = 0; off < k->len;) {
             size_t len;
             memcpy(&len, k->data + off, sizeof(size_t));
-            cache_invalidate(c, k->data + off + sizeof(size_t), len);
+            drop_key(c, k->data + off + sizeof(size_t), len);
             off += sizeof(size_t) + len;
         }
     }
@@ -588,21 +724,21 @@ size_t cache_stats(const struct cache *c, char *buf, size_t len)
 {
     struct tier_stats none = {0};
     const struct tier_stats *s = c->tier != NULL ? tier_stats(c->tier) : &none;
-    uint64_t lookups = s->hits + s->misses;
-    int n = snprintf(buf, len,
-                     "cache_enabled:%d\r\ncache_active:%d\r\nhits:%llu\r\nmisses:%llu\r\n"
-                     "hit_ratio:%.4f\r\nbypassed:%llu\r\nfills:%llu\r\nfills_refused:%llu\r\n"
-                     "fills_rejected:%llu\r\nevictions:%llu\r\nexpirations:%llu\r\n"
-                     "invalidated_keys:%llu\r\ninvalidated_entries:%llu\r\nflushes:%llu\r\n"
-                     "entries:%zu\r\nkeys:%zu\r\nbytes:%zu\r\nmax_bytes:%zu\r\n",
-                     c->tier != NULL, c->active, (unsigned long long)s->hits,
-                     (unsigned long long)s->misses, lookups ? (double)s->hits / lookups : 0.0,
-                     (unsigned long long)c->bypassed, (unsigned long long)s->fills,
-                     (unsigned long long)s->fills_refused, (unsigned long long)s->fills_rejected,
-                     (unsigned long long)s->evictions, (unsigned long long)s->expirations,
-                     (unsigned long long)s->invalidated_keys,
-                     (unsigned long long)s->invalidated_entries, (unsigned long long)c->flushes,
-                     s->entries, s->keys, s->bytes, s->max_bytes);
+    uint64_t hits = s->hits - c->stale, misses = s->misses + c->stale, lookups = hits + misses;
+    int n =
+        snprintf(buf, len,
+                 "cache_enabled:%d\r\ncache_active:%d\r\nhits:%llu\r\nmisses:%llu\r\n"
+                 "hit_ratio:%.4f\r\nbypassed:%llu\r\nfills:%llu\r\nfills_refused:%llu\r\n"
+                 "fills_rejected:%llu\r\nevictions:%llu\r\nexpirations:%llu\r\n"
+                 "invalidated_keys:%llu\r\ninvalidated_entries:%llu\r\nflushes:%llu\r\n"
+                 "entries:%zu\r\nkeys:%zu\r\nbytes:%zu\r\nmax_bytes:%zu\r\n",
+                 c->tier != NULL, c->active, (unsigned long long)hits, (unsigned long long)misses,
+                 lookups ? (double)hits / lookups : 0.0, (unsigned long long)c->bypassed,
+                 (unsigned long long)s->fills, (unsigned long long)s->fills_refused,
+                 (unsigned long long)s->fills_rejected, (unsigned long long)s->evictions,
+                 (unsigned long long)s->expirations, (unsigned long long)s->invalidated_keys,
+                 (unsigned long long)s->invalidated_entries, (unsigned long long)c->flushes,
+                 s->entries, s->keys, s->bytes, s->max_bytes);
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }
 

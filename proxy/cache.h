@@ -20,6 +20,7 @@
 
 struct config;
 struct cache;
+struct policy;
 
 /* A read in flight whose reply may fill the tier. */
 struct cache_fill;
@@ -42,8 +43,20 @@ struct cache_plan {
 };
 
 /* Creates the cache for cfg's cache.* settings, using keys for key positions
- * (borrowed, must outlive it). The tier starts inactive. NULL on ENOMEM. */
-struct cache *cache_create(const struct config *cfg, const struct keys_table *keys);
+ * and policy (a built one) for the cache and invalidation rules, both
+ * borrowed and outliving it. The tier starts inactive. NULL on ENOMEM.
+ *
+ * Every stored entry records the cache rule it was filled under (index and
+ * fingerprint) and the invalidation stamps of its key: a hit on an entry
+ * whose rule has since changed, or that an invalidation rule has voided, is
+ * dropped and answered as a miss. */
+struct cache *cache_create(const struct config *cfg, const struct keys_table *keys,
+                           struct policy *policy);
+
+/* After a reload: takes cache.ttl from cfg and policy as the rules from now
+ * on (borrowed; the previous one may be destroyed once this returns).
+ * Entries filled under rules that changed are no longer served. */
+void cache_reload(struct cache *c, const struct config *cfg, struct policy *policy);
 
 /* The key prefixes of cache.tracking_prefixes (BCAST tracking), i < count:
  * only keys under one of them are served and filled. count 0: any key. */
@@ -58,12 +71,14 @@ void cache_destroy(struct cache **c);
  * empties the tier. */
 void cache_set_active(struct cache *c, bool active);
 
-/* Decides for one complete multibulk request. shared says whether it goes to
- * a shared upstream connection in the configured database, the only place
+/* Decides for one complete multibulk request, cmd being its entry in the key
+ * table (NULL: unknown, nothing is done). shared says whether it goes to a
+ * shared upstream connection in the configured database, the only place
  * reads are served and filled from. Writes are invalidated here, whatever
- * the connection. */
-void cache_plan(struct cache *c, const char *buf, const struct resp_request *req, bool shared,
-                uint64_t now_ms, struct cache_plan *plan);
+ * the connection, and fire the invalidation rules. */
+void cache_plan(struct cache *c, const struct keys_cmd *cmd, const char *buf,
+                const struct resp_request *req, bool shared, uint64_t now_ms,
+                struct cache_plan *plan);
 
 /* The PTTL request to send right behind a read with a fill. */
 void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len);
@@ -114,8 +129,9 @@ void cache_writes_done(struct cache *c, struct cache_keys **k);
 /* Drops everything (a tracked connection was lost, or Redis said so). */
 void cache_flush(struct cache *c);
 
-/* Drops one key, as invalidated by Redis. */
-void cache_invalidate(struct cache *c, const char *key, size_t len);
+/* Drops one key, as invalidated by Redis, and fires the invalidation rules
+ * on it (every rule whose source matches: the command is not known). */
+void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms);
 
 /* Reclaims expired entries, a bounded amount per call. */
 void cache_tick(struct cache *c, uint64_t now_ms);

@@ -9,8 +9,10 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "policy/policy.h"
 #include "proxy/cache.h"
 #include "proxy/cmd.h"
+#include "proxy/keys.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
@@ -20,6 +22,10 @@
 #define CLIENT_OUT_LOW  (256 * 1024)
 
 static const char ERR_UNAVAILABLE[] = "-ERR upstream unavailable\r\n";
+static const char ERR_EXECABORT[] =
+    "-EXECABORT Transaction discarded because of previous errors.\r\n";
+/* Sent in place of the EXEC of a transaction with a rejected command. */
+static const char DISCARD_FRAME[] = "*1\r\n$7\r\nDISCARD\r\n";
 
 typedef enum {
     DISPATCH_DONE = 0, /* the request was answered or queued */
@@ -124,6 +130,12 @@ void client_reply(struct req *r, const char *data, size_t len)
         req_destroy(r);
         return;
     }
+    if (r->execabort && len == 5 && memcmp(data, "+OK\r\n", 5) == 0) {
+        data = ERR_EXECABORT;
+        len = sizeof(ERR_EXECABORT) - 1;
+    } else if (len > 0 && (data[0] == '-' || data[0] == '!')) {
+        policy_on_error(c->srv->policy, data, len);
+    }
     c->inflight--;
     if (r == c->head) {
         c->head = r->cnext;
@@ -166,6 +178,7 @@ void client_dedicated_lost(struct client *c, bool was_ready)
     bool was_stream = c->stream;
     c->ded = NULL;
     c->sticky = c->in_multi = c->watching = c->stream = c->reset_ded = false;
+    c->multi_dirty = false;
     if (was_stream && !was_ready) {
         client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         c->last_write = true;
@@ -192,7 +205,7 @@ static void client_apply_state(struct client *c, cmd_kind_e kind)
         c->in_multi = true;
         break;
     case CMD_EXEC:
-        c->in_multi = c->watching = false;
+        c->in_multi = c->watching = c->multi_dirty = false;
         break;
     case CMD_WATCH:
         c->watching = true;
@@ -201,7 +214,7 @@ static void client_apply_state(struct client *c, cmd_kind_e kind)
         c->watching = false;
         break;
     case CMD_RESET:
-        c->sticky = c->in_multi = c->watching = false;
+        c->sticky = c->in_multi = c->watching = c->multi_dirty = false;
         c->reset_ded = true;
         break;
     case CMD_SHARED:
@@ -236,18 +249,21 @@ static struct upstream *client_route(struct client *c, cmd_kind_e kind)
     return target;
 }
 
-/* Answers NEARCACHE STATS: the proxy's and the local tier's counters. */
-static dispatch_e client_nearcache(struct client *c, const char *buf,
-                                   const struct resp_request *req)
+/* Answers with a bulk string of len bytes from body (which has room for
+ * the CRLF after them). */
+static void client_bulk(struct client *c, char *body, size_t len)
 {
-    static const char USAGE[] = "-ERR unknown subcommand or wrong number of arguments for "
-                                "'nearcache'. Try NEARCACHE STATS.\r\n";
-    struct resp_view sub = req->argc == 2 ? req->argv[1] : (struct resp_view){0, 0};
-    if (sub.len != 5 || strncasecmp(buf + sub.off, "stats", 5) != 0) {
-        client_local(c, USAGE, sizeof(USAGE) - 1);
-        return DISPATCH_DONE;
-    }
-    char body[2048], head[32];
+    char head[32];
+    int h = snprintf(head, sizeof(head), "$%zu\r\n", len);
+    memcpy(body + len, "\r\n", 2);
+    client_local(c, head, (size_t)h);
+    client_local(c, body, len + 2);
+}
+
+/* NEARCACHE STATS: the proxy's and the local tier's counters. */
+static void client_stats(struct client *c)
+{
+    char body[2048];
     struct server *srv = c->srv;
     const char *tracking = srv->tracking == NULL   ? "off"
                            : srv->tracking_refused ? "refused"
@@ -255,26 +271,87 @@ static dispatch_e client_nearcache(struct client *c, const char *buf,
                                                    : "down";
     int n = snprintf(body, sizeof(body),
                      "clients:%d\r\ntotal_connections:%llu\r\n"
-                     "total_requests:%llu\r\ntracking:%s\r\n",
+                     "total_requests:%llu\r\ntracking:%s\r\nreloads:%llu\r\n"
+                     "reloads_failed:%llu\r\n",
                      srv->nclients, (unsigned long long)srv->total_connections,
-                     (unsigned long long)srv->total_requests, tracking);
-    size_t len = (size_t)n + cache_stats(srv->cache, body + n, sizeof(body) - (size_t)n);
-    int h = snprintf(head, sizeof(head), "$%zu\r\n", len);
-    memcpy(body + len, "\r\n", 2);
-    client_local(c, head, (size_t)h);
-    client_local(c, body, len + 2);
+                     (unsigned long long)srv->total_requests, tracking,
+                     (unsigned long long)srv->reloads, (unsigned long long)srv->reloads_failed);
+    client_bulk(c, body,
+                (size_t)n + cache_stats(srv->cache, body + n, sizeof(body) - 2 - (size_t)n));
+}
+
+/* NEARCACHE POLICY: a line of counters per rule. */
+static void client_policy_stats(struct client *c)
+{
+    size_t cap = 256 + policy_rule_count(c->srv->policy) * (2 * POLICY_NAME_MAX + 128);
+    char *body = malloc(cap);
+    if (body == NULL) {
+        client_close(c);
+        return;
+    }
+    client_bulk(c, body, policy_stats(c->srv->policy, body, cap - 2));
+    free(body);
+}
+
+/* NEARCACHE RELOAD: the settings and the policy, as SIGHUP does. */
+static void client_reload(struct client *c)
+{
+    char err[600], line[700];
+    if (server_reload(c->srv, err, sizeof(err)) == 0) {
+        client_local(c, "+OK\r\n", 5);
+        return;
+    }
+    for (char *p = err; *p != '\0'; p++) {
+        if (*p == '\r' || *p == '\n')
+            *p = ' ';
+    }
+    int n = snprintf(line, sizeof(line), "-ERR reload failed: %s\r\n", err);
+    client_local(c, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* The proxy's own command: NEARCACHE STATS | POLICY | RELOAD. */
+static dispatch_e client_nearcache(struct client *c, const char *buf,
+                                   const struct resp_request *req)
+{
+    static const char USAGE[] = "-ERR unknown subcommand or wrong number of arguments for "
+                                "'nearcache'. Try NEARCACHE STATS, POLICY or RELOAD.\r\n";
+    static const struct {
+        const char *name;
+        void (*run)(struct client *c);
+    } SUBS[] = {
+        {"stats", client_stats}, {"policy", client_policy_stats}, {"reload", client_reload}};
+    struct resp_view sub = req->argc == 2 ? req->argv[1] : (struct resp_view){0, 0};
+    for (size_t i = 0; i < sizeof(SUBS) / sizeof(*SUBS); i++) {
+        if (sub.len == strlen(SUBS[i].name) &&
+            strncasecmp(buf + sub.off, SUBS[i].name, sub.len) == 0) {
+            SUBS[i].run(c);
+            return DISPATCH_DONE;
+        }
+    }
+    client_local(c, USAGE, sizeof(USAGE) - 1);
     return DISPATCH_DONE;
 }
 
 /* Queues a request on its upstream connection, or answers it from the local
  * tier. Writes invalidate the tier first; a transaction's writes complete
- * with its EXEC. */
+ * with its EXEC. The EXEC of a transaction in which the policy rejected a
+ * command goes as a DISCARD, answered with Redis's EXECABORT. */
 static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind_e kind,
-                                 const char *buf, const struct resp_request *req)
+                                 const struct keys_cmd *cmd, const char *buf,
+                                 const struct resp_request *req)
 {
     struct server *srv = c->srv;
+    bool abort =
+        kind == CMD_EXEC && c->multi_dirty && cmd != NULL && strcmp(cmd->name, "exec") == 0;
+    struct resp_request discard = {RESP_REQ_MULTIBULK, sizeof(DISCARD_FRAME) - 1, 1, {{8, 7}}};
+    if (abort) {
+        buf = DISCARD_FRAME;
+        req = &discard;
+        cmd = NULL;
+    }
+    client_apply_state(c, kind);
     struct cache_plan plan;
-    cache_plan(srv->cache, buf, req, up == c->home && server_may_fill(srv, up),
+    cache_plan(srv->cache, cmd, buf, req, up == c->home && server_may_fill(srv, up),
                (uint64_t)(ev_now(srv->loop) * 1000), &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
@@ -289,6 +366,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
         return DISPATCH_DONE;
     }
     r->blocking = kind == CMD_BLOCKING;
+    r->execabort = abort;
     if (c->in_multi) {
         cache_writes_merge(&c->multi_writes, &plan.writes);
     } else {
@@ -308,15 +386,34 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
     return DISPATCH_DONE;
 }
 
+/* Answers a request the policy rejects; inside MULTI that dooms the EXEC. */
+static bool client_rejected(struct client *c, const struct keys_cmd *cmd, const char *buf,
+                            const struct resp_request *req)
+{
+    char reply[POLICY_REPLY_MAX];
+    if (policy_empty(c->srv->policy))
+        return false;
+    size_t n = policy_check(c->srv->policy, cmd, buf, req, reply);
+    if (n == 0)
+        return false;
+    c->multi_dirty |= c->in_multi;
+    client_local(c, reply, n);
+    return true;
+}
+
 /* Sends one complete multibulk request on its way. */
 static dispatch_e client_dispatch(struct client *c, const char *buf, const struct resp_request *req)
 {
-    c->srv->total_requests++;
+    struct server *srv = c->srv;
+    srv->total_requests++;
+    const struct keys_cmd *cmd = keys_lookup_request(srv->keys, buf, req);
     if (c->stream) {
         /* Replies are not matched here: a write is invalidated now only. */
+        if (client_rejected(c, cmd, buf, req))
+            return DISPATCH_DONE;
         struct cache_plan plan;
-        cache_plan(c->srv->cache, buf, req, false, 0, &plan);
-        cache_writes_done(c->srv->cache, &plan.writes);
+        cache_plan(srv->cache, cmd, buf, req, false, (uint64_t)(ev_now(srv->loop) * 1000), &plan);
+        cache_writes_done(srv->cache, &plan.writes);
         upstream_send(c->ded, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
@@ -332,6 +429,8 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
     }
+    if (client_rejected(c, cmd, buf, req))
+        return DISPATCH_DONE;
     struct upstream *up = client_route(c, kind);
     if (up == NULL)
         return DISPATCH_STALL;
@@ -339,13 +438,13 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         return DISPATCH_DONE;
     }
-    client_apply_state(c, kind);
     if (kind == CMD_STREAM) {
+        client_apply_state(c, kind);
         upstream_set_stream(up);
         upstream_send(up, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
-    return client_forward(c, up, kind, buf, req);
+    return client_forward(c, up, kind, cmd, buf, req);
 }
 
 /* Answers a malformed request as Redis does, then closes after writing. */

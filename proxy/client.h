@@ -37,6 +37,7 @@ struct req {
     bool inflight;             /* linked by an upstream, reply not yet received */
     bool done;                 /* reply complete, waiting for earlier replies */
     bool blocking;             /* may legitimately take longer than the reply deadline */
+    bool execabort;            /* a DISCARD in place of EXEC: its +OK becomes EXECABORT */
     bool fill_owner;           /* fill is this (internal PTTL) request's to complete */
     long long tracking_id;     /* internal CLIENT TRACKING ... REDIRECT <id>, else 0 */
     struct cache_mget *mget;   /* an MGET split with the tier, or a PTTL behind one */
@@ -65,6 +66,7 @@ struct client {
     bool sticky;         /* holds state that lasts (SELECT, HELLO 3, CLIENT SETNAME, ...) */
     bool in_multi;       /* between MULTI and EXEC/DISCARD */
     bool watching;       /* WATCH outstanding */
+    bool multi_dirty;    /* the policy rejected a command of the open transaction */
     bool stream;         /* raw pass-through with its dedicated connection */
     bool reset_ded;      /* RESET sent: drop the dedicated connection once idle */
     bool stalled;        /* next request waits for the in-flight ones */

@@ -8,6 +8,7 @@
 #include <ev.h>
 
 #include "config/config.h"
+#include "policy/policy.h"
 #include "proxy/log.h"
 #include "proxy/server.h"
 
@@ -114,6 +115,30 @@ static int load_config(struct config *cfg, const struct options *o, char *err, s
     return config_validate(cfg, err, errlen);
 }
 
+/* server_load_fn: the settings again, from the same sources, for a reload. */
+static int reload_config(void *arg, struct config *out, char *err, size_t errlen)
+{
+    return load_config(out, arg, err, errlen);
+}
+
+/* --check-config: the settings loaded, and the policy built as the proxy
+ * would build it. Returns the exit status. */
+static int check_config(struct config *cfg, const struct options *o)
+{
+    char err[512];
+    const char *what = o->config_path != NULL ? o->config_path : "settings";
+    size_t rules = 0;
+    if (cfg->policy != NULL) {
+        if (policy_build(cfg->policy, NULL, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s: policy: %s\n", what, err);
+            return 2;
+        }
+        rules = policy_rule_count(cfg->policy);
+    }
+    printf("%s: ok (%zu policy rules)\n", what, rules);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct options opts = {0};
@@ -127,9 +152,9 @@ int main(int argc, char **argv)
         return 2;
     }
     if (opts.check_only) {
-        printf("%s: ok\n", opts.config_path != NULL ? opts.config_path : "settings");
+        int rc = check_config(&cfg, &opts);
         config_deinit(&cfg);
-        return 0;
+        return rc;
     }
     log_level = cfg.log_level;
     signal(SIGPIPE, SIG_IGN);
@@ -137,7 +162,7 @@ int main(int argc, char **argv)
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     struct server srv;
     int status = 1;
-    if (server_setup(&srv, loop, &cfg) == 0)
+    if (server_setup(&srv, loop, &cfg, reload_config, &opts) == 0)
         status = server_run(&srv);
     server_teardown(&srv);
     config_deinit(&cfg);

@@ -2,11 +2,14 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "policy/policy.h"
 #include "proxy/cache.h"
 #include "proxy/client.h"
 #include "proxy/introspect.h"
@@ -271,7 +274,7 @@ void server_tracking_refused(struct server *srv, const char *data, size_t len)
 static void server_on_invalidate(void *arg, const char *key, size_t len)
 {
     struct server *srv = arg;
-    cache_invalidate(srv->cache, key, len);
+    cache_invalidate(srv->cache, key, len, (uint64_t)(ev_now(srv->loop) * 1000));
 }
 
 static void server_on_flush(void *arg)
@@ -315,6 +318,136 @@ static int server_setup_tracking(struct server *srv)
     return srv->tracking != NULL ? 0 : -1;
 }
 
+/* Asks Redis to report writes under the invalidation rules' source prefixes,
+ * so that the rules fire on writes made elsewhere too. */
+static int server_track_sources(struct server *srv)
+{
+    size_t n = policy_source_count(srv->policy);
+    if (srv->tracking == NULL)
+        return 0;
+    const char **prefixes = calloc(n + 1, sizeof(*prefixes));
+    size_t *lens = calloc(n + 1, sizeof(*lens));
+    int rc = prefixes != NULL && lens != NULL ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        prefixes[i] = policy_source(srv->policy, i, &lens[i]);
+    if (rc == 0)
+        rc = tracking_set_sources(srv->tracking, prefixes, lens, n);
+    free(prefixes);
+    free(lens);
+    return rc;
+}
+
+/* Builds the policy loaded into cfg (taken from it; an empty one when there
+ * is none) over prev's runtime state. NULL with err on failure. */
+static struct policy *server_build_policy(struct config *cfg, struct policy *prev, char *err,
+                                          size_t errlen)
+{
+    struct policy *p = cfg->policy != NULL ? cfg->policy : policy_create();
+    cfg->policy = NULL;
+    if (p == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (policy_build(p, prev, err, errlen) < 0) {
+        policy_destroy(&p);
+        return NULL;
+    }
+    return p;
+}
+
+/* Settings a running proxy cannot change: a reload keeps their old values. */
+static const struct {
+    const char *name;
+    size_t offset;
+    size_t size; /* 0 for a string */
+} FIXED[] = {
+#define FIXED_STR(name, field)                                                                     \
+    {                                                                                              \
+        name, offsetof(struct config, field), 0                                                    \
+    }
+#define FIXED_VAL(name, field)                                                                     \
+    {                                                                                              \
+        name, offsetof(struct config, field), sizeof(((struct config *)0)->field)                  \
+    }
+    FIXED_STR("listen", listen),
+    FIXED_STR("upstream.address", upstream),
+    FIXED_STR("upstream.username", upstream_username),
+    FIXED_STR("upstream.password", upstream_password),
+    FIXED_VAL("upstream.database", upstream_database),
+    FIXED_VAL("upstream.pool_size", pool_size),
+    FIXED_VAL("cache.enabled", cache_enabled),
+    FIXED_VAL("cache.max_memory", cache_max_memory),
+    FIXED_VAL("cache.max_entry", cache_max_entry),
+    FIXED_VAL("cache.tracking", cache_tracking),
+    FIXED_STR("cache.tracking_prefixes", cache_tracking_prefixes),
+#undef FIXED_STR
+#undef FIXED_VAL
+};
+
+/* Gives next the running values of the fixed settings, saying which changed.
+ * Strings are swapped, so the running ones stay where they are. */
+static void server_keep_fixed(const struct config *cur, struct config *next)
+{
+    for (size_t i = 0; i < sizeof(FIXED) / sizeof(*FIXED); i++) {
+        char *a = (char *)cur + FIXED[i].offset, *b = (char *)next + FIXED[i].offset;
+        bool changed;
+        if (FIXED[i].size == 0) {
+            char **sa = (char **)a, **sb = (char **)b;
+            changed = (*sa == NULL) != (*sb == NULL) || (*sa != NULL && strcmp(*sa, *sb) != 0);
+            char *t = *sa;
+            *sa = *sb;
+            *sb = t;
+        } else {
+            changed = memcmp(a, b, FIXED[i].size) != 0;
+            memcpy(b, a, FIXED[i].size);
+        }
+        if (changed)
+            log_warn("reload: %s changed: restart to apply it", FIXED[i].name);
+    }
+}
+
+int server_reload(struct server *srv, char *err, size_t errlen)
+{
+    struct config next;
+    struct policy *p = NULL;
+    srv->reloads++;
+    if (srv->load == NULL) {
+        snprintf(err, errlen, "no settings to read again");
+        srv->reloads_failed++;
+        return -1;
+    }
+    if (srv->load(srv->load_arg, &next, err, errlen) == 0)
+        p = server_build_policy(&next, srv->policy, err, errlen);
+    if (p == NULL) {
+        config_deinit(&next);
+        srv->reloads_failed++;
+        log_error("reload failed, running settings kept: %s", err);
+        return -1;
+    }
+    server_keep_fixed(srv->cfg, &next);
+    config_deinit(srv->cfg);
+    *srv->cfg = next;
+    log_level = srv->cfg->log_level;
+    srv->limits.max_bulk_len = srv->cfg->max_bulk_len;
+    srv->limits.max_multibulk_len = srv->cfg->max_multibulk_len;
+    srv->limits.max_inline_len = (size_t)srv->cfg->max_inline_len;
+    cache_reload(srv->cache, srv->cfg, p);
+    policy_destroy(&srv->policy);
+    srv->policy = p;
+    if (server_track_sources(srv) < 0)
+        log_error("reload: out of memory registering the invalidation sources");
+    log_notice("reloaded: %zu policy rules", policy_rule_count(p));
+    return 0;
+}
+
+static void server_on_hup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    char err[512];
+    server_reload(w->data, err, sizeof(err));
+}
+
 /* Learns key positions from Redis's COMMAND, or falls back to the built-in
  * table when Redis cannot be asked now. */
 static int server_setup_keys(struct server *srv)
@@ -349,11 +482,15 @@ static int server_setup_pool(struct server *srv)
     return 0;
 }
 
-int server_setup(struct server *srv, struct ev_loop *loop, const struct config *cfg)
+int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, server_load_fn load,
+                 void *load_arg)
 {
+    char err[512];
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
     srv->cfg = cfg;
+    srv->load = load;
+    srv->load_arg = load_arg;
     srv->listen_fd = -1;
     srv->prepare.data = srv;
     srv->limits.max_bulk_len = cfg->max_bulk_len;
@@ -374,25 +511,32 @@ int server_setup(struct server *srv, struct ev_loop *loop, const struct config *
         log_crit("listen %s: %s", cfg->listen, strerror(errno));
         return -1;
     }
-    if (server_setup_keys(srv) < 0 || (srv->cache = cache_create(cfg, srv->keys)) == NULL ||
+    if ((srv->policy = server_build_policy(cfg, NULL, err, sizeof(err))) == NULL) {
+        log_crit("policy: %s", err);
+        return -1;
+    }
+    if (server_setup_keys(srv) < 0 ||
+        (srv->cache = cache_create(cfg, srv->keys, srv->policy)) == NULL ||
         server_setup_pool(srv) < 0) {
         log_crit("out of memory");
         return -1;
     }
-    if (server_setup_tracking(srv) < 0)
+    if (server_setup_tracking(srv) < 0 || server_track_sources(srv) < 0)
         return -1;
     ev_io_init(&srv->accept_io, server_on_accept, srv->listen_fd, EV_READ);
     ev_prepare_init(&srv->prepare, server_on_prepare);
     ev_timer_init(&srv->cron, server_on_cron, SERVER_CRON_S, SERVER_CRON_S);
     ev_signal_init(&srv->sig_term, server_on_signal, SIGTERM);
     ev_signal_init(&srv->sig_int, server_on_signal, SIGINT);
+    ev_signal_init(&srv->sig_hup, server_on_hup, SIGHUP);
     srv->accept_io.data = srv->cron.data = srv;
-    srv->sig_term.data = srv->sig_int.data = srv;
+    srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
     ev_io_start(loop, &srv->accept_io);
     ev_prepare_start(loop, &srv->prepare);
     ev_timer_start(loop, &srv->cron);
     ev_signal_start(loop, &srv->sig_term);
     ev_signal_start(loop, &srv->sig_int);
+    ev_signal_start(loop, &srv->sig_hup);
     log_notice("listening on %s, upstream %s, pool of %d", cfg->listen, cfg->upstream,
                cfg->pool_size);
     return 0;
@@ -418,9 +562,11 @@ void server_teardown(struct server *srv)
     srv->pool = NULL;
     tracking_destroy(&srv->tracking);
     cache_destroy(&srv->cache);
+    policy_destroy(&srv->policy);
     keys_table_destroy(&srv->keys);
     ev_prepare_stop(srv->loop, &srv->prepare);
     ev_timer_stop(srv->loop, &srv->cron);
     ev_signal_stop(srv->loop, &srv->sig_term);
     ev_signal_stop(srv->loop, &srv->sig_int);
+    ev_signal_stop(srv->loop, &srv->sig_hup);
 }

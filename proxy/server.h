@@ -19,10 +19,18 @@ struct client;
 struct upstream;
 struct cache;
 struct keys_table;
+struct policy;
+
+/* Reads the settings from the same sources as at start-up into out (which it
+ * initializes; the caller deinitializes it). Returns 0, or -1 with err set to
+ * "file:line: key: reason". Used by reloads. */
+typedef int (*server_load_fn)(void *arg, struct config *out, char *err, size_t errlen);
 
 struct server {
     struct ev_loop *loop;
-    const struct config *cfg;
+    struct config *cfg; /* the caller's; reloads update it in place */
+    server_load_fn load;
+    void *load_arg;
     struct resp_limits limits;
     struct net_addr upstream_addr;
     int listen_fd;
@@ -31,8 +39,10 @@ struct server {
     ev_timer cron;
     ev_signal sig_term;
     ev_signal sig_int;
+    ev_signal sig_hup;
     struct keys_table *keys;   /* key positions: from COMMAND, else built in */
     struct cache *cache;       /* the local tier in the request path */
+    struct policy *policy;     /* built rules; a reload replaces it */
     struct tracking *tracking; /* invalidation subscriber, NULL without tracking */
     long long tracking_id;     /* subscriber's client id, -1 while it is down */
     bool tracking_refused;     /* Redis refused CLIENT TRACKING: TTL-bounded only */
@@ -51,11 +61,21 @@ struct server {
     ev_tstamp drain_deadline;
     uint64_t total_connections;
     uint64_t total_requests;
+    uint64_t reloads;
+    uint64_t reloads_failed;
 };
 
-/* Binds the listener, connects the pool and installs the signal handlers.
- * Returns 0, or -1 after logging why. */
-int server_setup(struct server *srv, struct ev_loop *loop, const struct config *cfg);
+/* Binds the listener, connects the pool and installs the signal handlers
+ * (SIGTERM and SIGINT drain, SIGHUP reloads through load). Takes cfg's
+ * policy (cfg->policy is left NULL) and builds it. Returns 0, or -1 after
+ * logging why. */
+int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, server_load_fn load,
+                 void *load_arg);
+
+/* Reads the settings and the policy again and applies them without dropping
+ * a connection: see reload.h. Returns 0, or -1 with err set (the running
+ * settings stay). */
+int server_reload(struct server *srv, char *err, size_t errlen);
 
 /* Runs until a drain completes; returns the process exit status. */
 int server_run(struct server *srv);

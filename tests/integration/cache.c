@@ -176,10 +176,13 @@ Test(cache, nearcache_command_errors)
     harness_require_proxy();
     start_caching_proxy(NULL);
     int c = sock_connect_or_fail(fx_proxy.port);
-    sock_call_expect(c, "NEARCACHE\nNEARCACHE FOO", 2,
+    sock_call_expect(c, "NEARCACHE\nNEARCACHE FOO\nNEARCACHE STATS x", 3,
                      "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try "
-                     "NEARCACHE STATS.\r\n-ERR unknown subcommand or wrong number of arguments "
-                     "for 'nearcache'. Try NEARCACHE STATS.\r\n");
+                     "NEARCACHE STATS, POLICY or RELOAD.\r\n"
+                     "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try "
+                     "NEARCACHE STATS, POLICY or RELOAD.\r\n"
+                     "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try "
+                     "NEARCACHE STATS, POLICY or RELOAD.\r\n");
     close(c);
     proxy_finish(&fx_proxy);
 }

@@ -4,12 +4,14 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "policy/policy.h"
 #include "proxy/cache.h"
 
 #include "leaks.h"
 
 static struct config cfg;
 static struct keys_table *keys;
+static struct policy *policy;
 static struct cache *cache;
 
 static void setup(void)
@@ -17,7 +19,10 @@ static void setup(void)
     config_init(&cfg);
     keys = keys_table_create();
     cr_assert(keys != NULL && keys_table_add_builtin(keys) > 0);
-    cache = cache_create(&cfg, keys);
+    char err[256];
+    policy = policy_create();
+    cr_assert(policy != NULL && policy_build(policy, NULL, err, sizeof(err)) == 0);
+    cache = cache_create(&cfg, keys, policy);
     cr_assert_not_null(cache);
     cache_set_active(cache, true);
 }
@@ -25,6 +30,7 @@ static void setup(void)
 static void teardown(void)
 {
     cache_destroy(&cache);
+    policy_destroy(&policy);
     keys_table_destroy(&keys);
     config_deinit(&cfg);
     check_leaks();
@@ -57,7 +63,7 @@ static struct cache_plan plan_of(const char *line, bool shared, uint64_t now)
 {
     struct frame f = frame_of(line);
     struct cache_plan plan;
-    cache_plan(cache, f.buf, &f.req, shared, now, &plan);
+    cache_plan(cache, keys_lookup_request(keys, f.buf, &f.req), f.buf, &f.req, shared, now, &plan);
     free(f.buf);
     return plan;
 }
@@ -253,4 +259,160 @@ Test(cache, mget_error_reply_passes_through)
     cache_mget_finish(cache, plan.mget, 1, ERR, strlen(ERR), 0);
     cache_mget_put(&plan.mget);
     cr_assert_not(read_through("GET x", "$1\r\n1\r\n", ":-1\r\n", 0));
+}
+
+/* ---- with policy rules ---------------------------------------------------- */
+
+/* Replaces the policy with one of these cache and invalidation rules, as a
+ * reload does. */
+static void use_rules(const struct policy_cache_rule *rules, size_t n,
+                      const struct policy_invalidate_rule *inv, size_t ninv)
+{
+    char err[256];
+    struct policy *next = policy_create();
+    cr_assert_not_null(next);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(policy_add_cache(next, &rules[i], err, sizeof(err)), 0, "%s", err);
+    for (size_t i = 0; i < ninv; i++)
+        cr_assert_eq(policy_add_invalidate(next, &inv[i], err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(policy_build(next, policy, err, sizeof(err)), 0, "%s", err);
+    cache_reload(cache, &cfg, next);
+    policy_destroy(&policy);
+    policy = next;
+}
+
+/* A plain read that forwards without a fill. */
+static void read_unfilled(const char *line)
+{
+    struct cache_plan plan = plan_of(line, true, 0);
+    cr_assert(!plan.hit && plan.fill == NULL, "%s", line);
+    for (size_t i = 0; plan.mget != NULL && i < cache_mget_misses(plan.mget); i++) {
+        const char *pttl;
+        size_t len;
+        cache_mget_pttl(plan.mget, i, &pttl, &len);
+        cr_assert_eq(len, 0, "%s: key %zu of the MGET gets no fill", line, i);
+    }
+    cache_mget_put(&plan.mget);
+}
+
+static size_t stat_of(const char *name)
+{
+    char buf[2048], want[64];
+    cache_stats(cache, buf, sizeof(buf));
+    snprintf(want, sizeof(want), "\n%s:", name);
+    const char *p = strstr(buf, want);
+    cr_assert_not_null(p, "%s", name);
+    return (size_t)strtoull(p + strlen(want), NULL, 10);
+}
+
+Test(cache, a_bypass_rule_is_never_filled)
+{
+    const struct policy_cache_rule rules[] = {{.name = "live", .keys = "live:*", .cache = false}};
+    use_rules(rules, 1, NULL, 0);
+    read_unfilled("GET live:1");
+    read_unfilled("MGET live:1");
+    cr_assert_not(read_through("GET other", "$1\r\nv\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GET other", "$1\r\nv\r\n", ":-1\r\n", 0), "other keys still are");
+}
+
+Test(cache, a_fixed_ttl_replaces_cache_ttl)
+{
+    const struct policy_cache_rule rules[] = {
+        {.name = "short", .keys = "s:*", .cache = true, .ttl_ms = 100}};
+    use_rules(rules, 1, NULL, 0);
+    read_through("GET s:1", "$1\r\nv\r\n", ":-1\r\n", 1000);
+    cr_assert(read_through("GET s:1", "$1\r\nv\r\n", ":-1\r\n", 1099));
+    cr_assert_not(read_through("GET s:1", "$1\r\nv\r\n", ":-1\r\n", 1100));
+    read_through("GET s:2", "$1\r\nv\r\n", ":50\r\n", 1000);
+    cr_assert_not(read_through("GET s:2", "$1\r\nv\r\n", ":-1\r\n", 1050), "the key's TTL caps it");
+}
+
+Test(cache, admission_waits_for_the_nth_read)
+{
+    const struct policy_cache_rule rules[] = {
+        {.name = "warm", .keys = "w:*", .cache = true, .admit_reads = 3, .admit_window_ms = 10000}};
+    use_rules(rules, 1, NULL, 0);
+    read_unfilled("GET w:1");
+    read_unfilled("GET w:1");
+    cr_assert_not(read_through("GET w:1", "$1\r\nv\r\n", ":-1\r\n", 0), "third read fills");
+    cr_assert(read_through("GET w:1", "$1\r\nv\r\n", ":-1\r\n", 0));
+}
+
+Test(cache, max_entry_and_compression_per_rule)
+{
+    const struct policy_cache_rule rules[] = {
+        {.name = "small", .keys = "s:*", .cache = true, .max_entry = 16},
+        {.name = "blob", .keys = "b:*", .cache = true, .compress_over = 1024},
+    };
+    use_rules(rules, 2, NULL, 0);
+    read_through("GET s:1", "$20\r\n01234567890123456789\r\n", ":-1\r\n", 0);
+    cr_assert_not(read_through("GET s:1", "$1\r\nv\r\n", ":-1\r\n", 0), "over max_entry");
+    size_t n = 100000;
+    char *big = malloc(n + 16);
+    int h = snprintf(big, 16, "$%zu\r\n", n - 10);
+    memset(big + h, 'x', n - 10 - (size_t)h);
+    for (size_t i = (size_t)h; i < n - 10; i += 97)
+        big[i] = (char)('a' + i % 26);
+    size_t len = n - 10;
+    memcpy(big + len, "\r\n", 2);
+    big[len + 2] = '\0';
+    size_t before = stat_of("bytes");
+    read_through("GET b:1", big, ":-1\r\n", 0);
+    cr_assert_lt(stat_of("bytes") - before, len / 4, "stored compressed");
+    cr_assert(read_through("GET b:1", big, ":-1\r\n", 0), "served byte for byte");
+    free(big);
+}
+
+Test(cache, entries_of_a_changed_rule_are_not_served_after_a_reload)
+{
+    struct policy_cache_rule rules[] = {
+        {.name = "a", .keys = "a:*", .cache = true, .ttl_ms = 60000},
+        {.name = "b", .keys = "b:*", .cache = true, .ttl_ms = 60000},
+    };
+    use_rules(rules, 2, NULL, 0);
+    read_through("GET a:1", "$1\r\nv\r\n", ":-1\r\n", 0);
+    read_through("GET b:1", "$1\r\nv\r\n", ":-1\r\n", 0);
+    use_rules(rules, 2, NULL, 0);
+    cr_assert(read_through("GET a:1", "$1\r\nv\r\n", ":-1\r\n", 0), "unchanged: kept");
+    cr_assert(read_through("GET b:1", "$1\r\nv\r\n", ":-1\r\n", 0), "unchanged: kept");
+    rules[1].ttl_ms = 1000;
+    use_rules(rules, 2, NULL, 0);
+    cr_assert(read_through("GET a:1", "$1\r\nv\r\n", ":-1\r\n", 0), "a rule before it: kept");
+    cr_assert_not(read_through("GET b:1", "$1\r\nv\r\n", ":-1\r\n", 0), "its rule changed");
+    rules[0].ttl_ms = 1000;
+    use_rules(rules, 2, NULL, 0);
+    cr_assert_not(read_through("GET a:1", "$1\r\nv\r\n", ":-1\r\n", 0), "its rule changed");
+    cr_assert_not(read_through("GET b:1", "$1\r\nv\r\n", ":-1\r\n", 0), "a rule before it did");
+}
+
+static const char *const EMB_DROP[] = {"embeddings:{m}:*"};
+static const struct policy_invalidate_rule EMB_RULE = {
+    .name = "emb", .when = "model:{m}", .drop = EMB_DROP, .ndrop = 1};
+
+Test(cache, an_invalidation_rule_drops_the_entries_of_its_captures)
+{
+    use_rules(NULL, 0, &EMB_RULE, 1);
+    read_through("GET embeddings:1:a", "$1\r\nv\r\n", ":-1\r\n", 0);
+    read_through("HGET embeddings:1:b f", "$1\r\nv\r\n", ":-1\r\n", 0);
+    read_through("GET embeddings:2:a", "$1\r\nv\r\n", ":-1\r\n", 0);
+    write_through("SET model:1 x");
+    cr_assert_not(read_through("GET embeddings:1:a", "$1\r\nv\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("HGET embeddings:1:b f", "$1\r\nv\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GET embeddings:2:a", "$1\r\nv\r\n", ":-1\r\n", 0), "other capture");
+    /* The same rule, fired by an invalidation from Redis. */
+    cache_invalidate(cache, "model:2", 7, 0);
+    cr_assert_not(read_through("GET embeddings:2:a", "$1\r\nv\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GET embeddings:1:a", "$1\r\nv\r\n", ":-1\r\n", 0));
+}
+
+Test(cache, a_fill_racing_a_rule_is_not_served)
+{
+    use_rules(NULL, 0, &EMB_RULE, 1);
+    struct cache_plan plan = plan_of("GET embeddings:1:a", true, 0);
+    cr_assert_not_null(plan.fill);
+    write_through("DEL model:1");
+    cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9);
+    cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
+    cr_assert_not(read_through("GET embeddings:1:a", "$3\r\nnew\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GET embeddings:1:a", "$3\r\nnew\r\n", ":-1\r\n", 0));
 }
