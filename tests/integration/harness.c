@@ -607,6 +607,19 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return 0;
 }
 
+void harness_write_file(const char *path, const char *text)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    cr_assert(f != NULL, "%s: %s", tmp, strerror(errno));
+    size_t n = strlen(text);
+    bool ok = fwrite(text, 1, n, f) == n;
+    ok = fclose(f) == 0 && ok;
+    cr_assert(ok, "writing %s: %s", tmp, strerror(errno));
+    cr_assert(rename(tmp, path) == 0, "rename %s: %s", path, strerror(errno));
+}
+
 void harness_rmdir(const char *dir)
 {
     if (dir[0] != '\0')
@@ -837,13 +850,18 @@ void harness_require_proxy(void)
     cr_skip_test("needs the nearcache binary (NC_IT_DIRECT is set)");
 }
 
-static bool proxy_launch(struct proxy *p, int upstream_port, const char *const *sets)
+static bool proxy_launch(struct proxy *p, int upstream_port, const char *config,
+                         const char *const *sets)
 {
     char listen[32], upstream[32];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
     snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", upstream_port);
     const char *argv[64] = {harness_bin(), "--listen", listen, "--upstream", upstream};
     int argc = 5;
+    if (config != NULL) {
+        argv[argc++] = "--config";
+        argv[argc++] = config;
+    }
     for (int i = 0; sets && sets[i] && argc < 62; i++) {
         argv[argc++] = "--set";
         argv[argc++] = sets[i];
@@ -854,7 +872,8 @@ static bool proxy_launch(struct proxy *p, int upstream_port, const char *const *
 }
 
 /* proxy_start without the assertion; prints the log when it fails. */
-static bool proxy_try_start(struct proxy *p, int upstream_port, const char *const *sets)
+static bool proxy_try_start(struct proxy *p, int upstream_port, const char *config,
+                            const char *const *sets)
 {
     memset(p, 0, sizeof(*p));
     if (harness_direct()) {
@@ -866,7 +885,7 @@ static bool proxy_try_start(struct proxy *p, int upstream_port, const char *cons
         do /* a stopped Redis's port is free too, but must stay its own */
             p->port = free_port();
         while (p->port == upstream_port);
-        if (proxy_launch(p, upstream_port, sets))
+        if (proxy_launch(p, upstream_port, config, sets))
             return true;
     }
     print_tail(p->log, "proxy", 50);
@@ -875,8 +894,34 @@ static bool proxy_try_start(struct proxy *p, int upstream_port, const char *cons
 
 void proxy_start(struct proxy *p, int upstream_port, const char *const *sets)
 {
-    cr_assert(proxy_try_start(p, upstream_port, sets), "nearcache would not start (%s)",
+    cr_assert(proxy_try_start(p, upstream_port, NULL, sets), "nearcache would not start (%s)",
               harness_bin());
+}
+
+void proxy_start_config(struct proxy *p, int upstream_port, const char *config,
+                        const char *const *sets)
+{
+    cr_assert(proxy_try_start(p, upstream_port, config, sets),
+              "nearcache would not start with --config %s (%s)", config, harness_bin());
+}
+
+bool proxy_log_contains(const struct proxy *p, const char *needle)
+{
+    struct bytes log = {0};
+    bool found = bytes_append_file(&log, p->log) && log.data != NULL &&
+                 memmem(log.data, log.len, needle, strlen(needle)) != NULL;
+    bytes_free(&log);
+    return found;
+}
+
+void proxy_wait_log(const struct proxy *p, const char *needle)
+{
+    int64_t deadline = now_ms() + HARNESS_TIMEOUT_MS;
+    while (!proxy_log_contains(p, needle)) {
+        cr_assert(now_ms() < deadline, "the proxy log never showed \"%s\" within %d ms", needle,
+                  HARNESS_TIMEOUT_MS);
+        harness_sleep_ms(10);
+    }
 }
 
 void proxy_signal(const struct proxy *p, int sig)
@@ -954,7 +999,7 @@ void fixture_redis(void)
 void fixture_both(void)
 {
     redis_start(&fx_redis);
-    if (!proxy_try_start(&fx_proxy, fx_redis.port, NULL)) {
+    if (!proxy_try_start(&fx_proxy, fx_redis.port, NULL, NULL)) {
         redis_stop(&fx_redis); /* no .fini runs after a failed .init */
         cr_assert_fail("nearcache would not start (%s)", harness_bin());
     }

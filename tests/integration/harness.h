@@ -158,6 +158,14 @@ void harness_require_proxy(void);
  * waits until PORT accepts connections. Its stderr goes to a log printed when
  * the test fails. */
 void proxy_start(struct proxy *p, int upstream_port, const char *const *sets);
+/* proxy_start with --config FILE too (settings in sets still override it). */
+void proxy_start_config(struct proxy *p, int upstream_port, const char *config,
+                        const char *const *sets);
+/* True when the proxy's captured stderr (p->log) holds needle. */
+bool proxy_log_contains(const struct proxy *p, const char *needle);
+/* Polls the proxy's stderr until it holds needle; fails the test after
+ * HARNESS_TIMEOUT_MS. For asynchronous events like a SIGHUP reload. */
+void proxy_wait_log(const struct proxy *p, const char *needle);
 /* Sends sig to the running proxy. */
 void proxy_signal(const struct proxy *p, int sig);
 /* Waits for the proxy to exit; returns its waitpid status, or -1 on timeout. */
@@ -183,6 +191,10 @@ void harness_print_file(const char *path, const char *title);
 /* A fresh temp dir for files a test writes (removed by harness_rmdir). */
 void harness_mkdtemp(char *dir, size_t len);
 void harness_rmdir(const char *dir);
+/* Replaces the file at path with text atomically (a temp file renamed over it),
+ * so that a process re-reading it sees the old or the new content, never a mix.
+ * Fails the test if it cannot. */
+void harness_write_file(const char *path, const char *text);
 void harness_sleep_ms(int ms);
 
 /* ---- fixtures ------------------------------------------------------------ */
