@@ -357,21 +357,26 @@ int policy_add_module(struct policy *p, const char *name, const struct policy_mo
                       char *err, size_t errlen)
 {
     const struct policy_module *const *m = policy_modules;
-    struct module_slot *arr;
-    void *state;
-
     for (; *m != NULL && strcmp((*m)->name, name) != 0; m++)
         ;
-    for (size_t i = 0; *m != NULL && i < p->nmods; i++)
-        if (p->mods[i].mod == *m) {
-            rules_set_err(err, errlen, "name: module '%s' is enabled twice", name);
+    if (*m == NULL) {
+        rules_set_err(err, errlen, "name: unknown module '%.63s'", name);
+        return -1;
+    }
+    return policy_use_module(p, *m, args, err, errlen);
+}
+
+int policy_use_module(struct policy *p, const struct policy_module *m,
+                      const struct policy_module_args *args, char *err, size_t errlen)
+{
+    struct module_slot *arr;
+    for (size_t i = 0; i < p->nmods; i++)
+        if (p->mods[i].mod == m) {
+            rules_set_err(err, errlen, "name: module '%s' is enabled twice", m->name);
             return -1;
         }
-    if (*m == NULL || p->built) {
-        rules_set_err(err, errlen,
-                      p->built ? "policy: module added after policy_build"
-                               : "name: unknown module '%.63s'",
-                      name);
+    if (p->built) {
+        rules_set_err(err, errlen, "policy: module added after policy_build");
         return -1;
     }
     if ((arr = grow(p->mods, &p->cap_mods, p->nmods, sizeof(*arr))) == NULL) {
@@ -381,10 +386,10 @@ int policy_add_module(struct policy *p, const char *name, const struct policy_mo
     p->mods = arr;
     if (errlen > 0)
         err[0] = '\0';
-    state = (*m)->create != NULL ? (*m)->create(args, err, errlen) : NULL;
+    void *state = m->create != NULL ? m->create(args, err, errlen) : NULL;
     if (state == NULL && errlen > 0 && err[0] != '\0')
         return -1;
-    p->mods[p->nmods++] = (struct module_slot){*m, state};
+    p->mods[p->nmods++] = (struct module_slot){m, state};
     return 0;
 }
 

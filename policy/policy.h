@@ -184,6 +184,13 @@ int policy_add_invalidate(struct policy *p, const struct policy_invalidate_rule 
 int policy_add_module(struct policy *p, const char *name, const struct policy_module_args *args,
                       char *err, size_t errlen);
 
+/* Enables module m (borrowed: it must outlive the policy) with args, as
+ * policy_add_module does once it has found it by name; for modules an
+ * embedding program or a test registers itself. -1: enabled twice, or its
+ * create failed. */
+int policy_use_module(struct policy *p, const struct policy_module *m,
+                      const struct policy_module_args *args, char *err, size_t errlen);
+
 /* Indexes the rules and computes their fingerprints. When prev is not NULL
  * (the policy being replaced by a reload) its runtime state is taken over so
  * that nothing cached under it can come back stale: the generations of the

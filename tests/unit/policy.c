@@ -482,3 +482,108 @@ Test(policy, module_errors)
     cr_expect_str_eq(err, "name: module 'hygiene' is enabled twice");
     policy_destroy(&p);
 }
+
+/* A module that records what its hooks saw, to test the interface itself. */
+struct recorder {
+    int creates;
+    char last_write[64];
+    int writes, tracked_writes, errors;
+    size_t vetoed_over; /* should_cache says no to replies longer than this */
+};
+
+static struct recorder rec;
+
+static void *rec_create(const struct policy_module_args *args, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < args->count; i++) {
+        if (strcmp(args->names[i], "veto_over") != 0) {
+            snprintf(err, errlen, "%s: unknown setting", args->names[i]);
+            return NULL;
+        }
+        rec.vetoed_over = (size_t)atoi(args->values[i]);
+    }
+    rec.creates++;
+    return &rec;
+}
+
+static const char *rec_validate(void *state, const struct policy_request *r)
+{
+    (void)state;
+    return r->nkeys == 1 && r->keys[0].len == 6 && memcmp(r->buf + r->keys[0].off, "banned", 6) == 0
+               ? "banned key"
+               : NULL;
+}
+
+static bool rec_should_cache(void *state, const char *key, size_t klen, size_t reply_len)
+{
+    (void)key;
+    (void)klen;
+    return reply_len <= ((struct recorder *)state)->vetoed_over;
+}
+
+static uint64_t rec_ttl(void *state, const char *key, size_t klen, uint64_t ttl_ms)
+{
+    (void)state;
+    (void)key;
+    return ttl_ms / 2 + klen;
+}
+
+static void rec_on_write(void *state, const char *key, size_t klen, const char *command)
+{
+    struct recorder *r = state;
+    snprintf(r->last_write, sizeof(r->last_write), "%.*s %s", (int)klen, key,
+             command != NULL ? command : "(tracking)");
+    r->writes++;
+    r->tracked_writes += command == NULL;
+}
+
+static void rec_on_error(void *state, const char *reply, size_t len)
+{
+    (void)reply;
+    ((struct recorder *)state)->errors += len > 0;
+}
+
+static const struct policy_module RECORDER = {
+    "recorder",       rec_create, NULL,         rec_validate,
+    rec_should_cache, rec_ttl,    rec_on_write, rec_on_error,
+};
+
+Test(policy, every_module_hook_is_called)
+{
+    char err[256];
+    static const char *const names[] = {"veto_over"}, *const values[] = {"100"};
+    const struct policy_module_args args = {names, values, 1};
+    memset(&rec, 0, sizeof(rec));
+    struct policy *p = policy_create();
+    cr_assert_eq(policy_use_module(p, &RECORDER, &args, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(policy_use_module(p, &RECORDER, &args, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "name: module 'recorder' is enabled twice");
+    cr_assert_eq(policy_build(p, NULL, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(rec.creates, 1);
+    cr_assert_not(policy_empty(p), "a module alone makes the policy worth consulting");
+
+    cr_assert_str_eq(check(p, "GET banned"), "-ERR policy recorder: banned key\r\n");
+    cr_assert_eq(rec.errors, 1, "a rejection is an error reply");
+    cr_assert_str_eq(check(p, "GET fine"), "");
+    policy_on_error(p, "-ERR from redis\r\n", 17);
+    cr_assert_eq(rec.errors, 2);
+
+    const struct policy_cached *rule = policy_cache_rule(p, "k", 1);
+    cr_assert(policy_should_cache(p, "k", 1, 100));
+    cr_assert_not(policy_should_cache(p, "k", 1, 101), "vetoed by the module");
+    cr_assert_eq(policy_ttl(p, rule, "key", 3, 1000, 0), 503, "the module halves, plus klen");
+
+    policy_on_write(p, "user:1", 6, "set", 0);
+    cr_assert_str_eq(rec.last_write, "user:1 set");
+    policy_on_write(p, "user:2", 6, NULL, 0);
+    cr_assert_str_eq(rec.last_write, "user:2 (tracking)");
+    cr_assert(rec.writes == 2 && rec.tracked_writes == 1);
+    policy_destroy(&p);
+
+    struct policy *bad = policy_create();
+    static const char *const unknown[] = {"colour"};
+    const struct policy_module_args wrong = {unknown, values, 1};
+    cr_assert_eq(policy_use_module(bad, &RECORDER, &wrong, err, sizeof(err)), -1);
+    cr_assert_str_eq(err, "colour: unknown setting");
+    policy_destroy(&bad);
+}
