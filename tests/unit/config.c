@@ -15,6 +15,7 @@
 #include "config/config.h"
 
 #include "leaks.h"
+#include "yaml_file.h"
 
 #define ERRLEN 512
 
@@ -122,21 +123,10 @@ static void expect_same(const struct config *a, const struct config *b, const ch
 
 /* ---- the three ways in --------------------------------------------------- */
 
-/* Writes text to a file in a fresh temp dir, loads it over cfg and removes it.
- * path receives the file's name, for building the expected error. */
+/* Loads text over cfg from a temp file (path receives its name). */
 static int load_text(struct config *cfg, const char *text, char *path, size_t pathlen, char *err)
 {
-    char dir[] = "/tmp/nearcache-config-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(path, pathlen, "%s/nearcache.yaml", dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-    int rc = config_load_file(cfg, path, err, ERRLEN);
-    unlink(path);
-    rmdir(dir);
-    return rc;
+    return load_text_file(cfg, text, path, pathlen, err, ERRLEN);
 }
 
 /* "upstream.pool_size" -> "NEARCACHE_UPSTREAM_POOL_SIZE". */

@@ -18,6 +18,7 @@
 #include "proxy/resp.h"
 
 #include "leaks.h"
+#include "yaml_file.h"
 
 #define ERRLEN 512
 
@@ -25,21 +26,10 @@ TestSuite(policy_yaml, .fini = check_leaks);
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* Writes text to a file in a fresh temp dir, loads it over cfg and removes it.
- * path receives the file's name, for building the expected error. */
+/* Loads text over cfg from a temp file (path receives its name). */
 static int load_text(struct config *cfg, const char *text, char *path, size_t pathlen, char *err)
 {
-    char dir[] = "/tmp/nearcache-policy-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(path, pathlen, "%s/nc.yaml", dir);
-    FILE *f = fopen(path, "w");
-    cr_assert_not_null(f);
-    fputs(text, f);
-    fclose(f);
-    int rc = config_load_file(cfg, path, err, ERRLEN);
-    unlink(path);
-    rmdir(dir);
-    return rc;
+    return load_text_file(cfg, text, path, pathlen, err, ERRLEN);
 }
 
 /* Loads text (which must load) into a fresh config and builds its policy. */
