@@ -198,22 +198,6 @@ static void wait_active(int fd)
     }
 }
 
-/* Reads key through fd until it returns want, within HARNESS_TIMEOUT_MS. */
-static void read_until(int fd, const char *line, const char *want)
-{
-    struct bytes in = {0};
-    for (int i = 0;; i++) {
-        in.len = 0;
-        sock_call_or_fail(fd, line, 1, &in);
-        if (bytes_equal_str(&in, want))
-            break;
-        cr_assert(i < HARNESS_TIMEOUT_MS / 5, "%s never returned %s; last %s", line, want,
-                  bytes_show(&in));
-        harness_sleep_ms(5);
-    }
-    bytes_free(&in);
-}
-
 /* Caches k through fd: a read that fills, then a read that must hit. */
 static void cache_key(int fd, const char *want)
 {
@@ -240,11 +224,11 @@ Test(cache, writes_made_elsewhere_are_invalidated_through_tracking)
         snprintf(set, sizeof(set), "SET k v%d", i);
         snprintf(want, sizeof(want), "$%zu\r\nv%d\r\n", strlen(set) - 6, i);
         redis_call_expect(&fx_redis, set, "+OK\r\n");
-        read_until(c, "GET k", want);
+        sock_read_until(c, "GET k", want);
         cache_key(c, want);
     }
     redis_call_expect(&fx_redis, "FLUSHALL", "+OK\r\n");
-    read_until(c, "GET k", "$-1\r\n");
+    sock_read_until(c, "GET k", "$-1\r\n");
     cr_assert_gt(stat_of(c, "invalidated_entries"), 0);
     close(c);
     proxy_finish(&fx_proxy);
@@ -257,16 +241,16 @@ Test(cache, subscriber_killed_then_back_keeps_the_tier_coherent)
     int c = sock_connect_or_fail(fx_proxy.port);
     wait_active(c);
     redis_call_expect(&fx_redis, "SET k before", "+OK\r\n");
-    read_until(c, "GET k", "$6\r\nbefore\r\n");
+    sock_read_until(c, "GET k", "$6\r\nbefore\r\n");
     cache_key(c, "$6\r\nbefore\r\n");
     redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
     /* Written while the subscriber may be down: never served stale after. */
     redis_call_expect(&fx_redis, "SET k after", "+OK\r\n");
-    read_until(c, "GET k", "$5\r\nafter\r\n");
+    sock_read_until(c, "GET k", "$5\r\nafter\r\n");
     wait_active(c);
     cache_key(c, "$5\r\nafter\r\n");
     redis_call_expect(&fx_redis, "SET k again", "+OK\r\n");
-    read_until(c, "GET k", "$5\r\nagain\r\n");
+    sock_read_until(c, "GET k", "$5\r\nagain\r\n");
     close(c);
     proxy_finish(&fx_proxy);
 }
@@ -282,13 +266,13 @@ Test(cache, two_proxies_in_front_of_one_redis_stay_coherent)
     wait_active(a);
     wait_active(b);
     sock_call_expect(a, "SET k 1", 1, "+OK\r\n");
-    read_until(b, "GET k", "$1\r\n1\r\n");
+    sock_read_until(b, "GET k", "$1\r\n1\r\n");
     cache_key(b, "$1\r\n1\r\n");
     sock_call_expect(a, "SET k 2", 1, "+OK\r\n");
-    read_until(b, "GET k", "$1\r\n2\r\n");
+    sock_read_until(b, "GET k", "$1\r\n2\r\n");
     cache_key(a, "$1\r\n2\r\n");
     sock_call_expect(b, "DEL k", 1, ":1\r\n");
-    read_until(a, "GET k", "$-1\r\n");
+    sock_read_until(a, "GET k", "$-1\r\n");
     close(a);
     close(b);
     proxy_stop_clean(&other);
@@ -335,7 +319,7 @@ Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
     wait_active(c);
     redis_call_expect(&fx_redis, "SET user:1 a", "+OK\r\n");
     redis_call_expect(&fx_redis, "SET other b", "+OK\r\n");
-    read_until(c, "GET user:1", "$1\r\na\r\n");
+    sock_read_until(c, "GET user:1", "$1\r\na\r\n");
     long long hits = stat_of(c, "hits");
     sock_call_expect(c, "GET user:1", 1, "$1\r\na\r\n");
     cr_assert_eq(stat_of(c, "hits"), hits + 1, "a key under a prefix is cached");
@@ -344,7 +328,7 @@ Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
     cr_assert_eq(stat_of(c, "hits"), hits + 1, "a key outside the prefixes is not");
     /* Broadcast invalidations for the prefixes reach the tier. */
     redis_call_expect(&fx_redis, "SET user:1 z", "+OK\r\n");
-    read_until(c, "GET user:1", "$1\r\nz\r\n");
+    sock_read_until(c, "GET user:1", "$1\r\nz\r\n");
     struct bytes info = redis_call(&fx_redis, "CLIENT LIST");
     bytes_puts(&info, "");
     cr_assert_not_null(strstr(info.data, "flags=tB"), "no BCAST tracking: %s", bytes_show(&info));

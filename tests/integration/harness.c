@@ -1013,3 +1013,18 @@ void fixture_stop(void)
                 criterion_current_suite->name, criterion_current_test->name, status);
     redis_stop(&fx_redis);
 }
+
+void sock_read_until(int fd, const char *line, const char *want)
+{
+    struct bytes in = {0};
+    for (int i = 0;; i++) {
+        in.len = 0;
+        sock_call_or_fail(fd, line, 1, &in);
+        if (bytes_equal_str(&in, want))
+            break;
+        cr_assert(i < HARNESS_TIMEOUT_MS / 10, "%s never returned %s; last %s", line, want,
+                  bytes_show(&in));
+        harness_sleep_ms(10);
+    }
+    bytes_free(&in);
+}

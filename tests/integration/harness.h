@@ -103,6 +103,10 @@ int sock_connect_or_fail(int port);
 void sock_call_or_fail(int fd, const char *lines, size_t replies, struct bytes *in);
 /* sock_call_or_fail that also fails unless the replies are exactly want. */
 void sock_call_expect(int fd, const char *lines, size_t replies, const char *want);
+/* Sends line (one request) through fd until its reply is exactly want, every
+ * 10 ms; fails after HARNESS_TIMEOUT_MS. For changes that take effect
+ * eventually (an invalidation, an expiry). */
+void sock_read_until(int fd, const char *line, const char *want);
 
 /* ---- processes ------------------------------------------------------------- */
 

@@ -756,22 +756,6 @@ Test(policy, bypass_rule_never_serves_from_the_tier)
     proxy_finish(&fx_proxy);
 }
 
-/* Reads line through fd until it returns want; fails after HARNESS_TIMEOUT_MS. */
-static void read_until(int fd, const char *line, const char *want)
-{
-    struct bytes in = {0};
-    for (int i = 0;; i++) {
-        in.len = 0;
-        sock_call_or_fail(fd, line, 1, &in);
-        if (bytes_equal_str(&in, want))
-            break;
-        cr_assert(i < HARNESS_TIMEOUT_MS / 10, "%s never returned %s; last %s", line, want,
-                  bytes_show(&in));
-        harness_sleep_ms(10);
-    }
-    bytes_free(&in);
-}
-
 Test(policy, fixed_ttl_rule_bounds_staleness_of_its_keys_only)
 {
     start_with_policy("policy:\n"
@@ -792,7 +776,7 @@ Test(policy, fixed_ttl_rule_bounds_staleness_of_its_keys_only)
     sock_call_expect(c, "GET short:1", 1, "$3\r\nold\r\n");
     cr_assert_eq(stat_of(c, "hits"), hits + 1);
     /* After it, the new one; a key under cache.ttl (5m) is still stale. */
-    read_until(c, "GET short:1", "$3\r\nnew\r\n");
+    sock_read_until(c, "GET short:1", "$3\r\nnew\r\n");
     sock_call_expect(c, "GET long:1", 1, "$3\r\nold\r\n");
     close(c);
     proxy_finish(&fx_proxy);
@@ -1137,7 +1121,7 @@ Test(policy, reload_keeps_the_old_policy_when_broken_and_applies_a_good_one_live
     /* A good P2 and SIGHUP: enforced on the same connection. */
     write_config(RELOAD_P2);
     proxy_signal(&fx_proxy, SIGHUP);
-    read_until(c, "SET a:1 z", "+OK\r\n");
+    sock_read_until(c, "SET a:1 z", "+OK\r\n");
     redis_call_expect(&fx_redis, "GET a:1", "$1\r\nz\r\n");
     /* b:1 was cached under a rule P2 changed: no longer served. */
     sock_call_expect(c, "GET b:1", 1, "$3\r\nnew\r\n");
