@@ -362,8 +362,10 @@ static int out_put(char *out, size_t outlen, size_t *at, const char *src, size_t
     return 0;
 }
 
-int pattern_expand(const struct pattern *p, const struct pattern_capture *caps, const char *key,
-                   char *out, size_t outlen)
+/* p's text with each capture replaced: by its value in key (escaped) when
+ * caps is given, else by '*'. Returns as pattern_expand does. */
+static int substitute(const struct pattern *p, const struct pattern_capture *caps, const char *key,
+                      char *out, size_t outlen)
 {
     size_t at = 0, pos = 0;
 
@@ -371,11 +373,13 @@ int pattern_expand(const struct pattern *p, const struct pattern_capture *caps, 
         return PATTERN_ENOSPACE;
     for (size_t c = 0; c < p->ncaps; c++) {
         const struct pattern_name *n = &p->names[c];
-        const struct pattern_capture *v = capture_find(caps, p->text + n->off, n->len);
-        if (v == NULL)
+        const struct pattern_capture *v =
+            caps != NULL ? capture_find(caps, p->text + n->off, n->len) : NULL;
+        if (caps != NULL && v == NULL)
             return PATTERN_ENOCAP;
         if (out_put(out, outlen, &at, p->text + pos, n->off - 1 - pos, false) < 0 ||
-            out_put(out, outlen, &at, key + v->off, v->len, true) < 0)
+            (v != NULL ? out_put(out, outlen, &at, key + v->off, v->len, true)
+                       : out_put(out, outlen, &at, "*", 1, false)) < 0)
             return PATTERN_ENOSPACE;
         pos = n->off + n->len + 1;
     }
@@ -385,23 +389,15 @@ int pattern_expand(const struct pattern *p, const struct pattern_capture *caps, 
     return (int)at;
 }
 
+int pattern_expand(const struct pattern *p, const struct pattern_capture *caps, const char *key,
+                   char *out, size_t outlen)
+{
+    return substitute(p, caps, key, out, outlen);
+}
+
 int pattern_widen(const struct pattern *p, char *out, size_t outlen)
 {
-    size_t at = 0, pos = 0;
-
-    if (outlen == 0)
-        return PATTERN_ENOSPACE;
-    for (size_t c = 0; c < p->ncaps; c++) {
-        const struct pattern_name *n = &p->names[c];
-        if (out_put(out, outlen, &at, p->text + pos, n->off - 1 - pos, false) < 0 ||
-            out_put(out, outlen, &at, "*", 1, false) < 0)
-            return PATTERN_ENOSPACE;
-        pos = n->off + n->len + 1;
-    }
-    if (out_put(out, outlen, &at, p->text + pos, p->text_len - pos, false) < 0 || at > INT32_MAX)
-        return PATTERN_ENOSPACE;
-    out[at] = '\0';
-    return (int)at;
+    return substitute(p, NULL, NULL, out, outlen);
 }
 
 /* ---- set --------------------------------------------------------------------- */
