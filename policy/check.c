@@ -358,7 +358,7 @@ static bool check_modules(struct check *ck, struct verdict *v)
         const struct policy_module *m = p->mods[i].mod;
         const char *why = m->validate != NULL ? m->validate(p->mods[i].state, &r) : NULL;
         if (why != NULL) {
-            *v = (struct verdict){m->name, why, NULL, ""};
+            *v = (struct verdict){m->name, why, &p->mods[i].stats, ""};
             return true;
         }
     }

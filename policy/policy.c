@@ -26,7 +26,7 @@
 #define FNV32_OFFSET  2166136261u
 #define FNV32_PRIME   16777619u
 
-static const char *const KIND_NAMES[] = {"validate", "cache", "invalidate"};
+static const char *const KIND_NAMES[] = {"validate", "cache", "invalidate", "module"};
 
 /* ---- helpers --------------------------------------------------------------- */
 
@@ -389,7 +389,7 @@ int policy_use_module(struct policy *p, const struct policy_module *m,
     void *state = m->create != NULL ? m->create(args, err, errlen) : NULL;
     if (state == NULL && errlen > 0 && err[0] != '\0')
         return -1;
-    p->mods[p->nmods++] = (struct module_slot){m, state};
+    p->mods[p->nmods++] = (struct module_slot){m, state, {0}};
     return 0;
 }
 
@@ -488,8 +488,14 @@ static struct policy_rule_stats *rule_at(struct policy *p, size_t i, const char 
     }
     i -= p->ncache + 1;
     *kind = POLICY_KIND_INVALIDATE;
-    *name = p->inval[i]->name;
-    return &p->inval[i]->stats;
+    if (i < p->ninval) {
+        *name = p->inval[i]->name;
+        return &p->inval[i]->stats;
+    }
+    i -= p->ninval;
+    *kind = POLICY_KIND_MODULE;
+    *name = p->mods[i].mod->name;
+    return &p->mods[i].stats;
 }
 
 /* prev's cache rule with c's name and fingerprint, or NULL. */
@@ -686,7 +692,7 @@ void policy_on_error(struct policy *p, const char *reply, size_t len)
 
 size_t policy_rule_count(const struct policy *p)
 {
-    return p->nvalidate + 1 + p->ncache + 1 + p->ninval;
+    return p->nvalidate + 1 + p->ncache + 1 + p->ninval + p->nmods;
 }
 
 const struct policy_rule_stats *policy_rule(const struct policy *p, size_t i, const char **name,

@@ -62,6 +62,7 @@ typedef enum {
     POLICY_KIND_VALIDATE = 0,
     POLICY_KIND_CACHE,
     POLICY_KIND_INVALIDATE,
+    POLICY_KIND_MODULE, /* an enabled module: rejections by its validate hook */
 } policy_kind_e;
 
 /* ---- building ------------------------------------------------------------ */
@@ -307,7 +308,9 @@ const char *policy_source(const struct policy *p, size_t i, size_t *len);
 
 /* Number of rules of every kind, and the i-th in kind then file order. The
  * default rules count: "default" ends the validation rules (rejections by
- * the defaults) and the cache rules (index policy_cache_rule_at gives it). */
+ * the defaults) and the cache rules (index policy_cache_rule_at gives it).
+ * The enabled modules come last, as kind POLICY_KIND_MODULE (rejections by
+ * their validate hooks). */
 size_t policy_rule_count(const struct policy *p);
 const struct policy_rule_stats *policy_rule(const struct policy *p, size_t i, const char **name,
                                             policy_kind_e *kind);

@@ -91,6 +91,7 @@ struct irule {
 struct module_slot {
     const struct policy_module *mod;
     void *state;
+    struct policy_rule_stats stats;
 };
 
 struct source; /* invalidate.c */

@@ -198,8 +198,8 @@ struct counts {
     long long hits, misses, rejections, invalidations;
 };
 
-/* The counters of one rule from NEARCACHE POLICY ("validate", "cache" or
- * "invalidate" for kind). */
+/* The counters of one rule from NEARCACHE POLICY ("validate", "cache",
+ * "invalidate" or "module" for kind). */
 static struct counts rule_counts(int fd, const char *kind, const char *name)
 {
     struct bytes text = {0};
@@ -701,6 +701,7 @@ Test(policy, hygiene_module_rejects_keys_with_spaces_or_control_bytes)
     key_expect(c, "SET", "good:key", 8, "+OK\r\n");
     key_expect(c, "SET", "caf\xc3\xa9", 5, "+OK\r\n"); /* bytes above 0x7f are fine */
     redis_call_expect(&fx_redis, "DBSIZE", ":2\r\n");
+    rule_expect(c, "module", "hygiene", 0, 0, 2 * (long long)ARRAY_LEN(BAD), 0);
     close(c);
     proxy_finish(&fx_proxy);
 }

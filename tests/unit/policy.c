@@ -564,6 +564,11 @@ Test(policy, every_module_hook_is_called)
 
     cr_assert_str_eq(check(p, "GET banned"), "-ERR policy recorder: banned key\r\n");
     cr_assert_eq(rec.errors, 1, "a rejection is an error reply");
+    char stats[2048];
+    policy_stats(p, stats, sizeof(stats));
+    cr_assert_not_null(
+        strstr(stats, "rule:module:recorder:hits=0,misses=0,rejections=1,invalidations=0\r\n"),
+        "%s", stats);
     cr_assert_str_eq(check(p, "GET fine"), "");
     policy_on_error(p, "-ERR from redis\r\n", 17);
     cr_assert_eq(rec.errors, 2);

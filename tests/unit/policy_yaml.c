@@ -127,6 +127,7 @@ static const struct rule_name EXAMPLE_RULES[] = {
     {POLICY_KIND_CACHE, "embeddings"},
     {POLICY_KIND_INVALIDATE, "model-embeddings"},
     {POLICY_KIND_INVALIDATE, "profile-derived"},
+    {POLICY_KIND_MODULE, "hygiene"},
 };
 
 #define EXAMPLE_RULES_LEN (sizeof(EXAMPLE_RULES) / sizeof(EXAMPLE_RULES[0]))
