@@ -80,9 +80,17 @@ static const char *const CACHEABLE[] = {
 static const char *const UNDECLARED_WRITES[] = {"eval",     "evalsha", "fcall",
                                                 "flushall", "flushdb", "swapdb"};
 
+/* What a command is to the cache, worked out once per command of the key
+ * table (cache.traits, by keys_index). */
+#define TRAIT_WRITES     1u /* invalidates the keys it writes */
+#define TRAIT_UNDECLARED 2u /* may write keys it does not declare: flushes */
+#define TRAIT_CACHEABLE  4u /* a read answered from the tier */
+#define TRAIT_MGET       8u /* split key by key */
+
 struct cache {
     struct tier *tier; /* NULL when cache.enabled is off */
     const struct keys_table *keys;
+    uint8_t *traits; /* TRAIT_* of each command of keys */
     struct policy *policy;
     int db;
     uint64_t ttl_ms;
@@ -149,18 +157,28 @@ static bool name_in(const char *name, const char *const *list, size_t n)
     return false;
 }
 
-/* A write flag on the command, or a key spec that writes (EVAL has only the
- * latter), or a command that writes keys it does not declare. */
-static bool cmd_writes(const struct keys_cmd *cmd)
+/* keys_table_each callback: the traits of one command. A write is a write
+ * flag on the command, or a key spec that writes (EVAL has only the latter),
+ * or a command that writes keys it does not declare. */
+static void traits_of(void *arg, const struct keys_cmd *cmd)
 {
+    struct cache *c = arg;
+    uint8_t t = 0;
+    if (name_in(cmd->name, UNDECLARED_WRITES,
+                sizeof(UNDECLARED_WRITES) / sizeof(*UNDECLARED_WRITES)))
+        t |= TRAIT_WRITES | TRAIT_UNDECLARED;
     if (cmd->flags & KEYS_CMD_WRITE)
-        return true;
+        t |= TRAIT_WRITES;
     for (int i = 0; i < cmd->nspecs; i++) {
         if (cmd->specs[i].flags & KEYS_KEY_WRITES)
-            return true;
+            t |= TRAIT_WRITES;
     }
-    return name_in(cmd->name, UNDECLARED_WRITES,
-                   sizeof(UNDECLARED_WRITES) / sizeof(*UNDECLARED_WRITES));
+    if (!(t & TRAIT_WRITES) && (cmd->flags & KEYS_CMD_READONLY) &&
+        name_in(cmd->name, CACHEABLE, sizeof(CACHEABLE) / sizeof(*CACHEABLE)))
+        t |= TRAIT_CACHEABLE;
+    if (strcmp(cmd->name, "mget") == 0)
+        t |= TRAIT_MGET;
+    c->traits[keys_index(c->keys, cmd)] = t;
 }
 
 /* Splits "a:,b:" into NUL-separated prefixes; empty ones are dropped. */
@@ -220,9 +238,16 @@ struct cache *cache_create(const struct config *cfg, const struct keys_table *ke
         return NULL;
     c->keys = keys;
     c->policy = policy;
+    c->traits = malloc(keys_table_count(keys) + 1);
+    if (c->traits == NULL) {
+        free(c);
+        return NULL;
+    }
+    keys_table_each(keys, traits_of, c);
     c->db = cfg->upstream_database;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
     if (prefixes_parse(c, cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL) < 0) {
+        free(c->traits);
         free(c);
         return NULL;
     }
@@ -230,6 +255,7 @@ struct cache *cache_create(const struct config *cfg, const struct keys_table *ke
         c->tier = tier_create((size_t)cfg->cache_max_memory, (size_t)cfg->cache_max_entry);
         if (c->tier == NULL) {
             free(c->prefixes);
+            free(c->traits);
             free(c);
             return NULL;
         }
@@ -242,6 +268,7 @@ void cache_destroy(struct cache **cp)
     if (*cp == NULL)
         return;
     tier_destroy(&(*cp)->tier);
+    free((*cp)->traits);
     free((*cp)->scratch);
     free((*cp)->raw);
     free((*cp)->pack);
@@ -330,8 +357,7 @@ static struct cache_keys *plan_write(struct cache *c, const struct keys_cmd *cmd
         return NULL;
     }
     struct write_walk w = {c, buf, cmd->name, now_ms, k};
-    const char *name = cmd->name;
-    if (name_in(name, UNDECLARED_WRITES, sizeof(UNDECLARED_WRITES) / sizeof(*UNDECLARED_WRITES)) ||
+    if ((c->traits[keys_index(c->keys, cmd)] & TRAIT_UNDECLARED) ||
         keys_each(cmd, buf, req, write_key, &w) < 0)
         k->flush = true;
     if (k->flush)
@@ -562,20 +588,18 @@ void cache_plan(struct cache *c, const struct keys_cmd *cmd, const char *buf,
     memset(plan, 0, sizeof(*plan));
     if (cmd == NULL)
         return;
-    if (cmd_writes(cmd)) {
+    uint8_t traits = c->traits[keys_index(c->keys, cmd)];
+    if (traits & TRAIT_WRITES) {
         plan->writes = plan_write(c, cmd, buf, req, now_ms);
         return;
     }
-    if (c->tier == NULL)
-        return;
-    if (!shared || !(cmd->flags & KEYS_CMD_READONLY) ||
-        !name_in(cmd->name, CACHEABLE, sizeof(CACHEABLE) / sizeof(*CACHEABLE)))
+    if (c->tier == NULL || !shared || !(traits & TRAIT_CACHEABLE))
         return;
     if (!c->active) {
         c->bypassed++;
         return;
     }
-    if (strcmp(cmd->name, "mget") == 0)
+    if (traits & TRAIT_MGET)
         plan_mget(c, buf, req, now_ms, plan);
     else
         plan_read(c, cmd, buf, req, now_ms, plan);

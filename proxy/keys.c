@@ -246,6 +246,11 @@ size_t keys_table_count(const struct keys_table *t)
     return t->count;
 }
 
+size_t keys_index(const struct keys_table *t, const struct keys_cmd *cmd)
+{
+    return (size_t)(cmd - t->cmds);
+}
+
 void keys_table_each(const struct keys_table *t, void (*fn)(void *arg, const struct keys_cmd *cmd),
                      void *arg)
 {

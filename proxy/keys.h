@@ -127,6 +127,10 @@ unsigned keys_key_flag(const char *word, size_t len);
 /* Number of commands in the table. */
 size_t keys_table_count(const struct keys_table *t);
 
+/* The position of cmd, an entry of t, among its commands: an index below
+ * keys_table_count(t) for tables of per-command facts kept elsewhere. */
+size_t keys_index(const struct keys_table *t, const struct keys_cmd *cmd);
+
 /* Calls fn(arg, cmd) for every command in the table, in no particular order. */
 void keys_table_each(const struct keys_table *t, void (*fn)(void *arg, const struct keys_cmd *cmd),
                      void *arg);
