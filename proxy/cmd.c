@@ -1,6 +1,8 @@
 /* cmd.c - classification of commands by their effect on connection state. */
 #include "cmd.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -65,10 +67,25 @@ static int entry_cmp(const void *key, const void *elem)
     return strcmp(key, ((const struct cmd_entry *)elem)->name);
 }
 
+/* Whether some entry of CMD_TABLE has this length and first letter: most
+ * requests (GET, SET, HGET, ...) are told apart here, before any compare. */
+static bool cmd_may_be(struct resp_view name, char first)
+{
+    static uint32_t letters[CMD_NAME_MAX + 1]; /* by length: bit (c - 'a') per first letter */
+    static bool ready;
+    if (!ready) {
+        for (size_t i = 0; i < sizeof(CMD_TABLE) / sizeof(CMD_TABLE[0]); i++)
+            letters[strlen(CMD_TABLE[i].name)] |= 1u << (CMD_TABLE[i].name[0] - 'a');
+        ready = true;
+    }
+    unsigned c = (unsigned char)(first | 0x20) - 'a';
+    return c < 26 && (letters[name.len] >> c & 1u);
+}
+
 static const struct cmd_entry *cmd_find(const char *buf, struct resp_view name)
 {
     char lower[CMD_NAME_MAX + 1];
-    if (name.len == 0 || name.len > CMD_NAME_MAX)
+    if (name.len == 0 || name.len > CMD_NAME_MAX || !cmd_may_be(name, buf[name.off]))
         return NULL;
     for (size_t i = 0; i < name.len; i++) {
         char ch = buf[name.off + i];
