@@ -580,6 +580,14 @@ int keys_each(const struct keys_cmd *cmd, const char *buf, const struct resp_req
         return -1;
     if ((cmd->arity > 0 && argc != cmd->arity) || argc < -(int64_t)cmd->arity)
         return -1;
+    const struct keys_spec *one = &cmd->specs[0];
+    if (cmd->nspecs == 1 && one->bs == KEYS_BS_INDEX && one->fk == KEYS_FK_RANGE &&
+        one->lastkey == 0 && one->index > 0 && one->index < argc &&
+        !(one->flags & (KEYS_KEY_INCOMPLETE | KEYS_KEY_NOT_KEY)) && cmd->proc == KEYS_PROC_NONE) {
+        /* The common shape (GET, SET, HGET, ...): one key at a fixed place. */
+        fn(arg, cursor_arg(&c, one->index), one->flags);
+        return 1;
+    }
     if (specs_apply(cmd, &c, argc, &kr) < 0 && proc_apply(cmd, &c, argc, &kr) < 0)
         return -1;
     for (int i = 0; i < kr.n; i++)
