@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential cmake pkg-config libev-dev libhiredis-dev libyaml-dev liblz4-dev libcriterion-dev
       redis-server redis-tools python3 python3-redis clang libclang-rt-14-dev"
-[ "${1:-}" = "--bench" ] && PKGS="$PKGS nutcracker valgrind"
+[ "${1:-}" = "--bench" ] && PKGS="$PKGS nutcracker valgrind gnuplot-nox"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
