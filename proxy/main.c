@@ -1,5 +1,6 @@
 /* main.c - command line, configuration, process setup. */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +158,12 @@ int main(int argc, char **argv)
         return rc;
     }
     log_level = cfg.log_level;
+    /* Large replies and requests (100 KB values) pass through buffers of
+     * their size: keep freed memory in the heap rather than handing it back
+     * to the kernel and faulting it in again for the next one (that cost ten
+     * times the throughput with 50 clients reading 100 KB values). */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
