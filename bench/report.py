@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Summarizes bench/run.sh's runs: medians per workload and target, the
+ratios of nearcache to direct Redis and to twemproxy, as a Markdown table
+(printed and written to results.md), a CSV and two gnuplot PNG charts.
+
+usage: bench/report.py OUT_DIR MACHINE ROUNDS SECONDS
+"""
+import collections
+import json
+import statistics
+import subprocess
+import sys
+
+TARGETS = ("redis", "twemproxy", "nearcache")
+
+
+def load(path):
+    runs = collections.defaultdict(list)
+    order = []
+    for line in open(path):
+        r = json.loads(line)
+        key = (r["workload"], r["target"])
+        runs[key].append(r)
+        if r["workload"] not in order:
+            order.append(r["workload"])
+    return runs, order
+
+
+def median(runs, field, sub=None):
+    values = [(r[field][sub] if sub else r[field]) for r in runs]
+    return statistics.median(values)
+
+
+def summarize(runs, order):
+    rows = []
+    for w in order:
+        row = {"workload": w}
+        for t in TARGETS:
+            rs = runs.get((w, t), [])
+            if not rs:
+                continue
+            row[t] = {
+                "rps": median(rs, "rps"),
+                "p50": median(rs, "latency_us", "p50"),
+                "p99": median(rs, "latency_us", "p99"),
+                "errors": sum(sum(r["errors"].values()) for r in rs),
+                "wrong": sum(r["wrong"] for r in rs),
+            }
+        rows.append(row)
+    return rows
+
+
+def ratio(row, a, b):
+    return row[a]["rps"] / row[b]["rps"] if a in row and b in row and row[b]["rps"] else float("nan")
+
+
+def table(rows):
+    lines = [
+        "| workload | redis rps | twemproxy rps | nearcache rps | nc/redis | nc/twem "
+        "| p50 µs redis / twem / nc | p99 µs redis / twem / nc | errors, wrong |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        cells = [row["workload"]]
+        cells += [f"{row[t]['rps']:.0f}" if t in row else "-" for t in TARGETS]
+        cells += [f"{ratio(row, 'nearcache', 'redis'):.2f}", f"{ratio(row, 'nearcache', 'twemproxy'):.2f}"]
+        for q in ("p50", "p99"):
+            cells.append(" / ".join(f"{row[t][q]:.0f}" if t in row else "-" for t in TARGETS))
+        bad = sum(row[t]["errors"] + row[t]["wrong"] for t in TARGETS if t in row)
+        cells.append(str(bad) if bad else "0")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(out, rows):
+    with open(f"{out}/results.csv", "w") as f:
+        f.write("workload redis_rps twemproxy_rps nearcache_rps redis_p99 twemproxy_p99 nearcache_p99\n")
+        for row in rows:
+            vals = [row[t]["rps"] if t in row else 0 for t in TARGETS]
+            vals += [row[t]["p99"] if t in row else 0 for t in TARGETS]
+            f.write(row["workload"] + " " + " ".join(f"{v:.1f}" for v in vals) + "\n")
+    script = f"""
+set terminal pngcairo size 1200,520 font ',10'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.85 border -1
+set xtics rotate by -30 scale 0
+set key top right
+set grid ytics
+set datafile separator ' '
+set output '{out}/throughput.png'
+set title 'requests per second (median; higher is better)'
+set logscale y
+plot '{out}/results.csv' using 2:xtic(1) title 'redis' lc rgb '#d62728', \\
+     '' using 3 title 'twemproxy' lc rgb '#7f7f7f', '' using 4 title 'nearcache' lc rgb '#1f77b4'
+set output '{out}/latency.png'
+set title 'p99 latency in µs (median; lower is better)'
+plot '{out}/results.csv' using 5:xtic(1) title 'redis' lc rgb '#d62728', \\
+     '' using 6 title 'twemproxy' lc rgb '#7f7f7f', '' using 7 title 'nearcache' lc rgb '#1f77b4'
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+def main():
+    out, machine, rounds, seconds = sys.argv[1:5]
+    runs, order = load(f"{out}/raw.jsonl")
+    rows = summarize(runs, order)
+    text = table(rows)
+    print(text)
+    with open(f"{out}/results.md", "w") as f:
+        f.write(f"machine: {machine}; {rounds} rounds of {seconds} s per run\n\n{text}\n")
+    plot(out, rows)
+    print(f"\nwritten: {out}/results.md, results.csv, raw.jsonl, throughput.png, latency.png")
+
+
+if __name__ == "__main__":
+    main()
