@@ -88,6 +88,7 @@ set xtics rotate by -30 scale 0
 set key top right
 set grid ytics
 set datafile separator ' '
+set key autotitle columnhead
 set output '{out}/throughput.png'
 set title 'requests per second (median; higher is better)'
 set logscale y
