@@ -15,19 +15,7 @@ cmake -S . -B "$build" >/dev/null && cmake --build "$build" -j"$(nproc)" --targe
 
 . bench/lib.sh
 bench_setup converge
-wait_tier() {
-    for _ in $(seq 200); do
-        redis-cli -p "$1" nearcache stats | tr -d '\r' | grep -qx 'cache_active:1' && return
-        sleep 0.05
-    done
-    echo "tier on port $1 not active" >&2
-    exit 1
-}
-
-redis_port=$(free_port)
-redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
-pids+=($!)
-wait_port "$redis_port"
+start_redis
 
 proxy_ports=()
 for name in a b; do

@@ -23,11 +23,7 @@ stat_of() { redis-cli -p "$nc_port" nearcache stats | tr -d '\r' | awk -F: -v k=
 # CPU ticks (user + system) a process has used so far
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
-redis_pid=$!
-pids+=("$redis_pid")
-wait_port "$redis_port"
+start_redis
 
 nc_port=$(free_port)
 "$build/nearcache" --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache.log" &
@@ -42,11 +38,7 @@ for i in range(int(sys.argv[1])):
     print(f"SET key:{i:012d} {'x' * 100}")
 PY
 redis-cli -p "$redis_port" <"$dir/load" >/dev/null
-for _ in $(seq 200); do
-    [ "$(stat_of tracking)" = on ] && [ "$(stat_of cache_active)" = 1 ] && break
-    sleep 0.05
-done
-if [ "$(stat_of tracking)" != on ] || [ "$(stat_of cache_active)" != 1 ]; then echo "tier not active" >&2; exit 1; fi
+wait_tier "$nc_port"
 empty_bytes=$(stat_of bytes)
 sed 's/^SET \([^ ]*\) .*/GET \1/' "$dir/load" >"$dir/warm"
 cat "$dir/warm" "$dir/warm" | redis-cli -p "$nc_port" >/dev/null

@@ -24,3 +24,24 @@ wait_port() {
     echo "port $1 not ready" >&2
     exit 1
 }
+
+# Starts a throwaway redis-server in $dir on a free port; sets $redis_port
+# and $redis_pid and waits until it answers.
+start_redis() {
+    redis_port=$(free_port)
+    redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" \
+        --logfile "$dir/redis.log" &
+    redis_pid=$!
+    pids+=("$redis_pid")
+    wait_port "$redis_port"
+}
+
+# Waits until nearcache on port $1 serves from its local tier (tracking up).
+wait_tier() {
+    for _ in $(seq 400); do
+        redis-cli -p "$1" nearcache stats | tr -d '\r' | grep -qx 'cache_active:1' && return
+        sleep 0.05
+    done
+    echo "tier on port $1 not active" >&2
+    exit 1
+}

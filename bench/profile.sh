@@ -21,10 +21,7 @@ cmake --build "$build" -j"$(nproc)" --target nearcache >/dev/null
 . bench/lib.sh
 bench_setup profile
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
-pids+=("$!")
-wait_port "$redis_port"
+start_redis
 
 # Starts nearcache under callgrind with extra settings; sets $port and $pid.
 start_profiled() {
@@ -69,10 +66,7 @@ sed 's/^SET \([^ ]*\) .*/GET \1/' "$dir/load" >"$dir/warm"
 
 start_profiled cached
 cached_pid=$pid cached_port=$port
-for _ in $(seq 400); do
-    redis-cli -p "$cached_port" nearcache stats | grep -q '^cache_active:1' && break
-    sleep 0.05
-done
+wait_tier "$cached_port"
 cat "$dir/warm" "$dir/warm" | redis-cli -p "$cached_port" >/dev/null
 start_profiled forward --set cache.enabled=false
 forward_pid=$pid forward_port=$port

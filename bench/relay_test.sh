@@ -23,14 +23,14 @@ fail() {
 }
 
 redis_port=$(free_port)
-start_redis() {
+run_redis() {
     redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
         --dir "$dir" --logfile "$dir/redis.log" --maxclients 4000 &
     redis_pid=$!
     pids+=("$redis_pid")
     wait_port "$redis_port"
 }
-start_redis
+run_redis
 
 # Bad arguments: usage and exit status 2.
 for args in "" "--listen 127.0.0.1:1 --to 127.0.0.1:2" \
@@ -173,7 +173,7 @@ except ConnectionResetError:
 print("with Redis down: new connection closed")
 EOF
 kill -0 "$relay_pid" 2>/dev/null || fail "relay exited when Redis was down"
-start_redis
+run_redis
 [ "$(redis-cli -p "$relay_port" ping)" = PONG ] || fail "no PONG once Redis is back"
 echo "Redis back up: PONG through the same relay"
 

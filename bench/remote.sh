@@ -25,10 +25,7 @@ keys=1000
 bench_setup remote
 mkdir -p "$out"
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
-pids+=($!)
-wait_port "$redis_port"
+start_redis
 relay_port=$(free_port)
 "$build/bench/relay" --listen "127.0.0.1:$relay_port" --to "127.0.0.1:$redis_port" \
     --delay "$delay" --quiet &
@@ -57,10 +54,7 @@ YML
     nc_pid=$!
     pids+=("$nc_pid")
     wait_port "$nc_port"
-    for _ in $(seq 200); do
-        redis-cli -p "$nc_port" nearcache stats | grep -q '^cache_active:1' && return
-        sleep 0.05
-    done
+    wait_tier "$nc_port"
 }
 stat_of() { redis-cli -p "$nc_port" nearcache stats | tr -d '\r' | awk -F: -v k="$1" '$1 == k { print $2 }'; }
 

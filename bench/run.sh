@@ -37,10 +37,7 @@ large-set-p1  | --prefix large: --keys 100 --value 102400 --mix set:100 -c 50 -P
 bench_setup run
 mkdir -p "$out"
 
-redis_port=$(free_port)
-redis-server --port "$redis_port" --save "" --appendonly no --dir "$dir" --logfile "$dir/redis.log" &
-pids+=($!)
-wait_port "$redis_port"
+start_redis
 
 twem_port=$(free_port)
 cat >"$dir/twemproxy.yml" <<YML
@@ -60,10 +57,7 @@ nc_port=$(free_port)
     --set cache.max_memory=256mb 2>"$dir/nearcache.log" &
 pids+=($!)
 wait_port "$nc_port"
-for _ in $(seq 200); do
-    redis-cli -p "$nc_port" nearcache stats | grep -q '^cache_active:1' && break
-    sleep 0.05
-done
+wait_tier "$nc_port"
 
 # The data: every key of each prefix, except the last 20% of mget: (their
 # reads are always misses, so MGET of 10 keys hits 80% of its keys).
