@@ -91,8 +91,8 @@ import redis
 relay_port, redis_port = int(os.environ["RELAY_PORT"]), int(os.environ["REDIS_PORT"])
 
 value = os.urandom(5 << 20)
-via = redis.Redis(port=relay_port, socket_timeout=30)
-direct = redis.Redis(port=redis_port, socket_timeout=30)
+via = redis.Redis(host="127.0.0.1", port=relay_port, socket_timeout=30)
+direct = redis.Redis(host="127.0.0.1", port=redis_port, socket_timeout=30)
 assert via.set("relay:big", value)
 assert direct.get("relay:big") == value, "value stored in Redis differs"
 assert via.get("relay:big") == value, "value read through the relay differs"
