@@ -141,11 +141,14 @@ struct cache_fill {
     char bytes[]; /* key, variant (the request frame), then the PTTL request */
 };
 
+#define CACHE_KEYS_INLINE 64 /* a write's first keys fit here, without a malloc of their own */
+
 struct cache_keys {
     bool flush; /* the write's keys are unknown: flush everything */
     size_t len;
     size_t cap;
-    char *data; /* keys, each as a size_t length then its bytes */
+    char *data; /* keys, each as a size_t length then its bytes: inline, or malloc'd */
+    char inline_data[CACHE_KEYS_INLINE];
 };
 
 static bool name_in(const char *name, const char *const *list, size_t n)
@@ -309,9 +312,33 @@ void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now
     policy_on_write(c->policy, key, len, NULL, now_ms);
 }
 
+/* An empty list of keys, or NULL when out of memory. */
+static struct cache_keys *keys_create(void)
+{
+    struct cache_keys *k = malloc(sizeof(*k));
+    if (k != NULL)
+        *k = (struct cache_keys){.data = k->inline_data, .cap = CACHE_KEYS_INLINE};
+    return k;
+}
+
+static void keys_destroy(struct cache_keys *k)
+{
+    if (k->data != k->inline_data)
+        free(k->data);
+    free(k);
+}
+
 static int keys_add(struct cache_keys *k, const char *key, size_t len)
 {
     size_t need = k->len + sizeof(size_t) + len;
+    if (need > k->cap && k->data == k->inline_data) {
+        char *heap = malloc(need * 2);
+        if (heap == NULL)
+            return -1;
+        memcpy(heap, k->data, k->len);
+        k->data = heap;
+        k->cap = need * 2;
+    }
     if (buf_grow(&k->data, &k->cap, need, 128) < 0)
         return -1;
     memcpy(k->data + k->len, &len, sizeof(size_t));
@@ -351,7 +378,7 @@ static struct cache_keys *plan_write(struct cache *c, const struct keys_cmd *cmd
             keys_each(cmd, buf, req, write_key, &w);
         return NULL;
     }
-    struct cache_keys *k = calloc(1, sizeof(*k));
+    struct cache_keys *k = keys_create();
     if (k == NULL) {
         cache_flush(c);
         return NULL;
@@ -714,8 +741,7 @@ void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)
             off += sizeof(size_t) + len;
         }
     }
-    free(k->data);
-    free(k);
+    keys_destroy(k);
 }
 
 void cache_writes_done(struct cache *c, struct cache_keys **kp)
@@ -733,8 +759,7 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
             off += sizeof(size_t) + len;
         }
     }
-    free(k->data);
-    free(k);
+    keys_destroy(k);
     *kp = NULL;
 }
 
