@@ -25,21 +25,6 @@ static void start_caching_proxy(const char *extra)
     proxy_start(&fx_proxy, fx_redis.port, sets);
 }
 
-/* The value of one NEARCACHE STATS field. */
-static long long stat_of(int fd, const char *name)
-{
-    struct bytes in = {0};
-    sock_call_or_fail(fd, "NEARCACHE STATS", 1, &in);
-    bytes_puts(&in, "");
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "\n%s:", name);
-    const char *at = strstr(in.data, pattern);
-    cr_assert_not_null(at, "no %s in %s", name, bytes_show(&in));
-    long long v = atoll(at + strlen(pattern));
-    bytes_free(&in);
-    return v;
-}
-
 Test(cache, hits_are_served_while_redis_is_paused)
 {
     harness_require_proxy();
@@ -49,12 +34,12 @@ Test(cache, hits_are_served_while_redis_is_paused)
      * before the write completed. Reads sent after it are. */
     sock_call_expect(c, "SET k v\nHSET h f 1", 2, "+OK\r\n:1\r\n");
     sock_call_expect(c, "GET k\nHGET h f\nGET missing", 3, "$1\r\nv\r\n$1\r\n1\r\n$-1\r\n");
-    long long hits = stat_of(c, "hits");
+    long long hits = proxy_stat(c, "hits");
     redis_pause(&fx_redis);
     /* Pipelined, in order, with no upstream: Redis cannot answer now. */
     sock_call_expect(c, "GET k\nHGET h f\nGET missing\nGET k", 4,
                      "$1\r\nv\r\n$1\r\n1\r\n$-1\r\n$1\r\nv\r\n");
-    cr_assert_eq(stat_of(c, "hits"), hits + 4);
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 4);
     redis_resume(&fx_redis);
     close(c);
     proxy_finish(&fx_proxy);
@@ -77,7 +62,7 @@ Test(cache, writes_through_the_proxy_are_read_at_once_on_other_connections)
         snprintf(want, sizeof(want), "$%zu\r\nv%d\r\n", strlen(line) - 6, i);
         sock_call_expect(a, "GET k", 1, want);
     }
-    cr_assert_gt(stat_of(a, "hits"), 250, "the reads were not served from the tier");
+    cr_assert_gt(proxy_stat(a, "hits"), 250, "the reads were not served from the tier");
     close(a);
     close(b);
     proxy_finish(&fx_proxy);
@@ -130,7 +115,7 @@ Test(cache, entries_do_not_outlive_the_key_ttl)
     sock_call_expect(c, "SET k v PX 300", 1, "+OK\r\n");
     sock_call_expect(c, "GET k", 1, "$1\r\nv\r\n"); /* fills */
     sock_call_expect(c, "GET k", 1, "$1\r\nv\r\n"); /* hits */
-    cr_assert_geq(stat_of(c, "hits"), 1);
+    cr_assert_geq(proxy_stat(c, "hits"), 1);
     harness_sleep_ms(450);
     sock_call_expect(c, "GET k", 1, "$-1\r\n");
     close(c);
@@ -158,13 +143,13 @@ Test(cache, disabled_tier_forwards_every_read)
     start_caching_proxy("cache.enabled=false");
     int c = sock_connect_or_fail(fx_proxy.port);
     sock_call_expect(c, "SET k v\nGET k\nGET k", 3, "+OK\r\n$1\r\nv\r\n$1\r\nv\r\n");
-    cr_assert_eq(stat_of(c, "cache_enabled"), 0);
+    cr_assert_eq(proxy_stat(c, "cache_enabled"), 0);
     struct bytes in = {0};
     sock_call_or_fail(c, "NEARCACHE STATS", 1, &in);
     bytes_puts(&in, "");
     cr_assert_not_null(strstr(in.data, "\ntracking:off\r\n"), "%s", bytes_show(&in));
     bytes_free(&in);
-    cr_assert_eq(stat_of(c, "hits"), 0);
+    cr_assert_eq(proxy_stat(c, "hits"), 0);
     redis_call_expect(&fx_redis, "SET k w", "+OK\r\n");
     sock_call_expect(c, "GET k", 1, "$1\r\nw\r\n");
     close(c);
@@ -192,7 +177,7 @@ Test(cache, nearcache_command_errors)
 /* Waits until the proxy's tier is active (the subscriber is up and redirected). */
 static void wait_active(int fd)
 {
-    for (int i = 0; stat_of(fd, "cache_active") != 1; i++) {
+    for (int i = 0; proxy_stat(fd, "cache_active") != 1; i++) {
         cr_assert(i < 200, "the tier never became active");
         harness_sleep_ms(25);
     }
@@ -201,8 +186,8 @@ static void wait_active(int fd)
 /* Caches k through fd: a read that fills, then a read that must hit. */
 static void cache_key(int fd, const char *want)
 {
-    long long hits = stat_of(fd, "hits");
-    for (int i = 0; stat_of(fd, "hits") == hits; i++) {
+    long long hits = proxy_stat(fd, "hits");
+    for (int i = 0; proxy_stat(fd, "hits") == hits; i++) {
         cr_assert(i < 100, "GET k was never served from the tier");
         sock_call_expect(fd, "GET k", 1, want);
     }
@@ -229,7 +214,7 @@ Test(cache, writes_made_elsewhere_are_invalidated_through_tracking)
     }
     redis_call_expect(&fx_redis, "FLUSHALL", "+OK\r\n");
     sock_read_until(c, "GET k", "$-1\r\n");
-    cr_assert_gt(stat_of(c, "invalidated_entries"), 0);
+    cr_assert_gt(proxy_stat(c, "invalidated_entries"), 0);
     close(c);
     proxy_finish(&fx_proxy);
 }
@@ -295,11 +280,11 @@ Test(cache, mget_mixes_hits_and_misses)
     cr_assert(bytes_equal_str(&direct, WANT), "direct: %s", bytes_show(&direct));
     bytes_free(&direct);
     /* The values it fetched filled the tier: served while Redis is paused. */
-    long long hits = stat_of(c, "hits");
+    long long hits = proxy_stat(c, "hits");
     redis_pause(&fx_redis);
     sock_call_expect(c, "MGET c b a\nGET b", 2,
                      "*3\r\n$3\r\n333\r\n$2\r\n22\r\n$1\r\n1\r\n$2\r\n22\r\n");
-    cr_assert_eq(stat_of(c, "hits"), hits + 4);
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 4);
     redis_resume(&fx_redis);
     /* A nil from MGET may be a hash: never cached as GET's reply. */
     sock_call_expect(c, "GET h", 1,
@@ -320,12 +305,12 @@ Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
     redis_call_expect(&fx_redis, "SET user:1 a", "+OK\r\n");
     redis_call_expect(&fx_redis, "SET other b", "+OK\r\n");
     sock_read_until(c, "GET user:1", "$1\r\na\r\n");
-    long long hits = stat_of(c, "hits");
+    long long hits = proxy_stat(c, "hits");
     sock_call_expect(c, "GET user:1", 1, "$1\r\na\r\n");
-    cr_assert_eq(stat_of(c, "hits"), hits + 1, "a key under a prefix is cached");
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 1, "a key under a prefix is cached");
     for (int i = 0; i < 3; i++)
         sock_call_expect(c, "GET other", 1, "$1\r\nb\r\n");
-    cr_assert_eq(stat_of(c, "hits"), hits + 1, "a key outside the prefixes is not");
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 1, "a key outside the prefixes is not");
     /* Broadcast invalidations for the prefixes reach the tier. */
     redis_call_expect(&fx_redis, "SET user:1 z", "+OK\r\n");
     sock_read_until(c, "GET user:1", "$1\r\nz\r\n");

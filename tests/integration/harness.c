@@ -1028,3 +1028,17 @@ void sock_read_until(int fd, const char *line, const char *want)
     }
     bytes_free(&in);
 }
+
+long long proxy_stat(int fd, const char *name)
+{
+    struct bytes in = {0};
+    sock_call_or_fail(fd, "NEARCACHE STATS", 1, &in);
+    bytes_puts(&in, "");
+    char pattern[64];
+    snprintf(pattern, sizeof(pattern), "\n%s:", name);
+    const char *at = strstr(in.data, pattern);
+    cr_assert_not_null(at, "no %s in %s", name, bytes_show(&in));
+    long long v = atoll(at + strlen(pattern));
+    bytes_free(&in);
+    return v;
+}

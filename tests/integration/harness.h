@@ -107,6 +107,8 @@ void sock_call_expect(int fd, const char *lines, size_t replies, const char *wan
  * 10 ms; fails after HARNESS_TIMEOUT_MS. For changes that take effect
  * eventually (an invalidation, an expiry). */
 void sock_read_until(int fd, const char *line, const char *want);
+/* The value of one NEARCACHE STATS field, asked through fd; fails if absent. */
+long long proxy_stat(int fd, const char *name);
 
 /* ---- processes ------------------------------------------------------------- */
 

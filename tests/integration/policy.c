@@ -16,6 +16,7 @@
 #include "session.h"
 
 #include <criterion/criterion.h>
+#include <stdarg.h>
 
 #include <signal.h>
 #include <stdio.h>
@@ -71,33 +72,35 @@ static void add_rejection(struct bytes *b, const char *rule, const char *reason)
     bytes_printf(b, "-ERR policy %s: %s\r\n", rule, reason);
 }
 
-/* A static "-ERR policy <rule>: <reason>\r\n" (a ring of 4, for one call's
- * arguments). */
+/* printf into one of 8 static buffers used in turn: enough for the
+ * arguments of one call. */
+static const char *ring_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *ring_printf(const char *fmt, ...)
+{
+    static char ring[8][320];
+    static unsigned next;
+    char *dst = ring[next++ % 8];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, sizeof(ring[0]), fmt, ap);
+    va_end(ap);
+    return dst;
+}
+
+/* "-ERR policy <rule>: <reason>\r\n". */
 static const char *rejection(const char *rule, const char *reason)
 {
-    static char ring[4][320];
-    static unsigned next;
-    char *dst = ring[next++ % 4];
-    snprintf(dst, sizeof(ring[0]), "-ERR policy %s: %s\r\n", rule, reason);
-    return dst;
+    return ring_printf("-ERR policy %s: %s\r\n", rule, reason);
 }
 
 static const char *value_reason(size_t size, size_t limit)
 {
-    static char ring[4][96];
-    static unsigned next;
-    char *dst = ring[next++ % 4];
-    snprintf(dst, sizeof(ring[0]), "value of %zu bytes is over the %zu byte limit", size, limit);
-    return dst;
+    return ring_printf("value of %zu bytes is over the %zu byte limit", size, limit);
 }
 
 static const char *key_reason(size_t size, size_t limit)
 {
-    static char ring[4][96];
-    static unsigned next;
-    char *dst = ring[next++ % 4];
-    snprintf(dst, sizeof(ring[0]), "key of %zu bytes is over the %zu byte limit", size, limit);
-    return dst;
+    return ring_printf("key of %zu bytes is over the %zu byte limit", size, limit);
 }
 
 /* Sends the whole requests in req in one write, reads n replies and fails
@@ -146,21 +149,6 @@ static void redis_set_raw(const char *key, const char *value, size_t n)
     request_expect(fd, &req, "+OK\r\n", "direct SET");
     bytes_free(&req);
     close(fd);
-}
-
-/* The value of one NEARCACHE STATS field. */
-static long long stat_of(int fd, const char *name)
-{
-    struct bytes in = {0};
-    sock_call_or_fail(fd, "NEARCACHE STATS", 1, &in);
-    bytes_puts(&in, "");
-    char pattern[64];
-    snprintf(pattern, sizeof(pattern), "\n%s:", name);
-    const char *at = strstr(in.data, pattern);
-    cr_assert_not_null(at, "no %s in %s", name, bytes_show(&in));
-    long long v = atoll(at + strlen(pattern));
-    bytes_free(&in);
-    return v;
 }
 
 /* The body of NEARCACHE POLICY (a bulk string) into out, NUL-terminated. */
@@ -241,8 +229,8 @@ static void rule_expect(int fd, const char *kind, const char *name, long long hi
  * hit); every reply must be want. */
 static void cache_key(int fd, const char *line, const char *want)
 {
-    long long hits = stat_of(fd, "hits");
-    for (int i = 0; stat_of(fd, "hits") == hits; i++) {
+    long long hits = proxy_stat(fd, "hits");
+    for (int i = 0; proxy_stat(fd, "hits") == hits; i++) {
         cr_assert(i < 100, "%s was never served from the tier", line);
         sock_call_expect(fd, line, 1, want);
     }
@@ -251,7 +239,7 @@ static void cache_key(int fd, const char *line, const char *want)
 /* Waits until the proxy's tier is active (the subscriber is up and redirected). */
 static void wait_active(int fd)
 {
-    for (int i = 0; stat_of(fd, "cache_active") != 1; i++) {
+    for (int i = 0; proxy_stat(fd, "cache_active") != 1; i++) {
         cr_assert(i < HARNESS_TIMEOUT_MS / 25, "the tier never became active");
         harness_sleep_ms(25);
     }
@@ -739,10 +727,10 @@ Test(policy, bypass_rule_never_serves_from_the_tier)
     redis_call_expect(&fx_redis, "SET live:1 a", "+OK\r\n");
     redis_call_expect(&fx_redis, "SET other a", "+OK\r\n");
     int c = sock_connect_or_fail(fx_proxy.port);
-    long long hits = stat_of(c, "hits");
+    long long hits = proxy_stat(c, "hits");
     for (int i = 0; i < 3; i++)
         sock_call_expect(c, "GET live:1", 1, "$1\r\na\r\n");
-    cr_assert_eq(stat_of(c, "hits"), hits, "a bypassed key was served from the tier");
+    cr_assert_eq(proxy_stat(c, "hits"), hits, "a bypassed key was served from the tier");
     rule_expect(c, "cache", "live", 0, 3, 0, 0);
     /* Fresh after a direct write, although tracking is off. */
     redis_call_expect(&fx_redis, "SET live:1 b", "+OK\r\n");
@@ -773,9 +761,9 @@ Test(policy, fixed_ttl_rule_bounds_staleness_of_its_keys_only)
     redis_call_expect(&fx_redis, "SET short:1 new", "+OK\r\n");
     redis_call_expect(&fx_redis, "SET long:1 new", "+OK\r\n");
     /* Within the rule's TTL the stale value is served: it is the tier's. */
-    long long hits = stat_of(c, "hits");
+    long long hits = proxy_stat(c, "hits");
     sock_call_expect(c, "GET short:1", 1, "$3\r\nold\r\n");
-    cr_assert_eq(stat_of(c, "hits"), hits + 1);
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 1);
     /* After it, the new one; a key under cache.ttl (5m) is still stale. */
     sock_read_until(c, "GET short:1", "$3\r\nnew\r\n");
     sock_call_expect(c, "GET long:1", 1, "$3\r\nold\r\n");
@@ -793,14 +781,14 @@ Test(policy, admission_fills_only_from_the_nth_read)
                       NO_TRACKING);
     redis_call_expect(&fx_redis, "SET warm:1 v1", "+OK\r\n");
     int c = sock_connect_or_fail(fx_proxy.port);
-    long long fills = stat_of(c, "fills");
+    long long fills = proxy_stat(c, "fills");
     sock_call_expect(c, "GET warm:1", 1, "$2\r\nv1\r\n"); /* read 1 */
     sock_call_expect(c, "GET warm:1", 1, "$2\r\nv1\r\n"); /* read 2 */
-    cr_assert_eq(stat_of(c, "fills"), fills, "filled before the third read");
+    cr_assert_eq(proxy_stat(c, "fills"), fills, "filled before the third read");
     /* Neither read filled: a direct write is seen at once. */
     redis_call_expect(&fx_redis, "SET warm:1 v2", "+OK\r\n");
     sock_call_expect(c, "GET warm:1", 1, "$2\r\nv2\r\n"); /* read 3: admitted, fills */
-    cr_assert_eq(stat_of(c, "fills"), fills + 1, "the third read did not fill");
+    cr_assert_eq(proxy_stat(c, "fills"), fills + 1, "the third read did not fill");
     /* It did fill: the next write made elsewhere is not seen (tracking off). */
     redis_call_expect(&fx_redis, "SET warm:1 v3", "+OK\r\n");
     sock_call_expect(c, "GET warm:1", 1, "$2\r\nv2\r\n"); /* read 4: a hit */
@@ -808,7 +796,7 @@ Test(policy, admission_fills_only_from_the_nth_read)
     /* A key outside the rule is admitted at once. */
     redis_call_expect(&fx_redis, "SET cold:1 a", "+OK\r\n");
     sock_call_expect(c, "GET cold:1", 1, "$1\r\na\r\n");
-    cr_assert_eq(stat_of(c, "fills"), fills + 2);
+    cr_assert_eq(proxy_stat(c, "fills"), fills + 2);
     close(c);
     proxy_finish(&fx_proxy);
 }
@@ -864,29 +852,29 @@ Test(policy, compressed_entries_are_served_byte_exact)
     struct bytes want = {0};
     bytes_append_bulk(&want, value, SIZE);
     int c = sock_connect_or_fail(fx_proxy.port);
-    cr_assert_eq(stat_of(c, "entries"), 0);
-    long long empty = stat_of(c, "bytes"); /* the tier's own overhead */
+    cr_assert_eq(proxy_stat(c, "entries"), 0);
+    long long empty = proxy_stat(c, "bytes"); /* the tier's own overhead */
     struct bytes req = {0};
     req_add(&req, "GET", "blob:1", NULL);
     exchange_expect(c, &req, 1, &want, "GET blob:1 (fill)");
-    cr_assert_eq(stat_of(c, "entries"), 1, "GET blob:1 did not fill");
-    long long bytes = stat_of(c, "bytes");
+    cr_assert_eq(proxy_stat(c, "entries"), 1, "GET blob:1 did not fill");
+    long long bytes = proxy_stat(c, "bytes");
     cr_assert_lt(bytes - empty, SIZE / 4,
                  "a compressible %d-byte reply takes %lld bytes of the tier", SIZE, bytes - empty);
     /* Served from the tier while Redis cannot answer, byte for byte. */
-    long long hits = stat_of(c, "hits");
+    long long hits = proxy_stat(c, "hits");
     redis_pause(&fx_redis);
     exchange_expect(c, &req, 1, &want, "GET blob:1 (hit, Redis paused)");
     exchange_expect(c, &req, 1, &want, "GET blob:1 (hit again)");
-    cr_assert_eq(stat_of(c, "hits"), hits + 2);
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 2);
     redis_resume(&fx_redis);
     rule_expect(c, "cache", "blobs", 2, 1, 0, 0);
     /* The same reply under no compression does take its size. */
     req.len = 0;
     req_add(&req, "GET", "raw:1", NULL);
     exchange_expect(c, &req, 1, &want, "GET raw:1 (fill)");
-    cr_assert_eq(stat_of(c, "entries"), 2, "GET raw:1 did not fill");
-    cr_assert_gt(stat_of(c, "bytes"), bytes + SIZE);
+    cr_assert_eq(proxy_stat(c, "entries"), 2, "GET raw:1 did not fill");
+    cr_assert_gt(proxy_stat(c, "bytes"), bytes + SIZE);
     free(value);
     bytes_free(&want);
     bytes_free(&req);
@@ -964,10 +952,10 @@ Test(policy, invalidation_rule_fires_on_a_write_made_directly_on_redis)
         harness_sleep_ms(10);
     }
     /* With Redis paused: embeddings:2:a is still served from the tier ... */
-    long long hits = stat_of(a, "hits");
+    long long hits = proxy_stat(a, "hits");
     redis_pause(&fx_redis);
     sock_call_expect(a, "GET embeddings:2:a", 1, "$2\r\nc1\r\n");
-    cr_assert_eq(stat_of(a, "hits"), hits + 1);
+    cr_assert_eq(proxy_stat(a, "hits"), hits + 1);
     /* ... while embeddings:1:a is forwarded to Redis: no reply until it runs. */
     static const char GET1[] = "*2\r\n$3\r\nGET\r\n$14\r\nembeddings:1:a\r\n";
     struct bytes in = {0};
@@ -975,12 +963,12 @@ Test(policy, invalidation_rule_fires_on_a_write_made_directly_on_redis)
                  SOCK_DONE);
     /* Times out ("Redis received 0 of the 34 bytes") if it was served locally. */
     redis_wait_unread(&fx_redis, sizeof(GET1) - 1);
-    cr_assert_eq(stat_of(a, "hits"), hits + 1, "embeddings:1:a was served from the tier");
+    cr_assert_eq(proxy_stat(a, "hits"), hits + 1, "embeddings:1:a was served from the tier");
     cr_assert_eq(in.len, 0, "a reply while Redis is paused: %s", bytes_show(&in));
     redis_resume(&fx_redis);
     cr_assert_eq(sock_read_replies(b, &in, 0, 1, HARNESS_TIMEOUT_MS), SOCK_DONE);
     cr_assert(bytes_equal_str(&in, "$2\r\na1\r\n"), "GET embeddings:1:a: %s", bytes_show(&in));
-    cr_assert_eq(stat_of(a, "hits"), hits + 1);
+    cr_assert_eq(proxy_stat(a, "hits"), hits + 1);
     cr_assert_geq(rule_counts(a, "invalidate", "model-embeddings").invalidations, 1);
     bytes_free(&in);
     close(a);
