@@ -142,6 +142,14 @@ static bool option_owns_string(const struct option *opt)
     return opt->type == OPT_STRING || opt->type == OPT_ADDRESS;
 }
 
+/* Bytes of the field of a setting that is not a string. */
+static size_t option_size(const struct option *opt)
+{
+    return opt->type == OPT_BOOL        ? sizeof(bool)
+           : opt->type == OPT_LOG_LEVEL ? sizeof(log_level_e)
+                                        : TYPES[opt->type].width;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -443,6 +451,42 @@ static void config_drop(struct config *next, const struct config *cfg)
     if (next->policy == cfg->policy)
         next->policy = NULL;
     config_deinit(next);
+}
+
+/* Settings a running proxy cannot change: a reload keeps their values. */
+static const char *const FIXED[] = {
+    "listen",
+    "upstream.address",
+    "upstream.username",
+    "upstream.password",
+    "upstream.database",
+    "upstream.pool_size",
+    "cache.enabled",
+    "cache.max_memory",
+    "cache.max_entry",
+    "cache.tracking",
+    "cache.tracking_prefixes",
+};
+
+void config_keep_fixed(struct config *next, struct config *cur,
+                       void (*changed)(void *arg, const char *name), void *arg)
+{
+    for (size_t i = 0; i < sizeof(FIXED) / sizeof(*FIXED); i++) {
+        const struct option *opt = option_find(FIXED[i]);
+        char *a = field_of(cur, opt), *b = field_of(next, opt);
+        bool differs;
+        if (option_owns_string(opt)) {
+            char *sa = *(char **)a, *sb = *(char **)b;
+            differs = (sa == NULL) != (sb == NULL) || (sa != NULL && strcmp(sa, sb) != 0);
+            *(char **)a = sb;
+            *(char **)b = sa;
+        } else {
+            differs = memcmp(a, b, option_size(opt)) != 0;
+            memcpy(b, a, option_size(opt));
+        }
+        if (differs)
+            changed(arg, FIXED[i]);
+    }
 }
 
 /* ---- YAML file ----------------------------------------------------------- */

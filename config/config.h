@@ -80,6 +80,14 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
 /* Checks rules that span settings. Returns 0, or -1 with err = "key: reason". */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 
+/* For a reload: gives next the running values of the settings a running
+ * proxy cannot change (the listener, the upstream and its pool, the local
+ * tier's size and tracking), calling changed(arg, name) for each whose value
+ * next had differed. Strings are swapped between the two, so those cur holds
+ * stay valid once next replaces it. */
+void config_keep_fixed(struct config *next, struct config *cur,
+                       void (*changed)(void *arg, const char *name), void *arg);
+
 /* ---- for section loaders (config/policy_yaml.c) -------------------------- */
 
 typedef enum {

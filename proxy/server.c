@@ -2,7 +2,6 @@
 #include "server.h"
 
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -355,55 +354,11 @@ static struct policy *server_build_policy(struct config *cfg, struct policy *pre
     return p;
 }
 
-/* Settings a running proxy cannot change: a reload keeps their old values. */
-static const struct {
-    const char *name;
-    size_t offset;
-    size_t size; /* 0 for a string */
-} FIXED[] = {
-#define FIXED_STR(name, field)                                                                     \
-    {                                                                                              \
-        name, offsetof(struct config, field), 0                                                    \
-    }
-#define FIXED_VAL(name, field)                                                                     \
-    {                                                                                              \
-        name, offsetof(struct config, field), sizeof(((struct config *)0)->field)                  \
-    }
-    FIXED_STR("listen", listen),
-    FIXED_STR("upstream.address", upstream),
-    FIXED_STR("upstream.username", upstream_username),
-    FIXED_STR("upstream.password", upstream_password),
-    FIXED_VAL("upstream.database", upstream_database),
-    FIXED_VAL("upstream.pool_size", pool_size),
-    FIXED_VAL("cache.enabled", cache_enabled),
-    FIXED_VAL("cache.max_memory", cache_max_memory),
-    FIXED_VAL("cache.max_entry", cache_max_entry),
-    FIXED_VAL("cache.tracking", cache_tracking),
-    FIXED_STR("cache.tracking_prefixes", cache_tracking_prefixes),
-#undef FIXED_STR
-#undef FIXED_VAL
-};
-
-/* Gives next the running values of the fixed settings, saying which changed.
- * Strings are swapped, so the running ones stay where they are. */
-static void server_keep_fixed(const struct config *cur, struct config *next)
+/* config_keep_fixed callback: says which setting a reload did not apply. */
+static void server_fixed_changed(void *arg, const char *name)
 {
-    for (size_t i = 0; i < sizeof(FIXED) / sizeof(*FIXED); i++) {
-        char *a = (char *)cur + FIXED[i].offset, *b = (char *)next + FIXED[i].offset;
-        bool changed;
-        if (FIXED[i].size == 0) {
-            char **sa = (char **)a, **sb = (char **)b;
-            changed = (*sa == NULL) != (*sb == NULL) || (*sa != NULL && strcmp(*sa, *sb) != 0);
-            char *t = *sa;
-            *sa = *sb;
-            *sb = t;
-        } else {
-            changed = memcmp(a, b, FIXED[i].size) != 0;
-            memcpy(b, a, FIXED[i].size);
-        }
-        if (changed)
-            log_warn("reload: %s changed: restart to apply it", FIXED[i].name);
-    }
+    (void)arg;
+    log_warn("reload: %s changed: restart to apply it", name);
 }
 
 int server_reload(struct server *srv, char *err, size_t errlen)
@@ -424,7 +379,7 @@ int server_reload(struct server *srv, char *err, size_t errlen)
         log_error("reload failed, running settings kept: %s", err);
         return -1;
     }
-    server_keep_fixed(srv->cfg, &next);
+    config_keep_fixed(&next, srv->cfg, server_fixed_changed, NULL);
     config_deinit(srv->cfg);
     *srv->cfg = next;
     log_level = srv->cfg->log_level;

@@ -930,3 +930,32 @@ Test(config, validate_missing_addresses)
     cr_expect_str_eq(err, "listen: needs a value");
     config_deinit(&cfg);
 }
+
+static void note_changed(void *arg, const char *name)
+{
+    char *list = arg;
+    strcat(list, name);
+    strcat(list, " ");
+}
+
+Test(config, reload_keeps_the_fixed_settings)
+{
+    struct config cur, next;
+    char err[ERRLEN], changed[256] = "";
+    config_init(&cur);
+    config_init(&next);
+    cr_assert_eq(config_set(&next, "listen", "127.0.0.1:7000", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(config_set(&next, "upstream.pool_size", "9", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(config_set(&next, "cache.enabled", "false", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(config_set(&next, "log_level", "debug", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(config_set(&next, "cache.ttl", "7s", err, sizeof(err)), 0, "%s", err);
+    const char *running = cur.listen;
+    config_keep_fixed(&next, &cur, note_changed, changed);
+    cr_assert_str_eq(changed, "listen upstream.pool_size cache.enabled ");
+    cr_assert(next.listen == running, "the running string moves over");
+    cr_assert_str_eq(cur.listen, "127.0.0.1:7000", "and the new one is freed with cur");
+    cr_assert(next.pool_size == 4 && next.cache_enabled);
+    cr_assert(next.log_level == LOG_DEBUG && next.cache_ttl_ms == 7000, "reloadable ones apply");
+    config_deinit(&cur);
+    config_deinit(&next);
+}
