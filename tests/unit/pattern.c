@@ -346,6 +346,41 @@ static void make_rule(unsigned i, char *out, size_t len)
     snprintf(out, len, forms[i % LEN(forms)], (i * 7919u) % 97u);
 }
 
+enum { RULES = 1000 };
+
+/* The RULES rules of make_rule in a set (not built), each valued by its
+ * index in ids; pats receives them (freed by rules_free). */
+static struct pattern_set *rules_set(struct pattern **pats, size_t *ids)
+{
+    struct pattern_set *set = pattern_set_create();
+    cr_assert_not_null(set);
+    for (size_t i = 0; i < RULES; i++) {
+        char text[64];
+        make_rule((unsigned)i, text, sizeof(text));
+        pats[i] = compile_ok(text, strlen(text));
+        ids[i] = i;
+        cr_assert_eq(pattern_set_add(set, pats[i], &ids[i]), 0);
+    }
+    return set;
+}
+
+static void rules_free(struct pattern_set **set, struct pattern **pats)
+{
+    pattern_set_destroy(set);
+    for (size_t i = 0; i < RULES; i++)
+        pattern_destroy(&pats[i]);
+}
+
+/* A pseudo-random key near the rules' prefixes, from *seed; returns its length. */
+static size_t random_key(unsigned *seed, char *key, size_t len)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    int n = snprintf(key, len, "%s%u%s%s", (*seed >> 8) % 5 ? "t" : "q", (*seed >> 12) % 110,
+                     (*seed >> 20) % 3 ? ":" : "",
+                     (*seed >> 24) % 4 == 0 ? "" : ((*seed >> 26) % 2 ? "a1" : "x2"));
+    return (size_t)n;
+}
+
 static size_t linear_first(struct pattern **pats, size_t n, const char *key, size_t klen)
 {
     for (size_t i = 0; i < n; i++)
@@ -356,40 +391,26 @@ static size_t linear_first(struct pattern **pats, size_t n, const char *key, siz
 
 Test(pattern, set_agrees_with_linear_scan)
 {
-    enum { N = 1000, KEYS = 20000 };
+    enum { N = RULES, KEYS = 20000 };
     static size_t ids[N];
-    struct pattern **pats = calloc(N, sizeof(*pats));
-    struct pattern_set *set = pattern_set_create();
+    static struct pattern *pats[N];
+    struct pattern_set *set = rules_set(pats, ids);
     unsigned seed = 12345;
 
-    cr_assert(pats != NULL && set != NULL);
-    for (size_t i = 0; i < N; i++) {
-        char text[64];
-        make_rule((unsigned)i, text, sizeof(text));
-        pats[i] = compile_ok(text, strlen(text));
-        ids[i] = i;
-        cr_assert_eq(pattern_set_add(set, pats[i], &ids[i]), 0);
-    }
     cr_assert_null(pattern_set_first(set, "t1", 2, NULL), "unbuilt set");
     cr_assert_eq(pattern_set_build(set), 0);
     cr_assert_eq(pattern_set_add(set, pats[0], NULL), -1);
     for (int k = 0; k < KEYS; k++) {
         char key[32];
         struct pattern_capture caps[PATTERN_MAX_CAPTURES];
-        seed = seed * 1103515245u + 12345u;
-        int n = snprintf(key, sizeof(key), "%s%u%s%s", (seed >> 8) % 5 ? "t" : "q",
-                         (seed >> 12) % 110, (seed >> 20) % 3 ? ":" : "",
-                         (seed >> 24) % 4 == 0 ? "" : ((seed >> 26) % 2 ? "a1" : "x2"));
+        size_t n = random_key(&seed, key, sizeof(key));
         size_t want = linear_first(pats, N, key, (size_t)n);
         size_t *got = pattern_set_first(set, key, (size_t)n, caps);
         cr_assert_eq(got ? *got : N, want, "key %s", key);
         if (got != NULL && pattern_capture_count(pats[*got]) > 0)
             cr_expect_eq(memcmp(caps[0].name, "id", caps[0].name_len), 0, "key %s", key);
     }
-    pattern_set_destroy(&set);
-    for (size_t i = 0; i < N; i++)
-        pattern_destroy(&pats[i]);
-    free(pats);
+    rules_free(&set, pats);
 }
 
 Test(pattern, set_first_in_insertion_order)
@@ -437,31 +458,20 @@ static bool collect_fn(void *arg, void *value, const struct pattern_capture *cap
 
 Test(pattern, set_each_agrees_with_linear_scan)
 {
-    enum { N = 1000, KEYS = 5000 };
+    enum { N = RULES, KEYS = 5000 };
     static size_t ids[N];
     static struct collect got;
-    struct pattern **pats = calloc(N, sizeof(*pats));
-    struct pattern_set *set = pattern_set_create();
+    static struct pattern *pats[N];
+    struct pattern_set *set = rules_set(pats, ids);
     unsigned seed = 4242;
 
-    cr_assert(pats != NULL && set != NULL);
-    for (size_t i = 0; i < N; i++) {
-        char text[64];
-        make_rule((unsigned)i, text, sizeof(text));
-        pats[i] = compile_ok(text, strlen(text));
-        ids[i] = i;
-        cr_assert_eq(pattern_set_add(set, pats[i], &ids[i]), 0);
-    }
     got.n = 0;
     cr_assert_eq(pattern_set_each(set, "t1", 2, collect_fn, &got), 0, "unbuilt set");
     cr_assert_eq(pattern_set_build(set), 0);
     for (int k = 0; k < KEYS; k++) {
         char key[32];
         size_t want = 0;
-        seed = seed * 1103515245u + 12345u;
-        int n = snprintf(key, sizeof(key), "%s%u%s%s", (seed >> 8) % 5 ? "t" : "q",
-                         (seed >> 12) % 110, (seed >> 20) % 3 ? ":" : "",
-                         (seed >> 24) % 4 == 0 ? "" : ((seed >> 26) % 2 ? "a1" : "x2"));
+        size_t n = random_key(&seed, key, sizeof(key));
         got.n = 0;
         got.stop_after = 0;
         cr_assert_eq(pattern_set_each(set, key, (size_t)n, collect_fn, &got), got.n);
@@ -483,10 +493,7 @@ Test(pattern, set_each_agrees_with_linear_scan)
             cr_assert_eq(pattern_set_each(set, key, (size_t)n, collect_fn, &got), 2, "stops");
         }
     }
-    pattern_set_destroy(&set);
-    for (size_t i = 0; i < N; i++)
-        pattern_destroy(&pats[i]);
-    free(pats);
+    rules_free(&set, pats);
 }
 
 /* More distinct prefix lengths than the merge keeps on the stack. */
