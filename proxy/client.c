@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -282,17 +283,17 @@ static void client_stats(struct client *c)
 {
     char body[2048];
     struct server *srv = c->srv;
-    const char *tracking = srv->tracking == NULL   ? "off"
-                           : srv->tracking_refused ? "refused"
-                           : srv->tracking_id > 0  ? "on"
-                                                   : "down";
+    const struct coherence *co = &srv->coherence;
     int n = snprintf(body, sizeof(body),
                      "clients:%d\r\ntotal_connections:%llu\r\n"
-                     "total_requests:%llu\r\ntracking:%s\r\nreloads:%llu\r\n"
-                     "reloads_failed:%llu\r\n",
+                     "total_requests:%llu\r\ntracking:%s\r\ntracking_losses:%llu\r\n"
+                     "tracking_refusals:%llu\r\ntracking_failures:%llu\r\n"
+                     "reloads:%llu\r\nreloads_failed:%llu\r\n",
                      srv->nclients, (unsigned long long)srv->total_connections,
-                     (unsigned long long)srv->total_requests, tracking,
-                     (unsigned long long)srv->reloads, (unsigned long long)srv->reloads_failed);
+                     (unsigned long long)srv->total_requests, coherence_state_name(co->state),
+                     (unsigned long long)co->losses, (unsigned long long)co->refusals,
+                     (unsigned long long)co->failures, (unsigned long long)srv->reloads,
+                     (unsigned long long)srv->reloads_failed);
     client_bulk(c, body,
                 (size_t)n + cache_stats(srv->cache, body + n, sizeof(body) - 2 - (size_t)n));
 }
@@ -369,7 +370,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
     client_apply_state(c, kind);
     struct cache_plan plan;
     cache_plan(srv->cache, cmd, buf, req, up == c->home && server_may_fill(srv, up),
-               (uint64_t)(ev_now(srv->loop) * 1000), &plan);
+               server_now_ms(srv), &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
         return DISPATCH_DONE;
@@ -429,7 +430,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         if (client_rejected(c, cmd, buf, req))
             return DISPATCH_DONE;
         struct cache_plan plan;
-        cache_plan(srv->cache, cmd, buf, req, false, (uint64_t)(ev_now(srv->loop) * 1000), &plan);
+        cache_plan(srv->cache, cmd, buf, req, false, server_now_ms(srv), &plan);
         cache_writes_done(srv->cache, &plan.writes);
         upstream_send(c->ded, buf, req->len, NULL);
         return DISPATCH_DONE;
@@ -572,7 +573,10 @@ void client_flush(struct client *c)
 
 bool client_idle(const struct client *c)
 {
-    return c->head == NULL && c->out.len == 0;
+    int unread = 0;
+    if (c->head != NULL || c->out.len > 0 || c->inflight > 0 || rbuf_len(&c->in) > 0)
+        return false;
+    return c->fd < 0 || ioctl(c->fd, FIONREAD, &unread) < 0 || unread == 0;
 }
 
 static void client_on_read(struct ev_loop *loop, ev_io *w, int revents)

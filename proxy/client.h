@@ -109,7 +109,9 @@ void client_resume(struct client *c);
 /* Writes queued replies; called before the loop sleeps. */
 void client_flush(struct client *c);
 
-/* True when nothing is owed to the client (no reply pending or unsent). */
+/* True when nothing is owed to the client and nothing of it waits: no reply
+ * pending or unsent, and no request in flight, buffered, or still unread in
+ * its socket. A drain closes a client only then. */
 bool client_idle(const struct client *c);
 
 #endif

@@ -19,6 +19,7 @@
 
 #define SERVER_CRON_S       0.1 /* deadlines are enforced to this granularity */
 #define SERVER_ACCEPT_BURST 64  /* connections accepted per wake-up */
+#define SERVER_TRACK_RETRY_S 0.5 /* a failed CLIENT TRACKING is sent again after this */
 
 static const char ERR_MAX_CLIENTS[] = "-ERR max number of clients reached\r\n";
 
@@ -213,27 +214,6 @@ static void server_drain_tick(struct server *srv, ev_tstamp now)
     }
 }
 
-static void server_on_cron(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)revents;
-    struct server *srv = w->data;
-    ev_tstamp now = ev_now(loop);
-    for (int i = 0; i < srv->cfg->pool_size; i++)
-        upstream_tick(srv->pool[i], now);
-    int idle_ms = srv->cfg->client_idle_timeout_ms;
-    for (struct client *c = srv->clients, *next; c != NULL; c = next) {
-        next = c->next;
-        if (c->ded != NULL)
-            upstream_tick(c->ded, now);
-        if (idle_ms > 0 && c->head == NULL && !c->stream &&
-            (now - c->last_active) * 1000 >= idle_ms)
-            client_close(c);
-    }
-    cache_tick(srv->cache, (uint64_t)(now * 1000));
-    if (srv->draining)
-        server_drain_tick(srv, now);
-}
-
 static void server_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)revents;
@@ -251,29 +231,130 @@ static void server_on_signal(struct ev_loop *loop, ev_signal *w, int revents)
     server_drain_tick(srv, ev_now(loop));
 }
 
-bool server_may_fill(const struct server *srv, const struct upstream *up)
+uint64_t server_now_ms(const struct server *srv)
 {
-    if (srv->tracking == NULL || srv->tracking_refused)
-        return true;
-    return srv->tracking_id > 0 && up->tracked_id == srv->tracking_id;
+    return (uint64_t)(ev_now(srv->loop) * 1000);
 }
 
-void server_tracking_refused(struct server *srv, const char *data, size_t len)
+/* How many bytes of a reply to show in the log: its line without the CRLF,
+ * at most 200. */
+static int server_shown(size_t len)
 {
-    if (srv->tracking_refused)
+    return (int)(len > 2 && len < 200 ? len - 2 : len < 200 ? len : 200);
+}
+
+bool server_may_fill(const struct server *srv, const struct upstream *up)
+{
+    return coherence_may_fill(&srv->coherence, up->tracked_id);
+}
+
+/* Sends CLIENT TRACKING on the first ready shared connection not already
+ * waiting for a reply to one. */
+static void server_tracking_probe(struct server *srv)
+{
+    for (int i = 0; i < srv->cfg->pool_size; i++) {
+        struct upstream *up = srv->pool[i];
+        if (up->state == UPSTREAM_READY && up->tracks_inflight == 0) {
+            upstream_track(up, srv->coherence.id);
+            return;
+        }
+    }
+}
+
+/* Carries out the actions of a coherence event; up, data and len are the
+ * connection and reply behind it (NULL for subscriber events). */
+static void server_coherence_apply(struct server *srv, unsigned actions, struct upstream *up,
+                                   long long sent_id, const char *data, size_t len)
+{
+    const struct coherence *co = &srv->coherence;
+    if (actions & COHERENCE_FLUSH)
+        cache_flush(srv->cache);
+    if (actions & (COHERENCE_TIER_OFF | COHERENCE_TIER_ON))
+        cache_set_active(srv->cache, (actions & COHERENCE_TIER_ON) != 0);
+    if ((actions & COHERENCE_MARK) && up != NULL)
+        up->tracked_id = sent_id;
+    if ((actions & COHERENCE_RETRY) && up != NULL)
+        up->track_retry_at = ev_now(srv->loop) + SERVER_TRACK_RETRY_S;
+    if (actions & COHERENCE_TRACK_ALL) {
+        for (int i = 0; i < srv->cfg->pool_size; i++)
+            if (srv->pool[i] != up)
+                upstream_track(srv->pool[i], co->id);
+    }
+    if (actions & COHERENCE_PROBE)
+        server_tracking_probe(srv);
+    if (!(actions & COHERENCE_LOG))
         return;
-    srv->tracking_refused = true;
-    int n = (int)(len > 2 && len < 200 ? len - 2 : len < 200 ? len : 200);
-    log_warn("tracking: CLIENT TRACKING refused (%.*s): writes made elsewhere are seen "
-             "within cache.ttl only",
-             n, data);
-    cache_set_active(srv->cache, true);
+    int n = data == NULL ? 0 : server_shown(len);
+    if (co->state == COHERENCE_REFUSED)
+        log_warn("tracking: CLIENT TRACKING refused (%.*s): writes made elsewhere are seen "
+                 "within cache.ttl only; asking again every %d ms",
+                 n, data, COHERENCE_PROBE_MS);
+    else if (co->state == COHERENCE_DOWN)
+        log_warn("tracking: subscriber lost: local tier off until it is back");
+    else
+        log_notice("tracking: invalidations redirected to client %lld", co->id);
+}
+
+void server_tracking_reply(struct server *srv, struct upstream *up, long long sent_id,
+                           const char *data, size_t len)
+{
+    unsigned actions = coherence_reply(&srv->coherence, sent_id, data, len, server_now_ms(srv));
+    if (actions & COHERENCE_RETRY) {
+        log_limited(LOG_WARN, "tracking: CLIENT TRACKING failed (%.*s): trying again",
+                    server_shown(len), data);
+    }
+    server_coherence_apply(srv, actions, up, sent_id, data, len);
+}
+
+void server_upstream_ready(struct server *srv, struct upstream *up)
+{
+    if (coherence_wants_tracking(&srv->coherence))
+        upstream_track(up, srv->coherence.id);
+}
+
+/* Tracks again the shared connections whose last attempt failed, and probes
+ * a Redis that refused tracking when that is due. */
+static void server_tracking_tick(struct server *srv, ev_tstamp now)
+{
+    const struct coherence *co = &srv->coherence;
+    server_coherence_apply(srv, coherence_tick(&srv->coherence, server_now_ms(srv)), NULL, 0,
+                           NULL, 0);
+    if (co->state != COHERENCE_ON)
+        return;
+    for (int i = 0; i < srv->cfg->pool_size; i++) {
+        struct upstream *up = srv->pool[i];
+        if (up->state == UPSTREAM_READY && up->tracked_id != co->id && up->tracks_inflight == 0 &&
+            now >= up->track_retry_at)
+            upstream_track(up, co->id);
+    }
+}
+
+static void server_on_cron(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    struct server *srv = w->data;
+    ev_tstamp now = ev_now(loop);
+    for (int i = 0; i < srv->cfg->pool_size; i++)
+        upstream_tick(srv->pool[i], now);
+    int idle_ms = srv->cfg->client_idle_timeout_ms;
+    for (struct client *c = srv->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (c->ded != NULL)
+            upstream_tick(c->ded, now);
+        if (idle_ms > 0 && c->head == NULL && !c->stream &&
+            (now - c->last_active) * 1000 >= idle_ms)
+            client_close(c);
+    }
+    server_tracking_tick(srv, now);
+    cache_tick(srv->cache, server_now_ms(srv));
+    if (srv->draining)
+        server_drain_tick(srv, now);
 }
 
 static void server_on_invalidate(void *arg, const char *key, size_t len)
 {
     struct server *srv = arg;
-    cache_invalidate(srv->cache, key, len, (uint64_t)(ev_now(srv->loop) * 1000));
+    cache_invalidate(srv->cache, key, len, server_now_ms(srv));
 }
 
 static void server_on_flush(void *arg)
@@ -283,20 +364,12 @@ static void server_on_flush(void *arg)
 }
 
 /* The subscriber came up with a new id (data connections redirect to it from
- * now on) or went down (invalidations may be missed: the tier goes off). */
+ * now on) or went down (invalidations may be missed). */
 static void server_on_tracking(void *arg, long long id)
 {
     struct server *srv = arg;
-    srv->tracking_id = id;
-    if (id < 0) {
-        log_warn("tracking: subscriber lost: local tier off until it is back");
-        cache_set_active(srv->cache, srv->tracking_refused);
-        return;
-    }
-    log_notice("tracking: invalidations redirected to client %lld", id);
-    for (int i = 0; i < srv->cfg->pool_size; i++)
-        upstream_track(srv->pool[i]);
-    cache_set_active(srv->cache, true);
+    server_coherence_apply(srv, coherence_subscriber(&srv->coherence, id, server_now_ms(srv)),
+                           NULL, 0, NULL, 0);
 }
 
 /* Starts the invalidation subscriber when the tier and tracking are on;
@@ -304,8 +377,9 @@ static void server_on_tracking(void *arg, long long id)
 static int server_setup_tracking(struct server *srv)
 {
     const struct config *cfg = srv->cfg;
-    srv->tracking_id = -1;
-    if (!cfg->cache_enabled || !cfg->cache_tracking) {
+    bool tracking = cfg->cache_enabled && cfg->cache_tracking;
+    coherence_init(&srv->coherence, tracking);
+    if (!tracking) {
         cache_set_active(srv->cache, true);
         return 0;
     }

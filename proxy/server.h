@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "proxy/coherence.h"
 #include "proxy/net.h"
 #include "proxy/resp.h"
 
@@ -44,8 +45,7 @@ struct server {
     struct cache *cache;       /* the local tier in the request path */
     struct policy *policy;     /* built rules; a reload replaces it */
     struct tracking *tracking; /* invalidation subscriber, NULL without tracking */
-    long long tracking_id;     /* subscriber's client id, -1 while it is down */
-    bool tracking_refused;     /* Redis refused CLIENT TRACKING: TTL-bounded only */
+    struct coherence coherence; /* whether the tier may serve and fill */
     struct upstream **pool;    /* shared connections */
     unsigned pool_next;        /* round-robin cursor for new clients */
     struct upstream *idle;     /* spare dedicated connections */
@@ -91,13 +91,22 @@ struct upstream *server_dedicated_get(struct server *srv, struct client *c);
  * state is the pool's) and there is room, else closed. */
 void server_dedicated_put(struct server *srv, struct upstream *up, bool reusable);
 
+/* The loop's time in milliseconds. */
+uint64_t server_now_ms(const struct server *srv);
+
 /* True when reads on up may fill the local tier: up is tracked by the
  * current subscriber, or tracking is off or refused (TTL-bounded mode). */
 bool server_may_fill(const struct server *srv, const struct upstream *up);
 
-/* Redis refused CLIENT TRACKING (reply in data): the tier falls back to
- * TTL-bounded staleness, and says so once in the log. */
-void server_tracking_refused(struct server *srv, const char *data, size_t len);
+/* The reply (data) to the CLIENT TRACKING ... REDIRECT sent_id that up sent:
+ * runs the coherence state machine (coherence.h) and carries out its
+ * actions. */
+void server_tracking_reply(struct server *srv, struct upstream *up, long long sent_id,
+                           const char *data, size_t len);
+
+/* A shared connection became ready: it runs CLIENT TRACKING when the
+ * coherence state wants it (which, when refused, is a probe). */
+void server_upstream_ready(struct server *srv, struct upstream *up);
 
 /* Queues work for the next safe point of the loop. */
 void server_want_flush_client(struct server *srv, struct client *c);

@@ -108,7 +108,7 @@ static void upstream_complete(struct upstream *up, struct req *r, const char *da
     struct cache *cache = up->srv->cache;
     if (r->fill != NULL) {
         if (r->fill_owner)
-            cache_fill_finish(cache, r->fill, data, len, (uint64_t)(ev_now(up->srv->loop) * 1000));
+            cache_fill_finish(cache, r->fill, data, len, server_now_ms(up->srv));
         else
             cache_fill_reply(r->fill, data, len);
         r->fill = NULL;
@@ -117,16 +117,14 @@ static void upstream_complete(struct upstream *up, struct req *r, const char *da
     if (r->mget != NULL) {
         if (r->mget_pttl)
             cache_mget_finish(cache, r->mget, r->mget_index, data, len,
-                              (uint64_t)(ev_now(up->srv->loop) * 1000));
+                              server_now_ms(up->srv));
         else
             cache_mget_merge(cache, r->mget, data, len, &data, &len);
         cache_mget_put(&r->mget);
     }
     if (r->tracking_id != 0) {
-        if (len > 0 && data[0] == '+')
-            up->tracked_id = r->tracking_id;
-        else
-            server_tracking_refused(up->srv, data, len);
+        up->tracks_inflight--;
+        server_tracking_reply(up->srv, up, r->tracking_id, data, len);
     }
     client_reply(r, data, len);
 }
@@ -160,6 +158,7 @@ static void upstream_disconnect(struct upstream *up, const char *err, size_t len
     up->hs_pending = 0;
     upstream_set_state(up, UPSTREAM_DOWN);
     up->tracked_id = 0;
+    up->tracking_sent = false;
     upstream_fail_requests(up, err, len);
 }
 
@@ -271,21 +270,27 @@ void upstream_send_mget(struct upstream *up, struct req *r, struct cache_mget *m
     cache_mget_put(&keep);
 }
 
-void upstream_track(struct upstream *up)
+void upstream_track(struct upstream *up, long long tracking_id)
 {
     const struct server *srv = up->srv;
     size_t nprefix = cache_prefix_count(srv->cache);
     if (up->dedicated || up->state != UPSTREAM_READY || up->closing)
         return;
     struct req *r = calloc(1, sizeof(*r));
+    struct req *off = up->tracking_sent ? calloc(1, sizeof(*off)) : NULL;
     const char **argv = calloc(6 + 2 * nprefix, sizeof(*argv));
-    if (r == NULL || argv == NULL) {
+    if (r == NULL || argv == NULL || (up->tracking_sent && off == NULL)) {
         free(r);
+        free(off);
         free(argv);
         return;
     }
+    if (off != NULL) { /* its reply goes nowhere */
+        out_command(up, 3, (const char *const[]){"CLIENT", "TRACKING", "off"});
+        upstream_send(up, "", 0, off);
+    }
     char id[24];
-    snprintf(id, sizeof(id), "%lld", srv->tracking_id);
+    snprintf(id, sizeof(id), "%lld", tracking_id);
     int argc = 0;
     argv[argc++] = "CLIENT";
     argv[argc++] = "TRACKING";
@@ -300,7 +305,9 @@ void upstream_track(struct upstream *up)
     }
     out_command(up, argc, argv);
     free(argv);
-    r->tracking_id = srv->tracking_id;
+    r->tracking_id = tracking_id;
+    up->tracking_sent = true;
+    up->tracks_inflight++;
     upstream_send(up, "", 0, r);
 }
 
@@ -376,8 +383,8 @@ static void upstream_on_handshake(struct upstream *up, const char *data,
         upstream_set_state(up, UPSTREAM_READY);
         up->was_ready = true;
         up->backoff_ms = 0;
-        if (up->srv->tracking_id > 0)
-            upstream_track(up);
+        if (!up->dedicated)
+            server_upstream_ready(up->srv, up);
         server_want_flush_upstream(up->srv, up);
     }
 }
@@ -416,17 +423,17 @@ static void upstream_pass_through(struct upstream *up)
         rbuf_consume(&up->in, len);
 }
 
-static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents)
+/* Reads what the socket holds and handles every complete reply in it. */
+static void upstream_read(struct upstream *up)
 {
-    (void)loop;
-    (void)revents;
-    struct upstream *up = (struct upstream *)((char *)w - offsetof(struct upstream, rio));
     ssize_t n = rbuf_read(&up->in, up->fd);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
         upstream_fail(up, up->was_ready ? ERR_LOST : ERR_UNAVAILABLE,
                       up->was_ready ? sizeof(ERR_LOST) - 1 : sizeof(ERR_UNAVAILABLE) - 1);
         return;
     }
+    if (n > 0)
+        up->progress = ev_now(up->srv->loop);
     while (up->fd >= 0 && rbuf_len(&up->in) > 0) {
         if (up->stream && up->hs_pending == 0) {
             upstream_pass_through(up);
@@ -448,6 +455,27 @@ static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    upstream_read((struct upstream *)((char *)w - offsetof(struct upstream, rio)));
+}
+
+/* True when the oldest request has waited timeout_ms without reply bytes
+ * arriving, judged after reading what the socket holds (after a stall of the
+ * loop, the replies may be there already). */
+static bool upstream_overdue(struct upstream *up, ev_tstamp now, int timeout_ms)
+{
+    if (timeout_ms <= 0 || up->head == NULL || up->head->blocking || !ev_is_active(&up->rio))
+        return false;
+    upstream_read(up);
+    if (up->fd < 0 || up->state != UPSTREAM_READY || up->head == NULL || up->head->blocking)
+        return false;
+    ev_tstamp from = up->head->sent > up->progress ? up->head->sent : up->progress;
+    return (now - from) * 1000 >= timeout_ms;
+}
+
 void upstream_tick(struct upstream *up, ev_tstamp now)
 {
     const struct config *cfg = up->srv->cfg;
@@ -458,14 +486,17 @@ void upstream_tick(struct upstream *up, ev_tstamp now)
         break;
     case UPSTREAM_CONNECTING:
     case UPSTREAM_HANDSHAKE:
-        if ((now - up->since) * 1000 >= cfg->connect_timeout_ms) {
+        if ((now - up->since) * 1000 < cfg->connect_timeout_ms)
+            break;
+        if (up->state == UPSTREAM_HANDSHAKE && ev_is_active(&up->rio))
+            upstream_read(up); /* the replies may be in after a stall of the loop */
+        if (up->fd >= 0 && up->state != UPSTREAM_READY) {
             log_limited(LOG_WARN, "upstream: no answer within %d ms", cfg->connect_timeout_ms);
             upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         }
         break;
     case UPSTREAM_READY:
-        if (cfg->request_timeout_ms > 0 && up->head != NULL && !up->head->blocking &&
-            (now - up->head->sent) * 1000 >= cfg->request_timeout_ms) {
+        if (upstream_overdue(up, now, cfg->request_timeout_ms)) {
             log_limited(LOG_WARN, "upstream: no reply within %d ms", cfg->request_timeout_ms);
             upstream_fail(up, ERR_TIMEOUT, sizeof(ERR_TIMEOUT) - 1);
             if (!up->dedicated) /* a stalled server gets a pause, not a reconnect storm */

@@ -54,7 +54,11 @@ struct upstream {
     ev_tstamp since;    /* when the current state began */
     ev_tstamp retry_at; /* DOWN: when to reconnect */
     int backoff_ms;
-    long long tracked_id;        /* CLIENT TRACKING redirects to this id (0: not tracking) */
+    ev_tstamp progress;       /* when reply bytes last arrived */
+    long long tracked_id;     /* CLIENT TRACKING redirects to this id (0: not tracking) */
+    bool tracking_sent;       /* CLIENT TRACKING on sent since connecting */
+    unsigned tracks_inflight; /* CLIENT TRACKING on awaiting their replies */
+    ev_tstamp track_retry_at; /* a failed CLIENT TRACKING is sent again from then on */
     struct upstream *next;       /* server's idle or dead list */
     struct upstream *dirty_next; /* server's flush list */
 };
@@ -77,10 +81,11 @@ void upstream_send(struct upstream *up, const char *data, size_t len, struct req
  * are in, the read's reply fills the local tier. Takes ownership of fill. */
 void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *fill);
 
-/* Sends the server's CLIENT TRACKING command (redirected to the current
- * subscriber id) on a ready shared connection; tracked_id is set to that id
- * once Redis accepts. */
-void upstream_track(struct upstream *up);
+/* Sends CLIENT TRACKING on, redirected to the subscriber id, on a ready
+ * shared connection (after CLIENT TRACKING off when it may be tracking
+ * already, since Redis refuses BCAST prefixes that a connection already
+ * has); the reply goes to server_tracking_reply. */
+void upstream_track(struct upstream *up, long long id);
 
 /* Queues an MGET split with the tier (reply to r, merged with the hits) and
  * the PTTL of each missing key behind it, to fill the tier. Takes ownership
@@ -94,7 +99,11 @@ void upstream_set_stream(struct upstream *up);
 /* Writes queued bytes; called before the loop sleeps. */
 void upstream_flush(struct upstream *up);
 
-/* Enforces the connect and reply deadlines and reconnects when due. */
+/* Enforces the connect and reply deadlines and reconnects when due. A
+ * deadline is judged after reading what the socket holds: a request times
+ * out only when no reply bytes have arrived for upstream.timeout while it was
+ * the oldest one waiting (replies streaming in for earlier requests are
+ * progress). */
 void upstream_tick(struct upstream *up, ev_tstamp now);
 
 /* Stops or resumes reading replies (back-pressure from a slow stream client). */

@@ -183,14 +183,39 @@ static void wait_active(int fd)
     }
 }
 
-/* Caches k through fd: a read that fills, then a read that must hit. */
-static void cache_key(int fd, const char *want)
+/* Caches the reply to line through fd: a read that fills, then a read that
+ * must hit. */
+static void cache_read(int fd, const char *line, const char *want)
 {
     long long hits = proxy_stat(fd, "hits");
     for (int i = 0; proxy_stat(fd, "hits") == hits; i++) {
-        cr_assert(i < 100, "GET k was never served from the tier");
-        sock_call_expect(fd, "GET k", 1, want);
+        cr_assert(i < 100, "%s was never served from the tier", line);
+        sock_call_expect(fd, line, 1, want);
     }
+}
+
+/* Caches GET k through fd. */
+static void cache_key(int fd, const char *want)
+{
+    cache_read(fd, "GET k", want);
+}
+
+/* Waits until NEARCACHE STATS says tracking:state. */
+static void wait_tracking(int fd, const char *state)
+{
+    char line[64];
+    snprintf(line, sizeof(line), "\ntracking:%s\r\n", state);
+    struct bytes in = {0};
+    for (int i = 0;; i++) {
+        in.len = 0;
+        sock_call_or_fail(fd, "NEARCACHE STATS", 1, &in);
+        bytes_puts(&in, "");
+        if (strstr(in.data, line) != NULL)
+            break;
+        cr_assert(i < 400, "tracking never became %s: %s", state, bytes_show(&in));
+        harness_sleep_ms(25);
+    }
+    bytes_free(&in);
 }
 
 Test(cache, writes_made_elsewhere_are_invalidated_through_tracking)
@@ -318,6 +343,92 @@ Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
     bytes_puts(&info, "");
     cr_assert_not_null(strstr(info.data, "flags=tB"), "no BCAST tracking: %s", bytes_show(&info));
     bytes_free(&info);
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+/* ---- the coherence state machine against a real Redis --------------------- */
+
+/* A user that may not run CLIENT TRACKING: refused (TTL-bounded, entries kept
+ * although writes made elsewhere are not reported); once permitted, a probe
+ * brings coherence back, with the entries filled meanwhile dropped. */
+Test(cache, tracking_refused_then_permitted)
+{
+    harness_require_proxy();
+    redis_call_expect(&fx_redis, "ACL SETUSER app on >pw ~* &* +@all -client|tracking", "+OK\r\n");
+    static const char *const sets[] = {"upstream.username=app", "upstream.password=pw", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    wait_tracking(c, "refused");
+    cr_assert_gt(proxy_stat(c, "tracking_refusals"), 0);
+    redis_call_expect(&fx_redis, "SET k before", "+OK\r\n");
+    cache_key(c, "$6\r\nbefore\r\n");
+    redis_call_expect(&fx_redis, "SET k after", "+OK\r\n");
+    sock_call_expect(c, "GET k", 1, "$6\r\nbefore\r\n"); /* stale within cache.ttl */
+    redis_call_expect(&fx_redis, "ACL SETUSER app +client|tracking", "+OK\r\n");
+    wait_tracking(c, "on");
+    sock_call_expect(c, "GET k", 1, "$5\r\nafter\r\n");
+    cache_key(c, "$5\r\nafter\r\n");
+    redis_call_expect(&fx_redis, "SET k again", "+OK\r\n");
+    sock_read_until(c, "GET k", "$5\r\nagain\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+/* The race: the subscriber is killed, and Redis stalls past upstream.timeout
+ * while the connections' CLIENT TRACKING for the new subscriber are in
+ * flight (or they name a subscriber already gone). Repeated until such a
+ * failed attempt happened: never taken as a refusal, and the tier stays
+ * coherent for writes made elsewhere. */
+Test(cache, subscriber_killed_under_a_stall_is_not_a_refusal)
+{
+    harness_require_proxy();
+    static const char *const sets[] = {"upstream.timeout=200ms", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    int d = sock_connect_or_fail(fx_redis.port);
+    struct bytes in = {0};
+    wait_tracking(c, "on");
+    for (int i = 0; proxy_stat(c, "tracking_failures") == 0; i++) {
+        cr_assert(i < 60, "no CLIENT TRACKING failed in %d rounds", i);
+        sock_call_or_fail(d, "CLIENT KILL TYPE pubsub", 1, &in);
+        usleep((useconds_t)(i % 12) * 100);
+        sock_call_expect(d, "DEBUG SLEEP 0.3", 1, "+OK\r\n");
+        cr_assert_eq(proxy_stat(c, "tracking_refusals"), 0, "a failed attempt taken as refused");
+        wait_tracking(c, "on");
+    }
+    redis_call_expect(&fx_redis, "SET k 1", "+OK\r\n");
+    sock_read_until(c, "GET k", "$1\r\n1\r\n");
+    cache_key(c, "$1\r\n1\r\n");
+    redis_call_expect(&fx_redis, "SET k 2", "+OK\r\n");
+    sock_read_until(c, "GET k", "$1\r\n2\r\n");
+    close(c);
+    close(d);
+    bytes_free(&in);
+    proxy_finish(&fx_proxy);
+}
+
+/* In BCAST mode a connection tracked for a lost subscriber turns tracking
+ * off before it is tracked again: Redis refuses prefixes a connection
+ * already has. */
+Test(cache, bcast_tracking_comes_back_after_a_subscriber_loss)
+{
+    harness_require_proxy();
+    static const char *const sets[] = {"cache.tracking_prefixes=user:", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    wait_active(c);
+    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
+    for (int i = 0; proxy_stat(c, "tracking_losses") == 0; i++) {
+        cr_assert(i < 400, "the loss was never seen");
+        harness_sleep_ms(25);
+    }
+    wait_active(c);
+    redis_call_expect(&fx_redis, "SET user:1 a", "+OK\r\n");
+    cache_read(c, "GET user:1", "$1\r\na\r\n");
+    redis_call_expect(&fx_redis, "SET user:1 b", "+OK\r\n");
+    sock_read_until(c, "GET user:1", "$1\r\nb\r\n");
+    cr_assert_eq(proxy_stat(c, "tracking_failures"), 0);
     close(c);
     proxy_finish(&fx_proxy);
 }

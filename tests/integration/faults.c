@@ -418,6 +418,77 @@ Test(faults, redis_paused_times_out_then_recovers)
     proxy_finish(&fx_proxy);
 }
 
+/* The proxy is stopped (its loop stalls) while Redis's reply waits in its
+ * socket, for longer than upstream.timeout: on waking, the reply is read
+ * before the deadline is judged, so the request gets it, not a timeout. */
+Test(faults, reply_waiting_after_a_stall_is_not_a_timeout)
+{
+    harness_require_proxy();
+    static const char *const sets[] = {"upstream.timeout=300ms", "upstream.pool_size=1", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    struct bytes in = {0};
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SET k v1", 1, "+OK\r\n");
+    redis_pause(&fx_redis);
+    static const char get[] = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    cr_assert(sock_exchange(c, get, sizeof(get) - 1, &in, NULL, 0, HARNESS_TIMEOUT_MS) ==
+              SOCK_DONE);
+    redis_wait_unread(&fx_redis, sizeof(get) - 1);
+    kill(fx_proxy.pid, SIGSTOP);
+    redis_resume(&fx_redis);
+    harness_sleep_ms(1000);
+    kill(fx_proxy.pid, SIGCONT);
+    cr_assert(sock_read_replies(c, &in, 0, 1, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+    cr_assert(bytes_equal_str(&in, "$2\r\nv1\r\n"), "GET across the stall: %s",
+              bytes_show(&in));
+    close(c);
+    bytes_free(&in);
+    proxy_finish(&fx_proxy);
+}
+
+/* Replies that keep arriving are progress. Two other clients keep Redis
+ * busy with DEBUG SLEEP 0.05, taking turns, so that Redis writes a
+ * pipeline's replies a slice per 50 ms: with upstream.timeout at 300 ms,
+ * every GET of 16 of a 128 KB value, and the PING queued behind them for most
+ * of a second, are answered. */
+Test(faults, replies_arriving_are_progress_not_a_timeout)
+{
+    harness_require_proxy();
+    static const char *const sets[] = {"upstream.timeout=300ms", "upstream.pool_size=1",
+                                       "cache.enabled=false", NULL};
+    enum { VALUE = 128 << 10, GETS = 16 };
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    char *value = malloc(VALUE);
+    cr_assert_not_null(value);
+    memset(value, 'v', VALUE);
+    struct bytes in = {0}, out = {0};
+    req_addv(&out, 3, (const char *const[]){"SET", "big", value}, (const size_t[]){3, 3, VALUE});
+    int c = sock_connect_or_fail(fx_proxy.port);
+    cr_assert(sock_exchange(c, out.data, out.len, &in, "+OK\r\n", 5, HARNESS_TIMEOUT_MS) ==
+              SOCK_DONE);
+    out.len = in.len = 0;
+    for (int i = 0; i < GETS; i++)
+        req_add(&out, "GET", "big", NULL);
+    req_add(&out, "PING", NULL);
+    char port[16];
+    snprintf(port, sizeof(port), "%d", fx_redis.port);
+    const char *const busy[] = {"redis-cli", "-p", port, "-r", "20", "DEBUG", "SLEEP", "0.05", NULL};
+    pid_t sleepers[] = {harness_spawn(busy, "/dev/null"), harness_spawn(busy, "/dev/null")};
+    harness_sleep_ms(20);
+    cr_assert(sock_exchange(c, out.data, out.len, &in, NULL, 0, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+    cr_assert(sock_read_replies(c, &in, 0, GETS + 1, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+    cr_assert(bytes_ends_with(&in, "+PONG\r\n", 7), "replies end with %s", bytes_show(&in));
+    size_t one = strlen("$131072\r\n") + VALUE + 2;
+    cr_assert_eq(in.len, GETS * one + 7, "a GET failed: %zu bytes of replies", in.len);
+    for (size_t i = 0; i < ARRAY_LEN(sleepers); i++)
+        cr_assert(harness_exited_with(harness_wait(sleepers[i], HARNESS_TIMEOUT_MS), 0));
+    close(c);
+    free(value);
+    bytes_free(&in);
+    bytes_free(&out);
+    proxy_finish(&fx_proxy);
+}
+
 /* Connects until the proxy refuses (or resets, when the listener closes in
  * the middle of a handshake); true if it did within the bound. Accepted
  * connections are closed at once (they may predate the signal's handling). */
@@ -467,6 +538,32 @@ Test(faults, sigterm_drains_in_flight_requests)
     bytes_free(&in);
     bytes_free(&pipeline);
     bytes_free(&want);
+}
+
+/* Requests whose bytes reached the proxy before SIGTERM but were not read
+ * yet (the proxy was stopped): the drain reads, executes and answers them
+ * before closing the client. */
+Test(faults, sigterm_answers_requests_not_yet_read)
+{
+    harness_require_proxy();
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    struct bytes in = {0}, out = {0};
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "PING", 1, "+PONG\r\n");
+    kill(fx_proxy.pid, SIGSTOP);
+    req_lines(&out, "SET drained 1\nGET drained");
+    in.len = 0;
+    cr_assert(sock_exchange(c, out.data, out.len, &in, NULL, 0, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+    proxy_signal(&fx_proxy, SIGTERM);
+    kill(fx_proxy.pid, SIGCONT);
+    cr_assert(sock_read_until_eof(c, &in, HARNESS_TIMEOUT_MS) == SOCK_EOF);
+    cr_assert(bytes_equal_str(&in, "+OK\r\n$1\r\n1\r\n"), "replies: %s", bytes_show(&in));
+    redis_call_expect(&fx_redis, "GET drained", "$1\r\n1\r\n");
+    int status = proxy_wait(&fx_proxy, HARNESS_TIMEOUT_MS);
+    cr_assert(harness_exited_with(status, 0), "exit status after SIGTERM: %#x", status);
+    close(c);
+    bytes_free(&in);
+    bytes_free(&out);
 }
 
 Test(faults, sigint_exits_cleanly)

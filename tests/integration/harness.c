@@ -581,15 +581,24 @@ static int free_port(void)
     return ntohs(sa.sin_port);
 }
 
-int harness_run(const char *const *argv, const char *out_path, int timeout_ms)
+pid_t harness_spawn(const char *const *argv, const char *out_path)
 {
-    pid_t pid = spawn(argv, out_path, true);
+    return spawn(argv, out_path, true);
+}
+
+int harness_wait(pid_t pid, int timeout_ms)
+{
     int status = wait_exit(pid, timeout_ms);
     if (status == -1) {
         kill(pid, SIGKILL);
         wait_exit(pid, HARNESS_TIMEOUT_MS);
     }
     return status;
+}
+
+int harness_run(const char *const *argv, const char *out_path, int timeout_ms)
+{
+    return harness_wait(harness_spawn(argv, out_path), timeout_ms);
 }
 
 void harness_mkdtemp(char *dir, size_t len)
@@ -660,6 +669,8 @@ static pid_t redis_spawn(struct redis *r)
                           r->dir,
                           "--logfile",
                           "",
+                          "--enable-debug-command",
+                          "local",
                           NULL};
     return spawn(argv, r->log, false);
 }

@@ -189,8 +189,13 @@ void proxy_finish(struct proxy *p);
 
 /* True when a waitpid status (not -1) says the process exited with code. */
 bool harness_exited_with(int status, int code);
-/* Runs argv (argv[0] looked up in PATH) with stdout and stderr to out_path.
- * Returns the waitpid status, or -1 when it had to be killed at the deadline. */
+/* Starts argv (argv[0] looked up in PATH) with stdout and stderr to out_path
+ * and returns its pid; it dies with the test. */
+pid_t harness_spawn(const char *const *argv, const char *out_path);
+/* Waits for a harness_spawn child. Returns the waitpid status, or -1 when it
+ * had to be killed at the deadline. */
+int harness_wait(pid_t pid, int timeout_ms);
+/* harness_spawn, then harness_wait. */
 int harness_run(const char *const *argv, const char *out_path, int timeout_ms);
 /* Prints a file to stderr (for subprocess output on failure). */
 void harness_print_file(const char *path, const char *title);
