@@ -8,14 +8,20 @@
  *     policy_stamps_current per hit; and for contrast what a scan-based design
  *     would spend on the event loop per firing: pattern_match of every key
  *     against the expanded pattern.
+ * (c) a reload of a policy of 10,000 and 40,000 rules of each kind, generated
+ *     as YAML: parsing it, policy_yaml_load, policy_build (first, and over the
+ *     policy it replaces) and policy_take_over, the one step on the loop.
  *
  * usage: policy_bench [ITERATIONS]   (default 1000000)
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <yaml.h>
 
+#include "config/policy_yaml.h"
 #include "policy/pattern.h"
 #include "policy/policy.h"
 
@@ -246,11 +252,173 @@ static void bench_invalidation(void)
     policy_destroy(&p);
 }
 
+/* ---- (c) reloading a large policy ------------------------------------------ */
+
+/* A growing text buffer for the generated YAML. */
+struct text {
+    char *buf;
+    size_t len, cap;
+};
+
+static void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_printf(struct text *t, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    while (n >= 0 && t->len + (size_t)n >= t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 1 << 16;
+        if ((t->buf = realloc(t->buf, t->cap)) == NULL)
+            die("yaml", "out of memory");
+    }
+    va_start(ap, fmt);
+    vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    t->len += n >= 0 ? (size_t)n : 0;
+}
+
+/* The policy section with n rules of each kind: validation rules on their own
+ * tenant prefix (one in 1,000 without keys), cache rules on their own app
+ * prefix (one in 1,000 adaptive, one in 1,000 with admission), invalidation
+ * rules with two drops each. */
+static void policy_text(struct text *t, size_t n)
+{
+    static const char *const actions[] = {"deny", "read-only", "allow"};
+
+    text_printf(t, "policy:\n  validate:\n");
+    for (size_t i = 0; i < n; i++) {
+        if (i % 1000 == 999)
+            text_printf(t, "    - {name: v%zu, commands: [admin], action: deny}\n", i);
+        else
+            text_printf(t,
+                        "    - {name: v%zu, keys: \"t%zu:{id}:*\", commands: [%s], action: %s}\n",
+                        i, i, i % 2 ? "write" : "get, set", actions[i % 3]);
+    }
+    text_printf(t, "  cache:\n");
+    for (size_t i = 0; i < n; i++) {
+        const char *extra = i % 1000 == 1   ? ", ttl: {min: 1s, max: 10m}"
+                            : i % 1000 == 2 ? ", admit: {reads: 2, window: 10s}"
+                                            : ", ttl: 1m";
+        text_printf(t, "    - {name: c%zu, keys: \"app%zu:{id}\"%s}\n", i, i, extra);
+    }
+    text_printf(t, "  invalidate:\n");
+    for (size_t i = 0; i < n; i++)
+        text_printf(
+            t, "    - {name: i%zu, when: \"m%zu:{m}\", drop: [\"e%zu:{m}:*\", \"f%zu:{m}\"]}\n", i,
+            i, i, i);
+}
+
+/* The phases of a reload, in ns. */
+struct reload_times {
+    double parse, load, build, rebuild, take_over;
+};
+
+/* Parses t and loads its policy section, timing both. */
+static struct policy *policy_load(const struct text *t, double *parse, double *load)
+{
+    yaml_parser_t parser;
+    yaml_document_t doc;
+    struct policy *p = NULL;
+    char err[512];
+    double t0 = now_ns();
+
+    if (!yaml_parser_initialize(&parser))
+        die("yaml", "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)t->buf, t->len);
+    if (!yaml_parser_load(&parser, &doc))
+        die("yaml", parser.problem != NULL ? parser.problem : "parse error");
+    *parse = now_ns() - t0;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    yaml_node_t *section = yaml_document_get_node(&doc, root->data.mapping.pairs.start[0].value);
+    t0 = now_ns();
+    if (policy_yaml_load(&doc, section, "bench.yaml", &p, err, sizeof(err)) < 0)
+        die("load", err);
+    *load = now_ns() - t0;
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&parser);
+    return p;
+}
+
+/* Builds p over prev (NULL: none), timing it. */
+static void reload_build(struct policy *p, const struct policy *prev, double *build)
+{
+    char err[256];
+    double t0 = now_ns();
+
+    if (policy_build(p, prev, err, sizeof(err)) < 0)
+        die("build", err);
+    *build = now_ns() - t0;
+}
+
+/* A first load and build of t, then a reload of the same text over it:
+ * load, build over the first, take-over. Returns whether the take-over
+ * carried every cache rule's counters. */
+static bool reload_once(const struct text *t, struct reload_times *r)
+{
+    struct policy *prev = policy_load(t, &r->parse, &r->load), *p;
+    bool carried = true;
+
+    reload_build(prev, NULL, &r->build);
+    for (uint16_t i = 0; policy_cache_rule_at(prev, i) != NULL; i++)
+        policy_cache_rule_at(prev, i)->stats->hits = i + 1u;
+    p = policy_load(t, &r->parse, &r->load);
+    reload_build(p, prev, &r->rebuild);
+    r->take_over = now_ns();
+    policy_take_over(p, prev);
+    r->take_over = now_ns() - r->take_over;
+    policy_destroy(&prev);
+    for (uint16_t i = 0; policy_cache_rule_at(p, i) != NULL; i++)
+        carried = carried && policy_cache_rule_at(p, i)->stats->hits == i + 1u;
+    policy_destroy(&p);
+    return carried;
+}
+
+/* Each phase's best of RUNS reloads of n rules of each kind. */
+static void bench_reload_size(size_t n)
+{
+    enum { RUNS = 3 };
+    struct text t = {NULL, 0, 0};
+    struct reload_times best = {0}, r;
+    bool carried = true;
+
+    policy_text(&t, n);
+    for (int k = 0; k < RUNS; k++) {
+        carried = reload_once(&t, &r) && carried;
+        best.parse = k == 0 || r.parse < best.parse ? r.parse : best.parse;
+        best.load = k == 0 || r.load < best.load ? r.load : best.load;
+        best.build = k == 0 || r.build < best.build ? r.build : best.build;
+        best.rebuild = k == 0 || r.rebuild < best.rebuild ? r.rebuild : best.rebuild;
+        best.take_over = k == 0 || r.take_over < best.take_over ? r.take_over : best.take_over;
+    }
+    printf("    %6zu %6.1f MB %9.1f ms %9.1f ms %9.1f ms %9.1f ms %9.3f ms %s\n", n,
+           (double)t.len / 1e6, best.parse / 1e6, best.load / 1e6, best.build / 1e6,
+           best.rebuild / 1e6, best.take_over / 1e6, carried ? "yes" : "NO");
+    free(t.buf);
+}
+
+static void bench_reload(void)
+{
+    static const size_t sizes[] = {10000, 40000};
+
+    printf("\n(c) reloading a policy of N rules of each kind (validate, cache, invalidate),\n"
+           "    best of 3: YAML parse (libyaml), policy_yaml_load, policy_build without and\n"
+           "    over the policy replaced, policy_take_over; counters carried\n");
+    printf("    %6s %9s %12s %12s %12s %12s %12s %s\n", "N", "yaml", "parse", "load", "build",
+           "rebuild", "take-over", "carried");
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        bench_reload_size(sizes[i]);
+}
+
 int main(int argc, char **argv)
 {
     long iters = argc > 1 ? atol(argv[1]) : 1000000;
 
     bench_validation(iters);
     bench_invalidation();
+    bench_reload();
     return 0;
 }

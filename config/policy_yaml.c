@@ -188,10 +188,17 @@ static int fail(struct load *l, const yaml_node_t *node, const char *where, cons
 }
 
 /* Writes "where.name" into child (WHERE_MAX bytes), each part cut short to
- * fit: no nesting of the schema comes near it, only a long unknown key. */
+ * 63 bytes: no nesting of the schema comes near it, only a long unknown key.
+ * Called for every key of every rule: no printf. */
 static void where_key(char *child, const char *where, const char *name)
 {
-    snprintf(child, WHERE_MAX, "%.63s%s%.63s", where, where[0] ? "." : "", name);
+    size_t at = strnlen(where, 63), n = strnlen(name, 63);
+
+    memcpy(child, where, at);
+    if (at > 0)
+        child[at++] = '.';
+    memcpy(child + at, name, n);
+    child[at + n] = '\0';
 }
 
 /* Writes "where[i]" into child (WHERE_MAX bytes). */
@@ -507,9 +514,9 @@ static int load_map(struct load *l, yaml_node_t *map, const char *where, const s
             return -1;
     }
     for (const struct field *f = fields; f->name != NULL; f++) {
-        where_key(child, where, f->name);
-        if ((seen & 1u << (f - fields)) != 0)
+        if ((seen & 1u << (f - fields)) != 0 || (!f->required && f->dflt == NULL))
             continue;
+        where_key(child, where, f->name);
         if (f->required)
             return fail(l, map, child, "required");
         if (f->dflt != NULL && set_text(l, f, map, child, f->dflt, base) != 0)

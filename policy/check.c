@@ -216,7 +216,7 @@ static bool reject(struct verdict *v, struct policy *p, struct vrule *r, const c
 
     v->rule = r != NULL ? r->name : "default";
     v->custom = r != NULL ? r->reason : NULL;
-    v->stats = r != NULL ? &r->stats : &p->validate_default;
+    v->stats = r != NULL ? r->stats : p->validate_default;
     va_start(ap, fmt);
     vsnprintf(v->reason, sizeof(v->reason), fmt, ap);
     va_end(ap);
@@ -358,7 +358,7 @@ static bool check_modules(struct check *ck, struct verdict *v)
         const struct policy_module *m = p->mods[i].mod;
         const char *why = m->validate != NULL ? m->validate(p->mods[i].state, &r) : NULL;
         if (why != NULL) {
-            *v = (struct verdict){m->name, why, &p->mods[i].stats, ""};
+            *v = (struct verdict){m->name, why, p->mods[i].stats, ""};
             return true;
         }
     }

@@ -273,7 +273,7 @@ static bool fire_rule(void *arg, void *value, const struct pattern_capture *caps
         return false;
     for (size_t i = 0; i < r->ndrops; i++)
         drop_fire(f->p, &r->drops[i], f->key, caps);
-    r->stats.invalidations++;
+    r->stats->invalidations++;
     f->fired++;
     return false;
 }

@@ -36,7 +36,11 @@
  * firing bumps a generation, and a hit whose stamps are not current is a miss
  * (policy_stamps_current).
  *
- * Pure and single-threaded: no I/O and no clock; time is passed in as now_ms.
+ * Pure: no I/O and no clock; time is passed in as now_ms. A policy is used by
+ * one thread at a time, except that policy_build may read the policy it
+ * replaces while that one serves requests (see policy_build). Nothing on the
+ * building path (policy_create, policy_add_*, policy_build) keeps static
+ * state or logs: it may run on any thread.
  */
 #ifndef NEARCACHE_POLICY_H
 #define NEARCACHE_POLICY_H
@@ -140,7 +144,8 @@ struct policy_request {
 struct policy_module {
     const char *name;
     /* Returns the module's state (NULL is a valid state when err stays
-     * empty), or NULL with a one-line reason in err. */
+     * empty), or NULL with a one-line reason in err. May run on another
+     * thread than the hooks (a reload builds its policy off the loop). */
     void *(*create)(const struct policy_module_args *args, char *err, size_t errlen);
     void (*destroy)(void *state);
     /* NULL to allow, or the reason to reject (static or owned by state). */
@@ -193,13 +198,25 @@ int policy_use_module(struct policy *p, const struct policy_module *m,
                       const struct policy_module_args *args, char *err, size_t errlen);
 
 /* Indexes the rules and computes their fingerprints. When prev is not NULL
- * (the policy being replaced by a reload) its runtime state is taken over so
- * that nothing cached under it can come back stale: the generations of the
- * invalidation targets always, the counters of rules with the same kind and
- * name, the read and write windows of cache rules left unchanged. prev must
- * then be destroyed, not used. Returns 0, or -1 with a reason in err (out of
- * memory; prev is then untouched and p can only be destroyed). */
-int policy_build(struct policy *p, struct policy *prev, char *err, size_t errlen);
+ * (the policy a reload replaces, built), also finds each rule's namesake in
+ * prev, for policy_take_over. Reads of prev only what does not change while
+ * it serves requests (names, fingerprints, rule settings, whether a rule has
+ * windows) and writes nothing to it, so it may run on another thread then.
+ * Until p is taken over or destroyed, prev must be neither destroyed nor
+ * taken over by another policy. Returns 0, or -1 with a reason in err (out
+ * of memory; p can then only be destroyed). */
+int policy_build(struct policy *p, const struct policy *prev, char *err, size_t errlen);
+
+/* Moves prev's runtime state into p, which policy_build built over prev, so
+ * that nothing cached under prev can come back stale: the generations of
+ * the invalidation targets (always), the counters of rules of the same kind
+ * and name, and the read and write windows of cache rules left unchanged
+ * (same name and fingerprint). On the thread that uses prev, between two of
+ * its calls, once p's build has returned 0. O(rules), no allocation, cannot
+ * fail. prev must then be destroyed, not used; nothing of it stays shared
+ * with p, so that may happen on any thread. Does nothing when prev is NULL
+ * or p was not built over prev, and the second time. */
+void policy_take_over(struct policy *p, struct policy *prev);
 
 /* True when the policy has no rules and no modules (the request path can
  * skip it). */

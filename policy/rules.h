@@ -4,7 +4,8 @@
  *
  * Ownership: a policy owns its rules, and each rule owns its strings,
  * patterns, filter names and windows; the *_text strings are the policy's
- * copies of the rule's patterns.
+ * copies of the rule's patterns. Every rule's counters (stats) are a cell of
+ * the policy's blocks of counters (policy.c).
  */
 #ifndef NEARCACHE_POLICY_RULES_H
 #define NEARCACHE_POLICY_RULES_H
@@ -51,11 +52,11 @@ struct vrule {
     int64_t max_key_length;
     int64_t max_value_size;
     char *reason;
-    struct policy_rule_stats stats;
+    struct policy_rule_stats *stats;
 };
 
 struct crule {
-    struct policy_cached pub;
+    struct policy_cached pub; /* its stats: the rule's counters */
     char name[POLICY_NAME_MAX + 1];
     char *keys_text;
     struct pattern *keys;
@@ -63,7 +64,6 @@ struct crule {
     struct window *admit;         /* admission window, when admit_reads > 1 */
     struct window *reads;         /* adaptive TTL windows */
     struct window *writes;
-    struct policy_rule_stats stats;
 };
 
 /* One drop pattern of an invalidation rule (see invalidate.c). */
@@ -85,13 +85,31 @@ struct irule {
     struct cmd_filter filter;
     struct drop *drops;
     size_t ndrops;
-    struct policy_rule_stats stats;
+    struct policy_rule_stats *stats;
 };
 
 struct module_slot {
     const struct policy_module *mod;
     void *state;
-    struct policy_rule_stats stats;
+    struct policy_rule_stats *stats;
+};
+
+/* A slot of a policy's name table (policy.c): a rule by kind and position. */
+struct name_slot {
+    uint32_t hash;
+    uint32_t ref; /* 0: empty; else 1 + (index within its kind << 2 | kind) */
+};
+
+/* What policy_take_over hands from the policy a reload replaces to its
+ * successor, as policy_build found it: a rule's counters, the windows of a
+ * cache rule. */
+struct stats_move {
+    struct policy_rule_stats *to;
+    const struct policy_rule_stats *from;
+};
+
+struct window_move {
+    struct crule *to, *from;
 };
 
 struct source; /* invalidate.c */
@@ -106,8 +124,16 @@ struct policy {
     size_t ninval, cap_inval;
     struct module_slot *mods;
     size_t nmods, cap_mods;
-    struct policy_rule_stats validate_default;
+    struct policy_rule_stats *validate_default;
     struct crule cache_default;
+    /* the rules' counters, in blocks that never move, in the order of adds */
+    struct policy_rule_stats **cells;
+    size_t ncells, nblocks, cap_blocks;
+    /* the names of the rules and modules by kind (not the default rules), an
+     * open-addressing table: duplicates are refused at add, and a reload
+     * finds a rule's namesake in the policy it replaces */
+    struct name_slot *names;
+    size_t names_cap, nnames;
     bool built;
     /* built by policy_build */
     struct pattern_set *vset, *cset, *wset, *dset;
@@ -118,6 +144,12 @@ struct policy {
     uint32_t *gens;     /* the generation table (invalidate.c) */
     bool validates;     /* rules, defaults or a module hook to check requests with */
     bool counts_writes; /* an adaptive cache rule */
+    /* built over the policy a reload replaces, until policy_take_over */
+    const struct policy *over;
+    struct stats_move *stats_moves; /* from the rules' namesakes */
+    size_t nstats_moves;
+    struct window_move *window_moves; /* from the cache rules' twins that have windows */
+    size_t nwindow_moves;
     /* policy_check's scratch: the keys of the request being checked */
     struct resp_view *keys;
     unsigned *kflags;

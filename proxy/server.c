@@ -460,6 +460,7 @@ int server_reload(struct server *srv, char *err, size_t errlen)
     srv->limits.max_bulk_len = srv->cfg->max_bulk_len;
     srv->limits.max_multibulk_len = srv->cfg->max_multibulk_len;
     srv->limits.max_inline_len = (size_t)srv->cfg->max_inline_len;
+    policy_take_over(p, srv->policy);
     cache_reload(srv->cache, srv->cfg, p);
     policy_destroy(&srv->policy);
     srv->policy = p;

@@ -276,6 +276,7 @@ static void use_rules(const struct policy_cache_rule *rules, size_t n,
     for (size_t i = 0; i < ninv; i++)
         cr_assert_eq(policy_add_invalidate(next, &inv[i], err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(policy_build(next, policy, err, sizeof(err)), 0, "%s", err);
+    policy_take_over(next, policy);
     cache_reload(cache, &cfg, next);
     policy_destroy(&policy);
     policy = next;

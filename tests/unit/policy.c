@@ -83,6 +83,7 @@ static struct policy *cache_policy(const struct policy_cache_rule *rules, size_t
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(policy_add_cache(p, &rules[i], err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(policy_build(p, prev, err, sizeof(err)), 0, "%s", err);
+    policy_take_over(p, prev);
     return p;
 }
 
@@ -220,11 +221,13 @@ struct world {
     bool hygiene;
 };
 
-static struct policy *world_policy(const struct world *w, struct policy *prev)
+/* A policy with w's rules, not built. */
+static struct policy *world_rules(const struct world *w)
 {
     struct policy *p = policy_create();
     char err[256] = "";
 
+    cr_assert_not_null(p);
     for (size_t i = 0; i < w->nvalidate; i++)
         cr_assert_eq(add_validate(p, &w->validate[i], err, sizeof(err)), 0, "%s", err);
     for (size_t i = 0; i < w->ncache; i++)
@@ -235,7 +238,25 @@ static struct policy *world_policy(const struct world *w, struct policy *prev)
         struct policy_module_args none = {NULL, NULL, 0};
         cr_assert_eq(policy_add_module(p, "hygiene", &none, err, sizeof(err)), 0, "%s", err);
     }
+    return p;
+}
+
+/* A policy with w's rules built over prev (NULL: none), before the take-over. */
+static struct policy *world_built(const struct world *w, const struct policy *prev)
+{
+    struct policy *p = world_rules(w);
+    char err[256] = "";
+
     cr_assert_eq(policy_build(p, prev, err, sizeof(err)), 0, "%s", err);
+    return p;
+}
+
+/* A policy with w's rules that took prev's place, as a reload does. */
+static struct policy *world_policy(const struct world *w, struct policy *prev)
+{
+    struct policy *p = world_built(w, prev);
+
+    policy_take_over(p, prev);
     return p;
 }
 
@@ -343,6 +364,91 @@ Test(policy, reload_takes_over_generations_counters_and_windows)
     policy_destroy(&prev);
     cr_expect_not(current(next, &e2), "still stale after a second reload");
     cr_expect_not(admit_read(next, "a:9", 3), "a changed rule starts over");
+    policy_destroy(&next);
+}
+
+/* The state a reload hands over is prev's at policy_take_over, not at
+ * policy_build: prev keeps serving in between, and build leaves it alone. */
+Test(policy, take_over_moves_counters_windows_and_generations)
+{
+    static const struct policy_cache_rule same[] = {{"c", "a:*", true, 0, 0, 0, 0, 3, 10000, 0, 0}};
+    static const struct policy_cache_rule changed[] = {
+        {"c", "a:*", true, 0, 0, 0, 0, 3, 20000, 0, 0}};
+    static const struct policy_cache_rule renamed[] = {
+        {"d", "a:*", true, 0, 0, 0, 0, 3, 10000, 0, 0}};
+    static const struct policy_cache_rule moved[] = {
+        {"n", "n:*", true, 0, 0, 0, 0, 0, 0, 0, 0}, {"c", "a:*", true, 0, 0, 0, 0, 3, 10000, 0, 0}};
+    static const struct ispec inv[] = {{"i", "m:{m}", NULL, "a:{m}"}};
+    static const struct ispec inv2[] = {{"i", "m:{m}", NULL, "a:{m}:*"}};
+    static const struct vspec val[] = {{"v", "x:*", NULL, POLICY_DENY, INHERIT, INHERIT, NULL}};
+    static const struct {
+        const char *what;
+        struct world w;
+        const char *rule; /* the cache rule matching a:9 */
+        uint64_t misses;  /* its counter after the take-over */
+        bool window;      /* its admission window was handed over */
+    } cases[] = {
+        {"same rules", {same, 1, inv, 1, val, 1, true}, "c", 5, true},
+        {"admission window changed", {changed, 1, inv, 1, val, 1, true}, "c", 5, false},
+        {"renamed", {renamed, 1, inv, 1, val, 1, true}, "d", 0, false},
+        {"after a new rule", {moved, 2, inv, 1, val, 1, true}, "c", 5, false},
+        {"invalidation changed", {same, 1, inv2, 1, val, 1, true}, "c", 5, false},
+    };
+    const struct world base = {same, 1, inv, 1, val, 1, true};
+
+    for (size_t i = 0; i < LEN(cases); i++) {
+        struct policy *prev = world_policy(&base, NULL), *next;
+        struct entry e = stamp(prev, "a:1");
+        char before[1024], after[1024];
+
+        policy_cache_rule(prev, "a:9", 3)->stats->misses = 5;
+        cr_expect_not(admit_read(prev, "a:9", 0));
+        policy_stats(prev, before, sizeof(before));
+        next = world_built(&cases[i].w, prev);
+        policy_stats(prev, after, sizeof(after));
+        cr_expect_str_eq(after, before, "%s: build leaves prev alone", cases[i].what);
+        /* prev serves on until the take-over */
+        cr_expect_not(admit_read(prev, "a:9", 1), "%s", cases[i].what);
+        cr_expect_str_neq(check(prev, "GET x:1"), "");
+        cr_expect_str_neq(check(prev, "GET \"a b\""), "");
+        cr_expect_eq(write_key(prev, "m:1", "set"), 1);
+        cr_expect_not(current(prev, &e));
+        policy_take_over(next, prev);
+        policy_destroy(&prev);
+
+        const char *what = cases[i].what;
+        cr_expect_eq(stats_of(next, POLICY_KIND_CACHE, cases[i].rule)->misses, cases[i].misses,
+                     "%s", what);
+        cr_expect_eq(admit_read(next, "a:9", 2), cases[i].window, "%s: third read", what);
+        cr_expect_not(admit_read(next, "a:8", 2), "%s: a first read is not admitted", what);
+        cr_expect_eq(stats_of(next, POLICY_KIND_VALIDATE, "v")->rejections, 1, "%s", what);
+        cr_expect_eq(stats_of(next, POLICY_KIND_INVALIDATE, "i")->invalidations, 1, "%s", what);
+        cr_expect_eq(stats_of(next, POLICY_KIND_MODULE, "hygiene")->rejections, 1, "%s", what);
+        cr_expect_not(current(next, &e), "%s: fired before the take-over: still stale", what);
+        policy_destroy(&next);
+    }
+}
+
+Test(policy, take_over_only_from_the_policy_built_over)
+{
+    static const struct policy_cache_rule cache[] = {
+        {"c", "a:*", true, 0, 0, 0, 0, 3, 10000, 0, 0}};
+    const struct world w = {cache, 1, NULL, 0, NULL, 0, false};
+    struct policy *prev = world_policy(&w, NULL), *other = world_policy(&w, NULL);
+    struct policy *next = world_built(&w, prev);
+
+    policy_cache_rule(prev, "a:1", 3)->stats->hits = 7;
+    policy_cache_rule(other, "a:1", 3)->stats->hits = 9;
+    policy_take_over(next, NULL);
+    policy_take_over(next, other);
+    cr_expect_eq(stats_of(next, POLICY_KIND_CACHE, "c")->hits, 0, "not built over those");
+    policy_take_over(next, prev);
+    cr_expect_eq(stats_of(next, POLICY_KIND_CACHE, "c")->hits, 7);
+    policy_cache_rule(prev, "a:1", 3)->stats->hits = 8;
+    policy_take_over(next, prev);
+    cr_expect_eq(stats_of(next, POLICY_KIND_CACHE, "c")->hits, 7, "the second time: nothing");
+    policy_destroy(&prev);
+    policy_destroy(&other);
     policy_destroy(&next);
 }
 

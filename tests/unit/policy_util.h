@@ -179,6 +179,7 @@ static inline struct policy *inval_policy(const struct ispec *rules, size_t n, s
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(add_invalidate(p, &rules[i], err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(policy_build(p, prev, err, sizeof(err)), 0, "%s", err);
+    policy_take_over(p, prev);
     return p;
 }
 
