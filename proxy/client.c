@@ -15,6 +15,7 @@
 #include "proxy/cmd.h"
 #include "proxy/keys.h"
 #include "proxy/log.h"
+#include "proxy/reload.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"
 
@@ -311,20 +312,20 @@ static void client_policy_stats(struct client *c)
     free(body);
 }
 
-/* NEARCACHE RELOAD: the settings and the policy, as SIGHUP does. */
+/* NEARCACHE RELOAD: the settings and the policy, as SIGHUP does; answered
+ * once the reload is applied or has failed (reload.h). */
 static void client_reload(struct client *c)
 {
-    char err[600], line[700];
-    if (server_reload(c->srv, err, sizeof(err)) == 0) {
-        client_local(c, "+OK\r\n", 5);
+    static const char ERR_OOM[] = "-ERR reload failed: out of memory\r\n";
+    struct req *r = req_create(c);
+    if (r == NULL) {
+        client_close(c);
         return;
     }
-    for (char *p = err; *p != '\0'; p++) {
-        if (*p == '\r' || *p == '\n')
-            *p = ' ';
-    }
-    int n = snprintf(line, sizeof(line), "-ERR reload failed: %s\r\n", err);
-    client_local(c, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    r->inflight = true;
+    c->inflight++;
+    if (reload_request(c->srv->reload, r) < 0)
+        client_reply(r, ERR_OOM, sizeof(ERR_OOM) - 1);
 }
 
 /* The proxy's own command: NEARCACHE STATS | POLICY | RELOAD. */

@@ -15,6 +15,7 @@
 #include "proxy/keys.h"
 #include "proxy/tracking.h"
 #include "proxy/log.h"
+#include "proxy/reload.h"
 #include "proxy/upstream.h"
 
 #define SERVER_CRON_S       0.1 /* deadlines are enforced to this granularity */
@@ -391,9 +392,7 @@ static int server_setup_tracking(struct server *srv)
     return srv->tracking != NULL ? 0 : -1;
 }
 
-/* Asks Redis to report writes under the invalidation rules' source prefixes,
- * so that the rules fire on writes made elsewhere too. */
-static int server_track_sources(struct server *srv)
+int server_track_sources(struct server *srv)
 {
     size_t n = policy_source_count(srv->policy);
     if (srv->tracking == NULL)
@@ -410,72 +409,13 @@ static int server_track_sources(struct server *srv)
     return rc;
 }
 
-/* Builds the policy loaded into cfg (taken from it; an empty one when there
- * is none) over prev's runtime state. NULL with err on failure. */
-static struct policy *server_build_policy(struct config *cfg, struct policy *prev, char *err,
-                                          size_t errlen)
-{
-    struct policy *p = cfg->policy != NULL ? cfg->policy : policy_create();
-    cfg->policy = NULL;
-    if (p == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    if (policy_build(p, prev, err, errlen) < 0) {
-        policy_destroy(&p);
-        return NULL;
-    }
-    return p;
-}
-
-/* config_keep_fixed callback: says which setting a reload did not apply. */
-static void server_fixed_changed(void *arg, const char *name)
-{
-    (void)arg;
-    log_warn("reload: %s changed: restart to apply it", name);
-}
-
-int server_reload(struct server *srv, char *err, size_t errlen)
-{
-    struct config next;
-    struct policy *p = NULL;
-    srv->reloads++;
-    if (srv->load == NULL) {
-        snprintf(err, errlen, "no settings to read again");
-        srv->reloads_failed++;
-        return -1;
-    }
-    if (srv->load(srv->load_arg, &next, err, errlen) == 0)
-        p = server_build_policy(&next, srv->policy, err, errlen);
-    if (p == NULL) {
-        config_deinit(&next);
-        srv->reloads_failed++;
-        log_error("reload failed, running settings kept: %s", err);
-        return -1;
-    }
-    config_keep_fixed(&next, srv->cfg, server_fixed_changed, NULL);
-    config_deinit(srv->cfg);
-    *srv->cfg = next;
-    log_level = srv->cfg->log_level;
-    srv->limits.max_bulk_len = srv->cfg->max_bulk_len;
-    srv->limits.max_multibulk_len = srv->cfg->max_multibulk_len;
-    srv->limits.max_inline_len = (size_t)srv->cfg->max_inline_len;
-    policy_take_over(p, srv->policy);
-    cache_reload(srv->cache, srv->cfg, p);
-    policy_destroy(&srv->policy);
-    srv->policy = p;
-    if (server_track_sources(srv) < 0)
-        log_error("reload: out of memory registering the invalidation sources");
-    log_notice("reloaded: %zu policy rules", policy_rule_count(p));
-    return 0;
-}
-
 static void server_on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
     (void)loop;
     (void)revents;
-    char err[512];
-    server_reload(w->data, err, sizeof(err));
+    struct server *srv = w->data;
+    if (reload_request(srv->reload, NULL) < 0)
+        log_error("reload: out of memory");
 }
 
 /* Learns key positions from Redis's COMMAND, or falls back to the built-in
@@ -541,11 +481,11 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, s
         log_crit("listen %s: %s", cfg->listen, strerror(errno));
         return -1;
     }
-    if ((srv->policy = server_build_policy(cfg, NULL, err, sizeof(err))) == NULL) {
+    if ((srv->policy = reload_build_policy(cfg, NULL, err, sizeof(err))) == NULL) {
         log_crit("policy: %s", err);
         return -1;
     }
-    if (server_setup_keys(srv) < 0 ||
+    if ((srv->reload = reload_create(srv)) == NULL || server_setup_keys(srv) < 0 ||
         (srv->cache = cache_create(cfg, srv->keys, srv->policy)) == NULL ||
         server_setup_pool(srv) < 0) {
         log_crit("out of memory");
@@ -585,6 +525,7 @@ void server_teardown(struct server *srv)
         client_close(srv->clients);
     while (srv->idle != NULL)
         upstream_close(srv->idle);
+    reload_destroy(&srv->reload);
     server_on_prepare(srv->loop, &srv->prepare, 0); /* frees what the closes queued */
     for (int i = 0; srv->pool != NULL && i < srv->cfg->pool_size; i++)
         upstream_destroy(&srv->pool[i]);

@@ -24,7 +24,8 @@ struct policy;
 
 /* Reads the settings from the same sources as at start-up into out (which it
  * initializes; the caller deinitializes it). Returns 0, or -1 with err set to
- * "file:line: key: reason". Used by reloads. */
+ * "file:line: key: reason". Used by reloads, on a thread of their own: it
+ * must not touch the running settings. */
 typedef int (*server_load_fn)(void *arg, struct config *out, char *err, size_t errlen);
 
 struct server {
@@ -44,6 +45,7 @@ struct server {
     struct keys_table *keys;   /* key positions: from COMMAND, else built in */
     struct cache *cache;       /* the local tier in the request path */
     struct policy *policy;     /* built rules; a reload replaces it */
+    struct reload *reload;     /* SIGHUP and NEARCACHE RELOAD: reload.h */
     struct tracking *tracking; /* invalidation subscriber, NULL without tracking */
     struct coherence coherence; /* whether the tier may serve and fill */
     struct upstream **pool;    /* shared connections */
@@ -72,10 +74,10 @@ struct server {
 int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, server_load_fn load,
                  void *load_arg);
 
-/* Reads the settings and the policy again and applies them without dropping
- * a connection: see reload.h. Returns 0, or -1 with err set (the running
- * settings stay). */
-int server_reload(struct server *srv, char *err, size_t errlen);
+/* Asks Redis to report writes under the invalidation rules' source prefixes,
+ * so that the rules fire on writes made elsewhere too. Returns 0, or -1 when
+ * out of memory. */
+int server_track_sources(struct server *srv);
 
 /* Runs until a drain completes; returns the process exit status. */
 int server_run(struct server *srv);

@@ -16,12 +16,15 @@
 #include "session.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char cfg_dir[256];
@@ -1130,6 +1133,53 @@ Test(policy, reload_keeps_the_old_policy_when_broken_and_applies_a_good_one_live
     bytes_free(&in);
     bytes_free(&want);
     close(c);
+    proxy_finish(&fx_proxy);
+}
+
+/* Opens the FIFO at path for writing once a reader has it open (bounded). */
+static int fifo_open_writer(const char *path)
+{
+    for (int i = 0; i < HARNESS_TIMEOUT_MS / 10; i++) {
+        int fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0)
+            return fd;
+        cr_assert(errno == ENXIO, "open %s: %s", path, strerror(errno));
+        harness_sleep_ms(10);
+    }
+    cr_assert_fail("nothing opened %s for reading", path);
+    return -1;
+}
+
+/* A reload reads and builds off the event loop. While it waits on the
+ * settings file (a FIFO that nobody writes to yet), clients are served under
+ * the running policy and its NEARCACHE RELOAD is not answered; once the file
+ * arrives the new policy is applied and the reload answers +OK. */
+Test(policy, reload_never_stalls_the_loop)
+{
+    start_with_policy(RELOAD_P1, NO_TRACKING);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    int w = sock_connect_or_fail(fx_proxy.port);
+    cr_assert(unlink(cfg_path) == 0 && mkfifo(cfg_path, 0600) == 0, "fifo: %s", strerror(errno));
+    struct bytes in = {0}, req = {0};
+    req_add(&req, "NEARCACHE", "RELOAD", NULL);
+    cr_assert(sock_exchange(w, req.data, req.len, &in, NULL, 0, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+    int fifo = fifo_open_writer(cfg_path); /* the reload is reading now */
+    struct bytes want = {0};
+    bytes_printf(&want, "+OK\r\n$1\r\nx\r\n+PONG\r\n%s",
+                 rejection("a-no-set", "command 'set' is denied on these keys"));
+    sock_call_expect(c, "SET b:1 x\nGET b:1\nPING\nSET a:1 x", 4, want.data);
+    cr_assert(sock_read_replies(w, &in, 0, 1, 200) == SOCK_TIMEOUT, "answered before the file: %s",
+              bytes_show(&in));
+    cr_assert(write(fifo, RELOAD_P2, sizeof(RELOAD_P2) - 1) == (ssize_t)sizeof(RELOAD_P2) - 1);
+    close(fifo);
+    cr_assert(sock_read_replies(w, &in, 0, 1, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+    cr_assert(bytes_equal_str(&in, "+OK\r\n"), "NEARCACHE RELOAD: %s", bytes_show(&in));
+    sock_call_expect(c, "SET a:1 z", 1, "+OK\r\n");
+    bytes_free(&in);
+    bytes_free(&req);
+    bytes_free(&want);
+    close(c);
+    close(w);
     proxy_finish(&fx_proxy);
 }
 
