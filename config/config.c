@@ -25,9 +25,10 @@
 
 #include "policy/policy.h"
 
-#define CONFIG_KEY_MAX    128 /* longest dotted key we print */
-#define CONFIG_REASON_MAX 160 /* longest reason a setter writes */
-#define CONFIG_UNIX_MAX   107 /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
+#define CONFIG_KEY_MAX    128  /* longest dotted key we print */
+#define CONFIG_REASON_MAX 160  /* longest reason a setter writes */
+#define CONFIG_UNIX_MAX   107  /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
+#define CONFIG_ERR_MAX    1024 /* longest error one_line rewrites */
 #define CONFIG_ENV_PREFIX "NEARCACHE_"
 
 #define KB      ((int64_t)1 << 10)
@@ -150,6 +151,36 @@ static size_t option_size(const struct option *opt)
                                         : TYPES[opt->type].width;
 }
 
+static bool has_control(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (iscntrl((unsigned char)*s))
+            return true;
+    }
+    return false;
+}
+
+/* Rewrites the control bytes of err (errlen bytes) as \xHH, cutting it short
+ * to fit: an error stays one line whatever bytes of the input it quotes. */
+static void one_line(char *err, size_t errlen)
+{
+    char copy[CONFIG_ERR_MAX];
+    size_t at = 0;
+    if (!has_control(err))
+        return;
+    snprintf(copy, sizeof(copy), "%s", err);
+    for (const char *p = copy; *p != '\0' && at + 1 < errlen; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (!iscntrl(c))
+            err[at++] = (char)c;
+        else if (at + 4 < errlen)
+            at += (size_t)snprintf(err + at, errlen - at, "\\x%02x", c);
+        else
+            break;
+    }
+    err[at] = '\0';
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -162,6 +193,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    one_line(err, errlen);
     return -1;
 }
 
@@ -562,13 +594,17 @@ static const struct section *section_find(const char *name)
 
 /* The policy section: its rules, added by policy_yaml_load, replace the copy's
  * policy (the committed config's until config_commit, so not freed here; the
- * duplicate key check makes this the only policy section of the file). */
+ * duplicate key check makes this the only policy section of the file). Its
+ * errors are made one line as config's own are. */
 static int section_policy(struct yaml_ctx *ctx, const char *key, yaml_node_t *node)
 {
     struct policy *p = NULL;
     (void)key;
-    if (policy_yaml_load(ctx->doc, node, ctx->path, &p, ctx->err, ctx->errlen) != 0)
+    if (policy_yaml_load(ctx->doc, node, ctx->path, &p, ctx->err, ctx->errlen) != 0) {
+        if (ctx->err != NULL && ctx->errlen > 0)
+            one_line(ctx->err, ctx->errlen);
         return -1;
+    }
     ctx->cfg->policy = p;
     return 0;
 }
@@ -699,31 +735,51 @@ static int yaml_apply(struct config *cfg, yaml_document_t *doc, const char *path
     return 0;
 }
 
+/* Loads the stream parser reads (its input set) over cfg, errors naming it
+ * name, and deletes parser. */
+static int yaml_load(struct config *cfg, yaml_parser_t *parser, const char *name, char *err,
+                     size_t errlen)
+{
+    yaml_document_t doc;
+    int rc = yaml_read(parser, &doc, name, err, errlen);
+    if (rc == 0) {
+        rc = yaml_apply(cfg, &doc, name, err, errlen);
+        yaml_document_delete(&doc);
+    }
+    yaml_parser_delete(parser);
+    return rc;
+}
+
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
     yaml_parser_t parser;
-    yaml_document_t doc;
     struct stat st;
+    char why[128]; /* strerror_r: reloads load on a thread of their own */
     FILE *f = fopen(path, "rb");
     if (f == NULL)
-        return fail(err, errlen, "%s: %s", path, strerror(errno));
+        return fail(err, errlen, "%s: %s", path, strerror_r(errno, why, sizeof(why)));
     if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
         fclose(f);
-        return fail(err, errlen, "%s: %s", path, strerror(EISDIR));
+        return fail(err, errlen, "%s: %s", path, strerror_r(EISDIR, why, sizeof(why)));
     }
     if (!yaml_parser_initialize(&parser)) {
         fclose(f);
         return fail(err, errlen, "%s: out of memory", path);
     }
     yaml_parser_set_input_file(&parser, f);
-    int rc = yaml_read(&parser, &doc, path, err, errlen);
-    if (rc == 0) {
-        rc = yaml_apply(cfg, &doc, path, err, errlen);
-        yaml_document_delete(&doc);
-    }
-    yaml_parser_delete(&parser);
+    int rc = yaml_load(cfg, &parser, path, err, errlen);
     fclose(f);
     return rc;
+}
+
+int config_load_buffer(struct config *cfg, const char *text, size_t len, const char *name,
+                       char *err, size_t errlen)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser))
+        return fail(err, errlen, "%s: out of memory", name);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    return yaml_load(cfg, &parser, name, err, errlen);
 }
 
 /* ---- environment and flags ----------------------------------------------- */
@@ -796,6 +852,93 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     return 0;
 }
 
+/* ---- lists --------------------------------------------------------------- */
+
+#define PREFIXES_KEY "cache.tracking_prefixes"
+#define QUOTE_MAX    32 /* most bytes of a prefix an error quotes */
+
+int config_list_split(const char *text, char **items, size_t *n)
+{
+    *items = NULL;
+    *n = 0;
+    if (text == NULL)
+        return 0;
+    if ((*items = strdup(text)) == NULL)
+        return -1;
+    *n = 1;
+    for (char *p = *items; (p = strchr(p, ',')) != NULL; (*n)++)
+        *p++ = '\0';
+    return 0;
+}
+
+/* Writes text into buf quoted, cut to its first QUOTE_MAX bytes ("..." marks
+ * a cut); fail escapes its control bytes. */
+static void quote_bounded(char *buf, size_t len, const char *text)
+{
+    size_t n = strlen(text);
+    snprintf(buf, len, "'%.*s%s'", (int)(n < QUOTE_MAX ? n : QUOTE_MAX), text,
+             n > QUOTE_MAX ? "..." : "");
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Checks the n items of sorted, which is in strcmp order: a prefix sorts
+ * right before the items it starts, so comparing neighbours finds every
+ * overlap. */
+static int prefixes_disjoint(const char *const *sorted, size_t n, char *err, size_t errlen)
+{
+    char a[QUOTE_MAX + 8], b[QUOTE_MAX + 8];
+    for (size_t i = 1; i < n; i++) {
+        size_t len = strlen(sorted[i - 1]);
+        if (strncmp(sorted[i - 1], sorted[i], len) != 0)
+            continue;
+        quote_bounded(a, sizeof(a), sorted[i]);
+        quote_bounded(b, sizeof(b), sorted[i - 1]);
+        if (sorted[i][len] == '\0')
+            return fail(err, errlen,
+                        PREFIXES_KEY ": prefix %s is repeated (Redis refuses overlapping BCAST "
+                                     "prefixes)",
+                        a);
+        return fail(err, errlen,
+                    PREFIXES_KEY ": prefix %s overlaps %s (Redis refuses overlapping BCAST "
+                                 "prefixes)",
+                    a, b);
+    }
+    return 0;
+}
+
+/* cache.tracking_prefixes: no item empty, none a prefix of another, in
+ * O(n log n). */
+static int prefixes_check(const char *text, char *err, size_t errlen)
+{
+    char *items;
+    size_t n;
+    if (text == NULL)
+        return 0;
+    if (config_list_split(text, &items, &n) != 0)
+        return fail(err, errlen, PREFIXES_KEY ": out of memory");
+    const char **sorted = malloc(n * sizeof(*sorted));
+    int rc = sorted != NULL ? 0 : fail(err, errlen, PREFIXES_KEY ": out of memory");
+    const char *p = items;
+    for (size_t i = 0; rc == 0 && i < n; i++, p += strlen(p) + 1) {
+        sorted[i] = p;
+        if (p[0] == '\0')
+            rc = fail(err, errlen,
+                      PREFIXES_KEY ": item %zu is empty (an empty prefix would cover every key)",
+                      i + 1);
+    }
+    if (rc == 0) {
+        qsort(sorted, n, sizeof(*sorted), str_cmp);
+        rc = prefixes_disjoint(sorted, n, err, errlen);
+    }
+    free(sorted);
+    free(items);
+    return rc;
+}
+
 /* ---- cross-field rules --------------------------------------------------- */
 
 int config_validate(const struct config *cfg, char *err, size_t errlen)
@@ -812,5 +955,5 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
         return fail(err, errlen, "limits.max_bulk_len: must not exceed clients.max_query_buffer");
     if (cfg->max_inline_len > cfg->max_query_buffer)
         return fail(err, errlen, "limits.max_inline_len: must not exceed clients.max_query_buffer");
-    return 0;
+    return prefixes_check(cfg->cache_tracking_prefixes, err, errlen);
 }

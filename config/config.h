@@ -68,6 +68,11 @@ void config_deinit(struct config *cfg);
  * Returns 0, or -1 with err = "path:line: key: reason" and cfg unchanged. */
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen);
 
+/* As config_load_file, for the YAML text text[0..len) (borrowed; NUL bytes
+ * allowed), named name in errors: "name:line: key: reason". */
+int config_load_buffer(struct config *cfg, const char *text, size_t len, const char *name,
+                       char *err, size_t errlen);
+
 /* Applies every NEARCACHE_<NAME> variable of envp (NULL-terminated) that names a
  * setting; NEARCACHE_ variables that name none are errors. Returns 0, or -1 with
  * err = "NEARCACHE_X: key: reason". */
@@ -77,8 +82,18 @@ int config_load_env(struct config *cfg, char *const *envp, char *err, size_t err
  * Returns 0, or -1 with err = "key: reason". */
 int config_set(struct config *cfg, const char *key, const char *value, char *err, size_t errlen);
 
-/* Checks rules that span settings. Returns 0, or -1 with err = "key: reason". */
+/* Checks rules that span settings, and the items of cache.tracking_prefixes:
+ * none empty, none a prefix of another or repeated (Redis refuses a BCAST
+ * registration whose prefixes overlap). Returns 0, or -1 with err =
+ * "key: reason"; a prefix quoted in it is cut to a few dozen bytes. */
 int config_validate(const struct config *cfg, char *err, size_t errlen);
+
+/* Splits a comma-separated setting (cache.tracking_prefixes) into *items, a
+ * heap copy of text with each comma turned into a NUL: item i + 1 starts
+ * after the NUL of item i. Empty items are kept ("a,,b," is 4 items), so a
+ * validated setting has none. *items is owned by the caller; NULL and n 0
+ * when text is NULL. Returns 0, or -1 when out of memory. */
+int config_list_split(const char *text, char **items, size_t *n);
 
 /* For a reload: gives next the running values of the settings a running
  * proxy cannot change (the listener, the upstream and its pool, the local

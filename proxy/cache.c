@@ -98,7 +98,7 @@ struct cache {
     uint64_t bypassed; /* reads not served because the tier was inactive */
     uint64_t stale;    /* tier hits on entries a rule change or an invalidation rule voided */
     uint64_t flushes;
-    char *prefixes; /* cache.tracking_prefixes, split at its commas */
+    char *prefixes; /* cache.tracking_prefixes, split by config_list_split */
     size_t nprefixes;
     char *scratch; /* replies built here (MGET), valid until the next call */
     size_t scratch_len;
@@ -184,28 +184,6 @@ static void traits_of(void *arg, const struct keys_cmd *cmd)
     c->traits[keys_index(c->keys, cmd)] = t;
 }
 
-/* Splits "a:,b:" into NUL-separated prefixes; empty ones are dropped. */
-static int prefixes_parse(struct cache *c, const char *text)
-{
-    if (text == NULL)
-        return 0;
-    c->prefixes = malloc(strlen(text) + 1);
-    if (c->prefixes == NULL)
-        return -1;
-    char *out = c->prefixes;
-    for (const char *p = text; *p != '\0';) {
-        size_t n = strcspn(p, ",");
-        if (n > 0) {
-            memcpy(out, p, n);
-            out[n] = '\0';
-            out += n + 1;
-            c->nprefixes++;
-        }
-        p += n + (p[n] == ',');
-    }
-    return 0;
-}
-
 size_t cache_prefix_count(const struct cache *c)
 {
     return c->nprefixes;
@@ -249,7 +227,8 @@ struct cache *cache_create(const struct config *cfg, const struct keys_table *ke
     keys_table_each(keys, traits_of, c);
     c->db = cfg->upstream_database;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
-    if (prefixes_parse(c, cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL) < 0) {
+    if (config_list_split(cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL, &c->prefixes,
+                          &c->nprefixes) < 0) {
         free(c->traits);
         free(c);
         return NULL;

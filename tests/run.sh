@@ -1,7 +1,9 @@
 #!/bin/bash
 # Builds and runs every test: unit and integration tests in an optimized build
-# and again under AddressSanitizer/UndefinedBehaviorSanitizer, after a short
-# libFuzzer run of the RESP scanner (FUZZ_SECONDS, default 30).
+# and again under AddressSanitizer/UndefinedBehaviorSanitizer, after short
+# libFuzzer runs of the RESP scanner (FUZZ_SECONDS, default 30) and of the
+# config file and --set/environment loaders (FUZZ_CONFIG_SECONDS each,
+# default 15).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/deps.sh
@@ -13,13 +15,21 @@ cmake -S . -B build-asan -DNEARCACHE_WERROR=ON -DNEARCACHE_SANITIZE=ON \
     -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$jobs"
 CC=clang cmake -S . -B build-fuzz -DNEARCACHE_FUZZ=ON >/dev/null
-cmake --build build-fuzz --target fuzz_resp -j"$jobs"
+cmake --build build-fuzz --target fuzz_resp fuzz_config fuzz_settings -j"$jobs"
 
-corpus=$(mktemp -d)
-trap 'rm -rf "$corpus"' EXIT
-cp tests/fuzz/corpus/* "$corpus/"
-build-fuzz/tests/fuzz_resp -max_total_time="${FUZZ_SECONDS:-30}" -print_final_stats=1 \
-    "$corpus" 2>&1 | tail -3
+# Runs fuzz target $1 for $3 seconds on a scratch copy of its seeds: the files
+# of tests/fuzz/$2 and any more given after $3.
+fuzz() {
+    local corpus
+    corpus=$(mktemp -d "$scratch/$1.XXXXXX")
+    cp "tests/fuzz/$2"/* "${@:4}" "$corpus/"
+    build-fuzz/tests/"$1" -max_total_time="$3" -print_final_stats=1 "$corpus" 2>&1 | tail -3
+}
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+fuzz fuzz_resp corpus "${FUZZ_SECONDS:-30}"
+fuzz fuzz_config corpus_config "${FUZZ_CONFIG_SECONDS:-15}" config/*.yaml
+fuzz fuzz_settings corpus_settings "${FUZZ_CONFIG_SECONDS:-15}"
 
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
 ctest --test-dir build --output-on-failure

@@ -631,6 +631,9 @@ static const struct file_case FILES[] = {
     {"NUL in a value", "upstream:\n  password: \"a\\0b\"\n",
      "2: upstream.password: contains a NUL byte"},
     {"complex key", "? [a, b]\n: 1\n", "1: (top): keys must be plain names"},
+    {"line break in a key", "log_level: info\n\"a\\nb\": 1\n", "2: a\\x0ab: unknown key"},
+    {"control bytes in a nested key", "cache:\n  \"\\e[2J\\r\": 1\n",
+     "2: cache.\\x1b[2J\\x0d: unknown key"},
     {"top-level scalar", "\n\nlisten\n", "3: yaml: expected a mapping of settings"},
     {"top-level list", "- listen: a:1\n", "1: yaml: expected a mapping of settings"},
     {"two documents", "listen: a:1\n---\nlog_level: info\n", "3: yaml: expected a single document"},
@@ -643,15 +646,26 @@ static const struct file_case FILES[] = {
      "2: yaml: found character that cannot start any token"},
 };
 
+/* Loads text over cfg from a temp file, or from memory as "buffer"; name
+ * receives what errors call it. */
+static int load_either(struct config *cfg, const char *text, bool from_buffer, char *name,
+                       size_t namelen, char *err)
+{
+    if (!from_buffer)
+        return load_text(cfg, text, name, namelen, err);
+    snprintf(name, namelen, "buffer");
+    return config_load_buffer(cfg, text, strlen(text), name, err, ERRLEN);
+}
+
 /* Each file either loads without changing the defaults, or fails with the
- * exact "path:line: key: reason" and changes nothing. */
-static void check_files(const struct file_case *c)
+ * exact "path:line: key: reason" and changes nothing; from memory the same. */
+static void check_files(const struct file_case *c, bool from_buffer)
 {
     struct config cfg, ref;
     char err[ERRLEN] = "", want[ERRLEN], path[256];
     config_init(&cfg);
     config_init(&ref);
-    int rc = load_text(&cfg, c->text, path, sizeof(path), err);
+    int rc = load_either(&cfg, c->text, from_buffer, path, sizeof(path), err);
     if (c->want[0] == '\0') {
         cr_expect_eq(rc, 0, "%s: %s", c->name, err);
     } else {
@@ -666,8 +680,25 @@ static void check_files(const struct file_case *c)
 
 Test(config, files)
 {
-    for (size_t i = 0; i < sizeof(FILES) / sizeof(FILES[0]); i++)
-        check_files(&FILES[i]);
+    for (size_t i = 0; i < sizeof(FILES) / sizeof(FILES[0]); i++) {
+        check_files(&FILES[i], false);
+        check_files(&FILES[i], true);
+    }
+}
+
+/* From memory only len bytes are read, NUL bytes included. */
+Test(config, load_buffer_length)
+{
+    static const char text[] = "log_level: info\nbogus: 1\n";
+    struct config cfg;
+    char err[ERRLEN];
+    config_init(&cfg);
+    cr_expect_eq(config_load_buffer(&cfg, text, 16, "mem", err, sizeof(err)), 0, "%s", err);
+    expect_field(&cfg, "log_level", "info", "first line");
+    cr_expect_eq(config_load_buffer(&cfg, "log_level: debug\0\n", 18, "mem", err, sizeof(err)), -1);
+    cr_expect_str_eq(err, "mem: yaml: control characters are not allowed at byte 16");
+    expect_field(&cfg, "log_level", "info", "after the NUL");
+    config_deinit(&cfg);
 }
 
 Test(config, yaml_null_unsets_strings)
@@ -755,6 +786,7 @@ static const struct env_case ENVS[] = {
     {"config path is reserved", {"NEARCACHE_CONFIG=/etc/nearcache.yaml"}, ""},
     {"other variables", {"PATH=/bin", "NEARCACHEX=1", "nearcache_listen=x"}, ""},
     {"no value", {"NEARCACHE_CLIENTS_MAX"}, "NEARCACHE_CLIENTS_MAX: clients.max: needs a value"},
+    {"control byte in a name", {"NEARCACHE_A\tB=1"}, "NEARCACHE_A\\x09B: unknown setting"},
 };
 
 static void check_env(const struct env_case *c)
@@ -929,6 +961,131 @@ Test(config, validate_missing_addresses)
     cr_expect_eq(config_validate(&cfg, err, sizeof(err)), -1);
     cr_expect_str_eq(err, "listen: needs a value");
     config_deinit(&cfg);
+}
+
+/* ---- cache.tracking_prefixes ---------------------------------------------- */
+
+#define PREFIX_KEY    "cache.tracking_prefixes: "
+#define REFUSED       " (Redis refuses overlapping BCAST prefixes)"
+#define EMPTY_ITEM(i) PREFIX_KEY "item " #i " is empty (an empty prefix would cover every key)"
+#define LONG32        "0123456789abcdef0123456789abcdef"
+
+struct prefixes_case {
+    const char *text;
+    const char *want; /* the whole error, or "" when valid */
+};
+
+static const struct prefixes_case PREFIXES[] = {
+    {"user:", ""},
+    {"user:,session:", ""},
+    {"user:1,user:2,user:3", ""},
+    {"user:,users:", ""},
+    {"b,a,c", ""},
+    {"a b,a c", ""},
+    {"user:,user:1", PREFIX_KEY "prefix 'user:1' overlaps 'user:'" REFUSED},
+    {"user:1,user:", PREFIX_KEY "prefix 'user:1' overlaps 'user:'" REFUSED},
+    {"x,user:12,y,user:1", PREFIX_KEY "prefix 'user:12' overlaps 'user:1'" REFUSED},
+    {"ab,a,b", PREFIX_KEY "prefix 'ab' overlaps 'a'" REFUSED},
+    {"user:,user:", PREFIX_KEY "prefix 'user:' is repeated" REFUSED},
+    {"x,user:,y,user:", PREFIX_KEY "prefix 'user:' is repeated" REFUSED},
+    {"a,,b", EMPTY_ITEM(2)},
+    {"user:,", EMPTY_ITEM(2)},
+    {",user:", EMPTY_ITEM(1)},
+    {",", EMPTY_ITEM(1)},
+    {"a,b,c,", EMPTY_ITEM(4)},
+    /* quoted prefixes: at most 32 bytes, on one line */
+    {LONG32 "x:," LONG32, PREFIX_KEY "prefix '" LONG32 "...' overlaps '" LONG32 "'" REFUSED},
+    {"a\nb,a", PREFIX_KEY "prefix 'a\\x0ab' overlaps 'a'" REFUSED},
+    {"\xff\x7f,\xff", PREFIX_KEY "prefix '\xff\\x7f' overlaps '\xff'" REFUSED},
+};
+
+static void check_prefixes(const struct prefixes_case *c)
+{
+    struct config cfg;
+    char err[ERRLEN] = "", path[256], yaml[512];
+    config_init(&cfg);
+    cr_assert_eq(config_set(&cfg, "cache.tracking_prefixes", c->text, err, sizeof(err)), 0);
+    int rc = config_validate(&cfg, err, sizeof(err));
+    if (c->want[0] == '\0') {
+        cr_expect_eq(rc, 0, "%s: %s", c->text, err);
+    } else {
+        cr_expect_eq(rc, -1, "%s passed", c->text);
+        cr_expect_str_eq(err, c->want, "%s", c->text);
+    }
+    config_deinit(&cfg);
+
+    /* from a file the same (text YAML can quote as it is), and tracking off
+     * does not excuse it */
+    for (const char *p = c->text; *p != '\0'; p++) {
+        if (!isprint((unsigned char)*p))
+            return;
+    }
+    config_init(&cfg);
+    snprintf(yaml, sizeof(yaml), "cache:\n  tracking: off\n  tracking_prefixes: \"%s\"\n", c->text);
+    cr_assert_eq(load_text(&cfg, yaml, path, sizeof(path), err), 0, "%s: %s", c->text, err);
+    cr_expect_eq(config_validate(&cfg, err, sizeof(err)), rc, "%s from a file", c->text);
+    if (rc != 0)
+        cr_expect_str_eq(err, c->want, "%s from a file", c->text);
+    config_deinit(&cfg);
+}
+
+Test(config, tracking_prefixes)
+{
+    for (size_t i = 0; i < sizeof(PREFIXES) / sizeof(PREFIXES[0]); i++)
+        check_prefixes(&PREFIXES[i]);
+}
+
+/* Sorting finds an overlap however far apart the two are in the list. */
+Test(config, tracking_prefixes_many)
+{
+    enum { N = 20000 };
+    struct config cfg;
+    char err[ERRLEN] = "";
+    char *text = malloc(N * 8 + 16), *p = text;
+    cr_assert_not_null(text);
+    for (int i = 0; i < N; i++)
+        p += sprintf(p, "k%05d:,", (i * 7919) % N);
+    strcpy(p, "k00000");
+    config_init(&cfg);
+    cr_assert_eq(config_set(&cfg, "cache.tracking_prefixes", text, err, sizeof(err)), 0);
+    cr_expect_eq(config_validate(&cfg, err, sizeof(err)), -1);
+    cr_expect_str_eq(err, PREFIX_KEY "prefix 'k00000:' overlaps 'k00000'" REFUSED);
+    p[0] = 'x';
+    cr_assert_eq(config_set(&cfg, "cache.tracking_prefixes", text, err, sizeof(err)), 0);
+    cr_expect_eq(config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
+    config_deinit(&cfg);
+    free(text);
+}
+
+struct split_case {
+    const char *text;
+    size_t n;
+    const char *items[5];
+};
+
+static const struct split_case SPLITS[] = {
+    {NULL, 0, {NULL}},
+    {"user:", 1, {"user:"}},
+    {"user:,session:", 2, {"user:", "session:"}},
+    {"a,,b,", 4, {"a", "", "b", ""}},
+    {",", 2, {"", ""}},
+    {" a , b", 2, {" a ", " b"}},
+};
+
+Test(config, list_split)
+{
+    for (size_t i = 0; i < sizeof(SPLITS) / sizeof(SPLITS[0]); i++) {
+        const struct split_case *c = &SPLITS[i];
+        char *items = (char *)"sentinel";
+        size_t n = 99;
+        cr_assert_eq(config_list_split(c->text, &items, &n), 0);
+        cr_expect_eq(n, c->n, "%s: %zu items", c->text, n);
+        cr_expect_eq(items == NULL, c->text == NULL, "%s", c->text);
+        const char *p = items;
+        for (size_t j = 0; j < n && j < c->n; j++, p += strlen(p) + 1)
+            cr_expect_str_eq(p, c->items[j], "%s: item %zu", c->text, j);
+        free(items);
+    }
 }
 
 static void note_changed(void *arg, const char *name)

@@ -405,6 +405,8 @@ static const struct bad_case BAD[] = {
      "6: policy.invalidate[0].fire: unknown key"},
     {"dotted key", "policy:\n  cache:\n    - name: a\n      keys: 'a:*'\n      ttl.min: 1s\n",
      "5: policy.cache[0].ttl.min: unknown key"},
+    {"line break in a key", "policy:\n  default: {\"action\\nx\": deny}\n",
+     "2: policy.default.action\\x0ax: unknown key"},
     /* repeated keys */
     {"repeated field", "policy:\n  validate:\n    - name: a\n      action: deny\n      name: b\n",
      "5: policy.validate[0].name: duplicate key"},
