@@ -19,6 +19,7 @@
  */
 #include "policy/invalidate.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -164,24 +165,52 @@ static int source_cmp(const void *a, const void *b)
     return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
 }
 
+/* Keeps, of the sorted sources src[0..n), each cut to at most cut bytes,
+ * those that no prefix kept before extends; returns how many. With apply
+ * they are moved to the front of src (cut), else only counted. */
+static size_t sources_merge(struct source *src, size_t n, size_t cut, bool apply)
+{
+    struct source last = {0};
+    size_t kept = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct source s = src[i];
+        if (s.len > cut)
+            s.len = cut;
+        /* Sorted (and cutting keeps the order): whatever extends a kept
+         * prefix follows it directly. */
+        if (kept > 0 && last.len <= s.len && memcmp(last.prefix, s.prefix, last.len) == 0)
+            continue;
+        last = s;
+        if (apply)
+            src[kept] = s;
+        kept++;
+    }
+    return kept;
+}
+
 int invalidate_sources_build(struct policy *p)
 {
-    size_t n = 0;
+    size_t lo = 0, hi = 0;
 
     p->sources = calloc(p->ninval + 1, sizeof(*p->sources));
     if (p->sources == NULL)
         return -1;
-    for (size_t i = 0; i < p->ninval; i++)
-        p->sources[i].len = pattern_literal_prefix(p->inval[i]->when, &p->sources[i].prefix);
-    qsort(p->sources, p->ninval, sizeof(*p->sources), source_cmp);
     for (size_t i = 0; i < p->ninval; i++) {
-        const struct source *s = &p->sources[i], *last = n ? &p->sources[n - 1] : NULL;
-        /* Sorted: whatever extends a kept prefix follows it directly. */
-        if (last != NULL && last->len <= s->len && memcmp(last->prefix, s->prefix, last->len) == 0)
-            continue;
-        p->sources[n++] = *s;
+        p->sources[i].len = pattern_literal_prefix(p->inval[i]->when, &p->sources[i].prefix);
+        hi = p->sources[i].len > hi ? p->sources[i].len : hi;
     }
-    p->nsources = n;
+    qsort(p->sources, p->ninval, sizeof(*p->sources), source_cmp);
+    /* The longest cut that leaves at most POLICY_SOURCES_MAX: cutting more
+     * only ever leaves fewer, and a cut of 0 leaves one (""). */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo + 1) / 2;
+        if (sources_merge(p->sources, p->ninval, mid, false) <= POLICY_SOURCES_MAX)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    p->nsources = sources_merge(p->sources, p->ninval, lo, true);
     return 0;
 }
 

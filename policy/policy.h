@@ -314,10 +314,18 @@ size_t policy_on_write(struct policy *p, const char *key, size_t klen, const cha
 /* An error reply Redis gave to a client's request: calls modules' on_error. */
 void policy_on_error(struct policy *p, const char *reply, size_t len);
 
+/* Redis checks the prefixes of CLIENT TRACKING ... BCAST against one another
+ * in quadratic time, blocking every client meanwhile (tens of seconds at
+ * 40,000 prefixes): the sources never number more than this. */
+#define POLICY_SOURCES_MAX 1000
+
 /* The literal prefixes of every `when` pattern, without overlaps (a prefix
  * that extends another is left out; "" stands for every key): the prefixes
  * whose writes Redis must report (CLIENT TRACKING ... BCAST PREFIX) for the
- * rules to fire on writes made elsewhere. i < count. */
+ * rules to fire on writes made elsewhere. When there would be more than
+ * POLICY_SOURCES_MAX, all are cut to the longest length that leaves at most
+ * that many: shorter prefixes cover more keys, so Redis reports a superset
+ * of the writes needed (each still matched against the rules). i < count. */
 size_t policy_source_count(const struct policy *p);
 const char *policy_source(const struct policy *p, size_t i, size_t *len);
 

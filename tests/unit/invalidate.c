@@ -268,6 +268,39 @@ Test(invalidate, property_other_entries_stay_current)
 
 /* ---- sources and errors ----------------------------------------------------- */
 
+/* 5,000 rules on "w<i>:{id}": no more than POLICY_SOURCES_MAX sources, as long
+ * as that allows ("w<i>" cut to "w<d><d>"...), and every rule's prefix is
+ * covered by one of them. */
+Test(invalidate, sources_are_bounded_and_cover_every_rule)
+{
+    enum { N = 5000 };
+    static struct ispec rules[N];
+    static char names[N][16], whens[N][24];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof(names[i]), "r%zu", i);
+        snprintf(whens[i], sizeof(whens[i]), "w%zu:{id}", i);
+        rules[i] = (struct ispec){names[i], whens[i], NULL, "x:{id}"};
+    }
+    struct policy *p = inval_policy(rules, N, NULL);
+    size_t n = policy_source_count(p), len, longest = 0;
+    cr_assert_leq(n, POLICY_SOURCES_MAX);
+    cr_assert_gt(n, 100, "cut further than needed: %zu sources", n);
+    for (size_t i = 0; i < N; i++) {
+        bool covered = false;
+        for (size_t j = 0; j < n && !covered; j++) {
+            const char *s = policy_source(p, j, &len);
+            covered = len <= strlen(whens[i]) && memcmp(s, whens[i], len) == 0;
+        }
+        cr_assert(covered, "%s is not covered", whens[i]);
+    }
+    for (size_t j = 0; j < n; j++) {
+        policy_source(p, j, &len);
+        longest = len > longest ? len : longest;
+    }
+    cr_expect_eq(longest, 4, "the longest cut that fits: \"w123\"");
+    policy_destroy(&p);
+}
+
 Test(invalidate, sources_are_deduplicated_prefixes)
 {
     static const struct ispec rules[] = {
