@@ -14,17 +14,10 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
+#include "tests/fuzz/fuzz.h"
 
 #define NAME   "fuzz.yaml"
 #define ERRLEN 512
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* An error: one non-empty line (the config's errors are "file:line: key:
  * reason"; only the load names the file). */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "proxy/resp.h"
+#include "tests/fuzz/fuzz.h"
 
 #define MAX_FRAMES 512
 
@@ -25,14 +26,6 @@ static const struct resp_limits TINY = {
     .max_multibulk_len = 4,
     .max_inline_len = 12,
 };
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* One scan result; requests and replies share it. */
 struct frame {

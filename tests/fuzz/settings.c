@@ -14,18 +14,11 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "tests/fuzz/fuzz.h"
 
 #define ERRLEN        512
 #define PREFIXES      "cache.tracking_prefixes: "
 #define OUT_OF_MEMORY "out of memory"
-
-#define CHECK(cond)                                                                                \
-    do {                                                                                           \
-        if (!(cond)) {                                                                             \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);               \
-            abort();                                                                               \
-        }                                                                                          \
-    } while (0)
 
 /* An error: one non-empty line. */
 static void check_error(const char *err)
