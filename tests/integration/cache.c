@@ -350,8 +350,9 @@ Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
 /* ---- the coherence state machine against a real Redis --------------------- */
 
 /* A user that may not run CLIENT TRACKING: refused (TTL-bounded, entries kept
- * although writes made elsewhere are not reported); once permitted, a probe
- * brings coherence back, with the entries filled meanwhile dropped. */
+ * although writes made elsewhere are not reported, also across a loss of the
+ * subscriber); once permitted, a probe brings coherence back, with the
+ * entries filled meanwhile dropped. */
 Test(cache, tracking_refused_then_permitted)
 {
     harness_require_proxy();
@@ -365,6 +366,14 @@ Test(cache, tracking_refused_then_permitted)
     cache_key(c, "$6\r\nbefore\r\n");
     redis_call_expect(&fx_redis, "SET k after", "+OK\r\n");
     sock_call_expect(c, "GET k", 1, "$6\r\nbefore\r\n"); /* stale within cache.ttl */
+    /* Losing the subscriber changes nothing while refused. */
+    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
+    for (int i = 0; proxy_stat(c, "tracking_losses") == 0; i++) {
+        cr_assert(i < 400, "the loss was never seen");
+        harness_sleep_ms(25);
+    }
+    wait_tracking(c, "refused");
+    sock_call_expect(c, "GET k", 1, "$6\r\nbefore\r\n");
     redis_call_expect(&fx_redis, "ACL SETUSER app +client|tracking", "+OK\r\n");
     wait_tracking(c, "on");
     sock_call_expect(c, "GET k", 1, "$5\r\nafter\r\n");
