@@ -18,38 +18,37 @@ struct transition {
     unsigned actions;
 };
 
+/* clang-format off */
 #define T(state, actions) {COHERENCE_##state, (actions)}
 #define STAY(state)       {COHERENCE_##state, 0}
 
 /* TRANSITIONS[state][event]; the header draws the same table. */
 static const struct transition TRANSITIONS[][EV_COUNT] = {
     [COHERENCE_OFF] = {STAY(OFF), STAY(OFF), STAY(OFF), STAY(OFF), STAY(OFF)},
-    [COHERENCE_DOWN] =
-        {
-            [EV_UP] = T(ON, COHERENCE_TIER_ON | COHERENCE_TRACK_ALL | COHERENCE_LOG),
-            [EV_LOST] = STAY(DOWN),
-            [EV_ACCEPTED] = STAY(DOWN),
-            [EV_REFUSED] = T(REFUSED, COHERENCE_TIER_ON | COHERENCE_LOG),
-            [EV_FAILED] = STAY(DOWN),
-        },
-    [COHERENCE_ON] =
-        {
-            [EV_UP] = T(ON, COHERENCE_FLUSH | COHERENCE_TRACK_ALL | COHERENCE_LOG),
-            [EV_LOST] = T(DOWN, COHERENCE_TIER_OFF | COHERENCE_LOG),
-            [EV_ACCEPTED] = T(ON, COHERENCE_MARK),
-            [EV_REFUSED] = T(REFUSED, COHERENCE_LOG),
-            [EV_FAILED] = T(ON, COHERENCE_RETRY),
-        },
-    [COHERENCE_REFUSED] =
-        {
-            [EV_UP] = T(REFUSED, COHERENCE_PROBE),
-            [EV_LOST] = STAY(REFUSED),
-            [EV_ACCEPTED] = T(ON, COHERENCE_FLUSH | COHERENCE_MARK | COHERENCE_TRACK_ALL |
-                                      COHERENCE_LOG),
-            [EV_REFUSED] = STAY(REFUSED),
-            [EV_FAILED] = STAY(REFUSED),
-        },
+    [COHERENCE_DOWN] = {
+        [EV_UP]       = T(ON, COHERENCE_TIER_ON | COHERENCE_TRACK_ALL | COHERENCE_LOG),
+        [EV_LOST]     = STAY(DOWN),
+        [EV_ACCEPTED] = STAY(DOWN),
+        [EV_REFUSED]  = T(REFUSED, COHERENCE_TIER_ON | COHERENCE_LOG),
+        [EV_FAILED]   = STAY(DOWN),
+    },
+    [COHERENCE_ON] = {
+        [EV_UP]       = T(ON, COHERENCE_FLUSH | COHERENCE_TRACK_ALL | COHERENCE_LOG),
+        [EV_LOST]     = T(DOWN, COHERENCE_TIER_OFF | COHERENCE_LOG),
+        [EV_ACCEPTED] = T(ON, COHERENCE_MARK),
+        [EV_REFUSED]  = T(REFUSED, COHERENCE_LOG),
+        [EV_FAILED]   = T(ON, COHERENCE_RETRY),
+    },
+    [COHERENCE_REFUSED] = {
+        [EV_UP]       = T(REFUSED, COHERENCE_PROBE),
+        [EV_LOST]     = STAY(REFUSED),
+        [EV_ACCEPTED] = T(ON, COHERENCE_FLUSH | COHERENCE_MARK | COHERENCE_TRACK_ALL |
+                              COHERENCE_LOG),
+        [EV_REFUSED]  = STAY(REFUSED),
+        [EV_FAILED]   = STAY(REFUSED),
+    },
 };
+/* clang-format on */
 
 /* Error replies that say Redis will not track for this proxy: the command
  * is unknown (renamed, disabled, Redis < 6) or its user may not run it.

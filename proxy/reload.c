@@ -38,9 +38,9 @@ struct reload {
     ev_async done; /* the thread has finished */
     pthread_t thread;
     bool running;
-    bool again;            /* requested while running: run once more after */
-    struct waiters now;    /* answered by the running reload */
-    struct waiters next;   /* answered by the one after it */
+    bool again;             /* requested while running: run once more after */
+    struct waiters now;     /* answered by the running reload */
+    struct waiters next;    /* answered by the one after it */
     struct policy *retired; /* replaced by the last reload; not yet freed */
     struct job job;
 };

@@ -18,8 +18,8 @@
 #include "proxy/reload.h"
 #include "proxy/upstream.h"
 
-#define SERVER_CRON_S       0.1 /* deadlines are enforced to this granularity */
-#define SERVER_ACCEPT_BURST 64  /* connections accepted per wake-up */
+#define SERVER_CRON_S        0.1 /* deadlines are enforced to this granularity */
+#define SERVER_ACCEPT_BURST  64  /* connections accepted per wake-up */
 #define SERVER_TRACK_RETRY_S 0.5 /* a failed CLIENT TRACKING is sent again after this */
 
 static const char ERR_MAX_CLIENTS[] = "-ERR max number of clients reached\r\n";
@@ -318,8 +318,8 @@ void server_upstream_ready(struct server *srv, struct upstream *up)
 static void server_tracking_tick(struct server *srv, ev_tstamp now)
 {
     const struct coherence *co = &srv->coherence;
-    server_coherence_apply(srv, coherence_tick(&srv->coherence, server_now_ms(srv)), NULL, 0,
-                           NULL, 0);
+    server_coherence_apply(srv, coherence_tick(&srv->coherence, server_now_ms(srv)), NULL, 0, NULL,
+                           0);
     if (co->state != COHERENCE_ON)
         return;
     for (int i = 0; i < srv->cfg->pool_size; i++) {
@@ -369,8 +369,8 @@ static void server_on_flush(void *arg)
 static void server_on_tracking(void *arg, long long id)
 {
     struct server *srv = arg;
-    server_coherence_apply(srv, coherence_subscriber(&srv->coherence, id, server_now_ms(srv)),
-                           NULL, 0, NULL, 0);
+    server_coherence_apply(srv, coherence_subscriber(&srv->coherence, id, server_now_ms(srv)), NULL,
+                           0, NULL, 0);
 }
 
 /* Starts the invalidation subscriber when the tier and tracking are on;

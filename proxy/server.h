@@ -42,15 +42,15 @@ struct server {
     ev_signal sig_term;
     ev_signal sig_int;
     ev_signal sig_hup;
-    struct keys_table *keys;   /* key positions: from COMMAND, else built in */
-    struct cache *cache;       /* the local tier in the request path */
-    struct policy *policy;     /* built rules; a reload replaces it */
-    struct reload *reload;     /* SIGHUP and NEARCACHE RELOAD: reload.h */
-    struct tracking *tracking; /* invalidation subscriber, NULL without tracking */
+    struct keys_table *keys;    /* key positions: from COMMAND, else built in */
+    struct cache *cache;        /* the local tier in the request path */
+    struct policy *policy;      /* built rules; a reload replaces it */
+    struct reload *reload;      /* SIGHUP and NEARCACHE RELOAD: reload.h */
+    struct tracking *tracking;  /* invalidation subscriber, NULL without tracking */
     struct coherence coherence; /* whether the tier may serve and fill */
-    struct upstream **pool;    /* shared connections */
-    unsigned pool_next;        /* round-robin cursor for new clients */
-    struct upstream *idle;     /* spare dedicated connections */
+    struct upstream **pool;     /* shared connections */
+    unsigned pool_next;         /* round-robin cursor for new clients */
+    struct upstream *idle;      /* spare dedicated connections */
     int nidle;
     struct client *clients;
     int nclients;

@@ -116,8 +116,7 @@ static void upstream_complete(struct upstream *up, struct req *r, const char *da
     cache_writes_done(cache, &r->writes);
     if (r->mget != NULL) {
         if (r->mget_pttl)
-            cache_mget_finish(cache, r->mget, r->mget_index, data, len,
-                              server_now_ms(up->srv));
+            cache_mget_finish(cache, r->mget, r->mget_index, data, len, server_now_ms(up->srv));
         else
             cache_mget_merge(cache, r->mget, data, len, &data, &len);
         cache_mget_put(&r->mget);

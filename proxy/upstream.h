@@ -54,11 +54,11 @@ struct upstream {
     ev_tstamp since;    /* when the current state began */
     ev_tstamp retry_at; /* DOWN: when to reconnect */
     int backoff_ms;
-    ev_tstamp progress;       /* when reply bytes last arrived */
-    long long tracked_id;     /* CLIENT TRACKING redirects to this id (0: not tracking) */
-    bool tracking_sent;       /* CLIENT TRACKING on sent since connecting */
-    unsigned tracks_inflight; /* CLIENT TRACKING on awaiting their replies */
-    ev_tstamp track_retry_at; /* a failed CLIENT TRACKING is sent again from then on */
+    ev_tstamp progress;          /* when reply bytes last arrived */
+    long long tracked_id;        /* CLIENT TRACKING redirects to this id (0: not tracking) */
+    bool tracking_sent;          /* CLIENT TRACKING on sent since connecting */
+    unsigned tracks_inflight;    /* CLIENT TRACKING on awaiting their replies */
+    ev_tstamp track_retry_at;    /* a failed CLIENT TRACKING is sent again from then on */
     struct upstream *next;       /* server's idle or dead list */
     struct upstream *dirty_next; /* server's flush list */
 };

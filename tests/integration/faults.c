@@ -439,8 +439,7 @@ Test(faults, reply_waiting_after_a_stall_is_not_a_timeout)
     harness_sleep_ms(1000);
     kill(fx_proxy.pid, SIGCONT);
     cr_assert(sock_read_replies(c, &in, 0, 1, HARNESS_TIMEOUT_MS) == SOCK_DONE);
-    cr_assert(bytes_equal_str(&in, "$2\r\nv1\r\n"), "GET across the stall: %s",
-              bytes_show(&in));
+    cr_assert(bytes_equal_str(&in, "$2\r\nv1\r\n"), "GET across the stall: %s", bytes_show(&in));
     close(c);
     bytes_free(&in);
     proxy_finish(&fx_proxy);
@@ -472,7 +471,8 @@ Test(faults, replies_arriving_are_progress_not_a_timeout)
     req_add(&out, "PING", NULL);
     char port[16];
     snprintf(port, sizeof(port), "%d", fx_redis.port);
-    const char *const busy[] = {"redis-cli", "-p", port, "-r", "20", "DEBUG", "SLEEP", "0.05", NULL};
+    const char *const busy[] = {"redis-cli", "-p",    port,   "-r", "20",
+                                "DEBUG",     "SLEEP", "0.05", NULL};
     pid_t sleepers[] = {harness_spawn(busy, "/dev/null"), harness_spawn(busy, "/dev/null")};
     harness_sleep_ms(20);
     cr_assert(sock_exchange(c, out.data, out.len, &in, NULL, 0, HARNESS_TIMEOUT_MS) == SOCK_DONE);

@@ -6,15 +6,18 @@
 
 #include "proxy/coherence.h"
 
-#define OK       "+OK\r\n"
-#define GONE     "-ERR The client ID you want redirect to does not exist\r\n"
-#define TIMEOUT  "-ERR upstream timeout\r\n"
-#define LOST     "-ERR upstream connection lost\r\n"
-#define OVERLAP  "-ERR Prefix 'user:1' overlaps with an existing prefix 'user:'. Prefixes for a single client must not overlap.\r\n"
+#define OK      "+OK\r\n"
+#define GONE    "-ERR The client ID you want redirect to does not exist\r\n"
+#define TIMEOUT "-ERR upstream timeout\r\n"
+#define LOST    "-ERR upstream connection lost\r\n"
+#define OVERLAP                                                                                    \
+    "-ERR Prefix 'user:1' overlaps with an existing prefix 'user:'. Prefixes for a single client " \
+    "must not overlap.\r\n"
 #define NOPERM   "-NOPERM this user has no permissions to run the 'client|tracking' command\r\n"
 #define UNKNOWN  "-ERR unknown command 'CLIENT', with args beginning with: 'TRACKING' \r\n"
 #define UNKNOWN7 "-ERR unknown subcommand 'TRACKING'. Try CLIENT HELP.\r\n"
-#define UNKNOWN6 "-ERR Unknown subcommand or wrong number of arguments for 'TRACKING'. Try CLIENT HELP\r\n"
+#define UNKNOWN6                                                                                   \
+    "-ERR Unknown subcommand or wrong number of arguments for 'TRACKING'. Try CLIENT HELP\r\n"
 
 struct classify_case {
     const char *reply;
@@ -25,13 +28,19 @@ struct classify_case {
 Test(coherence, classifies_replies)
 {
     static const struct classify_case CASES[] = {
-        {OK, 7, COHERENCE_ACCEPTED},        {OK, 6, COHERENCE_FAILED},
-        {GONE, 7, COHERENCE_FAILED},        {TIMEOUT, 7, COHERENCE_FAILED},
-        {LOST, 7, COHERENCE_FAILED},        {OVERLAP, 7, COHERENCE_FAILED},
+        {OK, 7, COHERENCE_ACCEPTED},
+        {OK, 6, COHERENCE_FAILED},
+        {GONE, 7, COHERENCE_FAILED},
+        {TIMEOUT, 7, COHERENCE_FAILED},
+        {LOST, 7, COHERENCE_FAILED},
+        {OVERLAP, 7, COHERENCE_FAILED},
         {"-LOADING x\r\n", 7, COHERENCE_FAILED},
-        {"", 7, COHERENCE_FAILED},          {"-", 7, COHERENCE_FAILED},
-        {NOPERM, 7, COHERENCE_REFUSED_REPLY}, {UNKNOWN, 7, COHERENCE_REFUSED_REPLY},
-        {UNKNOWN7, 7, COHERENCE_REFUSED_REPLY}, {UNKNOWN6, 7, COHERENCE_REFUSED_REPLY},
+        {"", 7, COHERENCE_FAILED},
+        {"-", 7, COHERENCE_FAILED},
+        {NOPERM, 7, COHERENCE_REFUSED_REPLY},
+        {UNKNOWN, 7, COHERENCE_REFUSED_REPLY},
+        {UNKNOWN7, 7, COHERENCE_REFUSED_REPLY},
+        {UNKNOWN6, 7, COHERENCE_REFUSED_REPLY},
         {"-noperm x\r\n", 7, COHERENCE_REFUSED_REPLY},
     };
     struct coherence c;
@@ -76,7 +85,9 @@ struct scenario {
 static const struct scenario SCENARIOS[] = {
     {"off ignores everything",
      false,
-     {{'u', 5, NULL, 0, OFF, 0}, {'r', 5, NOPERM, 0, OFF, 0}, {'l', -1, NULL, 0, OFF, 0},
+     {{'u', 5, NULL, 0, OFF, 0},
+      {'r', 5, NOPERM, 0, OFF, 0},
+      {'l', -1, NULL, 0, OFF, 0},
       {'t', 0, NULL, 99999, OFF, 0}}},
     {"down, on, accepted, lost, on again",
      true,
@@ -145,8 +156,7 @@ static void run_step(struct coherence *c, const struct step *s, const char *name
     }
     cr_expect_eq(c->state, s->state, "%s, step %zu: state %s", name, i,
                  coherence_state_name(c->state));
-    cr_expect_eq(got, s->actions, "%s, step %zu: actions %#x, want %#x", name, i, got,
-                 s->actions);
+    cr_expect_eq(got, s->actions, "%s, step %zu: actions %#x, want %#x", name, i, got, s->actions);
 }
 
 Test(coherence, transitions)
