@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 
 #include "proxy/log.h"
@@ -45,6 +46,7 @@
 
 #define TRACKING_CHANNEL        "__redis__:invalidate"
 #define TRACKING_BACKOFF_MIN_MS 50
+#define TRACKING_READ_MAX       64 /* hiredis reads per wake-up: 1 MB */
 
 struct tracking {
     struct ev_loop *loop;
@@ -406,6 +408,41 @@ static int tracking_auth(struct tracking *t, redisAsyncContext *ac)
 }
 
 /* Creates a context attached to the loop with our callbacks, or NULL. */
+/* The read watcher of our contexts: handles everything waiting in the
+ * socket (hiredis reads 16 KB a call), up to TRACKING_READ_MAX calls, so
+ * that after a stall of the loop every waiting invalidation is applied
+ * before any client's read that waited beside it. */
+static void tracking_on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    redisAsyncContext *ac = ((redisLibevEvents *)w->data)->context;
+    struct tracking *t = tracking_of(ac);
+    int fd = ac->c.fd, unread = 0;
+    for (int i = 0; i < TRACKING_READ_MAX; i++) {
+        redisAsyncHandleRead(ac); /* may free ac: then neither t->ac nor t->rac is it */
+        if (t == NULL || (t->ac != ac && t->rac != ac) || ioctl(fd, FIONREAD, &unread) < 0 ||
+            unread == 0)
+            return;
+    }
+}
+
+/* Hooks ac's watchers (just attached, not started): the highest priority, so
+ * that when an invalidation and a client's read of its key are both
+ * waiting, as after a stall of the loop, the invalidation is handled first
+ * and the read is not answered from the tier; and a read callback that
+ * drains the socket. */
+static int tracking_hook(redisAsyncContext *ac)
+{
+    redisLibevEvents *e = ac->ev.data;
+    if (e == NULL || ev_is_active(&e->rev) || ev_is_active(&e->wev))
+        return -1;
+    ev_set_priority(&e->rev, EV_MAXPRI);
+    ev_set_priority(&e->wev, EV_MAXPRI);
+    ev_set_cb(&e->rev, tracking_on_readable);
+    return 0;
+}
+
 static redisAsyncContext *tracking_connect(struct tracking *t, char *why, size_t whylen)
 {
     redisAsyncContext *ac =
@@ -417,7 +454,7 @@ static redisAsyncContext *tracking_connect(struct tracking *t, char *why, size_t
         return NULL;
     }
     ac->data = t;
-    if (redisLibevAttach(t->loop, ac) != REDIS_OK ||
+    if (redisLibevAttach(t->loop, ac) != REDIS_OK || tracking_hook(ac) < 0 ||
         redisAsyncSetConnectCallback(ac, tracking_on_connect) != REDIS_OK ||
         redisAsyncSetDisconnectCallback(ac, tracking_on_disconnect) != REDIS_OK) {
         snprintf(why, whylen, "cannot attach to the loop");

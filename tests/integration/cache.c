@@ -6,6 +6,7 @@
  * staleness of writes made elsewhere when tracking is off. Tracking itself is
  * exercised in tracking.c. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -344,6 +345,83 @@ Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
     cr_assert_not_null(strstr(info.data, "flags=tB"), "no BCAST tracking: %s", bytes_show(&info));
     bytes_free(&info);
     close(c);
+    proxy_finish(&fx_proxy);
+}
+
+/* After a stall of the proxy, the invalidation of a key written elsewhere and
+ * a read of that key wait in their sockets together: the invalidation is
+ * handled first, so the read is not answered from the tier. */
+Test(cache, invalidation_waiting_beside_a_read_is_handled_first)
+{
+    harness_require_proxy();
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    wait_active(c);
+    struct bytes in = {0}, get = {0};
+    req_add(&get, "GET", "k", NULL);
+    char set[32], want[32];
+    for (int i = 0; i < 5; i++) {
+        snprintf(want, sizeof(want), "$2\r\nv%d\r\n", i);
+        snprintf(set, sizeof(set), "SET k v%d", i);
+        redis_call_expect(&fx_redis, set, "+OK\r\n");
+        sock_read_until(c, "GET k", want);
+        cache_key(c, want);
+        kill(fx_proxy.pid, SIGSTOP);
+        snprintf(set, sizeof(set), "SET k w%d", i);
+        redis_call_expect(&fx_redis, set, "+OK\r\n");
+        harness_sleep_ms(50); /* the invalidation reaches the proxy's socket */
+        in.len = 0;
+        cr_assert(sock_exchange(c, get.data, get.len, &in, NULL, 0, HARNESS_TIMEOUT_MS) ==
+                  SOCK_DONE);
+        harness_sleep_ms(20);
+        kill(fx_proxy.pid, SIGCONT);
+        cr_assert(sock_read_replies(c, &in, 0, 1, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+        want[4] = 'w';
+        cr_assert(bytes_equal_str(&in, want), "round %d: %s", i, bytes_show(&in));
+    }
+    bytes_free(&in);
+    bytes_free(&get);
+    close(c);
+    proxy_finish(&fx_proxy);
+}
+
+/* The same with a backlog: 1,000 cached keys written elsewhere during the
+ * stall, 60 KB of invalidations, more than one read of the subscriber's
+ * socket takes: all are applied before the reads waiting beside them. */
+Test(cache, a_backlog_of_invalidations_is_applied_before_reads)
+{
+    harness_require_proxy();
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    int d = sock_connect_or_fail(fx_redis.port);
+    wait_active(c);
+    struct bytes set_a = {0}, set_b = {0}, gets = {0}, in = {0};
+    for (int i = 0; i < 1000; i++) {
+        const char *sep = i > 0 ? "\n" : "";
+        bytes_printf(&set_a, "%sSET k%d a", sep, i);
+        bytes_printf(&set_b, "%sSET k%d b", sep, i);
+        bytes_printf(&gets, "%sGET k%d", sep, i);
+    }
+    sock_call_or_fail(d, set_a.data, 1000, &in);
+    sock_call_or_fail(c, gets.data, 1000, &in); /* fills */
+    long long hits = proxy_stat(c, "hits");
+    sock_call_or_fail(c, gets.data, 1000, &in);
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 1000, "not every key was cached");
+    kill(fx_proxy.pid, SIGSTOP);
+    sock_call_or_fail(d, set_b.data, 1000, &in);
+    harness_sleep_ms(100);
+    sock_call(c, "GET k999\nGET k0", 0, &in, HARNESS_TIMEOUT_MS);
+    harness_sleep_ms(20);
+    kill(fx_proxy.pid, SIGCONT);
+    in.len = 0;
+    cr_assert(sock_read_replies(c, &in, 0, 2, HARNESS_TIMEOUT_MS) == SOCK_DONE);
+    cr_assert(bytes_equal_str(&in, "$1\r\nb\r\n$1\r\nb\r\n"), "%s", bytes_show(&in));
+    bytes_free(&set_a);
+    bytes_free(&set_b);
+    bytes_free(&gets);
+    bytes_free(&in);
+    close(c);
+    close(d);
     proxy_finish(&fx_proxy);
 }
 
