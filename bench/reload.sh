@@ -50,3 +50,6 @@ for _ in $(seq 600); do
 done
 echo "reloads applied: $(grep -c 'reloaded:' "$dir/nearcache.log")," \
     "failed: $(grep -c 'reload failed' "$dir/nearcache.log" || true)"
+sed -n 's/.*read and built in \([0-9.]*\) ms, applied in \([0-9.]*\) ms/\1 \2/p' "$dir/nearcache.log" |
+    sort -n -k2 | awk '{t += $1} END {printf "per reload: on the thread %.0f ms on average; " \
+        "on the event loop %.2f ms at most\n", t / NR, $2}'
