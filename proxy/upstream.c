@@ -462,17 +462,23 @@ static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents)
 }
 
 /* True when the oldest request has waited timeout_ms without reply bytes
- * arriving, judged after reading what the socket holds (after a stall of the
- * loop, the replies may be there already). */
-static bool upstream_overdue(struct upstream *up, ev_tstamp now, int timeout_ms)
+ * arriving. */
+static bool upstream_waited(const struct upstream *up, ev_tstamp now, int timeout_ms)
 {
-    if (timeout_ms <= 0 || up->head == NULL || up->head->blocking || !ev_is_active(&up->rio))
-        return false;
-    upstream_read(up);
     if (up->fd < 0 || up->state != UPSTREAM_READY || up->head == NULL || up->head->blocking)
         return false;
     ev_tstamp from = up->head->sent > up->progress ? up->head->sent : up->progress;
     return (now - from) * 1000 >= timeout_ms;
+}
+
+/* upstream_waited, judged again after reading what the socket holds: after a
+ * stall of the loop, the replies may be there already. */
+static bool upstream_overdue(struct upstream *up, ev_tstamp now, int timeout_ms)
+{
+    if (timeout_ms <= 0 || !ev_is_active(&up->rio) || !upstream_waited(up, now, timeout_ms))
+        return false;
+    upstream_read(up);
+    return upstream_waited(up, now, timeout_ms);
 }
 
 void upstream_tick(struct upstream *up, ev_tstamp now)
