@@ -219,6 +219,18 @@ static void wait_tracking(int fd, const char *state)
     bytes_free(&in);
 }
 
+/* Kills the proxy's invalidation subscriber on Redis and waits until the
+ * proxy, asked through fd, has counted the loss. */
+static void kill_subscriber(int fd)
+{
+    long long losses = proxy_stat(fd, "tracking_losses");
+    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
+    for (int i = 0; proxy_stat(fd, "tracking_losses") == losses; i++) {
+        cr_assert(i < 400, "the loss was never seen");
+        harness_sleep_ms(25);
+    }
+}
+
 Test(cache, writes_made_elsewhere_are_invalidated_through_tracking)
 {
     harness_require_proxy();
@@ -445,11 +457,7 @@ Test(cache, tracking_refused_then_permitted)
     redis_call_expect(&fx_redis, "SET k after", "+OK\r\n");
     sock_call_expect(c, "GET k", 1, "$6\r\nbefore\r\n"); /* stale within cache.ttl */
     /* Losing the subscriber changes nothing while refused. */
-    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
-    for (int i = 0; proxy_stat(c, "tracking_losses") == 0; i++) {
-        cr_assert(i < 400, "the loss was never seen");
-        harness_sleep_ms(25);
-    }
+    kill_subscriber(c);
     wait_tracking(c, "refused");
     sock_call_expect(c, "GET k", 1, "$6\r\nbefore\r\n");
     redis_call_expect(&fx_redis, "ACL SETUSER app +client|tracking", "+OK\r\n");
@@ -505,11 +513,7 @@ Test(cache, bcast_tracking_comes_back_after_a_subscriber_loss)
     proxy_start(&fx_proxy, fx_redis.port, sets);
     int c = sock_connect_or_fail(fx_proxy.port);
     wait_active(c);
-    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
-    for (int i = 0; proxy_stat(c, "tracking_losses") == 0; i++) {
-        cr_assert(i < 400, "the loss was never seen");
-        harness_sleep_ms(25);
-    }
+    kill_subscriber(c);
     wait_active(c);
     redis_call_expect(&fx_redis, "SET user:1 a", "+OK\r\n");
     cache_read(c, "GET user:1", "$1\r\na\r\n");
