@@ -19,6 +19,7 @@
 #include "proxy/upstream.h"
 
 #define SERVER_CRON_S        0.1 /* deadlines are enforced to this granularity */
+#define SERVER_STALL_S       0.2 /* a longer gap between ticks: the loop stood still */
 #define SERVER_ACCEPT_BURST  64  /* connections accepted per wake-up */
 #define SERVER_TRACK_RETRY_S 0.5 /* a failed CLIENT TRACKING is sent again after this */
 
@@ -335,13 +336,20 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *w, int revents)
     (void)revents;
     struct server *srv = w->data;
     ev_tstamp now = ev_now(loop);
+    bool stalled = now - srv->cron_at > SERVER_STALL_S;
+    if (stalled)
+        log_limited(LOG_WARN,
+                    "loop stalled for %.0f ms (process stopped or starved); "
+                    "waits for Redis restart now",
+                    (now - srv->cron_at) * 1000);
+    srv->cron_at = now;
     for (int i = 0; i < srv->cfg->pool_size; i++)
-        upstream_tick(srv->pool[i], now);
+        upstream_tick(srv->pool[i], now, stalled);
     int idle_ms = srv->cfg->client_idle_timeout_ms;
     for (struct client *c = srv->clients, *next; c != NULL; c = next) {
         next = c->next;
         if (c->ded != NULL)
-            upstream_tick(c->ded, now);
+            upstream_tick(c->ded, now, stalled);
         if (idle_ms > 0 && c->head == NULL && !c->stream &&
             (now - c->last_active) * 1000 >= idle_ms)
             client_close(c);
@@ -496,6 +504,8 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, s
     ev_io_init(&srv->accept_io, server_on_accept, srv->listen_fd, EV_READ);
     ev_prepare_init(&srv->prepare, server_on_prepare);
     ev_timer_init(&srv->cron, server_on_cron, SERVER_CRON_S, SERVER_CRON_S);
+    ev_now_update(loop); /* set-up may have taken a while: not a stall */
+    srv->cron_at = ev_now(loop);
     ev_signal_init(&srv->sig_term, server_on_signal, SIGTERM);
     ev_signal_init(&srv->sig_int, server_on_signal, SIGINT);
     ev_signal_init(&srv->sig_hup, server_on_hup, SIGHUP);

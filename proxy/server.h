@@ -39,6 +39,7 @@ struct server {
     ev_io accept_io;
     ev_prepare prepare;
     ev_timer cron;
+    ev_tstamp cron_at; /* when it last ran */
     ev_signal sig_term;
     ev_signal sig_int;
     ev_signal sig_hup;

@@ -481,9 +481,11 @@ static bool upstream_overdue(struct upstream *up, ev_tstamp now, int timeout_ms)
     return upstream_waited(up, now, timeout_ms);
 }
 
-void upstream_tick(struct upstream *up, ev_tstamp now)
+void upstream_tick(struct upstream *up, ev_tstamp now, bool stalled)
 {
     const struct config *cfg = up->srv->cfg;
+    if (stalled)
+        up->since = up->progress = now;
     switch (up->state) {
     case UPSTREAM_DOWN:
         if (!up->dedicated && now >= up->retry_at)

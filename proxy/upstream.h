@@ -103,8 +103,11 @@ void upstream_flush(struct upstream *up);
  * deadline is judged after reading what the socket holds: a request times
  * out only when no reply bytes have arrived for upstream.timeout while it was
  * the oldest one waiting (replies streaming in for earlier requests are
- * progress). */
-void upstream_tick(struct upstream *up, ev_tstamp now);
+ * progress). With stalled (the loop itself stood still since the last tick:
+ * the process was stopped or starved), the waits restart at now instead: a
+ * request taken before the stall may not even have been written yet, and no
+ * reply could be read meanwhile. */
+void upstream_tick(struct upstream *up, ev_tstamp now, bool stalled);
 
 /* Stops or resumes reading replies (back-pressure from a slow stream client). */
 void upstream_pause(struct upstream *up, bool paused);

@@ -445,6 +445,38 @@ Test(faults, reply_waiting_after_a_stall_is_not_a_timeout)
     proxy_finish(&fx_proxy);
 }
 
+/* The proxy stalls for longer than upstream.timeout after taking a request
+ * and before writing it to Redis (stall.c, preloaded, sleeps in its writev),
+ * and Redis then takes 50 ms to answer (DEBUG SLEEP): the wait for the reply
+ * restarts when the loop runs again, so the request gets its reply, not a
+ * timeout. */
+Test(faults, request_taken_before_a_stall_is_not_a_timeout)
+{
+    harness_require_proxy();
+    char dir[256], trigger[300], asan[512];
+    harness_mkdtemp(dir, sizeof(dir));
+    snprintf(trigger, sizeof(trigger), "%s/stall", dir);
+    snprintf(asan, sizeof(asan), "%s:verify_asan_link_order=0",
+             getenv("ASAN_OPTIONS") ? getenv("ASAN_OPTIONS") : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    setenv("LD_PRELOAD", NEARCACHE_STALL_SHIM, 1);
+    setenv("NC_STALL_FILE", trigger, 1);
+    setenv("NC_STALL_MS", "600", 1);
+    static const char *const sets[] = {"upstream.timeout=200ms", "upstream.pool_size=1", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    unsetenv("LD_PRELOAD");
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "PING", 1, "+PONG\r\n");
+    for (int round = 0; round < 3; round++) {
+        harness_write_file(trigger, "");
+        sock_call_expect(c, "DEBUG SLEEP 0.05", 1, "+OK\r\n");
+        cr_assert(access(trigger, F_OK) < 0, "the stall did not happen");
+    }
+    close(c);
+    proxy_finish(&fx_proxy);
+    harness_rmdir(dir);
+}
+
 /* Replies that keep arriving are progress. Two other clients keep Redis
  * busy with DEBUG SLEEP 0.05, taking turns, so that Redis writes a
  * pipeline's replies a slice per 50 ms: with upstream.timeout at 300 ms,
