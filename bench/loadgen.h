@@ -16,7 +16,7 @@
 
 #include "bench/hist.h"
 #include "bench/workload.h"
-#include "proxy/resp.h"
+#include "proxy/proto/resp.h"
 
 #define ERR_KINDS 32
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "proxy/tier.h"
+#include "proxy/cache/tier.h"
 
 #define KEY_LEN      10 /* "k:" and 8 digits */
 #define VALUE_LEN    100

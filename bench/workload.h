@@ -20,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/resp.h"
+#include "proxy/proto/resp.h"
 
 /* ---- random numbers: xoshiro256** ---------------------------------------- */
 

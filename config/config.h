@@ -14,7 +14,7 @@
 
 #include <yaml.h>
 
-#include "proxy/log.h"
+#include "proxy/lib/log.h"
 
 struct policy;
 

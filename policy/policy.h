@@ -49,8 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/keys.h"
-#include "proxy/resp.h"
+#include "proxy/proto/keys.h"
+#include "proxy/proto/resp.h"
 
 #define POLICY_NAME_MAX   63  /* longest rule name */
 #define POLICY_REPLY_MAX  256 /* longest rejection reply, "-ERR policy ...\r\n" included */

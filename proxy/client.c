@@ -1,5 +1,5 @@
 /* client.c - client connections: the request path and in-order replies. */
-#include "client.h"
+#include "proxy/client.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -11,10 +11,10 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
-#include "proxy/cache.h"
-#include "proxy/cmd.h"
-#include "proxy/keys.h"
-#include "proxy/log.h"
+#include "proxy/cache/cache.h"
+#include "proxy/proto/cmd.h"
+#include "proxy/proto/keys.h"
+#include "proxy/lib/log.h"
 #include "proxy/reload.h"
 #include "proxy/server.h"
 #include "proxy/upstream.h"

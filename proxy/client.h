@@ -14,8 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proxy/buf.h"
-#include "proxy/resp.h"
+#include "proxy/lib/buf.h"
+#include "proxy/proto/resp.h"
 
 struct server;
 struct upstream;

@@ -1,5 +1,5 @@
 /* introspect.c - the command table from Redis's own COMMAND reply. */
-#include "introspect.h"
+#include "proxy/introspect.h"
 
 #include <hiredis/hiredis.h>
 

@@ -8,7 +8,7 @@
 
 #include <stddef.h>
 
-#include "proxy/keys.h"
+#include "proxy/proto/keys.h"
 
 /* Connects to unix_path when not NULL, else host:port, sends AUTH [user]
  * password when password is not NULL, runs COMMAND and adds every command and

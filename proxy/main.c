@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
-#include "proxy/log.h"
+#include "proxy/lib/log.h"
 #include "proxy/server.h"
 
 #define NEARCACHE_VERSION "0.1.0"

@@ -1,5 +1,5 @@
 /* net.c - socket addresses and non-blocking sockets. */
-#include "net.h"
+#include "proxy/net.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -11,9 +11,9 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
-#include "proxy/cache.h"
+#include "proxy/cache/cache.h"
 #include "proxy/client.h"
-#include "proxy/log.h"
+#include "proxy/lib/log.h"
 #include "proxy/server.h"
 
 /* Requests waiting for one run's result. */

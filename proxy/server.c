@@ -1,5 +1,5 @@
 /* server.c - listener, upstream pool, deferred work, timers, signals, drain. */
-#include "server.h"
+#include "proxy/server.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,12 +9,12 @@
 #include <unistd.h>
 
 #include "policy/policy.h"
-#include "proxy/cache.h"
+#include "proxy/cache/cache.h"
 #include "proxy/client.h"
 #include "proxy/introspect.h"
-#include "proxy/keys.h"
+#include "proxy/proto/keys.h"
 #include "proxy/tracking.h"
-#include "proxy/log.h"
+#include "proxy/lib/log.h"
 #include "proxy/reload.h"
 #include "proxy/upstream.h"
 

@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "config/config.h"
-#include "proxy/coherence.h"
+#include "proxy/cache/coherence.h"
 #include "proxy/net.h"
-#include "proxy/resp.h"
+#include "proxy/proto/resp.h"
 
 struct client;
 struct upstream;

@@ -41,7 +41,7 @@
 #include <sys/ioctl.h>
 #include <sys/un.h>
 
-#include "proxy/log.h"
+#include "proxy/lib/log.h"
 #include "proxy/net.h"
 
 #define TRACKING_CHANNEL        "__redis__:invalidate"

@@ -1,5 +1,5 @@
 /* upstream.c - connections to Redis: connect, handshake, send, match replies, fail. */
-#include "upstream.h"
+#include "proxy/upstream.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "config/config.h"
-#include "proxy/cache.h"
+#include "proxy/cache/cache.h"
 #include "proxy/client.h"
-#include "proxy/log.h"
+#include "proxy/lib/log.h"
 #include "proxy/net.h"
 #include "proxy/server.h"
 

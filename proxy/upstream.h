@@ -15,8 +15,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "proxy/buf.h"
-#include "proxy/resp.h"
+#include "proxy/lib/buf.h"
+#include "proxy/proto/resp.h"
 
 struct server;
 struct client;

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/resp.h"
+#include "proxy/proto/resp.h"
 #include "tests/fuzz/fuzz.h"
 
 #define MAX_FRAMES 512

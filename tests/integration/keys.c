@@ -14,7 +14,7 @@
 
 #include "harness.h"
 #include "proxy/introspect.h"
-#include "proxy/keys.h"
+#include "proxy/proto/keys.h"
 
 #define KEYS_TEXT_MAX 2048
 #define GIVE_UP       "ERR" /* keys_each returned -1 */

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/tier.h"
+#include "proxy/cache/tier.h"
 
-#include "leaks.h"
+#include "tests/unit/leaks.h"
 
 TestSuite(tier, .fini = check_leaks);
 

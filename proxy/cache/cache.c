@@ -1,5 +1,5 @@
 /* cache.c - the local tier in the request path: serve, fill, invalidate. */
-#include "cache.h"
+#include "proxy/cache/cache.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
-#include "proxy/buf.h"
+#include "proxy/lib/buf.h"
 
 #define CACHE_EXPIRE_BUDGET 256 /* entries examined per cache_tick() */
 #define CACHE_COMPRESSED    1u  /* entry_head.flags: an LZ4 block follows, raw length first */

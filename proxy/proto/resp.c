@@ -6,7 +6,7 @@
  * offsets from the frame start, so a frame is scanned once in total however
  * many reads it takes to arrive, and the buffer may move between calls.
  */
-#include "resp.h"
+#include "proxy/proto/resp.h"
 
 #include <stdbool.h>
 #include <stdlib.h>

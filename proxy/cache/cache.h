@@ -14,9 +14,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/keys.h"
-#include "proxy/resp.h"
-#include "proxy/tier.h"
+#include "proxy/proto/keys.h"
+#include "proxy/proto/resp.h"
+#include "proxy/cache/tier.h"
 
 struct config;
 struct cache;

@@ -1,7 +1,7 @@
 /* keys_builtin.c - the built-in command table: every Redis 7.0 command and
  * subcommand with its arity, flags and key specs, for when COMMAND cannot be
  * asked. tests/integration/keys.c checks it against a live Redis's COMMAND. */
-#include "keys.h"
+#include "proxy/proto/keys.h"
 
 #include <stdbool.h>
 #include <limits.h>

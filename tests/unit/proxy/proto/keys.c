@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/keys.h"
+#include "proxy/proto/keys.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 

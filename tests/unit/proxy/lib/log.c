@@ -1,7 +1,7 @@
 /* Unit tests for proxy/log.c: level names and per-call-site rate limiting. */
 #include <criterion/criterion.h>
 
-#include "proxy/log.h"
+#include "proxy/lib/log.h"
 
 Test(log, level_names)
 {

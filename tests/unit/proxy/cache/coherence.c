@@ -4,7 +4,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
-#include "proxy/coherence.h"
+#include "proxy/cache/coherence.h"
 
 #define OK      "+OK\r\n"
 #define GONE    "-ERR The client ID you want redirect to does not exist\r\n"

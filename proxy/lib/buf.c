@@ -1,5 +1,5 @@
 /* buf.c - receive buffers and chunked send queues. */
-#include "buf.h"
+#include "proxy/lib/buf.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/cmd.h"
+#include "proxy/proto/cmd.h"
 
 struct cmd_case {
     const char *line; /* inline form, encoded to multibulk for the test */

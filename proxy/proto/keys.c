@@ -1,5 +1,5 @@
 /* keys.c - command table and interpreter of Redis 7 key specs. */
-#include "keys.h"
+#include "proxy/proto/keys.h"
 
 #include <stdbool.h>
 #include <limits.h>

@@ -3,7 +3,7 @@
  * admission and a per-bucket invalidation sequence for the fill race.
  * See tier.h for the contract.
  */
-#include "proxy/tier.h"
+#include "proxy/cache/tier.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -14,8 +14,8 @@
 
 #include "config/config.h"
 
-#include "leaks.h"
-#include "yaml_file.h"
+#include "tests/unit/leaks.h"
+#include "tests/unit/yaml_file.h"
 
 #define ERRLEN 512
 

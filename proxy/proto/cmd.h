@@ -8,7 +8,7 @@
 #ifndef NEARCACHE_CMD_H
 #define NEARCACHE_CMD_H
 
-#include "proxy/resp.h"
+#include "proxy/proto/resp.h"
 
 typedef enum {
     CMD_SHARED = 0, /* data only: any shared upstream connection will do */

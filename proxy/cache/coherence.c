@@ -1,5 +1,5 @@
 /* coherence.c - the tier's coherence state machine: a transition table. */
-#include "proxy/coherence.h"
+#include "proxy/cache/coherence.h"
 
 #include <string.h>
 #include <strings.h>

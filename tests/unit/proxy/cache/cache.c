@@ -5,9 +5,9 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
-#include "proxy/cache.h"
+#include "proxy/cache/cache.h"
 
-#include "leaks.h"
+#include "tests/unit/leaks.h"
 
 static struct config cfg;
 static struct keys_table *keys;

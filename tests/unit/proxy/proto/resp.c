@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/resp.h"
+#include "proxy/proto/resp.h"
 
 #define BYTES(s) s, sizeof(s) - 1
 

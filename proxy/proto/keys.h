@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 
-#include "proxy/resp.h"
+#include "proxy/proto/resp.h"
 
 #define KEYS_NAME_MAX    47 /* longest command name, "container|sub" included */
 #define KEYS_KEYWORD_MAX 23 /* longest begin_search keyword */

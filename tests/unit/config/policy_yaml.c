@@ -14,11 +14,11 @@
 #include "config/config.h"
 #include "config/policy_yaml.h"
 #include "policy/policy.h"
-#include "proxy/keys.h"
-#include "proxy/resp.h"
+#include "proxy/proto/keys.h"
+#include "proxy/proto/resp.h"
 
-#include "leaks.h"
-#include "yaml_file.h"
+#include "tests/unit/leaks.h"
+#include "tests/unit/yaml_file.h"
 
 #define ERRLEN 512
 

@@ -1,5 +1,5 @@
 /* cmd.c - classification of commands by their effect on connection state. */
-#include "cmd.h"
+#include "proxy/proto/cmd.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* log.c - leveled logging to stderr. */
-#include "log.h"
+#include "proxy/lib/log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
