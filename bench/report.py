@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Summarizes bench/run.sh's runs: medians per workload and target, the
+"""Summarizes bench/scripts/run.sh's runs: medians per workload and target, the
 ratios of nearcache to direct Redis and to twemproxy, as a Markdown table
 (printed and written to results.md), a CSV and two gnuplot PNG charts.
 

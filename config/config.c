@@ -3,16 +3,13 @@
  *
  * Every setting is a row of OPTIONS: its dotted name, its type, where it lives
  * in struct config, its range and its default in text form. A type is a
- * setter that turns text into the field (TYPES). The YAML loader walks nested
- * mappings and joins their keys with '.', so a new scalar section ("cache:")
- * needs only new rows. A section that is more than scalars ("policy:", lists
- * of rules) gets a row in SECTIONS: its loader receives the section's node.
+ * setter that turns text into the field (TYPES). The YAML file's nested
+ * mappings name the settings by their dotted names (yaml.c walks them), so
+ * a new scalar section ("cache:") needs only new rows.
  */
 #include "config.h"
-#include "policy_yaml.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -20,12 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-#include <yaml.h>
 
+#include "config/yaml.h"
 #include "policy/policy.h"
 
-#define CONFIG_KEY_MAX    128  /* longest dotted key we print */
 #define CONFIG_REASON_MAX 160  /* longest reason a setter writes */
 #define CONFIG_UNIX_MAX   107  /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
 #define CONFIG_ERR_MAX    1024 /* longest error one_line rewrites */
@@ -56,36 +51,40 @@ struct option {
     size_t offset;    /* of the field in struct config */
     int64_t min, max; /* numeric types: inclusive range after scaling */
     const char *dflt; /* default as text; NULL leaves a string unset */
+    bool fixed;       /* a running proxy cannot change it: a reload keeps its value */
 };
 
 #define OFF(field) offsetof(struct config, field)
+#define FIXED      true
 
+/* The last column is FIXED for the settings a running proxy cannot change
+ * (config_keep_fixed), 0 for those a reload applies. */
 static const struct option OPTIONS[] = {
-    {"listen", OPT_ADDRESS, OFF(listen), 0, 0, "127.0.0.1:6380"},
-    {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "notice"},
-    {"upstream.address", OPT_ADDRESS, OFF(upstream), 0, 0, "127.0.0.1:6379"},
-    {"upstream.username", OPT_STRING, OFF(upstream_username), 0, 0, NULL},
-    {"upstream.password", OPT_STRING, OFF(upstream_password), 0, 0, NULL},
-    {"upstream.database", OPT_INT, OFF(upstream_database), 0, INT_MAX, "0"},
-    {"upstream.pool_size", OPT_INT, OFF(pool_size), 1, 256, "4"},
-    {"upstream.idle_dedicated", OPT_INT, OFF(idle_dedicated), 0, 10000, "16"},
-    {"upstream.connect_timeout", OPT_DURATION, OFF(connect_timeout_ms), 1, HOUR_MS, "1s"},
-    {"upstream.timeout", OPT_DURATION, OFF(request_timeout_ms), 0, HOUR_MS, "5s"},
-    {"upstream.reconnect_max", OPT_DURATION, OFF(reconnect_max_ms), 1, HOUR_MS, "2s"},
-    {"clients.max", OPT_INT, OFF(max_clients), 1, 1000000, "10000"},
-    {"clients.max_query_buffer", OPT_BYTES, OFF(max_query_buffer), KB, 4 * GB, "1gb"},
-    {"clients.max_output_buffer", OPT_BYTES, OFF(max_output_buffer), 0, 64 * GB, "512mb"},
-    {"clients.idle_timeout", OPT_DURATION, OFF(client_idle_timeout_ms), 0, 7 * DAY_MS, "0"},
-    {"limits.max_bulk_len", OPT_BYTES, OFF(max_bulk_len), 1, 4 * GB, "512mb"},
-    {"limits.max_multibulk_len", OPT_INT64, OFF(max_multibulk_len), 1, INT32_MAX, "2147483647"},
-    {"limits.max_inline_len", OPT_BYTES, OFF(max_inline_len), KB, GB, "64kb"},
-    {"cache.enabled", OPT_BOOL, OFF(cache_enabled), 0, 0, "true"},
-    {"cache.max_memory", OPT_BYTES, OFF(cache_max_memory), MB, 64 * GB, "64mb"},
-    {"cache.max_entry", OPT_BYTES, OFF(cache_max_entry), 1, GB, "1mb"},
-    {"cache.ttl", OPT_DURATION, OFF(cache_ttl_ms), 1, 7 * DAY_MS, "5m"},
-    {"cache.tracking", OPT_BOOL, OFF(cache_tracking), 0, 0, "true"},
-    {"cache.tracking_prefixes", OPT_STRING, OFF(cache_tracking_prefixes), 0, 0, NULL},
-    {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s"},
+    {"listen", OPT_ADDRESS, OFF(listen), 0, 0, "127.0.0.1:6380", FIXED},
+    {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "notice", 0},
+    {"upstream.address", OPT_ADDRESS, OFF(upstream), 0, 0, "127.0.0.1:6379", FIXED},
+    {"upstream.username", OPT_STRING, OFF(upstream_username), 0, 0, NULL, FIXED},
+    {"upstream.password", OPT_STRING, OFF(upstream_password), 0, 0, NULL, FIXED},
+    {"upstream.database", OPT_INT, OFF(upstream_database), 0, INT_MAX, "0", FIXED},
+    {"upstream.pool_size", OPT_INT, OFF(pool_size), 1, 256, "4", FIXED},
+    {"upstream.idle_dedicated", OPT_INT, OFF(idle_dedicated), 0, 10000, "16", 0},
+    {"upstream.connect_timeout", OPT_DURATION, OFF(connect_timeout_ms), 1, HOUR_MS, "1s", 0},
+    {"upstream.timeout", OPT_DURATION, OFF(request_timeout_ms), 0, HOUR_MS, "5s", 0},
+    {"upstream.reconnect_max", OPT_DURATION, OFF(reconnect_max_ms), 1, HOUR_MS, "2s", 0},
+    {"clients.max", OPT_INT, OFF(max_clients), 1, 1000000, "10000", 0},
+    {"clients.max_query_buffer", OPT_BYTES, OFF(max_query_buffer), KB, 4 * GB, "1gb", 0},
+    {"clients.max_output_buffer", OPT_BYTES, OFF(max_output_buffer), 0, 64 * GB, "512mb", 0},
+    {"clients.idle_timeout", OPT_DURATION, OFF(client_idle_timeout_ms), 0, 7 * DAY_MS, "0", 0},
+    {"limits.max_bulk_len", OPT_BYTES, OFF(max_bulk_len), 1, 4 * GB, "512mb", 0},
+    {"limits.max_multibulk_len", OPT_INT64, OFF(max_multibulk_len), 1, INT32_MAX, "2147483647", 0},
+    {"limits.max_inline_len", OPT_BYTES, OFF(max_inline_len), KB, GB, "64kb", 0},
+    {"cache.enabled", OPT_BOOL, OFF(cache_enabled), 0, 0, "true", FIXED},
+    {"cache.max_memory", OPT_BYTES, OFF(cache_max_memory), MB, 64 * GB, "64mb", FIXED},
+    {"cache.max_entry", OPT_BYTES, OFF(cache_max_entry), 1, GB, "1mb", FIXED},
+    {"cache.ttl", OPT_DURATION, OFF(cache_ttl_ms), 1, 7 * DAY_MS, "5m", 0},
+    {"cache.tracking", OPT_BOOL, OFF(cache_tracking), 0, 0, "true", FIXED},
+    {"cache.tracking_prefixes", OPT_STRING, OFF(cache_tracking_prefixes), 0, 0, NULL, FIXED},
+    {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s", 0},
 };
 
 #define OPTIONS_LEN (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
@@ -485,26 +484,12 @@ static void config_drop(struct config *next, const struct config *cfg)
     config_deinit(next);
 }
 
-/* Settings a running proxy cannot change: a reload keeps their values. */
-static const char *const FIXED[] = {
-    "listen",
-    "upstream.address",
-    "upstream.username",
-    "upstream.password",
-    "upstream.database",
-    "upstream.pool_size",
-    "cache.enabled",
-    "cache.max_memory",
-    "cache.max_entry",
-    "cache.tracking",
-    "cache.tracking_prefixes",
-};
-
 void config_keep_fixed(struct config *next, struct config *cur,
                        void (*changed)(void *arg, const char *name), void *arg)
 {
-    for (size_t i = 0; i < sizeof(FIXED) / sizeof(*FIXED); i++) {
-        const struct option *opt = option_find(FIXED[i]);
+    for (const struct option *opt = OPTIONS; opt < OPTIONS + OPTIONS_LEN; opt++) {
+        if (!opt->fixed)
+            continue;
         char *a = field_of(cur, opt), *b = field_of(next, opt);
         bool differs;
         if (option_owns_string(opt)) {
@@ -517,199 +502,28 @@ void config_keep_fixed(struct config *next, struct config *cur,
             memcpy(b, a, option_size(opt));
         }
         if (differs)
-            changed(arg, FIXED[i]);
+            changed(arg, opt->name);
     }
 }
 
-/* ---- YAML file ----------------------------------------------------------- */
+/* ---- YAML file (the walk and the sections: yaml.c) ----------------------- */
 
-struct yaml_ctx {
-    const char *path;
-    yaml_document_t *doc;
-    struct config *cfg; /* the copy being filled */
-    char *err;
-    size_t errlen;
-};
-
-/* Loads a section that is more than scalars from its node (any type). Returns
- * 0, or -1 after reporting with yaml_fail. */
-typedef int (*section_load_fn)(struct yaml_ctx *ctx, const char *key, yaml_node_t *node);
-
-struct section {
-    const char *name;
-    section_load_fn load;
-};
-
-static int section_policy(struct yaml_ctx *ctx, const char *key, yaml_node_t *node);
-
-static const struct section SECTIONS[] = {
-    {"policy", section_policy},
-    {NULL, NULL},
-};
-
-static int yaml_load_map(struct yaml_ctx *ctx, const char *prefix, yaml_node_t *map);
-
-static int yaml_fail(struct yaml_ctx *ctx, const yaml_node_t *node, const char *key,
-                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* Reports "path:line: key: reason" for node. Returns -1. */
-static int yaml_fail(struct yaml_ctx *ctx, const yaml_node_t *node, const char *key,
-                     const char *fmt, ...)
-{
-    char reason[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, sizeof(reason), fmt, ap);
-    va_end(ap);
-    return fail(ctx->err, ctx->errlen, "%s:%zu: %s: %s", ctx->path, node->start_mark.line + 1, key,
-                reason);
-}
-
-const char *config_yaml_text(const yaml_node_t *node)
-{
-    const char *s = (const char *)node->data.scalar.value;
-    return strlen(s) == node->data.scalar.length ? s : NULL;
-}
-
-bool config_yaml_null(const yaml_node_t *node)
-{
-    static const char *const NULLS[] = {"", "~", "null", "Null", "NULL", NULL};
-    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
-        return false;
-    for (size_t i = 0; NULLS[i] != NULL; i++) {
-        if (strcmp((const char *)node->data.scalar.value, NULLS[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
-static const struct section *section_find(const char *name)
-{
-    for (const struct section *s = SECTIONS; s->name != NULL; s++) {
-        if (strcmp(s->name, name) == 0)
-            return s;
-    }
-    return NULL;
-}
-
-/* The policy section: its rules, added by policy_yaml_load, replace the copy's
- * policy (the committed config's until config_commit, so not freed here; the
- * duplicate key check makes this the only policy section of the file). Its
- * errors are made one line as config's own are. */
-static int section_policy(struct yaml_ctx *ctx, const char *key, yaml_node_t *node)
-{
-    struct policy *p = NULL;
-    (void)key;
-    if (policy_yaml_load(ctx->doc, node, ctx->path, &p, ctx->err, ctx->errlen) != 0) {
-        if (ctx->err != NULL && ctx->errlen > 0)
-            one_line(ctx->err, ctx->errlen);
-        return -1;
-    }
-    ctx->cfg->policy = p;
-    return 0;
-}
-
-static int yaml_load_scalar(struct yaml_ctx *ctx, const struct option *opt, yaml_node_t *value)
+/* Applies the value of the dotted key to cfg, the copy being filled
+ * (config_yaml_entry_fn). */
+static int yaml_load_entry(const struct config_yaml *y, const char *key, yaml_node_t *knode,
+                           yaml_node_t *value, struct config *cfg)
 {
     char reason[CONFIG_REASON_MAX];
-    if (value->type == YAML_MAPPING_NODE)
-        return yaml_fail(ctx, value, opt->name, "expected a value, not a mapping");
-    if (value->type != YAML_SCALAR_NODE)
-        return yaml_fail(ctx, value, opt->name, "expected a value, not a list");
-    const char *text = config_yaml_text(value);
-    if (text == NULL)
-        return yaml_fail(ctx, value, opt->name, "contains a NUL byte");
-    if (option_apply(ctx->cfg, opt, config_yaml_null(value) ? NULL : text, reason, sizeof(reason)))
-        return yaml_fail(ctx, value, opt->name, "%s", reason);
-    return 0;
-}
-
-/* Applies one "key: value" pair, key being the dotted name. */
-static int yaml_load_entry(struct yaml_ctx *ctx, const char *key, yaml_node_t *knode,
-                           yaml_node_t *value)
-{
     const struct option *opt = option_find(key);
-    if (opt != NULL)
-        return yaml_load_scalar(ctx, opt, value);
-    const struct section *sec = section_find(key);
-    if (sec != NULL)
-        return sec->load(ctx, key, value);
-    if (!option_is_section(key))
-        return yaml_fail(ctx, knode, key, "unknown key");
-    if (config_yaml_null(value)) /* "upstream:" with every key commented out */
-        return 0;
-    if (value->type != YAML_MAPPING_NODE)
-        return yaml_fail(ctx, value, key, "expected a mapping");
-    return yaml_load_map(ctx, key, value);
-}
-
-bool config_yaml_key_repeated(yaml_document_t *doc, const yaml_node_pair_t *pairs, size_t i)
-{
-    const yaml_node_t *key = yaml_document_get_node(doc, pairs[i].key);
-    for (size_t j = 0; j < i; j++) {
-        const yaml_node_t *other = yaml_document_get_node(doc, pairs[j].key);
-        if (other->type == YAML_SCALAR_NODE &&
-            other->data.scalar.length == key->data.scalar.length &&
-            memcmp(other->data.scalar.value, key->data.scalar.value, key->data.scalar.length) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* Applies every pair of map, whose keys are relative to prefix ("" at top). */
-static int yaml_load_map(struct yaml_ctx *ctx, const char *prefix, yaml_node_t *map)
-{
-    yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
-    size_t n = (size_t)(map->data.mapping.pairs.top - pairs);
-    for (size_t i = 0; i < n; i++) {
-        yaml_node_t *knode = yaml_document_get_node(ctx->doc, pairs[i].key);
-        yaml_node_t *value = yaml_document_get_node(ctx->doc, pairs[i].value);
-        char key[CONFIG_KEY_MAX];
-        const char *name = knode->type == YAML_SCALAR_NODE ? config_yaml_text(knode) : NULL;
-        if (name == NULL)
-            return yaml_fail(ctx, knode, prefix[0] ? prefix : "(top)", "keys must be plain names");
-        snprintf(key, sizeof(key), "%s%s%s", prefix, prefix[0] ? "." : "", name);
-        if (strchr(name, '.') != NULL || name[0] == '\0')
-            return yaml_fail(ctx, knode, key, "unknown key");
-        if (config_yaml_key_repeated(ctx->doc, pairs, i))
-            return yaml_fail(ctx, knode, key, "duplicate key");
-        if (yaml_load_entry(ctx, key, knode, value) != 0)
-            return -1;
-    }
-    return 0;
-}
-
-static int yaml_syntax_error(const yaml_parser_t *parser, const char *path, char *err,
-                             size_t errlen)
-{
-    if (parser->error == YAML_MEMORY_ERROR || parser->problem == NULL)
-        return fail(err, errlen, "%s: out of memory", path);
-    if (parser->error == YAML_READER_ERROR) /* bad encoding: no line, an offset */
-        return fail(err, errlen, "%s: yaml: %s at byte %zu", path, parser->problem,
-                    parser->problem_offset);
-    return fail(err, errlen, "%s:%zu: yaml: %s", path, parser->problem_mark.line + 1,
-                parser->problem);
-}
-
-/* Loads the single document of the stream into doc (to be deleted by the
- * caller on success). Returns 0, or -1 with err set. */
-static int yaml_read(yaml_parser_t *parser, yaml_document_t *doc, const char *path, char *err,
-                     size_t errlen)
-{
-    yaml_document_t extra;
-    if (!yaml_parser_load(parser, doc))
-        return yaml_syntax_error(parser, path, err, errlen);
-    if (!yaml_parser_load(parser, &extra)) {
-        yaml_document_delete(doc);
-        return yaml_syntax_error(parser, path, err, errlen);
-    }
-    yaml_node_t *root = yaml_document_get_root_node(&extra);
-    size_t line = root ? root->start_mark.line + 1 : 0;
-    yaml_document_delete(&extra);
-    if (root != NULL) {
-        yaml_document_delete(doc);
-        return fail(err, errlen, "%s:%zu: yaml: expected a single document", path, line);
-    }
+    const char *text, *why;
+    if (opt == NULL && option_is_section(key))
+        return CONFIG_YAML_GROUP;
+    if (opt == NULL)
+        return config_yaml_fail(y, knode, key, "unknown key");
+    if ((why = config_yaml_value(value, &text)) != NULL)
+        return config_yaml_fail(y, value, opt->name, "%s", why);
+    if (option_apply(cfg, opt, config_yaml_null(value) ? NULL : text, reason, sizeof(reason)))
+        return config_yaml_fail(y, value, opt->name, "%s", reason);
     return 0;
 }
 
@@ -726,8 +540,8 @@ static int yaml_apply(struct config *cfg, yaml_document_t *doc, const char *path
                     root->start_mark.line + 1);
     if (config_copy(&next, cfg) != 0)
         return fail(err, errlen, "%s: out of memory", path);
-    struct yaml_ctx ctx = {path, doc, &next, err, errlen};
-    if (yaml_load_map(&ctx, "", root) != 0) {
+    struct config_yaml y = {path, doc, err, errlen};
+    if (config_yaml_walk(&y, root, yaml_load_entry, &next) != 0) {
         config_drop(&next, cfg);
         return -1;
     }
@@ -735,51 +549,34 @@ static int yaml_apply(struct config *cfg, yaml_document_t *doc, const char *path
     return 0;
 }
 
-/* Loads the stream parser reads (its input set) over cfg, errors naming it
- * name, and deletes parser. */
-static int yaml_load(struct config *cfg, yaml_parser_t *parser, const char *name, char *err,
+/* Applies doc, which config_yaml_read_* returned rc for, over cfg and
+ * deletes it. yaml.c and policy_yaml.c quote the file's bytes as they are:
+ * an error is made one line here, as config's own are. */
+static int yaml_load(struct config *cfg, int rc, yaml_document_t *doc, const char *name, char *err,
                      size_t errlen)
 {
-    yaml_document_t doc;
-    int rc = yaml_read(parser, &doc, name, err, errlen);
     if (rc == 0) {
-        rc = yaml_apply(cfg, &doc, name, err, errlen);
-        yaml_document_delete(&doc);
+        rc = yaml_apply(cfg, doc, name, err, errlen);
+        yaml_document_delete(doc);
     }
-    yaml_parser_delete(parser);
+    if (rc != 0 && err != NULL && errlen > 0)
+        one_line(err, errlen);
     return rc;
 }
 
 int config_load_file(struct config *cfg, const char *path, char *err, size_t errlen)
 {
-    yaml_parser_t parser;
-    struct stat st;
-    char why[128]; /* strerror_r: reloads load on a thread of their own */
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return fail(err, errlen, "%s: %s", path, strerror_r(errno, why, sizeof(why)));
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
-        return fail(err, errlen, "%s: %s", path, strerror_r(EISDIR, why, sizeof(why)));
-    }
-    if (!yaml_parser_initialize(&parser)) {
-        fclose(f);
-        return fail(err, errlen, "%s: out of memory", path);
-    }
-    yaml_parser_set_input_file(&parser, f);
-    int rc = yaml_load(cfg, &parser, path, err, errlen);
-    fclose(f);
-    return rc;
+    yaml_document_t doc;
+    int rc = config_yaml_read_file(path, &doc, err, errlen);
+    return yaml_load(cfg, rc, &doc, path, err, errlen);
 }
 
 int config_load_buffer(struct config *cfg, const char *text, size_t len, const char *name,
                        char *err, size_t errlen)
 {
-    yaml_parser_t parser;
-    if (!yaml_parser_initialize(&parser))
-        return fail(err, errlen, "%s: out of memory", name);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    return yaml_load(cfg, &parser, name, err, errlen);
+    yaml_document_t doc;
+    int rc = config_yaml_read_buffer(text, len, name, &doc, err, errlen);
+    return yaml_load(cfg, rc, &doc, name, err, errlen);
 }
 
 /* ---- environment and flags ----------------------------------------------- */

@@ -12,8 +12,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <yaml.h>
-
 #include "proxy/lib/log.h"
 
 struct policy;
@@ -120,14 +118,5 @@ int config_parse_amount(config_amount_e kind, const char *text, int64_t min, int
 /* Parses true/false, yes/no, on/off in any case. Returns 0 with *out set, or
  * -1 with a one-line reason. */
 int config_parse_bool(const char *text, bool *out, char *reason, size_t len);
-
-/* The text of a scalar node, or NULL if it holds a NUL byte. */
-const char *config_yaml_text(const yaml_node_t *node);
-
-/* True for a plain empty, "~" or "null" scalar. */
-bool config_yaml_null(const yaml_node_t *node);
-
-/* True if the scalar key of pairs[i] equals the key of an earlier pair. */
-bool config_yaml_key_repeated(yaml_document_t *doc, const yaml_node_pair_t *pairs, size_t i);
 
 #endif

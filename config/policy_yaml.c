@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "config/yaml.h"
 #include "policy/pattern.h"
 #include "policy/policy.h"
 
@@ -315,13 +316,8 @@ static int add_fail(struct load *l, yaml_node_t *node, const char *where, const 
 /* Sets *text to the text of node, which must be a scalar. */
 static int scalar(struct load *l, const yaml_node_t *node, const char *where, const char **text)
 {
-    if (node->type == YAML_MAPPING_NODE)
-        return fail(l, node, where, "expected a value, not a mapping");
-    if (node->type != YAML_SCALAR_NODE)
-        return fail(l, node, where, "expected a value, not a list");
-    if ((*text = config_yaml_text(node)) == NULL)
-        return fail(l, node, where, "contains a NUL byte");
-    return 0;
+    const char *why = config_yaml_value(node, text);
+    return why == NULL ? 0 : fail(l, node, where, "%s", why);
 }
 
 static void *field_at(void *base, const struct field *f)

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/lib/hash.h"
+
 #define JITTER_MAX 50 /* percent */
 
 struct hygiene {
@@ -98,21 +100,12 @@ static const char *hygiene_validate(void *state, const struct policy_request *r)
     return NULL;
 }
 
-/* FNV-1a: a stable per-key number, the same in every process. */
-static uint32_t key_hash(const char *key, size_t klen)
-{
-    uint32_t x = 2166136261u;
-
-    for (size_t i = 0; i < klen; i++)
-        x = (x ^ (unsigned char)key[i]) * 16777619u;
-    return x;
-}
-
-/* Shortens ttl_ms by a per-key fraction in [0, jitter] percent. */
+/* Shortens ttl_ms by a per-key fraction in [0, jitter] percent, from the
+ * key's FNV-1a: the same fraction in every process. */
 static uint64_t hygiene_ttl(void *state, const char *key, size_t klen, uint64_t ttl_ms)
 {
     const struct hygiene *h = state;
-    double fraction = (double)(key_hash(key, klen) % 10001u) / 10000.0;
+    double fraction = (double)(hash_fnv1a32(key, klen) % 10001u) / 10000.0;
 
     return ttl_ms - (uint64_t)((double)ttl_ms * h->jitter / 100.0 * fraction);
 }

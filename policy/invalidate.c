@@ -24,11 +24,10 @@
 #include <string.h>
 
 #include "policy/check.h"
+#include "proxy/lib/hash.h"
 
-#define GEN_SLOTS    65536u
-#define VALUE_TAG    0x9e3779b97f4a7c15ull
-#define FNV64_OFFSET 14695981039346656037ull
-#define FNV64_PRIME  1099511628211ull
+#define GEN_SLOTS 65536u
+#define VALUE_TAG 0x9e3779b97f4a7c15ull
 
 /* A prefix whose writes Redis must report (policy_source). */
 struct source {
@@ -36,14 +35,15 @@ struct source {
     size_t len;
 };
 
-/* A field into a 64-bit slot hash: its length, then its bytes. */
+/* A field into a 64-bit slot hash (FNV-1a): its length, least significant
+ * byte first, then its bytes. */
 static uint64_t hash_field(uint64_t h, const char *s, size_t n)
 {
+    unsigned char len[sizeof(n)];
+
     for (size_t i = 0; i < sizeof(n); i++)
-        h = (h ^ ((n >> (8 * i)) & 0xff)) * FNV64_PRIME;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * FNV64_PRIME;
-    return h;
+        len[i] = (unsigned char)(n >> (8 * i));
+    return hash_fnv1a64_continue(hash_fnv1a64_continue(h, len, sizeof(len)), s, n);
 }
 
 static uint32_t slot_of(uint64_t h)
@@ -111,7 +111,7 @@ static int drop_fill(struct drop *d, struct irule *r, const char *text, char *er
         d->from[i] = (uint8_t)w;
         d->has_stop[i] = pattern_capture_stop(d->pat, i, &d->stop[i]);
     }
-    d->ident = hash_field(hash_field(hash_field(FNV64_OFFSET, r->name, strlen(r->name)),
+    d->ident = hash_field(hash_field(hash_field(HASH_FNV64_OFFSET, r->name, strlen(r->name)),
                                      r->when_text, strlen(r->when_text)),
                           text, strlen(text));
     return 0;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/lib/hash.h"
+
 enum op_kind_e { OP_LIT, OP_ANY, OP_STAR, OP_CLASS, OP_CAPTURE };
 
 struct pattern_op {
@@ -428,19 +430,14 @@ struct pattern_set {
     size_t nlens;
 };
 
-#define FNV_OFFSET 14695981039346656037ull
-#define FNV_PRIME  1099511628211ull
-
-static uint64_t fnv_step(uint64_t h, unsigned char c)
+/* Hashes key[*at, len) on from h and moves *at to len: the prefixes of one
+ * key share their FNV-1a state, each byte hashed once. */
+static uint64_t prefix_hash(uint64_t h, const char *key, size_t *at, size_t len)
 {
-    return (h ^ c) * FNV_PRIME;
-}
-
-static uint64_t fnv(const char *s, size_t n)
-{
-    uint64_t h = FNV_OFFSET;
-    for (size_t i = 0; i < n; i++)
-        h = fnv_step(h, (unsigned char)s[i]);
+    if (*at < len) {
+        h = hash_fnv1a64_continue(h, key + *at, len - *at);
+        *at = len;
+    }
     return h;
 }
 
@@ -502,7 +499,7 @@ static int sort_cmp(const void *a, const void *b)
 static void set_insert(struct pattern_set *set, const struct sort_item *items, size_t first,
                        size_t count)
 {
-    uint64_t h = fnv(items[first].prefix, items[first].len);
+    uint64_t h = hash_fnv1a64(items[first].prefix, items[first].len);
     size_t slot = (size_t)h & set->mask;
 
     while (set->table[slot].used)
@@ -561,15 +558,14 @@ static const struct set_bucket *set_lookup(const struct pattern_set *set, uint64
 void *pattern_set_first(const struct pattern_set *set, const char *key, size_t klen,
                         struct pattern_capture *caps)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = HASH_FNV64_OFFSET;
     size_t best = SIZE_MAX, at = 0;
 
     if (!set->built)
         return NULL;
     for (size_t l = 0; l < set->nlens && set->lens[l] <= klen; l++) {
         const struct set_bucket *b;
-        for (; at < set->lens[l]; at++)
-            h = fnv_step(h, (unsigned char)key[at]);
+        h = prefix_hash(h, key, &at, set->lens[l]);
         b = set_lookup(set, h, key, set->lens[l]);
         for (size_t m = 0; b != NULL && m < b->count; m++) {
             size_t idx = set->members[b->first + m];
@@ -615,13 +611,12 @@ static bool each_visit(struct each_walk *w, size_t idx)
 static size_t each_groups(const struct pattern_set *set, const char *key, size_t klen,
                           const struct set_bucket **out, size_t max)
 {
-    uint64_t h = FNV_OFFSET;
+    uint64_t h = HASH_FNV64_OFFSET;
     size_t n = 0, at = 0;
 
     for (size_t l = 0; l < set->nlens && set->lens[l] <= klen; l++) {
         const struct set_bucket *b;
-        for (; at < set->lens[l]; at++)
-            h = fnv_step(h, (unsigned char)key[at]);
+        h = prefix_hash(h, key, &at, set->lens[l]);
         b = set_lookup(set, h, key, set->lens[l]);
         if (b != NULL && n < max)
             out[n] = b;
@@ -654,11 +649,10 @@ static void each_slow(struct each_walk *w)
 
     for (;;) {
         const struct set_bucket *b;
-        uint64_t h = FNV_OFFSET;
+        uint64_t h = HASH_FNV64_OFFSET;
         size_t next = SIZE_MAX, at = 0;
         for (size_t l = 0; l < w->set->nlens && w->set->lens[l] <= w->klen; l++) {
-            for (; at < w->set->lens[l]; at++)
-                h = fnv_step(h, (unsigned char)w->key[at]);
+            h = prefix_hash(h, w->key, &at, w->set->lens[l]);
             b = set_lookup(w->set, h, w->key, w->set->lens[l]);
             size_t idx = b != NULL ? group_next(w->set, b, after) : SIZE_MAX;
             if (idx < next)

@@ -1,11 +1,12 @@
 /* rules.h - the rule engine's private structures, shared by policy.c (rule
- * lists, building, cache rules, statistics), check.c (validation) and
+ * lists, building, cache rules), registry.c (the name table, counters,
+ * fingerprints, reloads and statistics), check.c (validation) and
  * invalidate.c (invalidation rules). Not for use outside policy/.
  *
  * Ownership: a policy owns its rules, and each rule owns its strings,
  * patterns, filter names and windows; the *_text strings are the policy's
  * copies of the rule's patterns. Every rule's counters (stats) are a cell of
- * the policy's blocks of counters (policy.c).
+ * the policy's blocks of counters (registry.c).
  */
 #ifndef NEARCACHE_POLICY_RULES_H
 #define NEARCACHE_POLICY_RULES_H
@@ -94,7 +95,7 @@ struct module_slot {
     struct policy_rule_stats *stats;
 };
 
-/* A slot of a policy's name table (policy.c): a rule by kind and position. */
+/* A slot of a policy's name table (registry.c): a rule by kind and position. */
 struct name_slot {
     uint32_t hash;
     uint32_t ref; /* 0: empty; else 1 + (index within its kind << 2 | kind) */

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/lib/hash.h"
+
 #define COUNTER_MAX UINT16_MAX
 
 struct window {
@@ -46,10 +48,8 @@ uint64_t window_length(const struct window *w)
 /* FNV-1a, then a 64-bit finalizer so that every bit depends on every byte. */
 static uint64_t key_hash(const char *key, size_t klen)
 {
-    uint64_t h = 14695981039346656037ull;
+    uint64_t h = hash_fnv1a64(key, klen);
 
-    for (size_t i = 0; i < klen; i++)
-        h = (h ^ (unsigned char)key[i]) * 1099511628211ull;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
     h ^= h >> 33;

@@ -8,13 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proxy/lib/hash.h"
+
 #define TIER_BUCKETS_MIN  64         /* initial hash table size */
 #define TIER_DB_MAX       UINT16_MAX /* entries store db in 16 bits */
 #define TIER_LEN_MAX      UINT32_MAX /* entries store lengths in 32 bits */
 #define TIER_SKETCH_ROWS  4          /* count-min rows */
 #define TIER_SKETCH_RESET 10         /* halve after width x this many increments */
 #define TIER_NIBBLE_LOW   0x7777777777777777ULL
-#define TIER_HASH_MUL     0xc6a4a7935bd1e995ULL /* MurmurHash64A's multiplier */
 
 typedef enum {
     TIER_SEG_WINDOW,    /* admission window: plain LRU, 1% of the budget */
@@ -85,31 +86,10 @@ static const uint64_t TIER_ROW_SEEDS[TIER_SKETCH_ROWS] = {
 
 /* ---- hashing --------------------------------------------------------------- */
 
-/* MurmurHash64A (Austin Appleby, public domain) of the key, seeded with the
- * db: 8 bytes per step, fast for the short keys Redis sees. */
+/* MurmurHash64A of the key, seeded with the db. */
 static uint64_t tier_hash(int db, const char *key, size_t klen)
 {
-    const int r = 47;
-    uint64_t h = ((uint64_t)db * 0x9e3779b97f4a7c15ULL) ^ (klen * TIER_HASH_MUL);
-    size_t i = 0;
-    for (; i + 8 <= klen; i += 8) {
-        uint64_t k;
-        memcpy(&k, key + i, 8);
-        k *= TIER_HASH_MUL;
-        k ^= k >> r;
-        k *= TIER_HASH_MUL;
-        h ^= k;
-        h *= TIER_HASH_MUL;
-    }
-    if (i < klen) {
-        for (size_t j = klen - i; j > 0; j--)
-            h ^= (uint64_t)(unsigned char)key[i + j - 1] << (8 * (j - 1));
-        h *= TIER_HASH_MUL;
-    }
-    h ^= h >> r;
-    h *= TIER_HASH_MUL;
-    h ^= h >> r;
-    return h;
+    return hash_murmur64a(key, klen, (uint64_t)db * 0x9e3779b97f4a7c15ULL);
 }
 
 static uint64_t tier_entry_hash(const struct tier_entry *e)

@@ -5,13 +5,16 @@
  * replies follow the RESP3 specification. Progress is kept in the scanner as
  * offsets from the frame start, so a frame is scanned once in total however
  * many reads it takes to arrive, and the buffer may move between calls.
+ * Inline lines are split and re-encoded in resp_inline.c; the arguments of a
+ * scanned request are walked with args.h.
  */
 #include "proxy/proto/resp.h"
 
 #include <stdbool.h>
-#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "proxy/proto/args.h"
 
 const struct resp_limits RESP_LIMITS_DEFAULT = {
     .max_bulk_len = 512LL * 1024 * 1024,
@@ -25,8 +28,6 @@ static const char ERR_MBULK_LEN[] = "Protocol error: invalid multibulk length";
 static const char ERR_BULK_BIG[] = "Protocol error: too big bulk count string";
 static const char ERR_BULK_LEN[] = "Protocol error: invalid bulk length";
 static const char ERR_INLINE_BIG[] = "Protocol error: too big inline request";
-static const char ERR_QUOTES[] = "Protocol error: unbalanced quotes in request";
-static const char ERR_NOMEM[] = "out of memory";
 
 /* Reply errors: ours, in the same style. */
 static const char ERR_R_TYPE[] = "Protocol error: invalid reply type byte";
@@ -92,35 +93,6 @@ static resp_status_e scan_fail(struct resp_scanner *s, const char *err)
     return RESP_ERROR;
 }
 
-/* Parses p[0, n) with Redis's string2ll rules: an optional '-', then digits
- * with no leading zero (except "0" itself), nothing else, within int64. */
-static bool parse_ll(const char *p, size_t n, int64_t *out)
-{
-    uint64_t v = 0, max = INT64_MAX;
-    size_t i = 0;
-
-    if (n == 1 && p[0] == '0') {
-        *out = 0;
-        return true;
-    }
-    if (n > 0 && p[0] == '-') {
-        i = 1;
-        max = (uint64_t)INT64_MAX + 1;
-    }
-    if (i >= n || n - i > 19 || p[i] < '1' || p[i] > '9')
-        return false;
-    for (; i < n; i++) {
-        unsigned d = (unsigned)(unsigned char)p[i] - '0';
-        if (d > 9)
-            return false;
-        v = v * 10 + d; /* 19 digits cannot overflow uint64 */
-    }
-    if (v > max)
-        return false;
-    *out = max == (uint64_t)INT64_MAX ? (int64_t)v : -(int64_t)(v - 1) - 1;
-    return true;
-}
-
 /* ------------------------------------------------------------------------ */
 /* Requests                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -176,7 +148,7 @@ static resp_status_e req_count(struct resp_scanner *s, const struct resp_limits 
         return scan_fail(s, ERR_MBULK_BIG);
     if (found <= 0)
         return RESP_INCOMPLETE;
-    if (!parse_ll(buf + 1, cr - 1, &n) || n > lim->max_multibulk_len)
+    if (!resp_parse_ll(buf + 1, cr - 1, &n) || n > lim->max_multibulk_len)
         return scan_fail(s, ERR_MBULK_LEN);
     s->pos = cr + 2;
     s->count = n > 0 ? n : 0;
@@ -199,27 +171,12 @@ static resp_status_e req_bulk_line(struct resp_scanner *s, const struct resp_lim
         return RESP_INCOMPLETE;
     if (buf[s->pos] != '$')
         return scan_fail(s, (const char *)ERR_EXPECTED[(unsigned char)buf[s->pos]]);
-    if (!parse_ll(buf + s->pos + 1, cr - s->pos - 1, &n) || n < 0 || n > lim->max_bulk_len)
+    if (!resp_parse_ll(buf + s->pos + 1, cr - s->pos - 1, &n) || n < 0 || n > lim->max_bulk_len)
         return scan_fail(s, ERR_BULK_LEN);
     s->bulk = n;
     s->pos = cr + 2;
     s->phase = PH_DATA;
     return RESP_OK;
-}
-
-/* Walks one argument of a validated multibulk frame: *off is at its "$<len>"
- * line (digits only, then '\r' and one skipped byte); moves *off past it. */
-static struct resp_view walk_arg(const char *buf, size_t *off)
-{
-    size_t i = *off + 1, n = 0;
-    struct resp_view v;
-
-    while (buf[i] != '\r')
-        n = n * 10 + (size_t)(buf[i++] - '0');
-    v.off = i + 2;
-    v.len = n;
-    *off = v.off + n + 2;
-    return v;
 }
 
 /* Fills the kept views of the first `done` arguments, which an earlier call
@@ -229,7 +186,7 @@ static void req_fill_views(struct resp_request *req, const char *buf, int64_t do
     size_t off = (size_t)((const char *)memchr(buf, '\r', req->len) - buf) + 2;
 
     for (int64_t i = 0; i < done && i < RESP_REQ_ARGS; i++)
-        req->argv[i] = walk_arg(buf, &off);
+        req->argv[i] = resp_args_walk(buf, &off);
 }
 
 static resp_status_e req_done(struct resp_scanner *s, struct resp_request *req,
@@ -316,221 +273,10 @@ resp_status_e resp_scan_request(struct resp_scanner *s, const struct resp_limits
 
 struct resp_view resp_request_arg(const struct resp_request *req, const char *buf, int64_t i)
 {
-    struct resp_view v = {0, 0};
-    size_t off;
+    struct resp_args a;
 
-    if (req->kind != RESP_REQ_MULTIBULK || i < 0 || i >= req->argc)
-        return v;
-    if (i < RESP_REQ_ARGS)
-        return req->argv[i];
-    v = req->argv[RESP_REQ_ARGS - 1];
-    off = v.off + v.len + 2;
-    for (int64_t j = RESP_REQ_ARGS - 1; j < i; j++)
-        v = walk_arg(buf, &off);
-    return v;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Inline requests: Redis's sdssplitargs                                    */
-/* ------------------------------------------------------------------------ */
-
-enum { SPLIT_PLAIN, SPLIT_DQUOTE, SPLIT_SQUOTE };
-
-/* The byte at i, or NUL past the end: sdssplitargs reads a C string. */
-static unsigned char byte_at(const char *s, size_t n, size_t i)
-{
-    return i < n ? (unsigned char)s[i] : 0;
-}
-
-/* isspace() in the C locale, which is what Redis runs with for this. */
-static bool is_space(unsigned char c)
-{
-    return c == ' ' || (c >= '\t' && c <= '\r');
-}
-
-static int hex_value(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-        return (c | 0x20) - 'a' + 10;
-    return -1;
-}
-
-static void emit(char *out, size_t *k, unsigned char c)
-{
-    if (out)
-        out[*k] = (char)c;
-    (*k)++;
-}
-
-/* One step inside double quotes at s[*i]. Returns 1 at the closing quote,
- * 0 to go on, -1 when the quotes are unbalanced. */
-static int split_dquote(const char *s, size_t n, size_t *i, char *out, size_t *k)
-{
-    unsigned char c = byte_at(s, n, *i), c1 = byte_at(s, n, *i + 1);
-    int hi = hex_value(byte_at(s, n, *i + 2)), lo = hex_value(byte_at(s, n, *i + 3));
-
-    if (c == '\\' && c1 == 'x' && hi >= 0 && lo >= 0) {
-        emit(out, k, (unsigned char)(hi * 16 + lo));
-        *i += 3;
-    } else if (c == '\\' && c1) {
-        static const unsigned char esc[256] = {
-            ['n'] = '\n', ['r'] = '\r', ['t'] = '\t', ['b'] = '\b', ['a'] = '\a'};
-        emit(out, k, esc[c1] ? esc[c1] : c1);
-        *i += 1;
-    } else if (c == '"') {
-        /* The closing quote must be followed by a space or nothing at all. */
-        return c1 && !is_space(c1) ? -1 : 1;
-    } else if (!c) {
-        return -1;
-    } else {
-        emit(out, k, c);
-    }
-    return 0;
-}
-
-/* One step inside single quotes: only \' is an escape. */
-static int split_squote(const char *s, size_t n, size_t *i, char *out, size_t *k)
-{
-    unsigned char c = byte_at(s, n, *i), c1 = byte_at(s, n, *i + 1);
-
-    if (c == '\\' && c1 == '\'') {
-        emit(out, k, '\'');
-        *i += 1;
-    } else if (c == '\'') {
-        return c1 && !is_space(c1) ? -1 : 1;
-    } else if (!c) {
-        return -1;
-    } else {
-        emit(out, k, c);
-    }
-    return 0;
-}
-
-/* One step outside quotes: only these five end a word (not \v or \f, which
- * isspace() skips between words). A quote opens mid-word. */
-static int split_plain(unsigned char c, int *mode, char *out, size_t *k)
-{
-    switch (c) {
-    case ' ':
-    case '\n':
-    case '\r':
-    case '\t':
-    case '\0':
-        return 1;
-    case '"':
-        *mode = SPLIT_DQUOTE;
-        return 0;
-    case '\'':
-        *mode = SPLIT_SQUOTE;
-        return 0;
-    default:
-        emit(out, k, c);
-        return 0;
-    }
-}
-
-/* Reads the word at s[*at] into out (when not NULL) and *wlen. Returns 1 for
- * a word, 0 at the end of the line, -1 for unbalanced quotes. */
-static int split_word(const char *s, size_t n, size_t *at, char *out, size_t *wlen)
-{
-    size_t i = *at, k = 0;
-    int mode = SPLIT_PLAIN, r = 0;
-
-    while (is_space(byte_at(s, n, i)))
-        i++;
-    if (!byte_at(s, n, i)) {
-        *at = i;
-        return 0;
-    }
-    while (r == 0) {
-        if (mode == SPLIT_DQUOTE)
-            r = split_dquote(s, n, &i, out, &k);
-        else if (mode == SPLIT_SQUOTE)
-            r = split_squote(s, n, &i, out, &k);
-        else
-            r = split_plain(byte_at(s, n, i), &mode, out, &k);
-        if (r < 0)
-            return -1;
-        if (byte_at(s, n, i))
-            i++;
-    }
-    *at = i;
-    *wlen = k;
-    return 1;
-}
-
-/* Writes "<c><v>\r\n" and returns its length; out may be NULL to measure. */
-static size_t put_header(char *out, char c, uint64_t v)
-{
-    char digits[20];
-    size_t n = 0;
-
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    if (out) {
-        out[0] = c;
-        for (size_t i = 0; i < n; i++)
-            out[1 + i] = digits[n - 1 - i];
-        out[n + 1] = '\r';
-        out[n + 2] = '\n';
-    }
-    return n + 3;
-}
-
-/* Counts the words of a line and the size of their multibulk encoding. */
-static int split_measure(const char *line, size_t len, int64_t *words, size_t *bytes)
-{
-    size_t at = 0, wlen = 0;
-    int r;
-
-    *words = 0;
-    *bytes = 0;
-    while ((r = split_word(line, len, &at, NULL, &wlen)) > 0) {
-        (*words)++;
-        *bytes += put_header(NULL, '$', wlen) + wlen + 2;
-    }
-    *bytes += put_header(NULL, '*', (uint64_t)*words);
-    return r;
-}
-
-char *resp_inline_encode(const char *line, size_t len, size_t *outlen, int64_t *argc,
-                         const char **err)
-{
-    size_t at = 0, w, wlen = 0, bytes;
-    int64_t words;
-    char *out;
-
-    *argc = 0;
-    *outlen = 0;
-    *err = NULL;
-    if (split_measure(line, len, &words, &bytes) < 0) {
-        *err = ERR_QUOTES;
-        return NULL;
-    }
-    if (words == 0)
-        return NULL;
-    out = malloc(bytes);
-    if (!out) {
-        *err = ERR_NOMEM;
-        return NULL;
-    }
-    w = put_header(out, '*', (uint64_t)words);
-    for (int64_t j = 0; j < words; j++) {
-        size_t start = at;
-        split_word(line, len, &at, NULL, &wlen);
-        w += put_header(out + w, '$', wlen);
-        split_word(line, len, &start, out + w, &wlen);
-        w += wlen;
-        out[w++] = '\r';
-        out[w++] = '\n';
-    }
-    *argc = words;
-    *outlen = w;
-    return out;
+    resp_args_init(&a, buf, req);
+    return resp_args_get(&a, i);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -581,7 +327,7 @@ static bool check_empty(const char *p, size_t n)
 static bool check_integer(const char *p, size_t n)
 {
     int64_t v;
-    return parse_ll(p, n, &v);
+    return resp_parse_ll(p, n, &v);
 }
 
 static bool check_bool(const char *p, size_t n)
@@ -693,7 +439,7 @@ static resp_status_e reply_bulk(struct resp_scanner *s, const struct resp_limits
         s->phase = PH_CHUNK;
         return RESP_OK;
     }
-    if (!parse_ll(p, n, &len))
+    if (!resp_parse_ll(p, n, &len))
         return scan_fail(s, ERR_R_BULK);
     if (len == -1 && (t->flags & RF_NULL)) {
         take_value(s, c, -1);
@@ -730,7 +476,7 @@ static resp_status_e reply_aggregate(struct resp_scanner *s, const struct resp_l
 
     if (n == 1 && p[0] == '?' && (t->flags & RF_STREAM))
         return reply_stream_open(s, t, c);
-    if (!parse_ll(p, n, &count))
+    if (!resp_parse_ll(p, n, &count))
         return scan_fail(s, ERR_R_AGG);
     if (count == -1 && (t->flags & RF_NULL)) {
         take_value(s, c, -1);
@@ -766,7 +512,7 @@ static resp_status_e reply_chunk(struct resp_scanner *s, const struct resp_limit
 
     (void)t;
     (void)c;
-    if (!parse_ll(p, n, &len) || len < 0 || len > lim->max_bulk_len)
+    if (!resp_parse_ll(p, n, &len) || len < 0 || len > lim->max_bulk_len)
         return scan_fail(s, ERR_R_CHUNK);
     s->bulk = len;
     s->phase = len == 0 ? PH_LINE : PH_CHUNK_DATA;

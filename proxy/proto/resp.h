@@ -97,7 +97,7 @@ char *resp_inline_encode(const char *line, size_t len, size_t *outlen, int64_t *
 
 /* Returns the view of argument i (0-based, any i < req->argc) of a complete
  * multibulk request in buf: the views kept in req for the first ones, a walk of
- * the frame for the others. */
+ * the frame for the others (O(i) per call: to visit many, use args.h). */
 struct resp_view resp_request_arg(const struct resp_request *req, const char *buf, int64_t i);
 
 struct resp_reply {

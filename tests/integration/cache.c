@@ -12,7 +12,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "harness/bytes.h"
+#include "harness/clock.h"
+#include "harness/fixtures.h"
+#include "harness/proxy.h"
+#include "harness/redis.h"
+#include "harness/sock.h"
 
 TestSuite(cache, .init = fixture_redis, .fini = fixture_stop, .timeout = 60);
 

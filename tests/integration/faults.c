@@ -6,8 +6,6 @@
  * config:   --check-config.
  * clients:  a real client library (redis-py) through the proxy.
  */
-#include "session.h"
-
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -16,6 +14,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "harness/bytes.h"
+#include "harness/clock.h"
+#include "harness/fixtures.h"
+#include "harness/logs.h"
+#include "harness/proc.h"
+#include "harness/proxy.h"
+#include "harness/redis.h"
+#include "harness/session.h"
+#include "harness/sock.h"
 
 #define ERR_LOST        "-ERR upstream connection lost\r\n"
 #define ERR_UNAVAILABLE "-ERR upstream unavailable\r\n"

@@ -5,16 +5,22 @@
  * pub/sub, blocking commands, RESP3). Data types are in types.c.
  *
  * Every test starts its own redis-server and proxy on free ports (see
- * harness.h) and ends with proxy_finish, so a crash or unclean exit is a failure.
+ * harness/) and ends with proxy_finish, so a crash or unclean exit is a failure.
  */
-#include "session.h"
-
 #include <criterion/criterion.h>
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "harness/bytes.h"
+#include "harness/clock.h"
+#include "harness/fixtures.h"
+#include "harness/proxy.h"
+#include "harness/redis.h"
+#include "harness/session.h"
+#include "harness/sock.h"
 
 TestSuite(compare, .init = fixture_both, .fini = fixture_stop, .timeout = 120);
 

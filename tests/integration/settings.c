@@ -5,7 +5,12 @@
 #include <criterion/criterion.h>
 #include <unistd.h>
 
-#include "harness.h"
+#include "harness/bytes.h"
+#include "harness/clock.h"
+#include "harness/fixtures.h"
+#include "harness/proxy.h"
+#include "harness/redis.h"
+#include "harness/sock.h"
 
 static const char ERR_UNAVAILABLE[] = "-ERR upstream unavailable\r\n";
 

@@ -3,11 +3,12 @@
  * proxy produce byte-identical replies, errors included.
  *
  * Every test starts its own redis-server and proxy on free ports (see
- * harness.h) and ends with proxy_finish, so a crash or unclean exit is a failure.
+ * harness/) and ends with proxy_finish, so a crash or unclean exit is a failure.
  */
-#include "session.h"
-
 #include <criterion/criterion.h>
+
+#include "harness/fixtures.h"
+#include "harness/session.h"
 
 TestSuite(types, .init = fixture_both, .fini = fixture_stop, .timeout = 120);
 

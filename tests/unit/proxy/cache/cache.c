@@ -1,5 +1,6 @@
 /* Unit tests for proxy/cache.c: what each request means for the local tier. */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Smoke test of the load generator against a real redis-server (ctest
+# bench/loadgen_smoke): a clean mixed run must report traffic and no errors or
+# wrong replies; pre-filled garbage must be caught as wrong replies; unknown
+# commands must be counted as ERR; the open loop must hold its rate; bad
+# arguments exit 2 and an unreachable server exits 1.
+#
+# usage: bench/loadgen/loadgen_test.sh PATH/TO/loadgen
+set -euo pipefail
+loadgen=${1:?usage: loadgen_test.sh PATH/TO/loadgen}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=SCRIPTDIR/../scripts/lib.sh
+. "$here/../scripts/lib.sh"
+bench_setup loadgen-test
+
+port=$(free_port)
+redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
+    >"$dir/redis.log" 2>&1 &
+pids+=($!)
+wait_port "$port"
+
+# check NAME JSON PYTHON-EXPRESSION-over-r
+check() {
+    python3 -c '
+import json, sys
+name, text, expr = sys.argv[1], sys.argv[2], sys.argv[3]
+r = json.loads(text)
+if not eval(expr):
+    print("FAIL %s: %s\n%s" % (name, expr, text)); sys.exit(1)
+print("ok   %s" % name)' "$1" "$2" "$3"
+}
+
+out=$("$loadgen" -p "$port" -n 20000 -c 8 -P 4 --preload --keys 1000 --json - --quiet)
+check clean "$out" 'r["requests"] == 20000 and r["rps"] > 0 and r["wrong"] == 0 and r["errors"] == {} and 0 < r["latency_us"]["p50"] <= r["latency_us"]["p99"] <= r["latency_us"]["max"]'
+
+out=$("$loadgen" -p "$port" -n 20000 -c 4 -P 8 --keys 500 --dist zipf:0.99 --value 10-400 \
+    --mix get:4,set:4,del,incr,mget:4,hget,hset,lpush,lrange --json - --quiet)
+check every-op "$out" 'r["requests"] == 20000 and r["wrong"] == 0 and r["errors"] == {}'
+
+# garbage under another prefix: every GET of it must be judged wrong
+for k in $(seq 0 199); do echo "SET bad:$k garbage-$k"; done | redis-cli -p "$port" >/dev/null
+echo "SET bad:7 bad:7|1|1|abc" | redis-cli -p "$port" >/dev/null # the right key, a broken filler
+out=$("$loadgen" -p "$port" -n 5000 -c 2 -P 4 --keys 200 --prefix bad: --mix get --json - --quiet)
+check detects-wrong "$out" 'r["wrong"] >= 4000 and r["errors"] == {}'
+
+out=$("$loadgen" -p "$port" -n 2000 -c 2 --keys 10 --mix get,any:NOSUCHCOMMAND --json - --quiet)
+check error-kinds "$out" 'r["errors"].get("ERR", 0) > 500 and r["wrong"] == 0'
+
+out=$("$loadgen" -p "$port" -d 1s --rate 2000 -c 4 --keys 100 --json - --quiet)
+check open-loop "$out" '1800 <= r["requests"] <= 2200 and r["lag_us"] is not None and r["wrong"] == 0'
+
+status=0
+"$loadgen" -p "$port" --mix nosuchop >/dev/null 2>&1 || status=$?
+[ "$status" -eq 2 ] || { echo "FAIL bad arguments: exit $status, want 2"; exit 1; }
+echo "ok   bad-arguments"
+status=0
+"$loadgen" -p "$(free_port)" -n 10 >/dev/null 2>&1 || status=$?
+[ "$status" -eq 1 ] || { echo "FAIL no server: exit $status, want 1"; exit 1; }
+echo "ok   no-server"
