@@ -3,9 +3,9 @@
  * For each key of the request the first validation rule that applies (the
  * vset of policy_build, a pattern_set in which a rule without `keys` stands
  * as "*") is judged; a request without keys goes to the first rule without
- * keys whose filter names it. The keys are collected into a scratch kept in
- * the policy between requests (trimmed after a very large one), and the
- * value size a limit needs is measured once per request, in one pass.
+ * keys whose filter names it. The request's keys are found once (request.h)
+ * and shared with the cache plan; the value size a limit needs is measured
+ * once per request, in one pass.
  */
 #include "policy/check.h"
 
@@ -15,30 +15,18 @@
 #include <string.h>
 #include <strings.h>
 
-#define SCRATCH_KEEP 4096u /* key scratch kept between requests, in keys */
-#define REASON_MAX   160
+#include "proxy/proto/args.h"
+
+#define REASON_MAX 160
+#define KOFFS_KEEP 4096u /* key offsets kept between requests */
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 static const struct {
     const char *name;
     unsigned bit;
-} CLASSES[] = {{"read", CLASS_READ}, {"write", CLASS_WRITE}, {"admin", CLASS_ADMIN}};
-
-/* The class each command flag puts a command in. */
-static const struct {
-    unsigned flag;
-    unsigned bit;
-} FLAG_CLASSES[] = {
-    {KEYS_CMD_READONLY, CLASS_READ},
-    {KEYS_CMD_WRITE, CLASS_WRITE},
-    {KEYS_CMD_ADMIN, CLASS_ADMIN},
-};
-
-/* Commands that write though neither their flags nor their key specs say so
- * (scripts may write anything; flushes and swaps touch every key). */
-static const char *const ALWAYS_WRITE[] = {"eval",     "evalsha", "fcall",
-                                           "flushall", "flushdb", "swapdb"};
+} CLASSES[] = {
+    {"read", COMMAND_CLASS_READ}, {"write", COMMAND_CLASS_WRITE}, {"admin", COMMAND_CLASS_ADMIN}};
 
 /* ---- command filters ------------------------------------------------------- */
 
@@ -63,13 +51,13 @@ int check_filter_init(struct cmd_filter *f, const char *const *cmds, size_t n, u
             f->classes |= CLASSES[k].bit;
             continue;
         }
-        bool ok = len > 0 && len <= KEYS_NAME_MAX && c[0] != '|' && c[len - 1] != '|';
+        bool ok = len > 0 && len <= COMMAND_NAME_MAX && c[0] != '|' && c[len - 1] != '|';
         for (size_t b = 0; ok && b < len; b++) {
             ok = c[b] > ' ' && c[b] < 0x7f;
             f->names[f->n].name[b] = c[b] >= 'A' && c[b] <= 'Z' ? (char)(c[b] + 32) : c[b];
         }
         if (!ok) {
-            rules_set_err(err, errlen, "commands: bad command name '%.*s'", KEYS_NAME_MAX, c);
+            rules_set_err(err, errlen, "commands: bad command name '%.*s'", COMMAND_NAME_MAX, c);
             return -1;
         }
         f->names[f->n++].len = len;
@@ -99,27 +87,11 @@ static size_t container_len(const char *name, size_t len)
     return bar != NULL ? (size_t)(bar - name) : 0;
 }
 
-/* The classes of cmd: read, write, admin (none for an unknown command). */
-static unsigned cmd_classes(const struct keys_cmd *cmd)
-{
-    unsigned c = 0;
-
-    if (cmd == NULL)
-        return 0;
-    for (size_t i = 0; i < LEN(FLAG_CLASSES); i++)
-        c |= (cmd->flags & FLAG_CLASSES[i].flag) ? FLAG_CLASSES[i].bit : 0;
-    for (int i = 0; i < cmd->nspecs; i++)
-        c |= (cmd->specs[i].flags & KEYS_KEY_WRITES) ? CLASS_WRITE : 0;
-    for (size_t i = 0; i < LEN(ALWAYS_WRITE) && !(c & CLASS_WRITE); i++)
-        c |= strcmp(cmd->name, ALWAYS_WRITE[i]) == 0 ? CLASS_WRITE : 0;
-    return c;
-}
-
 void check_query_write(struct cmd_query *q, const char *command)
 {
     size_t len = strlen(command);
 
-    *q = (struct cmd_query){command, len, container_len(command, len), CLASS_WRITE};
+    *q = (struct cmd_query){command, len, container_len(command, len), COMMAND_CLASS_WRITE};
 }
 
 /* ---- validation rules ---------------------------------------------------- */
@@ -136,7 +108,7 @@ static int reason_check(const char *reason, char *err, size_t errlen)
 
 int check_rule_fill(struct vrule *v, const struct policy_validate_rule *r, char *err, size_t errlen)
 {
-    static const unsigned every = CLASS_READ | CLASS_WRITE | CLASS_ADMIN;
+    static const unsigned every = COMMAND_CLASS_READ | COMMAND_CLASS_WRITE | COMMAND_CLASS_ADMIN;
 
     strcpy(v->name, r->name);
     v->action = r->action;
@@ -175,12 +147,12 @@ void check_rule_free(struct vrule *r)
 
 struct check {
     struct policy *p;
-    const struct keys_cmd *cmd;
-    const char *buf;
-    const struct resp_request *req;
+    struct request *r;
+    const struct resp_view *keys; /* r's */
+    size_t nkeys;
     struct cmd_query q;
-    char name[KEYS_NAME_MAX + 1]; /* printable, truncated */
-    int64_t value_size;           /* -1 until measured */
+    char name[COMMAND_NAME_MAX + 1]; /* printable, truncated */
+    int64_t value_size;              /* -1 until measured */
 };
 
 /* A rejection: the rule reported, its custom reason or the generated one,
@@ -192,16 +164,17 @@ struct verdict {
     char reason[REASON_MAX];
 };
 
-static void check_init(struct check *ck, struct policy *p, const struct keys_cmd *cmd,
-                       const char *buf, const struct resp_request *req)
+static void check_init(struct check *ck, struct policy *p, struct request *r)
 {
-    size_t len = cmd != NULL ? strlen(cmd->name) : req->argv[0].len;
-    size_t n = len < KEYS_NAME_MAX ? len : KEYS_NAME_MAX;
+    const struct command *cmd = r->cmd;
+    size_t len = cmd != NULL ? strlen(cmd->name) : r->frame->argv[0].len;
+    size_t n = len < COMMAND_NAME_MAX ? len : COMMAND_NAME_MAX;
+    unsigned classes = cmd != NULL ? cmd->classes : 0;
 
-    *ck = (struct check){p, cmd, buf, req, {ck->name, len, 0, cmd_classes(cmd)}, "", -1};
+    *ck = (struct check){p, r, NULL, 0, {ck->name, len, 0, classes}, "", -1};
     for (size_t i = 0; i < n; i++) {
-        unsigned char c =
-            cmd != NULL ? (unsigned char)cmd->name[i] : (unsigned char)buf[req->argv[0].off + i];
+        unsigned char c = cmd != NULL ? (unsigned char)cmd->name[i]
+                                      : (unsigned char)r->buf[r->frame->argv[0].off + i];
         c = c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
         ck->name[i] = c > ' ' && c < 0x7f ? (char)c : '?';
     }
@@ -223,18 +196,6 @@ static bool reject(struct verdict *v, struct policy *p, struct vrule *r, const c
     return true;
 }
 
-/* Argument i of req for i = 0, 1, 2...: O(1) each, resp_request_arg walking
- * on from the previous one (kept in walk, a copy of req). */
-static struct resp_view arg_next(struct resp_request *walk, const struct resp_request *req,
-                                 const char *buf, int64_t i)
-{
-    struct resp_view v =
-        i < RESP_REQ_ARGS ? req->argv[i] : resp_request_arg(walk, buf, RESP_REQ_ARGS);
-
-    walk->argv[RESP_REQ_ARGS - 1] = v;
-    return v;
-}
-
 static int off_cmp(const void *a, const void *b)
 {
     size_t x = *(const size_t *)a, y = *(const size_t *)b;
@@ -247,21 +208,23 @@ static int off_cmp(const void *a, const void *b)
 static int64_t value_size(struct check *ck)
 {
     struct policy *p = ck->p;
-    struct resp_request walk = *ck->req;
-    int64_t first = ck->cmd != NULL && strchr(ck->cmd->name, '|') != NULL ? 2 : 1, largest = 0;
-    size_t k = 0, n = p->nkeys;
+    const struct command *cmd = ck->r->cmd;
+    struct resp_args args;
+    struct resp_view a;
+    int64_t first = cmd != NULL && strchr(cmd->name, '|') != NULL ? 2 : 1, largest = 0;
+    size_t k = 0, n = ck->nkeys;
     bool sorted = true;
 
     if (ck->value_size >= 0)
         return ck->value_size;
     for (size_t i = 0; i < n; i++) {
-        p->koffs[i] = p->keys[i].off;
+        p->koffs[i] = ck->keys[i].off;
         sorted = sorted && (i == 0 || p->koffs[i - 1] <= p->koffs[i]);
     }
     if (!sorted)
         qsort(p->koffs, n, sizeof(*p->koffs), off_cmp);
-    for (int64_t i = 0; i < ck->req->argc; i++) {
-        struct resp_view a = arg_next(&walk, ck->req, ck->buf, i);
+    resp_args_init(&args, ck->r->buf, ck->r->frame);
+    for (int64_t i = 0; resp_args_next(&args, &a); i++) {
         while (k < n && p->koffs[k] < a.off)
             k++;
         if (i >= first && (k == n || p->koffs[k] != a.off) && (int64_t)a.len > largest)
@@ -292,7 +255,7 @@ static bool judge(struct check *ck, struct vrule *r, bool keyed, size_t klen, bo
     if (keyed && kmax > 0 && klen > (uint64_t)kmax)
         return reject(v, ck->p, ksrc, "key of %zu bytes is over the %lld byte limit", klen,
                       (long long)kmax);
-    if (vmax > 0 && (ck->q.classes & CLASS_WRITE) && value_size(ck) > vmax)
+    if (vmax > 0 && (ck->q.classes & COMMAND_CLASS_WRITE) && value_size(ck) > vmax)
         return reject(v, ck->p, vsrc, "value of %lld bytes is over the %lld byte limit",
                       (long long)value_size(ck), (long long)vmax);
     return false;
@@ -321,18 +284,18 @@ static bool key_written(unsigned flags, unsigned classes)
 {
     if (flags & KEYS_KEY_WRITES)
         return true;
-    return (classes & CLASS_WRITE) && !(flags & (KEYS_KEY_RO | KEYS_KEY_ACCESS));
+    return (classes & COMMAND_CLASS_WRITE) && !(flags & (KEYS_KEY_RO | KEYS_KEY_ACCESS));
 }
 
 static bool check_keys(struct check *ck, struct verdict *v)
 {
     struct policy *p = ck->p;
 
-    for (size_t i = 0; i < p->nkeys; i++) {
+    for (size_t i = 0; i < ck->nkeys; i++) {
         struct find f = {&ck->q, NULL};
-        struct resp_view k = p->keys[i];
-        pattern_set_each(p->vset, ck->buf + k.off, k.len, first_applicable, &f);
-        if (judge(ck, f.rule, true, k.len, key_written(p->kflags[i], ck->q.classes), v))
+        struct resp_view k = ck->keys[i];
+        pattern_set_each(p->vset, ck->r->buf + k.off, k.len, first_applicable, &f);
+        if (judge(ck, f.rule, true, k.len, key_written(ck->r->keys->flags[i], ck->q.classes), v))
             return true;
     }
     return false;
@@ -346,13 +309,13 @@ static bool check_keyless(struct check *ck, struct verdict *v)
     for (size_t i = 0; i < p->nkeyless && r == NULL; i++)
         if (check_filter_match(&p->keyless[i]->filter, &ck->q))
             r = p->keyless[i];
-    return judge(ck, r, false, 0, (ck->q.classes & CLASS_WRITE) != 0, v);
+    return judge(ck, r, false, 0, (ck->q.classes & COMMAND_CLASS_WRITE) != 0, v);
 }
 
 static bool check_modules(struct check *ck, struct verdict *v)
 {
     struct policy *p = ck->p;
-    struct policy_request r = {ck->name, ck->cmd, ck->buf, ck->req, p->keys, p->nkeys};
+    struct policy_request r = {ck->name, ck->r->cmd, ck->r->buf, ck->r->frame, ck->keys, ck->nkeys};
 
     for (size_t i = 0; i < p->nmods; i++) {
         const struct policy_module *m = p->mods[i].mod;
@@ -363,43 +326,6 @@ static bool check_modules(struct check *ck, struct verdict *v)
         }
     }
     return false;
-}
-
-/* keys_each callback: appends the key to the scratch, growing it. */
-static void collect_key(void *arg, struct resp_view key, unsigned flags)
-{
-    struct policy *p = arg;
-
-    if (p->nkeys == p->cap_keys) {
-        size_t cap = p->cap_keys ? p->cap_keys * 2 : 64;
-        struct resp_view *k = realloc(p->keys, cap * sizeof(*k));
-        unsigned *f = k != NULL ? realloc(p->kflags, cap * sizeof(*f)) : NULL;
-        size_t *o = f != NULL ? realloc(p->koffs, cap * sizeof(*o)) : NULL;
-        p->keys = k != NULL ? k : p->keys;
-        p->kflags = f != NULL ? f : p->kflags;
-        p->koffs = o != NULL ? o : p->koffs;
-        if (o == NULL) {
-            p->keys_lost = true;
-            return;
-        }
-        p->cap_keys = cap;
-    }
-    p->keys[p->nkeys] = key;
-    p->kflags[p->nkeys++] = flags;
-}
-
-/* Frees a scratch grown by a very large request. */
-static void scratch_trim(struct policy *p)
-{
-    if (p->cap_keys <= SCRATCH_KEEP)
-        return;
-    free(p->keys);
-    free(p->kflags);
-    free(p->koffs);
-    p->keys = NULL;
-    p->kflags = NULL;
-    p->koffs = NULL;
-    p->cap_keys = 0;
 }
 
 /* "-ERR policy <rule>: <reason>\r\n" in at most POLICY_REPLY_MAX bytes: the
@@ -424,22 +350,37 @@ static size_t reply_format(char *reply, const struct verdict *v)
     return at;
 }
 
-size_t policy_check(struct policy *p, const struct keys_cmd *cmd, const char *buf,
-                    const struct resp_request *req, char *reply)
+/* Room in p's scratch for the offsets of n keys (value_size sorts them). A
+ * scratch grown by a very large request is given back at the next one. */
+static int koffs_reserve(struct policy *p, size_t n)
+{
+    if (n <= p->cap_koffs && p->cap_koffs <= KOFFS_KEEP)
+        return 0;
+    size_t cap = n > 64 ? n : 64;
+    size_t *o = realloc(p->koffs, cap * sizeof(*o));
+    if (o == NULL)
+        return -1;
+    p->koffs = o;
+    p->cap_koffs = cap;
+    return 0;
+}
+
+size_t policy_check(struct policy *p, struct request *r, char *reply)
 {
     struct check ck;
     struct verdict v;
     bool rejected;
     size_t len;
-    int n;
 
-    if (!p->built || !p->validates || req->kind != RESP_REQ_MULTIBULK || req->argc < 1)
+    if (!p->built || !p->validates || r->frame->kind != RESP_REQ_MULTIBULK || r->frame->argc < 1)
         return 0;
-    check_init(&ck, p, cmd, buf, req);
-    p->nkeys = 0;
-    p->keys_lost = false;
-    n = cmd != NULL ? keys_each(cmd, buf, req, collect_key, p) : -1;
-    if (p->keys_lost)
+    check_init(&ck, p, r);
+    int n = request_keys(r);
+    if (n > 0) {
+        ck.keys = r->keys->views;
+        ck.nkeys = (size_t)n;
+    }
+    if (r->keys->lost || koffs_reserve(p, ck.nkeys) < 0)
         rejected = reject(&v, p, NULL, "out of memory");
     else if (n > 0)
         rejected = check_keys(&ck, &v);
@@ -447,7 +388,6 @@ size_t policy_check(struct policy *p, const struct keys_cmd *cmd, const char *bu
         rejected = check_keyless(&ck, &v);
     if (!rejected)
         rejected = check_modules(&ck, &v);
-    scratch_trim(p);
     if (!rejected)
         return 0;
     len = reply_format(reply, &v);

@@ -122,8 +122,8 @@ int invalidate_rule_fill(struct irule *v, const struct policy_invalidate_rule *r
 {
     strcpy(v->name, r->name);
     if (rules_compile("when", r->when, &v->when, err, errlen) < 0 ||
-        check_filter_init(&v->filter, r->commands, r->commands ? r->ncommands : 0, CLASS_WRITE, err,
-                          errlen) < 0)
+        check_filter_init(&v->filter, r->commands, r->commands ? r->ncommands : 0,
+                          COMMAND_CLASS_WRITE, err, errlen) < 0)
         return -1;
     if (r->drop == NULL || r->ndrop == 0) {
         rules_set_err(err, errlen, "drop: required");

@@ -166,8 +166,6 @@ void policy_destroy(struct policy **pp)
     free(p->stats_moves);
     free(p->window_moves);
     free(p->gens);
-    free(p->keys);
-    free(p->kflags);
     free(p->koffs);
     free(p);
     *pp = NULL;

@@ -49,8 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/proto/keys.h"
-#include "proxy/proto/resp.h"
+#include "proxy/proto/request.h"
 
 #define POLICY_NAME_MAX   63  /* longest rule name */
 #define POLICY_REPLY_MAX  256 /* longest rejection reply, "-ERR policy ...\r\n" included */
@@ -130,9 +129,9 @@ struct policy_module_args {
 
 /* What a module's validate hook sees of a request. */
 struct policy_request {
-    const char *name;           /* lower-case command name, "container|sub" for a subcommand */
-    const struct keys_cmd *cmd; /* NULL for a command the key table does not know */
-    const char *buf;            /* the request frame */
+    const char *name;          /* lower-case command name, "container|sub" for a subcommand */
+    const struct command *cmd; /* NULL for a command the key table does not know */
+    const char *buf;           /* the request frame */
     const struct resp_request *req;
     const struct resp_view *keys; /* views into buf */
     size_t nkeys;
@@ -224,13 +223,12 @@ bool policy_empty(const struct policy *p);
 
 /* ---- validation ---------------------------------------------------------- */
 
-/* Checks one complete multibulk request (frame in buf). cmd is its entry in
- * the key table, NULL for an unknown command. Returns 0 to forward it, or the
+/* Checks one complete multibulk request (its keys are found here if they
+ * were not yet). Returns 0 to forward it, or the
  * length of the reply written into reply (at most POLICY_REPLY_MAX bytes):
  * "-ERR policy <rule>: <reason>\r\n", one line, no key bytes in it. Counts the
  * rejection on the rule and calls the modules' on_error. */
-size_t policy_check(struct policy *p, const struct keys_cmd *cmd, const char *buf,
-                    const struct resp_request *req, char *reply);
+size_t policy_check(struct policy *p, struct request *r, char *reply);
 
 /* ---- cache rules --------------------------------------------------------- */
 

@@ -19,14 +19,9 @@
 #include "policy/policy.h"
 #include "policy/window.h"
 
-/* Command classes a command list may name (check.c tells a command's). */
-#define CLASS_READ  (1u << 0)
-#define CLASS_WRITE (1u << 1)
-#define CLASS_ADMIN (1u << 2)
-
 struct filter_name {
     size_t len;
-    char name[KEYS_NAME_MAX + 1];
+    char name[COMMAND_NAME_MAX + 1];
 };
 
 /* A command list: classes and lower-case names. Empty: every command. */
@@ -151,12 +146,9 @@ struct policy {
     size_t nstats_moves;
     struct window_move *window_moves; /* from the cache rules' twins that have windows */
     size_t nwindow_moves;
-    /* policy_check's scratch: the keys of the request being checked */
-    struct resp_view *keys;
-    unsigned *kflags;
+    /* policy_check's scratch: the sorted key offsets of a request */
     size_t *koffs;
-    size_t nkeys, cap_keys;
-    bool keys_lost; /* the scratch could not grow */
+    size_t cap_koffs;
 };
 
 /* ---- helpers for building rules (policy.c) ------------------------------- */

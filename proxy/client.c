@@ -12,8 +12,7 @@
 #include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
-#include "proxy/proto/cmd.h"
-#include "proxy/proto/keys.h"
+#include "proxy/proto/request.h"
 #include "proxy/lib/log.h"
 #include "proxy/reload.h"
 #include "proxy/server.h"
@@ -211,35 +210,35 @@ void client_dedicated_lost(struct client *c, bool was_ready)
 }
 
 /* Records what the request does to the connection's state. */
-static void client_apply_state(struct client *c, cmd_kind_e kind)
+static void client_apply_state(struct client *c, command_kind_e kind)
 {
     switch (kind) {
-    case CMD_STICKY:
+    case COMMAND_STICKY:
         c->sticky = true;
         break;
-    case CMD_STREAM:
+    case COMMAND_STREAM:
         c->stream = true;
         break;
-    case CMD_MULTI:
+    case COMMAND_MULTI:
         c->in_multi = true;
         break;
-    case CMD_EXEC:
+    case COMMAND_EXEC:
         c->in_multi = c->watching = c->multi_dirty = false;
         break;
-    case CMD_WATCH:
+    case COMMAND_WATCH:
         c->watching = true;
         break;
-    case CMD_UNWATCH:
+    case COMMAND_UNWATCH:
         c->watching = false;
         break;
-    case CMD_RESET:
+    case COMMAND_RESET:
         c->sticky = c->in_multi = c->watching = c->multi_dirty = false;
         c->reset_ded = true;
         break;
-    case CMD_SHARED:
-    case CMD_BLOCKING:
-    case CMD_QUIT:
-    case CMD_NEARCACHE:
+    case COMMAND_SHARED:
+    case COMMAND_BLOCKING:
+    case COMMAND_QUIT:
+    case COMMAND_NEARCACHE:
         break;
     }
 }
@@ -249,10 +248,10 @@ static void client_apply_state(struct client *c, cmd_kind_e kind)
  * waits until the requests in flight elsewhere are answered, so that requests
  * run in the order sent. Returns NULL to stall (or when the client had to be
  * closed for want of memory). */
-static struct upstream *client_route(struct client *c, cmd_kind_e kind)
+static struct upstream *client_route(struct client *c, command_kind_e kind)
 {
-    bool needs_own = kind == CMD_STICKY || kind == CMD_STREAM || kind == CMD_BLOCKING ||
-                     kind == CMD_MULTI || kind == CMD_WATCH;
+    bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
+                     kind == COMMAND_MULTI || kind == COMMAND_WATCH;
     if (c->ded == NULL && needs_own) {
         if (c->inflight > 0)
             return NULL;
@@ -263,7 +262,7 @@ static struct upstream *client_route(struct client *c, cmd_kind_e kind)
         }
     }
     struct upstream *target = c->ded != NULL ? c->ded : c->home;
-    if (c->inflight > 0 && (c->cur != target || kind == CMD_STREAM))
+    if (c->inflight > 0 && (c->cur != target || kind == COMMAND_STREAM))
         return NULL;
     return target;
 }
@@ -355,23 +354,20 @@ static dispatch_e client_nearcache(struct client *c, const char *buf,
  * tier. Writes invalidate the tier first; a transaction's writes complete
  * with its EXEC. The EXEC of a transaction in which the policy rejected a
  * command goes as a DISCARD, answered with Redis's EXECABORT. */
-static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind_e kind,
-                                 const struct keys_cmd *cmd, const char *buf,
-                                 const struct resp_request *req)
+static dispatch_e client_forward(struct client *c, struct upstream *up, struct request *rq)
 {
     struct server *srv = c->srv;
-    bool abort =
-        kind == CMD_EXEC && c->multi_dirty && cmd != NULL && strcmp(cmd->name, "exec") == 0;
+    command_kind_e kind = rq->kind;
+    bool abort = kind == COMMAND_EXEC && c->multi_dirty && rq->cmd != NULL &&
+                 strcmp(rq->cmd->name, "exec") == 0;
     struct resp_request discard = {RESP_REQ_MULTIBULK, sizeof(DISCARD_FRAME) - 1, 1, {{8, 7}}};
-    if (abort) {
-        buf = DISCARD_FRAME;
-        req = &discard;
-        cmd = NULL;
-    }
+    struct request discard_rq = {DISCARD_FRAME, &discard, NULL, COMMAND_EXEC, rq->keys, -1};
+    if (abort)
+        rq = &discard_rq;
     client_apply_state(c, kind);
     struct cache_plan plan;
-    cache_plan(srv->cache, cmd, buf, req, up == c->home && server_may_fill(srv, up),
-               server_now_ms(srv), &plan);
+    cache_plan(srv->cache, rq, up == c->home && server_may_fill(srv, up), server_now_ms(srv),
+               &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
         return DISPATCH_DONE;
@@ -384,12 +380,12 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
         client_close(c);
         return DISPATCH_DONE;
     }
-    r->blocking = kind == CMD_BLOCKING;
+    r->blocking = kind == COMMAND_BLOCKING;
     r->execabort = abort;
     if (c->in_multi) {
         cache_writes_merge(&c->multi_writes, &plan.writes);
     } else {
-        if (kind == CMD_EXEC)
+        if (kind == COMMAND_EXEC)
             cache_writes_merge(&r->writes, &c->multi_writes);
         cache_writes_merge(&r->writes, &plan.writes);
     }
@@ -399,20 +395,19 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, cmd_kind
         upstream_send_mget(up, r, plan.mget);
         return DISPATCH_DONE;
     }
-    upstream_send(up, buf, req->len, r);
+    upstream_send(up, rq->buf, rq->frame->len, r);
     if (plan.fill != NULL)
         upstream_send_fill(up, r, plan.fill);
     return DISPATCH_DONE;
 }
 
 /* Answers a request the policy rejects; inside MULTI that dooms the EXEC. */
-static bool client_rejected(struct client *c, const struct keys_cmd *cmd, const char *buf,
-                            const struct resp_request *req)
+static bool client_rejected(struct client *c, struct request *rq)
 {
     char reply[POLICY_REPLY_MAX];
     if (policy_empty(c->srv->policy))
         return false;
-    size_t n = policy_check(c->srv->policy, cmd, buf, req, reply);
+    size_t n = policy_check(c->srv->policy, rq, reply);
     if (n == 0)
         return false;
     c->multi_dirty |= c->in_multi;
@@ -425,45 +420,45 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
 {
     struct server *srv = c->srv;
     srv->total_requests++;
-    const struct keys_cmd *cmd = keys_lookup_request(srv->keys, buf, req);
+    struct request rq;
+    request_init(&rq, srv->commands, buf, req, &srv->request_keys);
     if (c->stream) {
         /* Replies are not matched here: a write is invalidated now only. */
-        if (client_rejected(c, cmd, buf, req))
+        if (client_rejected(c, &rq))
             return DISPATCH_DONE;
         struct cache_plan plan;
-        cache_plan(srv->cache, cmd, buf, req, false, server_now_ms(srv), &plan);
+        cache_plan(srv->cache, &rq, false, server_now_ms(srv), &plan);
         cache_writes_done(srv->cache, &plan.writes);
         upstream_send(c->ded, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
-    cmd_kind_e kind = cmd_classify(buf, req);
-    if (kind == CMD_NEARCACHE)
+    if (rq.kind == COMMAND_NEARCACHE)
         return client_nearcache(c, buf, req);
-    if (kind == CMD_QUIT) {
+    if (rq.kind == COMMAND_QUIT) {
         client_local(c, "+OK\r\n", 5);
         c->last_write = true;
         return DISPATCH_DONE;
     }
-    if (kind == CMD_RESET && c->ded == NULL) {
+    if (rq.kind == COMMAND_RESET && c->ded == NULL) {
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
     }
-    if (client_rejected(c, cmd, buf, req))
+    if (client_rejected(c, &rq))
         return DISPATCH_DONE;
-    struct upstream *up = client_route(c, kind);
+    struct upstream *up = client_route(c, rq.kind);
     if (up == NULL)
         return DISPATCH_STALL;
     if (!upstream_usable(up)) {
         client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         return DISPATCH_DONE;
     }
-    if (kind == CMD_STREAM) {
-        client_apply_state(c, kind);
+    if (rq.kind == COMMAND_STREAM) {
+        client_apply_state(c, rq.kind);
         upstream_set_stream(up);
         upstream_send(up, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
-    return client_forward(c, up, kind, cmd, buf, req);
+    return client_forward(c, up, &rq);
 }
 
 /* Answers a malformed request as Redis does, then closes after writing. */

@@ -136,27 +136,27 @@ static int parse_spec(const redisReply *r, struct keys_spec *s)
 }
 
 /* One entry: [name, arity, flags, first, last, step, acl, tips, specs, subs]. */
-static int parse_entry(const redisReply *e, struct keys_cmd *cmd)
+static int parse_entry(const redisReply *e, struct command *cmd)
 {
     const redisReply *name, *arity, *specs, *subs;
 
-    *cmd = (struct keys_cmd){0};
+    *cmd = (struct command){0};
     if (!is_array(e) || e->elements <= ENTRY_FLAGS)
         return -1;
     name = e->element[ENTRY_NAME];
     arity = e->element[ENTRY_ARITY];
-    if (name->type != REDIS_REPLY_STRING || name->len == 0 || name->len > KEYS_NAME_MAX ||
+    if (name->type != REDIS_REPLY_STRING || name->len == 0 || name->len > COMMAND_NAME_MAX ||
         memchr(name->str, '\0', name->len) != NULL || arity->type != REDIS_REPLY_INTEGER ||
         arity->integer < INT_MIN || arity->integer > INT_MAX)
         return -1;
     memcpy(cmd->name, name->str, name->len);
     cmd->arity = (int)arity->integer;
-    if (flags_of(e->element[ENTRY_FLAGS], keys_cmd_flag, &cmd->flags) < 0)
+    if (flags_of(e->element[ENTRY_FLAGS], command_flag, &cmd->flags) < 0)
         return -1;
     specs = e->elements > ENTRY_KEY_SPECS ? e->element[ENTRY_KEY_SPECS] : NULL;
     subs = e->elements > ENTRY_SUBCOMMANDS ? e->element[ENTRY_SUBCOMMANDS] : NULL;
     if (is_array(subs) && subs->elements > 0)
-        cmd->flags |= KEYS_CMD_CONTAINER;
+        cmd->flags |= COMMAND_FLAG_CONTAINER;
     if (specs == NULL)
         return 0;
     if (!is_array(specs) || specs->elements > KEYS_SPECS_MAX)
@@ -169,14 +169,14 @@ static int parse_entry(const redisReply *e, struct keys_cmd *cmd)
 }
 
 /* Adds the entries of arr and, at the top level, their subcommands. */
-static int add_entries(const redisReply *arr, struct keys_table *t, bool top, int *bad)
+static int add_entries(const redisReply *arr, struct command_table *t, bool top, int *bad)
 {
-    struct keys_cmd cmd;
+    struct command cmd;
     int added = 0;
 
     for (size_t i = 0; i < arr->elements; i++) {
         const redisReply *e = arr->element[i];
-        if (parse_entry(e, &cmd) < 0 || keys_table_add(t, &cmd) < 0)
+        if (parse_entry(e, &cmd) < 0 || command_table_add(t, &cmd) < 0)
             (*bad)++;
         else
             added++;
@@ -214,7 +214,7 @@ static int auth(redisContext *c, const char *user, const char *password, char *e
 }
 
 int introspect_commands(const char *host, int port, const char *unix_path, const char *user,
-                        const char *password, int timeout_ms, struct keys_table *t, char *err,
+                        const char *password, int timeout_ms, struct command_table *t, char *err,
                         size_t errlen)
 {
     redisContext *c = connect_to(host, port, unix_path, timeout_ms);

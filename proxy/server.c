@@ -12,7 +12,7 @@
 #include "proxy/cache/cache.h"
 #include "proxy/client.h"
 #include "proxy/introspect.h"
-#include "proxy/proto/keys.h"
+#include "proxy/proto/command.h"
 #include "proxy/tracking.h"
 #include "proxy/lib/log.h"
 #include "proxy/reload.h"
@@ -426,25 +426,27 @@ static void server_on_hup(struct ev_loop *loop, ev_signal *w, int revents)
         log_error("reload: out of memory");
 }
 
-/* Learns key positions from Redis's COMMAND, or falls back to the built-in
- * table when Redis cannot be asked now. */
-static int server_setup_keys(struct server *srv)
+/* Learns the commands from Redis's COMMAND, or falls back to the built-in
+ * table when Redis cannot be asked now; then adds the proxy's own. */
+static int server_setup_commands(struct server *srv)
 {
     const struct config *cfg = srv->cfg;
     char host[256] = "", err[256];
     int port = 0;
-    srv->keys = keys_table_create();
-    if (srv->keys == NULL || net_addr_split(cfg->upstream, host, sizeof(host), &port) < 0)
+    srv->commands = command_table_create();
+    if (srv->commands == NULL || net_addr_split(cfg->upstream, host, sizeof(host), &port) < 0)
         return -1;
     int n = introspect_commands(port > 0 ? host : NULL, port, port > 0 ? NULL : cfg->upstream,
                                 cfg->upstream_username, cfg->upstream_password,
-                                cfg->connect_timeout_ms, srv->keys, err, sizeof(err));
+                                cfg->connect_timeout_ms, srv->commands, err, sizeof(err));
     if (n > 0) {
         log_info("key positions of %d commands from COMMAND", n);
-        return 0;
+    } else {
+        log_warn("COMMAND unavailable (%s): using the built-in command table", err);
+        if (command_table_add_builtin(srv->commands) < 0)
+            return -1;
     }
-    log_warn("COMMAND unavailable (%s): using the built-in command table", err);
-    return keys_table_add_builtin(srv->keys) < 0 ? -1 : 0;
+    return command_table_add_proxy(srv->commands);
 }
 
 static int server_setup_pool(struct server *srv)
@@ -493,9 +495,8 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, s
         log_crit("policy: %s", err);
         return -1;
     }
-    if ((srv->reload = reload_create(srv)) == NULL || server_setup_keys(srv) < 0 ||
-        (srv->cache = cache_create(cfg, srv->keys, srv->policy)) == NULL ||
-        server_setup_pool(srv) < 0) {
+    if ((srv->reload = reload_create(srv)) == NULL || server_setup_commands(srv) < 0 ||
+        (srv->cache = cache_create(cfg, srv->policy)) == NULL || server_setup_pool(srv) < 0) {
         log_crit("out of memory");
         return -1;
     }
@@ -544,7 +545,8 @@ void server_teardown(struct server *srv)
     tracking_destroy(&srv->tracking);
     cache_destroy(&srv->cache);
     policy_destroy(&srv->policy);
-    keys_table_destroy(&srv->keys);
+    command_table_destroy(&srv->commands);
+    request_keys_free(&srv->request_keys);
     ev_prepare_stop(srv->loop, &srv->prepare);
     ev_timer_stop(srv->loop, &srv->cron);
     ev_signal_stop(srv->loop, &srv->sig_term);

@@ -14,12 +14,13 @@
 #include "config/config.h"
 #include "proxy/cache/coherence.h"
 #include "proxy/net.h"
+#include "proxy/proto/request.h"
 #include "proxy/proto/resp.h"
 
 struct client;
 struct upstream;
 struct cache;
-struct keys_table;
+struct command_table;
 struct policy;
 
 /* Reads the settings from the same sources as at start-up into out (which it
@@ -43,15 +44,16 @@ struct server {
     ev_signal sig_term;
     ev_signal sig_int;
     ev_signal sig_hup;
-    struct keys_table *keys;    /* key positions: from COMMAND, else built in */
-    struct cache *cache;        /* the local tier in the request path */
-    struct policy *policy;      /* built rules; a reload replaces it */
-    struct reload *reload;      /* SIGHUP and NEARCACHE RELOAD: reload.h */
-    struct tracking *tracking;  /* invalidation subscriber, NULL without tracking */
-    struct coherence coherence; /* whether the tier may serve and fill */
-    struct upstream **pool;     /* shared connections */
-    unsigned pool_next;         /* round-robin cursor for new clients */
-    struct upstream *idle;      /* spare dedicated connections */
+    struct command_table *commands;   /* from COMMAND, else built in, and the proxy's own */
+    struct request_keys request_keys; /* the keys of the request being dispatched */
+    struct cache *cache;              /* the local tier in the request path */
+    struct policy *policy;            /* built rules; a reload replaces it */
+    struct reload *reload;            /* SIGHUP and NEARCACHE RELOAD: reload.h */
+    struct tracking *tracking;        /* invalidation subscriber, NULL without tracking */
+    struct coherence coherence;       /* whether the tier may serve and fill */
+    struct upstream **pool;           /* shared connections */
+    unsigned pool_next;               /* round-robin cursor for new clients */
+    struct upstream *idle;            /* spare dedicated connections */
     int nidle;
     struct client *clients;
     int nclients;

@@ -71,7 +71,8 @@ static void add_rule(struct policy *p, size_t i, size_t n)
         die("add", err);
 }
 
-static double bench_check(const struct keys_table *t, size_t nrules, const char *line, long iters)
+static double bench_check(const struct command_table *t, size_t nrules, const char *line,
+                          long iters)
 {
     struct policy *p = policy_create();
     struct resp_scanner s;
@@ -90,13 +91,17 @@ static double bench_check(const struct keys_table *t, size_t nrules, const char 
     resp_scanner_reset(&s);
     if (buf == NULL || resp_scan_request(&s, &RESP_LIMITS_DEFAULT, buf, len, &req) != RESP_OK)
         die("request", line);
-    const struct keys_cmd *cmd = keys_lookup_request(t, buf, &req);
+    struct request_keys scratch = {0};
+    struct request r;
     t0 = now_ns();
-    for (long k = 0; k < iters; k++)
-        rejected += policy_check(p, cmd, buf, &req, reply) != 0;
+    for (long k = 0; k < iters; k++) {
+        request_init(&r, t, buf, &req, &scratch);
+        rejected += policy_check(p, &r, reply) != 0;
+    }
     t0 = (now_ns() - t0) / (double)iters;
     if (rejected != 0)
         fprintf(stderr, "unexpected rejection of %s\n", line);
+    request_keys_free(&scratch);
     free(buf);
     policy_destroy(&p);
     return t0;
@@ -107,9 +112,9 @@ static void bench_validation(long iters)
     static const char *const lines[] = {"GET user:12345:profile",
                                         "SET user:12345:profile 0123456789",
                                         "MGET user:1:a user:2:b user:3:c user:4:d"};
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
 
-    if (t == NULL || keys_table_add_builtin(t) < 0)
+    if (t == NULL || command_table_add_builtin(t) < 0)
         die("keys", "built-in table");
     printf("(a) policy_check, the deciding rule last\n");
     printf("    %-42s %12s %12s %7s\n", "request", "10 rules", "1000 rules", "ratio");
@@ -118,7 +123,7 @@ static void bench_validation(long iters)
         double large = bench_check(t, 1000, lines[i], iters);
         printf("    %-42s %9.1f ns %9.1f ns %7.2f\n", lines[i], small, large, large / small);
     }
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
 }
 
 /* ---- (b) invalidation ------------------------------------------------------ */

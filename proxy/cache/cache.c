@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/lib/buf.h"
+#include "proxy/proto/args.h"
 
 #define CACHE_EXPIRE_BUDGET 256 /* entries examined per cache_tick() */
 #define CACHE_COMPRESSED    1u  /* entry_head.flags: an LZ4 block follows, raw length first */
@@ -25,72 +26,8 @@ struct entry_head {
     uint8_t nstamps;
 };
 
-/* Read-only commands whose reply depends only on the value of their single
- * key and their arguments: safe to answer from a copy until the key changes.
- * Never TTL/PTTL, RANDOMKEY, SRANDMEMBER, SCAN, OBJECT or the like. */
-static const char *const CACHEABLE[] = {
-    "mget",
-    "bitcount",
-    "bitpos",
-    "exists",
-    "geodist",
-    "geohash",
-    "geopos",
-    "get",
-    "getbit",
-    "getrange",
-    "hexists",
-    "hget",
-    "hgetall",
-    "hkeys",
-    "hlen",
-    "hmget",
-    "hstrlen",
-    "hvals",
-    "lindex",
-    "llen",
-    "lpos",
-    "lrange",
-    "scard",
-    "sismember",
-    "smembers",
-    "smismember",
-    "strlen",
-    "substr",
-    "type",
-    "xlen",
-    "xrange",
-    "xrevrange",
-    "zcard",
-    "zcount",
-    "zlexcount",
-    "zmscore",
-    "zrange",
-    "zrangebylex",
-    "zrangebyscore",
-    "zrank",
-    "zrevrange",
-    "zrevrangebylex",
-    "zrevrangebyscore",
-    "zrevrank",
-    "zscore",
-};
-
-/* Writes that may touch keys they do not declare: the tier is flushed. */
-static const char *const UNDECLARED_WRITES[] = {"eval",     "evalsha", "fcall",
-                                                "flushall", "flushdb", "swapdb"};
-
-/* What a command is to the cache, worked out once per command of the key
- * table (cache.traits, by keys_index). */
-#define TRAIT_WRITES     1u /* invalidates the keys it writes */
-#define TRAIT_UNDECLARED 2u /* may write keys it does not declare: flushes */
-#define TRAIT_CACHEABLE  4u /* a read answered from the tier */
-#define TRAIT_MGET       8u /* split key by key */
-
 struct cache {
     struct tier *tier; /* NULL when cache.enabled is off */
-    const struct keys_table *keys;
-    uint8_t *traits; /* TRAIT_* of each command of keys */
     struct policy *policy;
     int db;
     uint64_t ttl_ms;
@@ -151,39 +88,6 @@ struct cache_keys {
     char inline_data[CACHE_KEYS_INLINE];
 };
 
-static bool name_in(const char *name, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(name, list[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* keys_table_each callback: the traits of one command. A write is a write
- * flag on the command, or a key spec that writes (EVAL has only the latter),
- * or a command that writes keys it does not declare. */
-static void traits_of(void *arg, const struct keys_cmd *cmd)
-{
-    struct cache *c = arg;
-    uint8_t t = 0;
-    if (name_in(cmd->name, UNDECLARED_WRITES,
-                sizeof(UNDECLARED_WRITES) / sizeof(*UNDECLARED_WRITES)))
-        t |= TRAIT_WRITES | TRAIT_UNDECLARED;
-    if (cmd->flags & KEYS_CMD_WRITE)
-        t |= TRAIT_WRITES;
-    for (int i = 0; i < cmd->nspecs; i++) {
-        if (cmd->specs[i].flags & KEYS_KEY_WRITES)
-            t |= TRAIT_WRITES;
-    }
-    if (!(t & TRAIT_WRITES) && (cmd->flags & KEYS_CMD_READONLY) &&
-        name_in(cmd->name, CACHEABLE, sizeof(CACHEABLE) / sizeof(*CACHEABLE)))
-        t |= TRAIT_CACHEABLE;
-    if (strcmp(cmd->name, "mget") == 0)
-        t |= TRAIT_MGET;
-    c->traits[keys_index(c->keys, cmd)] = t;
-}
-
 size_t cache_prefix_count(const struct cache *c)
 {
     return c->nprefixes;
@@ -211,25 +115,16 @@ static bool key_tracked(const struct cache *c, const char *key, size_t len)
     return false;
 }
 
-struct cache *cache_create(const struct config *cfg, const struct keys_table *keys,
-                           struct policy *policy)
+struct cache *cache_create(const struct config *cfg, struct policy *policy)
 {
     struct cache *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
-    c->keys = keys;
     c->policy = policy;
-    c->traits = malloc(keys_table_count(keys) + 1);
-    if (c->traits == NULL) {
-        free(c);
-        return NULL;
-    }
-    keys_table_each(keys, traits_of, c);
     c->db = cfg->upstream_database;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
     if (config_list_split(cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL, &c->prefixes,
                           &c->nprefixes) < 0) {
-        free(c->traits);
         free(c);
         return NULL;
     }
@@ -237,7 +132,6 @@ struct cache *cache_create(const struct config *cfg, const struct keys_table *ke
         c->tier = tier_create((size_t)cfg->cache_max_memory, (size_t)cfg->cache_max_entry);
         if (c->tier == NULL) {
             free(c->prefixes);
-            free(c->traits);
             free(c);
             return NULL;
         }
@@ -250,7 +144,6 @@ void cache_destroy(struct cache **cp)
     if (*cp == NULL)
         return;
     tier_destroy(&(*cp)->tier);
-    free((*cp)->traits);
     free((*cp)->scratch);
     free((*cp)->raw);
     free((*cp)->pack);
@@ -326,35 +219,29 @@ static int keys_add(struct cache_keys *k, const char *key, size_t len)
     return 0;
 }
 
-struct write_walk {
-    struct cache *cache;
-    const char *buf;
-    const char *name;
-    uint64_t now_ms;
-    struct cache_keys *keys;
-};
-
-/* Drops a written key and fires the invalidation rules on it. */
-static void write_key(void *arg, struct resp_view key, unsigned flags)
+/* Drops the keys a write writes and fires the invalidation rules on them;
+ * keeps them in k (NULL: not kept). False when they cannot be told. */
+static bool write_keys(struct cache *c, struct request *r, uint64_t now_ms, struct cache_keys *k)
 {
-    struct write_walk *w = arg;
-    if (!(flags & KEYS_KEY_WRITES))
-        return;
-    drop_key(w->cache, w->buf + key.off, key.len);
-    policy_on_write(w->cache->policy, w->buf + key.off, key.len, w->name, w->now_ms);
-    if (!w->keys->flush && keys_add(w->keys, w->buf + key.off, key.len) < 0)
-        w->keys->flush = true;
+    int n = request_keys(r);
+    for (int i = 0; i < n; i++) {
+        struct resp_view key = r->keys->views[i];
+        if (!(r->keys->flags[i] & KEYS_KEY_WRITES))
+            continue;
+        drop_key(c, r->buf + key.off, key.len);
+        policy_on_write(c->policy, r->buf + key.off, key.len, r->cmd->name, now_ms);
+        if (k != NULL && !k->flush && keys_add(k, r->buf + key.off, key.len) < 0)
+            k->flush = true;
+    }
+    return n >= 0;
 }
 
 /* Invalidates what a write touches; returns the keys to invalidate again. */
-static struct cache_keys *plan_write(struct cache *c, const struct keys_cmd *cmd, const char *buf,
-                                     const struct resp_request *req, uint64_t now_ms)
+static struct cache_keys *plan_write(struct cache *c, struct request *r, uint64_t now_ms)
 {
     if (c->tier == NULL) { /* nothing to drop, but the rules and modules hear of it */
-        struct cache_keys none = {.flush = true}; /* collects no keys */
-        struct write_walk w = {c, buf, cmd->name, now_ms, &none};
         if (!policy_empty(c->policy))
-            keys_each(cmd, buf, req, write_key, &w);
+            write_keys(c, r, now_ms, NULL);
         return NULL;
     }
     struct cache_keys *k = keys_create();
@@ -362,26 +249,11 @@ static struct cache_keys *plan_write(struct cache *c, const struct keys_cmd *cmd
         cache_flush(c);
         return NULL;
     }
-    struct write_walk w = {c, buf, cmd->name, now_ms, k};
-    if ((c->traits[keys_index(c->keys, cmd)] & TRAIT_UNDECLARED) ||
-        keys_each(cmd, buf, req, write_key, &w) < 0)
+    if ((r->cmd->traits & COMMAND_FLUSHES) || !write_keys(c, r, now_ms, k))
         k->flush = true;
     if (k->flush)
         cache_flush(c);
     return k;
-}
-
-struct one_key {
-    struct resp_view key;
-    int count;
-};
-
-static void count_key(void *arg, struct resp_view key, unsigned flags)
-{
-    (void)flags;
-    struct one_key *o = arg;
-    o->key = key;
-    o->count++;
 }
 
 /* Opens a stored entry in *v: checks that the rule it was filled under is
@@ -482,19 +354,19 @@ static struct cache_fill *fill_create(struct cache *c, const char *key, size_t k
 }
 
 /* A cacheable read: answered from the tier, or given a fill. */
-static void plan_read(struct cache *c, const struct keys_cmd *cmd, const char *buf,
-                      const struct resp_request *req, uint64_t now_ms, struct cache_plan *plan)
+static void plan_read(struct cache *c, struct request *r, uint64_t now_ms, struct cache_plan *plan)
 {
-    struct one_key one = {{0, 0}, 0};
-    if (keys_each(cmd, buf, req, count_key, &one) != 1)
+    if (request_keys(r) != 1)
         return;
-    const char *key = buf + one.key.off;
+    struct resp_view key = r->keys->views[0];
+    const struct resp_request *req = r->frame;
     size_t skip = req->argv[0].off + req->argv[0].len + 2; /* the name and its CRLF */
-    if (lookup(c, key, one.key.len, cmd->name, buf + skip, req->len - skip, now_ms, &plan->view)) {
+    const char *rest = r->buf + skip, *name = r->cmd->name;
+    if (lookup(c, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms, &plan->view)) {
         plan->hit = true;
         return;
     }
-    plan->fill = fill_create(c, key, one.key.len, cmd->name, buf + skip, req->len - skip, now_ms);
+    plan->fill = fill_create(c, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms);
 }
 
 /* Appends to a growing block (len used of cap); false when out of memory. */
@@ -513,27 +385,16 @@ static bool scratch_add(struct cache *c, const void *data, size_t len)
     return bytes_add(&c->scratch, &c->scratch_len, &c->scratch_cap, data, len);
 }
 
-/* The next argument of a complete multibulk frame from pos: its whole
- * encoding ("$3\r\nkey\r\n") in *arg, its payload in *key. */
-static void next_arg(const char *buf, size_t *pos, struct resp_view *arg, struct resp_view *key)
-{
-    const char *p = buf + *pos + 1;
-    size_t len = 0;
-    while (*p != '\r')
-        len = len * 10 + (size_t)(*p++ - '0');
-    key->off = (size_t)(p + 2 - buf);
-    key->len = len;
-    arg->off = *pos;
-    arg->len = key->off + len + 2 - *pos;
-    *pos += arg->len;
-}
-
 /* Looks up each key of an MGET as a GET; the misses become an MGET of their own. */
 static struct cache_mget *mget_split(struct cache *c, const char *buf,
                                      const struct resp_request *req, uint64_t now_ms)
 {
     struct cache_mget *m = calloc(1, sizeof(*m));
-    size_t n = (size_t)req->argc - 1, pos = req->argv[0].off + req->argv[0].len + 2;
+    size_t n = (size_t)req->argc - 1;
+    struct resp_args args;
+    struct resp_view key;
+    resp_args_init(&args, buf, req);
+    resp_args_next(&args, &key); /* the name */
     if (m == NULL || (m->slots = calloc(n, sizeof(*m->slots))) == NULL ||
         (m->fills = calloc(n, sizeof(*m->fills))) == NULL) {
         cache_mget_put(&m);
@@ -542,10 +403,9 @@ static struct cache_mget *mget_split(struct cache *c, const char *buf,
     m->refs = 1;
     m->n = n;
     bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        struct resp_view arg, key;
+    for (size_t i = 0; i < n && ok && resp_args_next(&args, &key); i++) {
+        struct resp_view arg = resp_args_encoding(key);
         struct tier_view hit;
-        next_arg(buf, &pos, &arg, &key);
         if (lookup(c, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms, &hit)) {
             m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
             ok = bytes_add(&m->hits, &m->hits_len, &m->hits_cap, hit.reply, hit.len);
@@ -587,28 +447,27 @@ static void plan_mget(struct cache *c, const char *buf, const struct resp_reques
     cache_mget_put(&m);
 }
 
-void cache_plan(struct cache *c, const struct keys_cmd *cmd, const char *buf,
-                const struct resp_request *req, bool shared, uint64_t now_ms,
+void cache_plan(struct cache *c, struct request *r, bool shared, uint64_t now_ms,
                 struct cache_plan *plan)
 {
     memset(plan, 0, sizeof(*plan));
+    const struct command *cmd = r->cmd;
     if (cmd == NULL)
         return;
-    uint8_t traits = c->traits[keys_index(c->keys, cmd)];
-    if (traits & TRAIT_WRITES) {
-        plan->writes = plan_write(c, cmd, buf, req, now_ms);
+    if (cmd->classes & COMMAND_CLASS_WRITE) {
+        plan->writes = plan_write(c, r, now_ms);
         return;
     }
-    if (c->tier == NULL || !shared || !(traits & TRAIT_CACHEABLE))
+    if (c->tier == NULL || !shared || !(cmd->traits & COMMAND_CACHEABLE))
         return;
     if (!c->active) {
         c->bypassed++;
         return;
     }
-    if (traits & TRAIT_MGET)
-        plan_mget(c, buf, req, now_ms, plan);
+    if (cmd->traits & COMMAND_SPLIT)
+        plan_mget(c, r->buf, r->frame, now_ms, plan);
     else
-        plan_read(c, cmd, buf, req, now_ms, plan);
+        plan_read(c, r, now_ms, plan);
 }
 
 void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len)

@@ -14,8 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "proxy/proto/keys.h"
-#include "proxy/proto/resp.h"
+#include "proxy/proto/request.h"
 #include "proxy/cache/tier.h"
 
 struct config;
@@ -42,16 +41,15 @@ struct cache_plan {
     struct cache_mget *mget;   /* forward its request instead, then its PTTLs; owned */
 };
 
-/* Creates the cache for cfg's cache.* settings, using keys for key positions
- * and policy (a built one) for the cache and invalidation rules, both
- * borrowed and outliving it. The tier starts inactive. NULL on ENOMEM.
+/* Creates the cache for cfg's cache.* settings, using policy (a built one,
+ * borrowed and outliving it) for the cache and invalidation rules. The tier starts inactive. NULL
+ * on ENOMEM.
  *
  * Every stored entry records the cache rule it was filled under (index and
  * fingerprint) and the invalidation stamps of its key: a hit on an entry
  * whose rule has since changed, or that an invalidation rule has voided, is
  * dropped and answered as a miss. */
-struct cache *cache_create(const struct config *cfg, const struct keys_table *keys,
-                           struct policy *policy);
+struct cache *cache_create(const struct config *cfg, struct policy *policy);
 
 /* After a reload: takes cache.ttl from cfg and policy as the rules from now
  * on (borrowed; the previous one may be destroyed once this returns).
@@ -71,13 +69,12 @@ void cache_destroy(struct cache **c);
  * empties the tier. */
 void cache_set_active(struct cache *c, bool active);
 
-/* Decides for one complete multibulk request, cmd being its entry in the key
- * table (NULL: unknown, nothing is done). shared says whether it goes to a
+/* Decides for one complete multibulk request (an unknown command: nothing is
+ * done; its keys are found here if they were not yet). shared says whether it goes to a
  * shared upstream connection in the configured database, the only place
  * reads are served and filled from. Writes are invalidated here, whatever
  * the connection, and fire the invalidation rules. */
-void cache_plan(struct cache *c, const struct keys_cmd *cmd, const char *buf,
-                const struct resp_request *req, bool shared, uint64_t now_ms,
+void cache_plan(struct cache *c, struct request *r, bool shared, uint64_t now_ms,
                 struct cache_plan *plan);
 
 /* The PTTL request to send right behind a read with a fill. */

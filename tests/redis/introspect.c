@@ -18,7 +18,7 @@
 #include "harness/fixtures.h"
 #include "harness/redis.h"
 #include "proxy/introspect.h"
-#include "proxy/proto/keys.h"
+#include "proxy/proto/command.h"
 
 #define KEYS_TEXT_MAX 2048
 #define GIVE_UP       "ERR" /* keys_each returned -1 */
@@ -200,11 +200,11 @@ static char *redis_getkeys(redisContext *c, const char *frame, const struct resp
 }
 
 /* keys_each's keys for the request, sorted; "ERR" for -1. */
-static char *table_keys(const struct keys_table *t, const char *frame,
+static char *table_keys(const struct command_table *t, const char *frame,
                         const struct resp_request *req)
 {
     struct found f = {.frame = frame};
-    const struct keys_cmd *cmd = keys_lookup_request(t, frame, req);
+    const struct command *cmd = command_lookup_request(t, frame, req);
     int n = cmd != NULL ? keys_each(cmd, frame, req, collect, &f) : -2;
     char *out;
 
@@ -216,7 +216,7 @@ static char *table_keys(const struct keys_table *t, const char *frame,
     return out;
 }
 
-static void check_corpus(const struct keys_table *t, const char *which)
+static void check_corpus(const struct command_table *t, const char *which)
 {
     redisContext *c = connect_or_fail();
 
@@ -242,16 +242,16 @@ static void check_corpus(const struct keys_table *t, const char *which)
     redisFree(c);
 }
 
-static struct keys_table *load_introspected(void)
+static struct command_table *load_introspected(void)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     char err[256];
     int n = introspect_commands("127.0.0.1", fx_redis.port, NULL, NULL, NULL, HARNESS_TIMEOUT_MS, t,
                                 err, sizeof(err));
 
     cr_assert_gt(n, 0, "introspect_commands: %s", err);
     cr_assert_str_empty(err);
-    cr_assert_eq((size_t)n, keys_table_count(t));
+    cr_assert_eq((size_t)n, command_table_count(t));
     return t;
 }
 
@@ -259,19 +259,19 @@ TestSuite(keys, .init = fixture_redis, .fini = fixture_stop, .timeout = 120);
 
 Test(keys, introspected_table_agrees_with_getkeys)
 {
-    struct keys_table *t = load_introspected();
+    struct command_table *t = load_introspected();
 
     check_corpus(t, "introspected");
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
 }
 
 Test(keys, builtin_table_agrees_with_getkeys)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
 
-    cr_assert_gt(keys_table_add_builtin(t), 0);
+    cr_assert_gt(command_table_add_builtin(t), 0);
     check_corpus(t, "builtin");
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
 }
 
 static bool spec_equal(const struct keys_spec *a, const struct keys_spec *b)
@@ -283,23 +283,24 @@ static bool spec_equal(const struct keys_spec *a, const struct keys_spec *b)
 }
 
 struct compare {
-    const struct keys_table *other;
+    const struct command_table *other;
     int checked;
 };
 
 /* cmd (of one table) is in the other table with the same arity, flags, specs. */
-static void compare_cmd(void *arg, const struct keys_cmd *cmd)
+static void compare_cmd(void *arg, const struct command *cmd)
 {
     struct compare *cmp = arg;
-    const struct keys_cmd *o = keys_lookup(cmp->other, cmd->name, strlen(cmd->name));
+    const struct command *o = command_lookup(cmp->other, cmd->name, strlen(cmd->name));
 
     cr_expect_not_null(o, "%s: only in one table", cmd->name);
     if (o == NULL)
         return;
     cr_expect_eq(cmd->arity, o->arity, "%s: arity", cmd->name);
-    cr_expect_eq(cmd->flags & KEYS_CMD_WRITE, o->flags & KEYS_CMD_WRITE, "%s: write", cmd->name);
-    cr_expect_eq(cmd->flags & KEYS_CMD_READONLY, o->flags & KEYS_CMD_READONLY, "%s: readonly",
+    cr_expect_eq(cmd->flags & COMMAND_FLAG_WRITE, o->flags & COMMAND_FLAG_WRITE, "%s: write",
                  cmd->name);
+    cr_expect_eq(cmd->flags & COMMAND_FLAG_READONLY, o->flags & COMMAND_FLAG_READONLY,
+                 "%s: readonly", cmd->name);
     cr_expect_eq(cmd->flags, o->flags, "%s: flags %#x vs %#x", cmd->name, cmd->flags, o->flags);
     cr_expect_eq(cmd->nspecs, o->nspecs, "%s: number of key specs", cmd->name);
     for (int i = 0; i < cmd->nspecs && i < o->nspecs; i++)
@@ -310,23 +311,23 @@ static void compare_cmd(void *arg, const struct keys_cmd *cmd)
 
 Test(keys, builtin_table_is_command)
 {
-    struct keys_table *live = load_introspected();
-    struct keys_table *builtin = keys_table_create();
+    struct command_table *live = load_introspected();
+    struct command_table *builtin = command_table_create();
     struct compare cmp = {live, 0};
 
-    cr_assert_gt(keys_table_add_builtin(builtin), 0);
-    keys_table_each(builtin, compare_cmd, &cmp);
-    cr_expect_eq((size_t)cmp.checked, keys_table_count(builtin));
+    cr_assert_gt(command_table_add_builtin(builtin), 0);
+    command_table_each(builtin, compare_cmd, &cmp);
+    cr_expect_eq((size_t)cmp.checked, command_table_count(builtin));
     cmp = (struct compare){builtin, 0};
-    keys_table_each(live, compare_cmd, &cmp);
-    cr_expect_eq(keys_table_count(live), keys_table_count(builtin));
-    keys_table_destroy(&live);
-    keys_table_destroy(&builtin);
+    command_table_each(live, compare_cmd, &cmp);
+    cr_expect_eq(command_table_count(live), command_table_count(builtin));
+    command_table_destroy(&live);
+    command_table_destroy(&builtin);
 }
 
 Test(keys, introspect_failure_is_reported)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     char err[256];
 
     cr_expect_eq(introspect_commands("127.0.0.1", fx_redis.port, NULL, NULL, "wrong", 2000, t, err,
@@ -337,6 +338,6 @@ Test(keys, introspect_failure_is_reported)
                                      sizeof(err)),
                  -1);
     cr_expect(strstr(err, "connect") != NULL, "%s", err);
-    cr_expect_eq(keys_table_count(t), 0);
-    keys_table_destroy(&t);
+    cr_expect_eq(command_table_count(t), 0);
+    command_table_destroy(&t);
 }

@@ -22,17 +22,17 @@
 #define LEN(a)  (sizeof(a) / sizeof((a)[0]))
 #define INHERIT (-1) /* a rule limit taken from the defaults */
 
-static struct keys_table *keys;
+static struct command_table *keys;
 
 static inline void policy_test_setup(void)
 {
-    keys = keys_table_create();
-    cr_assert(keys != NULL && keys_table_add_builtin(keys) > 0);
+    keys = command_table_create();
+    cr_assert(keys != NULL && command_table_add_builtin(keys) > 0);
 }
 
 static inline void policy_test_teardown(void)
 {
-    keys_table_destroy(&keys);
+    command_table_destroy(&keys);
     check_leaks();
 }
 
@@ -70,8 +70,11 @@ static inline const char *check_frame(struct policy *p, struct frame *f)
 {
     static char out[POLICY_REPLY_MAX + 1];
     char reply[POLICY_REPLY_MAX];
-    const struct keys_cmd *cmd = keys_lookup_request(keys, f->buf, &f->req);
-    size_t n = policy_check(p, cmd, f->buf, &f->req, reply);
+    struct request_keys scratch = {0};
+    struct request r;
+    request_init(&r, keys, f->buf, &f->req, &scratch);
+    size_t n = policy_check(p, &r, reply);
+    request_keys_free(&scratch);
 
     cr_assert_leq(n, POLICY_REPLY_MAX);
     memcpy(out, reply, n);

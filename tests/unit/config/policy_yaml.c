@@ -55,21 +55,22 @@ static void example_path(char *buf, size_t len)
 }
 
 /* A request for the engine: words as a multibulk frame in buf. */
-struct request {
+struct words {
     char buf[512];
     struct resp_request req;
-    const struct keys_cmd *cmd;
+    struct request_keys scratch;
+    struct request r;
 };
 
-static struct keys_table *keys_builtin(void)
+static struct command_table *keys_builtin(void)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     cr_assert_not_null(t);
-    cr_assert_gt(keys_table_add_builtin(t), 0);
+    cr_assert_gt(command_table_add_builtin(t), 0);
     return t;
 }
 
-static void request_make(struct request *r, const struct keys_table *t, const char *const *words)
+static void request_make(struct words *r, const struct command_table *t, const char *const *words)
 {
     struct resp_scanner s;
     size_t n = 0, len = 0;
@@ -83,17 +84,19 @@ static void request_make(struct request *r, const struct keys_table *t, const ch
     memset(&s, 0, sizeof(s));
     resp_scanner_reset(&s);
     cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, r->buf, len, &r->req), RESP_OK);
-    r->cmd = keys_lookup_request(t, r->buf, &r->req);
+    r->scratch = (struct request_keys){0};
+    request_init(&r->r, t, r->buf, &r->req, &r->scratch);
 }
 
 /* The engine's answer to words: "" when forwarded, else the reply without its CRLF. */
-static void check(struct policy *p, const struct keys_table *t, const char *const *words,
+static void check(struct policy *p, const struct command_table *t, const char *const *words,
                   const char *want)
 {
-    struct request r;
+    struct words r;
     char reply[POLICY_REPLY_MAX + 1];
     request_make(&r, t, words);
-    size_t n = policy_check(p, r.cmd, r.buf, &r.req, reply);
+    size_t n = policy_check(p, &r.r, reply);
+    request_keys_free(&r.scratch);
     cr_assert_leq(n, POLICY_REPLY_MAX);
     if (n >= 2 && reply[n - 2] == '\r')
         n -= 2;
@@ -171,7 +174,7 @@ Test(policy_yaml, example_behaves_as_documented)
 {
     struct config cfg;
     char err[ERRLEN] = "", path[512];
-    struct keys_table *t = keys_builtin();
+    struct command_table *t = keys_builtin();
     example_path(path, sizeof(path));
     config_init(&cfg);
     cr_assert_eq(config_load_file(&cfg, path, err, sizeof(err)), 0, "%s", err);
@@ -226,7 +229,7 @@ Test(policy_yaml, example_behaves_as_documented)
     cr_expect_eq(policy_on_write(p, "user:42:profile", 15, "hset", 1000), 1);
     cr_expect_eq(policy_on_write(p, "user:42:profile", 15, NULL, 1000), 1);
 
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
     config_deinit(&cfg);
 }
 
@@ -294,7 +297,7 @@ Test(policy_yaml, defaults_and_validate_fields)
                        "    max_key_length: 8\n"
                        "    max_value_size: 2\n"
                        "  deny_commands: ping\n";
-    struct keys_table *t = keys_builtin();
+    struct command_table *t = keys_builtin();
     struct policy *p = load_policy(text);
     check(p, t, WORDS("PING"), "-ERR policy deny_commands: command 'ping' is denied");
     check(p, t, WORDS("SET", "ro:1", "x"), "-ERR policy ro: keys matching this rule are read-only");
@@ -307,7 +310,7 @@ Test(policy_yaml, defaults_and_validate_fields)
     check(p, t, WORDS("GET", "x"), "-ERR policy gets: no reads today");
     check(p, t, WORDS("STRLEN", "x"),
           "-ERR policy default: command 'strlen' is denied on these keys");
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
     policy_destroy(&p);
 }
 

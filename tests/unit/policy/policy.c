@@ -57,7 +57,11 @@ Test(policy, empty)
     cr_expect(policy_empty(p));
     cr_assert_eq(policy_build(p, NULL, err, sizeof(err)), 0);
     struct frame f = frame_of("FLUSHALL");
-    cr_expect_eq(policy_check(p, keys_lookup(keys, "flushall", 8), f.buf, &f.req, reply), 0);
+    struct request_keys scratch = {0};
+    struct request r;
+    request_init(&r, keys, f.buf, &f.req, &scratch);
+    cr_expect_eq(policy_check(p, &r, reply), 0);
+    request_keys_free(&scratch);
     free(f.buf);
     cr_expect_eq(policy_cache_rule(p, "k", 1)->index, 0);
     cr_expect_eq(policy_stamp(p, "k", 1, NULL, 0), 0);

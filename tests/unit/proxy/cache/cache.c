@@ -1,7 +1,7 @@
 /* Unit tests for proxy/cache.c: what each request means for the local tier. */
 #include <criterion/criterion.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "config/config.h"
@@ -11,19 +11,19 @@
 #include "tests/unit/leaks.h"
 
 static struct config cfg;
-static struct keys_table *keys;
+static struct command_table *keys;
 static struct policy *policy;
 static struct cache *cache;
 
 static void setup(void)
 {
     config_init(&cfg);
-    keys = keys_table_create();
-    cr_assert(keys != NULL && keys_table_add_builtin(keys) > 0);
+    keys = command_table_create();
+    cr_assert(keys != NULL && command_table_add_builtin(keys) > 0);
     char err[256];
     policy = policy_create();
     cr_assert(policy != NULL && policy_build(policy, NULL, err, sizeof(err)) == 0);
-    cache = cache_create(&cfg, keys, policy);
+    cache = cache_create(&cfg, policy);
     cr_assert_not_null(cache);
     cache_set_active(cache, true);
 }
@@ -32,7 +32,7 @@ static void teardown(void)
 {
     cache_destroy(&cache);
     policy_destroy(&policy);
-    keys_table_destroy(&keys);
+    command_table_destroy(&keys);
     config_deinit(&cfg);
     check_leaks();
 }
@@ -64,7 +64,11 @@ static struct cache_plan plan_of(const char *line, bool shared, uint64_t now)
 {
     struct frame f = frame_of(line);
     struct cache_plan plan;
-    cache_plan(cache, keys_lookup_request(keys, f.buf, &f.req), f.buf, &f.req, shared, now, &plan);
+    struct request_keys scratch = {0};
+    struct request r;
+    request_init(&r, keys, f.buf, &f.req, &scratch);
+    cache_plan(cache, &r, shared, now, &plan);
+    request_keys_free(&scratch);
     free(f.buf);
     return plan;
 }

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/proto/keys.h"
+#include "proxy/proto/command.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -59,7 +59,7 @@ static char *encode(const char *line, struct resp_request *req)
 }
 
 /* Runs keys_each on line with cmd (or the table's entry) and checks want. */
-static void check_keys(const struct keys_table *t, const struct keys_cmd *cmd, const char *line,
+static void check_keys(const struct command_table *t, const struct command *cmd, const char *line,
                        const char *want, struct collected *c)
 {
     struct resp_request req;
@@ -67,7 +67,7 @@ static void check_keys(const struct keys_table *t, const struct keys_cmd *cmd, c
     int n;
 
     if (cmd == NULL)
-        cmd = keys_lookup_request(t, frame, &req);
+        cmd = command_lookup_request(t, frame, &req);
     cr_assert_not_null(cmd, "no entry for %s", line);
     memset(c, 0, sizeof(*c));
     c->frame = frame;
@@ -101,7 +101,7 @@ static void check_keys(const struct keys_table *t, const struct keys_cmd *cmd, c
         .flags = (f), __VA_ARGS__                                                                  \
     }
 
-static const struct keys_cmd SPEC_CMDS[] = {
+static const struct command SPEC_CMDS[] = {
     CMD("one", -2, 0, 1, SPEC(KEYS_KEY_RW, INDEX(1), RANGE(0, 1, 0))),
     CMD("pairs", -3, 0, 1, SPEC(KEYS_KEY_OW, INDEX(1), RANGE(-1, 2, 0))),
     CMD("two", 3, 0, 1, SPEC(KEYS_KEY_RO, INDEX(1), RANGE(1, 1, 0))),
@@ -117,7 +117,7 @@ static const struct keys_cmd SPEC_CMDS[] = {
     CMD("incomplete", -2, 0, 1, SPEC(KEYS_KEY_INCOMPLETE, INDEX(1), RANGE(0, 1, 0))),
     CMD("unknown", -2, 0, 2, SPEC(KEYS_KEY_RO, INDEX(1), RANGE(0, 1, 0)),
         SPEC(KEYS_KEY_RO, .bs = KEYS_BS_UNKNOWN)),
-    {.name = "nospecs", .arity = -1, .flags = KEYS_CMD_WRITE},
+    {.name = "nospecs", .arity = -1, .flags = COMMAND_FLAG_WRITE},
 };
 
 static const struct {
@@ -169,45 +169,45 @@ static const struct {
 
 Test(keys, spec_interpreter)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     struct collected c;
 
     cr_assert_not_null(t);
     for (size_t i = 0; i < LEN(SPEC_CMDS); i++)
-        cr_assert_eq(keys_table_add(t, &SPEC_CMDS[i]), 0, "%s", SPEC_CMDS[i].name);
+        cr_assert_eq(command_table_add(t, &SPEC_CMDS[i]), 0, "%s", SPEC_CMDS[i].name);
     for (size_t i = 0; i < LEN(SPEC_CASES); i++)
         check_keys(t, NULL, SPEC_CASES[i].line, SPEC_CASES[i].want, &c);
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
     cr_assert_null(t);
 }
 
 Test(keys, flags_follow_specs)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     struct collected c;
 
-    keys_table_add(t, &SPEC_CMDS[3]);
+    command_table_add(t, &SPEC_CMDS[3]);
     check_keys(t, NULL, "fwd k store d", "k d", &c);
     cr_expect_eq(c.flags[0], KEYS_KEY_RO);
     cr_expect_eq(c.flags[1], KEYS_KEY_OW);
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
 }
 
 Test(keys, binary_keys)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     struct collected c;
 
-    keys_table_add(t, &SPEC_CMDS[1]);
+    command_table_add(t, &SPEC_CMDS[1]);
     check_keys(t, NULL, "pairs \"a\\r\\nb\\x00c\" v \"\" w", "a\\x0d\\x0ab\\x00c ", &c);
     cr_expect_eq(c.n, 2);
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
 }
 
 Test(keys, invalid_commands_are_refused)
 {
-    struct keys_table *t = keys_table_create();
-    struct keys_cmd bad[] = {
+    struct command_table *t = command_table_create();
+    struct command bad[] = {
         {.name = "", .arity = 1},
         {.name = "x", .arity = 1, .nspecs = KEYS_SPECS_MAX + 1},
         {.name = "x", .arity = 1, .nspecs = -1},
@@ -220,9 +220,9 @@ Test(keys, invalid_commands_are_refused)
     };
 
     for (size_t i = 0; i < LEN(bad); i++)
-        cr_expect_eq(keys_table_add(t, &bad[i]), -1, "case %zu", i);
-    cr_expect_eq(keys_table_count(t), 0);
-    keys_table_destroy(&t);
+        cr_expect_eq(command_table_add(t, &bad[i]), -1, "case %zu", i);
+    cr_expect_eq(command_table_count(t), 0);
+    command_table_destroy(&t);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -324,13 +324,13 @@ static const struct {
 
 Test(keys, builtin_requests)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     struct collected c;
 
-    cr_assert_eq(keys_table_add_builtin(t), (int)keys_table_count(t));
+    cr_assert_eq(command_table_add_builtin(t), (int)command_table_count(t));
     for (size_t i = 0; i < LEN(BUILTIN_CASES); i++)
         check_keys(t, NULL, BUILTIN_CASES[i].line, BUILTIN_CASES[i].want, &c);
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
 }
 
 static const struct {
@@ -338,70 +338,70 @@ static const struct {
     unsigned has;
     unsigned lacks;
 } BUILTIN_FLAGS[] = {
-    {"set", KEYS_CMD_WRITE, KEYS_CMD_READONLY},
-    {"get", KEYS_CMD_READONLY, KEYS_CMD_WRITE},
-    {"flushdb", KEYS_CMD_WRITE, KEYS_CMD_READONLY},
-    {"swapdb", KEYS_CMD_WRITE, KEYS_CMD_READONLY},
-    {"sort", KEYS_CMD_WRITE | KEYS_CMD_MOVABLEKEYS, KEYS_CMD_READONLY},
-    {"sort_ro", KEYS_CMD_READONLY, KEYS_CMD_WRITE},
-    {"eval", KEYS_CMD_NO_MANDATORY_KEYS | KEYS_CMD_MOVABLEKEYS, KEYS_CMD_READONLY},
-    {"xread", KEYS_CMD_READONLY | KEYS_CMD_BLOCKING, KEYS_CMD_WRITE},
-    {"xgroup", KEYS_CMD_CONTAINER, KEYS_CMD_WRITE},
-    {"xgroup|create", KEYS_CMD_WRITE, KEYS_CMD_CONTAINER},
-    {"ping", 0, KEYS_CMD_WRITE | KEYS_CMD_READONLY},
+    {"set", COMMAND_FLAG_WRITE, COMMAND_FLAG_READONLY},
+    {"get", COMMAND_FLAG_READONLY, COMMAND_FLAG_WRITE},
+    {"flushdb", COMMAND_FLAG_WRITE, COMMAND_FLAG_READONLY},
+    {"swapdb", COMMAND_FLAG_WRITE, COMMAND_FLAG_READONLY},
+    {"sort", COMMAND_FLAG_WRITE | COMMAND_FLAG_MOVABLEKEYS, COMMAND_FLAG_READONLY},
+    {"sort_ro", COMMAND_FLAG_READONLY, COMMAND_FLAG_WRITE},
+    {"eval", COMMAND_FLAG_NO_MANDATORY_KEYS | COMMAND_FLAG_MOVABLEKEYS, COMMAND_FLAG_READONLY},
+    {"xread", COMMAND_FLAG_READONLY | COMMAND_FLAG_BLOCKING, COMMAND_FLAG_WRITE},
+    {"xgroup", COMMAND_FLAG_CONTAINER, COMMAND_FLAG_WRITE},
+    {"xgroup|create", COMMAND_FLAG_WRITE, COMMAND_FLAG_CONTAINER},
+    {"ping", 0, COMMAND_FLAG_WRITE | COMMAND_FLAG_READONLY},
 };
 
 Test(keys, builtin_lookup_and_flags)
 {
-    struct keys_table *t = keys_table_create();
-    const struct keys_cmd *cmd;
+    struct command_table *t = command_table_create();
+    const struct command *cmd;
 
-    cr_assert_gt(keys_table_add_builtin(t), 300);
+    cr_assert_gt(command_table_add_builtin(t), 300);
     for (size_t i = 0; i < LEN(BUILTIN_FLAGS); i++) {
-        cmd = keys_lookup(t, BUILTIN_FLAGS[i].name, strlen(BUILTIN_FLAGS[i].name));
+        cmd = command_lookup(t, BUILTIN_FLAGS[i].name, strlen(BUILTIN_FLAGS[i].name));
         cr_assert_not_null(cmd, "%s", BUILTIN_FLAGS[i].name);
         cr_expect_eq(cmd->flags & BUILTIN_FLAGS[i].has, BUILTIN_FLAGS[i].has, "%s", cmd->name);
         cr_expect_eq(cmd->flags & BUILTIN_FLAGS[i].lacks, 0, "%s", cmd->name);
     }
-    cr_expect_not_null(keys_lookup(t, "GeTrAnGe", 8));
-    cr_expect_not_null(keys_lookup(t, "getx", 3));
-    cr_expect_null(keys_lookup(t, "getx", 4));
-    cr_expect_null(keys_lookup(t, "ge", 2));
-    cr_expect_null(keys_lookup(t, "get\0", 4));
-    cr_expect_null(keys_lookup(t, "", 0));
-    keys_table_destroy(&t);
+    cr_expect_not_null(command_lookup(t, "GeTrAnGe", 8));
+    cr_expect_not_null(command_lookup(t, "getx", 3));
+    cr_expect_null(command_lookup(t, "getx", 4));
+    cr_expect_null(command_lookup(t, "ge", 2));
+    cr_expect_null(command_lookup(t, "get\0", 4));
+    cr_expect_null(command_lookup(t, "", 0));
+    command_table_destroy(&t);
 }
 
 Test(keys, replace_and_grow)
 {
-    struct keys_table *t = keys_table_create();
-    struct keys_cmd cmd = {.arity = 2};
+    struct command_table *t = command_table_create();
+    struct command cmd = {.arity = 2};
 
     for (int i = 0; i < 1000; i++) {
         snprintf(cmd.name, sizeof(cmd.name), "CMD%d", i);
-        cr_assert_eq(keys_table_add(t, &cmd), 0);
+        cr_assert_eq(command_table_add(t, &cmd), 0);
     }
     cmd.arity = 5;
-    cr_assert_eq(keys_table_add(t, &cmd), 0); /* CMD999 again */
-    cr_expect_eq(keys_table_count(t), 1000);
-    cr_expect_eq(keys_lookup(t, "cmd999", 6)->arity, 5);
-    cr_expect_eq(keys_lookup(t, "cmd0", 4)->arity, 2);
-    cr_expect_str_eq(keys_lookup(t, "CMD500", 6)->name, "cmd500");
-    keys_table_destroy(&t);
+    cr_assert_eq(command_table_add(t, &cmd), 0); /* CMD999 again */
+    cr_expect_eq(command_table_count(t), 1000);
+    cr_expect_eq(command_lookup(t, "cmd999", 6)->arity, 5);
+    cr_expect_eq(command_lookup(t, "cmd0", 4)->arity, 2);
+    cr_expect_str_eq(command_lookup(t, "CMD500", 6)->name, "cmd500");
+    command_table_destroy(&t);
 }
 
 /* Thousands of keys: each one reached once by walking the frame. */
 Test(keys, many_keys)
 {
-    struct keys_table *t = keys_table_create();
+    struct command_table *t = command_table_create();
     struct resp_request req;
     struct resp_scanner s = {0};
     struct collected c = {0};
     char *frame = malloc(200000), *p = frame;
     const int n = 5000;
-    const struct keys_cmd *cmd;
+    const struct command *cmd;
 
-    keys_table_add_builtin(t);
+    command_table_add_builtin(t);
     p += sprintf(p, "*%d\r\n$4\r\nMSET\r\n", 2 * n + 1);
     for (int i = 0; i < n; i++)
         p += sprintf(p, "$%d\r\nk%d\r\n$1\r\nv\r\n",
@@ -413,11 +413,11 @@ Test(keys, many_keys)
     resp_scanner_reset(&s);
     cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, frame, (size_t)(p - frame), &req),
                  RESP_OK);
-    cmd = keys_lookup_request(t, frame, &req);
+    cmd = command_lookup_request(t, frame, &req);
     c.frame = frame;
     cr_assert_eq(keys_each(cmd, frame, &req, collect, &c), n);
     cr_expect_eq(strncmp(c.text, "k0 k1 k2 k3", 11), 0);
     cr_expect_eq(c.n, n);
     free(frame);
-    keys_table_destroy(&t);
+    command_table_destroy(&t);
 }

@@ -1,7 +1,7 @@
-/* keys_builtin.c - the built-in command table: every Redis 7.0 command and
+/* command_builtin.c - the built-in command table: every Redis 7.0 command and
  * subcommand with its arity, flags and key specs, for when COMMAND cannot be
- * asked. tests/integration/keys.c checks it against a live Redis's COMMAND. */
-#include "proxy/proto/keys.h"
+ * asked. tests/redis/introspect.c checks it against a live Redis's COMMAND. */
+#include "proxy/proto/command.h"
 
 #include <stdbool.h>
 #include <limits.h>
@@ -91,22 +91,22 @@ static int parse_spec(char *s, struct keys_spec *sp)
 }
 
 /* "<name> <arity> <flags> <spec>..." with flags as "write,denyoom" or "-". */
-static int parse_line(const char *line, struct keys_cmd *cmd)
+static int parse_line(const char *line, struct command *cmd)
 {
     char copy[KEYS_LINE_MAX], *save = NULL, *name, *arity, *flags, *end;
 
     if (strlen(line) >= sizeof(copy))
         return -1;
     strcpy(copy, line);
-    *cmd = (struct keys_cmd){0};
+    *cmd = (struct command){0};
     name = strtok_r(copy, " ", &save);
     arity = strtok_r(NULL, " ", &save);
     flags = strtok_r(NULL, " ", &save);
-    if (flags == NULL || strlen(name) > KEYS_NAME_MAX)
+    if (flags == NULL || strlen(name) > COMMAND_NAME_MAX)
         return -1;
     strcpy(cmd->name, name);
     cmd->arity = (int)strtol(arity, &end, 10);
-    if (*end != '\0' || parse_words(flags, ",", keys_cmd_flag, &cmd->flags) < 0)
+    if (*end != '\0' || parse_words(flags, ",", command_flag, &cmd->flags) < 0)
         return -1;
     for (char *s = strtok_r(NULL, " ", &save); s != NULL; s = strtok_r(NULL, " ", &save)) {
         if (cmd->nspecs == KEYS_SPECS_MAX || parse_spec(s, &cmd->specs[cmd->nspecs++]) < 0)
@@ -117,7 +117,7 @@ static int parse_line(const char *line, struct keys_cmd *cmd)
 
 /* Redis 7.0.15's COMMAND reply, one command or subcommand per line:
  *   name arity flags spec...
- * flags: the KEYS_CMD_* ones, comma-separated, "-" for none; "container"
+ * flags: the COMMAND_* ones, comma-separated, "-" for none; "container"
  * marks a command with subcommands. spec: flags/begin_search/find_keys, with
  * the key flags "|"-separated; begin_search "i<index>" or
  * "k<KEYWORD>,<startfrom>"; find_keys "r<lastkey>,<keystep>,<limit>" or
@@ -494,13 +494,13 @@ static const char *const BUILTIN[] = {
     "zunionstore -4 write,denyoom,movablekeys OW|update/i1/r0,1,0 RO|access/i2/n0,1,1",
 };
 
-int keys_table_add_builtin(struct keys_table *t)
+int command_table_add_builtin(struct command_table *t)
 {
-    struct keys_cmd cmd;
+    struct command cmd;
     size_t n = sizeof(BUILTIN) / sizeof(BUILTIN[0]);
 
     for (size_t i = 0; i < n; i++) {
-        if (parse_line(BUILTIN[i], &cmd) < 0 || keys_table_add(t, &cmd) < 0)
+        if (parse_line(BUILTIN[i], &cmd) < 0 || command_table_add(t, &cmd) < 0)
             return -1;
     }
     return (int)n;

@@ -1,0 +1,391 @@
+/* command.c - the command table: entries, their derived facts, lookup. */
+#include "proxy/proto/command.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "proxy/lib/hash.h"
+
+#define COMMAND_SLOTS_MIN 64
+
+struct command_table {
+    struct command *cmds; /* count used of cap, in insertion order */
+    size_t count;
+    size_t cap;
+    uint32_t *slots; /* nslots (a power of two): 1 + index into cmds, 0 = empty */
+    size_t nslots;
+};
+
+static const struct {
+    const char *name;
+    unsigned bit;
+} FLAGS[] = {
+    {"write", COMMAND_FLAG_WRITE},
+    {"readonly", COMMAND_FLAG_READONLY},
+    {"denyoom", COMMAND_FLAG_DENYOOM},
+    {"blocking", COMMAND_FLAG_BLOCKING},
+    {"movablekeys", COMMAND_FLAG_MOVABLEKEYS},
+    {"no_mandatory_keys", COMMAND_FLAG_NO_MANDATORY_KEYS},
+    {"pubsub", COMMAND_FLAG_PUBSUB},
+    {"admin", COMMAND_FLAG_ADMIN},
+    {"noscript", COMMAND_FLAG_NOSCRIPT},
+    {"container", COMMAND_FLAG_CONTAINER},
+};
+
+/* What the proxy knows of a command beyond what COMMAND says. Commands not
+ * listed are shared, without traits, and their keys follow their specs. */
+struct fact {
+    const char *name;
+    command_kind_e kind;
+    command_rule_e rule;
+    unsigned traits;  /* COMMAND_CACHEABLE needs a read-only command that writes nothing */
+    keys_proc_e proc; /* Redis's getkeys procedure, where the specs fall short */
+};
+
+#define STICKY(n)                                                                                  \
+    {                                                                                              \
+        n, COMMAND_STICKY, COMMAND_BY_NAME, 0, KEYS_PROC_NONE                                      \
+    }
+#define KIND(n, k)                                                                                 \
+    {                                                                                              \
+        n, k, COMMAND_BY_NAME, 0, KEYS_PROC_NONE                                                   \
+    }
+#define CACHEABLE(n)                                                                               \
+    {                                                                                              \
+        n, COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_CACHEABLE, KEYS_PROC_NONE                      \
+    }
+#define FLUSHES(n, p)                                                                              \
+    {                                                                                              \
+        n, COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_FLUSHES, p                                     \
+    }
+#define PROC(n, p)                                                                                 \
+    {                                                                                              \
+        n, COMMAND_SHARED, COMMAND_BY_NAME, 0, p                                                   \
+    }
+#define NUMKEYS(n) PROC(n, KEYS_PROC_NUMKEYS)
+
+/* clang-format off */
+static const struct fact FACTS[] = {
+    /* Connection state: where the client's traffic goes. */
+    STICKY("asking"), STICKY("auth"), STICKY("readonly"), STICKY("readwrite"), STICKY("select"),
+    STICKY("client|caching"), STICKY("client|getredir"), STICKY("client|id"),
+    STICKY("client|info"), STICKY("client|no-evict"), STICKY("client|no-touch"),
+    STICKY("client|setname"), STICKY("client|tracking"), STICKY("client|trackinginfo"),
+    KIND("client|reply", COMMAND_STREAM),
+    {"hello", COMMAND_SHARED, COMMAND_BY_HELLO, 0, KEYS_PROC_NONE},
+    {"xread", COMMAND_SHARED, COMMAND_BY_XREAD, 0, KEYS_PROC_NONE},
+    {"xreadgroup", COMMAND_SHARED, COMMAND_BY_XREAD, 0, KEYS_PROC_NONE},
+    KIND("blmove", COMMAND_BLOCKING), {"blmpop", COMMAND_BLOCKING, COMMAND_BY_NAME, 0,
+    KEYS_PROC_NUMKEYS}, KIND("blpop", COMMAND_BLOCKING), KIND("brpop", COMMAND_BLOCKING),
+    KIND("brpoplpush", COMMAND_BLOCKING), {"bzmpop", COMMAND_BLOCKING, COMMAND_BY_NAME, 0,
+    KEYS_PROC_NUMKEYS}, KIND("bzpopmax", COMMAND_BLOCKING), KIND("bzpopmin", COMMAND_BLOCKING),
+    KIND("wait", COMMAND_BLOCKING), KIND("waitaof", COMMAND_BLOCKING),
+    KIND("monitor", COMMAND_STREAM), KIND("psubscribe", COMMAND_STREAM),
+    KIND("psync", COMMAND_STREAM), KIND("punsubscribe", COMMAND_STREAM),
+    KIND("replconf", COMMAND_STREAM), KIND("ssubscribe", COMMAND_STREAM),
+    KIND("subscribe", COMMAND_STREAM), KIND("sunsubscribe", COMMAND_STREAM),
+    KIND("sync", COMMAND_STREAM), KIND("unsubscribe", COMMAND_STREAM),
+    KIND("multi", COMMAND_MULTI), KIND("exec", COMMAND_EXEC), KIND("discard", COMMAND_EXEC),
+    KIND("watch", COMMAND_WATCH), KIND("unwatch", COMMAND_UNWATCH),
+    KIND("quit", COMMAND_QUIT), KIND("reset", COMMAND_RESET),
+    KIND("nearcache", COMMAND_NEARCACHE),
+    /* Reads whose reply depends only on the value of their one key and their
+     * arguments: safe to answer from a copy until the key changes. Never
+     * TTL/PTTL, RANDOMKEY, SRANDMEMBER, SCAN, OBJECT or the like. */
+    {"mget", COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_CACHEABLE | COMMAND_SPLIT, KEYS_PROC_NONE},
+    CACHEABLE("bitcount"), CACHEABLE("bitpos"), CACHEABLE("exists"), CACHEABLE("geodist"),
+    CACHEABLE("geohash"), CACHEABLE("geopos"), CACHEABLE("get"), CACHEABLE("getbit"),
+    CACHEABLE("getrange"), CACHEABLE("hexists"), CACHEABLE("hget"), CACHEABLE("hgetall"),
+    CACHEABLE("hkeys"), CACHEABLE("hlen"), CACHEABLE("hmget"), CACHEABLE("hstrlen"),
+    CACHEABLE("hvals"), CACHEABLE("lindex"), CACHEABLE("llen"), CACHEABLE("lpos"),
+    CACHEABLE("lrange"), CACHEABLE("scard"), CACHEABLE("sismember"), CACHEABLE("smembers"),
+    CACHEABLE("smismember"), CACHEABLE("strlen"), CACHEABLE("substr"), CACHEABLE("type"),
+    CACHEABLE("xlen"), CACHEABLE("xrange"), CACHEABLE("xrevrange"), CACHEABLE("zcard"),
+    CACHEABLE("zcount"), CACHEABLE("zlexcount"), CACHEABLE("zmscore"), CACHEABLE("zrange"),
+    CACHEABLE("zrangebylex"), CACHEABLE("zrangebyscore"), CACHEABLE("zrank"),
+    CACHEABLE("zrevrange"), CACHEABLE("zrevrangebylex"), CACHEABLE("zrevrangebyscore"),
+    CACHEABLE("zrevrank"), CACHEABLE("zscore"),
+    /* Writes that may touch keys they do not declare: scripts may write
+     * anything; flushes and swaps touch every key. */
+    FLUSHES("eval", KEYS_PROC_NUMKEYS), FLUSHES("evalsha", KEYS_PROC_NUMKEYS),
+    FLUSHES("fcall", KEYS_PROC_NUMKEYS), FLUSHES("flushall", KEYS_PROC_NONE),
+    FLUSHES("flushdb", KEYS_PROC_NONE), FLUSHES("swapdb", KEYS_PROC_NONE),
+    /* Key specs completed by a getkeys procedure, as COMMAND GETKEYS does. */
+    PROC("sort", KEYS_PROC_SORT), PROC("sort_ro", KEYS_PROC_SORT_RO),
+    PROC("migrate", KEYS_PROC_MIGRATE), NUMKEYS("eval_ro"), NUMKEYS("evalsha_ro"),
+    NUMKEYS("fcall_ro"), NUMKEYS("sintercard"), NUMKEYS("zunionstore"), NUMKEYS("zinterstore"),
+    NUMKEYS("zdiffstore"), NUMKEYS("zunion"), NUMKEYS("zinter"), NUMKEYS("zdiff"),
+    NUMKEYS("zintercard"), NUMKEYS("lmpop"), NUMKEYS("zmpop"),
+};
+/* clang-format on */
+
+static const struct fact *fact_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(FACTS) / sizeof(FACTS[0]); i++) {
+        if (strcmp(FACTS[i].name, name) == 0)
+            return &FACTS[i];
+    }
+    return NULL;
+}
+
+static unsigned char to_lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
+/* FNV-1a of the lower-cased bytes. */
+static uint32_t name_hash(const char *s, size_t len)
+{
+    uint32_t h = HASH_FNV32_OFFSET;
+
+    for (size_t i = 0; i < len; i++) {
+        h ^= to_lower((unsigned char)s[i]);
+        h *= HASH_FNV32_PRIME;
+    }
+    return h;
+}
+
+/* An entry's lower-case NUL-terminated name equals s[0..len) in any case. */
+static bool name_equal(const char *lowered, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (lowered[i] == '\0' || (unsigned char)lowered[i] != to_lower((unsigned char)s[i]))
+            return false;
+    }
+    return lowered[len] == '\0';
+}
+
+unsigned command_flag(const char *word, size_t len)
+{
+    for (size_t i = 0; i < sizeof(FLAGS) / sizeof(FLAGS[0]); i++) {
+        if (strlen(FLAGS[i].name) == len && memcmp(FLAGS[i].name, word, len) == 0)
+            return FLAGS[i].bit;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The table: commands in an array, indexed by an open-addressing hash      */
+/* ------------------------------------------------------------------------ */
+
+struct command_table *command_table_create(void)
+{
+    struct command_table *t = calloc(1, sizeof(*t));
+
+    if (t == NULL)
+        return NULL;
+    t->slots = calloc(COMMAND_SLOTS_MIN, sizeof(*t->slots));
+    if (t->slots == NULL) {
+        free(t);
+        return NULL;
+    }
+    t->nslots = COMMAND_SLOTS_MIN;
+    return t;
+}
+
+void command_table_destroy(struct command_table **t)
+{
+    if (t == NULL || *t == NULL)
+        return;
+    free((*t)->cmds);
+    free((*t)->slots);
+    free(*t);
+    *t = NULL;
+}
+
+/* The slot holding name, or the empty slot where it would go. */
+static size_t slot_find(const struct command_table *t, const char *name, size_t len)
+{
+    size_t mask = t->nslots - 1;
+    size_t i = name_hash(name, len) & mask;
+
+    while (t->slots[i] != 0 && !name_equal(t->cmds[t->slots[i] - 1].name, name, len))
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Makes room for one more command: array capacity, and a load factor <= 1/2. */
+static int table_reserve(struct command_table *t)
+{
+    if (t->count == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : COMMAND_SLOTS_MIN;
+        struct command *cmds = realloc(t->cmds, cap * sizeof(*cmds));
+        if (cmds == NULL)
+            return -1;
+        t->cmds = cmds;
+        t->cap = cap;
+    }
+    if ((t->count + 1) * 2 <= t->nslots)
+        return 0;
+    uint32_t *slots = calloc(t->nslots * 2, sizeof(*slots));
+    if (slots == NULL)
+        return -1;
+    free(t->slots);
+    t->slots = slots;
+    t->nslots *= 2;
+    for (size_t i = 0; i < t->count; i++)
+        t->slots[slot_find(t, t->cmds[i].name, strlen(t->cmds[i].name))] = (uint32_t)(i + 1);
+    return 0;
+}
+
+/* The classes of a command: its flags, its key specs, and what FACTS adds. */
+static unsigned classes_of(const struct command *cmd, unsigned traits)
+{
+    unsigned c = 0;
+    if (cmd->flags & COMMAND_FLAG_READONLY)
+        c |= COMMAND_CLASS_READ;
+    if ((cmd->flags & COMMAND_FLAG_WRITE) || (traits & COMMAND_FLUSHES))
+        c |= COMMAND_CLASS_WRITE;
+    if (cmd->flags & COMMAND_FLAG_ADMIN)
+        c |= COMMAND_CLASS_ADMIN;
+    for (int i = 0; i < cmd->nspecs; i++) {
+        if (cmd->specs[i].flags & KEYS_KEY_WRITES)
+            c |= COMMAND_CLASS_WRITE;
+    }
+    return c;
+}
+
+/* Copies cmd into out with its name lower-cased and the derived fields
+ * worked out; -1 if invalid. */
+static int cmd_prepare(struct command *out, const struct command *cmd)
+{
+    if (cmd->name[0] == '\0' || memchr(cmd->name, '\0', sizeof(cmd->name)) == NULL)
+        return -1;
+    if (cmd->nspecs < 0 || cmd->nspecs > KEYS_SPECS_MAX)
+        return -1;
+    for (int i = 0; i < cmd->nspecs; i++) {
+        if (!keys_spec_valid(&cmd->specs[i]))
+            return -1;
+    }
+    *out = *cmd;
+    for (char *p = out->name; *p != '\0'; p++)
+        *p = (char)to_lower((unsigned char)*p);
+    const struct fact *f = fact_find(out->name);
+    out->proc = f != NULL ? f->proc : KEYS_PROC_NONE;
+    out->kind = f != NULL ? f->kind : COMMAND_SHARED;
+    out->rule = f != NULL ? f->rule : COMMAND_BY_NAME;
+    out->traits = f != NULL ? f->traits : 0;
+    out->classes = classes_of(out, out->traits);
+    if ((out->classes & COMMAND_CLASS_WRITE) || !(out->flags & COMMAND_FLAG_READONLY))
+        out->traits &= ~(unsigned)(COMMAND_CACHEABLE | COMMAND_SPLIT);
+    return 0;
+}
+
+int command_table_add(struct command_table *t, const struct command *cmd)
+{
+    struct command copy;
+    size_t len, i;
+
+    if (cmd_prepare(&copy, cmd) < 0)
+        return -1;
+    len = strlen(copy.name);
+    i = slot_find(t, copy.name, len);
+    if (t->slots[i] != 0) {
+        t->cmds[t->slots[i] - 1] = copy;
+        return 0;
+    }
+    if (table_reserve(t) < 0)
+        return -1;
+    i = slot_find(t, copy.name, len);
+    t->cmds[t->count++] = copy;
+    t->slots[i] = (uint32_t)t->count;
+    return 0;
+}
+
+size_t command_table_count(const struct command_table *t)
+{
+    return t->count;
+}
+
+void command_table_each(const struct command_table *t,
+                        void (*fn)(void *arg, const struct command *cmd), void *arg)
+{
+    for (size_t i = 0; i < t->count; i++)
+        fn(arg, &t->cmds[i]);
+}
+
+const struct command *command_lookup(const struct command_table *t, const char *name, size_t len)
+{
+    size_t i = slot_find(t, name, len);
+
+    return t->slots[i] != 0 ? &t->cmds[t->slots[i] - 1] : NULL;
+}
+
+const struct command *command_lookup_request(const struct command_table *t, const char *buf,
+                                             const struct resp_request *req)
+{
+    char name[COMMAND_NAME_MAX + 1];
+    const struct command *cmd;
+    struct resp_view v0 = req->argv[0], v1 = req->argv[1];
+
+    if (req->kind != RESP_REQ_MULTIBULK || req->argc < 1)
+        return NULL;
+    cmd = command_lookup(t, buf + v0.off, v0.len);
+    if (cmd == NULL || !(cmd->flags & COMMAND_FLAG_CONTAINER))
+        return cmd;
+    if (req->argc < 2 || v0.len + 1 + v1.len > COMMAND_NAME_MAX)
+        return NULL;
+    memcpy(name, buf + v0.off, v0.len);
+    name[v0.len] = '|';
+    memcpy(name + v0.len + 1, buf + v1.off, v1.len);
+    return command_lookup(t, name, v0.len + 1 + v1.len);
+}
+
+int command_table_add_proxy(struct command_table *t)
+{
+    for (size_t i = 0; i < sizeof(FACTS) / sizeof(FACTS[0]); i++) {
+        const struct fact *f = &FACTS[i];
+        if (f->kind == COMMAND_SHARED && f->rule == COMMAND_BY_NAME)
+            continue;
+        const char *bar = strchr(f->name, '|');
+        if (bar != NULL && command_lookup(t, f->name, (size_t)(bar - f->name)) == NULL) {
+            struct command container = {.arity = -2, .flags = COMMAND_FLAG_CONTAINER};
+            memcpy(container.name, f->name, (size_t)(bar - f->name));
+            if (command_table_add(t, &container) < 0)
+                return -1;
+        }
+        if (command_lookup(t, f->name, strlen(f->name)) == NULL) {
+            struct command stub = {.arity = -1};
+            strcpy(stub.name, f->name);
+            if (command_table_add(t, &stub) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static bool arg_is(const char *buf, struct resp_view v, const char *word)
+{
+    return v.len == strlen(word) && strncasecmp(buf + v.off, word, v.len) == 0;
+}
+
+command_kind_e command_kind(const struct command *cmd, const char *buf,
+                            const struct resp_request *req)
+{
+    if (cmd == NULL)
+        return COMMAND_SHARED;
+    switch (cmd->rule) {
+    case COMMAND_BY_HELLO:
+        /* HELLO alone, or HELLO 2 alone, leaves the (RESP2, unauthenticated-by-us)
+         * shared connection as it is; anything else changes protocol, user or name. */
+        if (req->argc == 1 || (req->argc == 2 && arg_is(buf, req->argv[1], "2")))
+            return COMMAND_SHARED;
+        return COMMAND_STICKY;
+    case COMMAND_BY_XREAD:
+        /* XREAD [COUNT n] [BLOCK ms] STREAMS ...: options come before STREAMS. */
+        for (int64_t i = 1; i < req->argc; i++) {
+            struct resp_view v = resp_request_arg(req, buf, i);
+            if (arg_is(buf, v, "streams"))
+                break;
+            if (arg_is(buf, v, "block"))
+                return COMMAND_BLOCKING;
+        }
+        return COMMAND_SHARED;
+    case COMMAND_BY_NAME:
+        break;
+    }
+    return cmd->kind;
+}

@@ -1,0 +1,57 @@
+/* request.c - a request parsed once: lookup, kind, keys. */
+#include "proxy/proto/request.h"
+
+#include <stdlib.h>
+
+#define REQUEST_KEYS_KEEP 4096u /* keys kept in the scratch between requests */
+
+void request_keys_free(struct request_keys *k)
+{
+    free(k->views);
+    free(k->flags);
+    *k = (struct request_keys){0};
+}
+
+void request_init(struct request *r, const struct command_table *t, const char *buf,
+                  const struct resp_request *frame, struct request_keys *keys)
+{
+    if (keys->cap > REQUEST_KEYS_KEEP)
+        request_keys_free(keys);
+    r->buf = buf;
+    r->frame = frame;
+    r->cmd = command_lookup_request(t, buf, frame);
+    r->kind = command_kind(r->cmd, buf, frame);
+    r->keys = keys;
+    r->nkeys = REQUEST_KEYS_UNSEEN;
+}
+
+/* keys_each callback: appends the key to the scratch, growing it. */
+static void collect_key(void *arg, struct resp_view key, unsigned flags)
+{
+    struct request_keys *k = arg;
+    if (k->n == k->cap) {
+        size_t cap = k->cap ? k->cap * 2 : 64;
+        struct resp_view *v = realloc(k->views, cap * sizeof(*v));
+        k->views = v != NULL ? v : k->views;
+        unsigned *f = v != NULL ? realloc(k->flags, cap * sizeof(*f)) : NULL;
+        k->flags = f != NULL ? f : k->flags;
+        if (f == NULL) {
+            k->lost = true;
+            return;
+        }
+        k->cap = cap;
+    }
+    k->views[k->n] = key;
+    k->flags[k->n++] = flags;
+}
+
+int request_keys(struct request *r)
+{
+    if (r->nkeys != REQUEST_KEYS_UNSEEN)
+        return r->nkeys;
+    struct request_keys *k = r->keys;
+    k->n = 0;
+    k->lost = false;
+    int n = r->cmd != NULL ? keys_each(r->cmd, r->buf, r->frame, collect_key, k) : -1;
+    return r->nkeys = k->lost ? -1 : n;
+}

@@ -1,0 +1,53 @@
+/* request.h - one request as the proxy sees it, parsed once.
+ *
+ * A complete multibulk frame (scanned by resp.h), its entry in the command
+ * table, its kind, and its keys: looked up once when the request is read,
+ * the keys found once, on first use, and shared by the policy check and the
+ * cache plan. Pure: no I/O.
+ */
+#ifndef NEARCACHE_REQUEST_H
+#define NEARCACHE_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/proto/command.h"
+#include "proxy/proto/resp.h"
+
+/* Where requests keep their keys: one per loop, reused from request to
+ * request (zero it to start; request_keys_free at the end). */
+struct request_keys {
+    struct resp_view *views; /* into the frame */
+    unsigned *flags;         /* KEYS_KEY_* of the spec that found each */
+    size_t n;
+    size_t cap;
+    bool lost; /* memory ran out while collecting */
+};
+
+struct request {
+    const char *buf;                  /* the frame's bytes, borrowed */
+    const struct resp_request *frame; /* its scan, borrowed */
+    const struct command *cmd;        /* its entry; NULL for an unknown command */
+    command_kind_e kind;
+    struct request_keys *keys; /* the loop's; valid once request_keys has run */
+    int nkeys;                 /* see request_keys; REQUEST_KEYS_UNSEEN before */
+};
+
+#define REQUEST_KEYS_UNSEEN (-2)
+
+/* Sets r up for the complete multibulk frame in buf: one lookup in t, and
+ * the kind. keys is the loop's scratch (borrowed); a scratch grown by a very
+ * large request is given back here. O(1) expected. */
+void request_init(struct request *r, const struct command_table *t, const char *buf,
+                  const struct resp_request *frame, struct request_keys *keys);
+
+/* The number of keys of r, found by its key specs on the first call (then
+ * r->keys->views and ->flags hold them, in spec order), or -1 when they cannot
+ * be told: an unknown command, a wrong arity, a spec that does not apply
+ * (keys.h), or memory running out (r->keys->lost). O(argc) once. */
+int request_keys(struct request *r);
+
+/* Frees what the scratch holds; it can be used again. */
+void request_keys_free(struct request_keys *k);
+
+#endif
