@@ -5,18 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "policy/policy.h"
+#include "proxy/admin.h"
 #include "proxy/cache/cache.h"
-#include "proxy/proto/request.h"
+#include "proxy/exchange.h"
+#include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
+#include "proxy/proto/request.h"
 #include "proxy/reload.h"
-#include "proxy/server.h"
 #include "proxy/upstream.h"
+#include "proxy/worker.h"
 
 /* Reading from a client (or its stream) pauses while this much output waits. */
 #define CLIENT_OUT_HIGH (1024 * 1024)
@@ -33,28 +35,48 @@ typedef enum {
     DISPATCH_STALL,    /* it must wait until the requests in flight are answered */
 } dispatch_e;
 
+/* A reply owed to a client, in its FIFO. A request sent upstream holds one
+ * while its exchange is in flight; if the client goes first, the slot is
+ * freed when the reply arrives. */
+struct req {
+    struct req *next;      /* the client's FIFO */
+    struct client *client; /* NULL once the client has gone */
+    struct cache *cache;   /* what the reply completes work in */
+    char *data;            /* bytes kept until the reply can be written */
+    size_t len;
+    size_t cap;
+    bool inflight;             /* its exchange awaits the reply */
+    bool done;                 /* reply complete, waiting for earlier replies */
+    bool execabort;            /* a DISCARD in place of EXEC: its +OK becomes EXECABORT */
+    struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
+    struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
+    struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
+};
+
 static void client_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_write(struct ev_loop *loop, ev_io *w, int revents);
+static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms);
 
-/* Freed request slots kept for reuse: one is taken and given back for
- * nearly every request, so malloc and free stay off the request path. */
+/* Freed slots kept for reuse: one is taken and given back for nearly every
+ * request, so malloc and free stay off the request path. */
 #define REQ_FREE_KEEP 4096
-static struct req *req_free_list; /* linked by cnext */
+static struct req *req_free_list; /* linked by next */
 static size_t req_free_count;
 
 static struct req *req_create(struct client *c)
 {
     struct req *r = req_free_list;
     if (r != NULL) {
-        req_free_list = r->cnext;
+        req_free_list = r->next;
         req_free_count--;
         memset(r, 0, sizeof(*r));
     } else if ((r = calloc(1, sizeof(*r))) == NULL) {
         return NULL;
     }
     r->client = c;
+    r->cache = c->w->cache;
     if (c->tail != NULL)
-        c->tail->cnext = r;
+        c->tail->next = r;
     else
         c->head = r;
     c->tail = r;
@@ -68,7 +90,7 @@ static void req_destroy(struct req *r)
         free(r);
         return;
     }
-    r->cnext = req_free_list;
+    r->next = req_free_list;
     req_free_list = r;
     req_free_count++;
 }
@@ -83,18 +105,30 @@ static int req_keep(struct req *r, const char *data, size_t len)
     return 0;
 }
 
+/* An exchange whose reply goes to r; r counts as in flight from now on. */
+static struct exchange *req_exchange(struct req *r)
+{
+    struct exchange *x = exchange_create(client_on_reply, r);
+    if (x != NULL) {
+        r->inflight = true;
+        r->client->session.inflight++;
+    }
+    return x;
+}
+
 static void client_update_reading(struct client *c)
 {
+    const struct session *s = &c->session;
     bool want = !c->closing && !c->last_write && !c->stalled && c->out.len < CLIENT_OUT_HIGH;
-    if (c->stream && c->ded != NULL)
-        upstream_pause(c->ded, c->out.len >= CLIENT_OUT_HIGH);
+    if (s->state == SESSION_STREAM && s->ded != NULL)
+        upstream_pause(s->ded, c->out.len >= CLIENT_OUT_HIGH);
     if (want == c->reading)
         return;
     c->reading = want;
     if (want)
-        ev_io_start(c->srv->loop, &c->rio);
+        ev_io_start(c->w->loop, &c->rio);
     else
-        ev_io_stop(c->srv->loop, &c->rio);
+        ev_io_stop(c->w->loop, &c->rio);
 }
 
 /* Queues reply bytes for writing, within the output limit. */
@@ -102,14 +136,13 @@ static void client_emit(struct client *c, const char *data, size_t len)
 {
     if (c->closing || len == 0)
         return;
-    int64_t limit = c->srv->cfg->max_output_buffer;
+    int64_t limit = c->w->cfg->max_output_buffer;
     if (obuf_append(&c->out, data, len) < 0 || (limit > 0 && (int64_t)c->out.len > limit)) {
-        log_limited(LOG_WARN, "client: output buffer over %lld bytes, closing",
-                    (long long)c->srv->cfg->max_output_buffer);
+        log_limited(LOG_WARN, "client: output buffer over %lld bytes, closing", (long long)limit);
         client_close(c);
         return;
     }
-    server_want_flush_client(c->srv, c);
+    sched_want(&c->w->sched, SCHED_FLUSH_CLIENT, &c->flush);
 }
 
 /* Writes out the replies at the head of the FIFO that are complete. */
@@ -117,7 +150,7 @@ static void client_drain_done(struct client *c)
 {
     while (c->head != NULL && c->head->done) {
         struct req *r = c->head;
-        c->head = r->cnext;
+        c->head = r->next;
         if (c->head == NULL)
             c->tail = NULL;
         client_emit(c, r->data, r->len);
@@ -140,23 +173,18 @@ static void client_local(struct client *c, const char *data, size_t len)
     r->done = true;
 }
 
-void client_reply(struct req *r, const char *data, size_t len)
+/* Puts the reply to r in order: written now if r is at the head. */
+static void client_reply(struct client *c, struct req *r, const char *data, size_t len)
 {
-    struct client *c = r->client;
-    r->inflight = false;
-    if (c == NULL) {
-        req_destroy(r);
-        return;
-    }
     if (r->execabort && len == 5 && memcmp(data, "+OK\r\n", 5) == 0) {
         data = ERR_EXECABORT;
         len = sizeof(ERR_EXECABORT) - 1;
     } else if (len > 0 && (data[0] == '-' || data[0] == '!')) {
-        policy_on_error(c->srv->policy, data, len);
+        policy_on_error(c->w->policy, data, len);
     }
-    c->inflight--;
+    c->session.inflight--;
     if (r == c->head) {
-        c->head = r->cnext;
+        c->head = r->next;
         if (c->head == NULL)
             c->tail = NULL;
         client_emit(c, r->data, r->len);
@@ -168,186 +196,146 @@ void client_reply(struct req *r, const char *data, size_t len)
     } else {
         client_close(c);
     }
-    if (c->inflight == 0 && !c->closing)
-        server_want_resume(c->srv, c);
+    if (c->session.inflight == 0 && !c->closing)
+        sched_want(&c->w->sched, SCHED_RESUME, &c->resume);
 }
 
-void client_push(struct client *c, const char *data, size_t len)
+/* exchange_done_fn of a client's request: the tier takes what it needs (the
+ * read's reply for its fill, the second invalidation of a write's keys, the
+ * hits an MGET's reply is merged with), then the reply goes in order. */
+static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
 {
-    /* A push that arrives while a reply is awaited goes out before that reply. */
-    struct upstream *d = c->ded;
-    if (d != NULL && d->head != NULL && d->head->client == c) {
-        if (req_keep(d->head, data, len) < 0)
+    (void)now_ms;
+    struct req *r = x->arg;
+    exchange_destroy(&x);
+    r->inflight = false;
+    if (r->fill != NULL) {
+        cache_fill_reply(r->fill, data, len);
+        r->fill = NULL;
+    }
+    cache_writes_done(r->cache, &r->writes);
+    if (r->mget != NULL) {
+        cache_mget_merge(r->cache, r->mget, data, len, &data, &len);
+        cache_mget_put(&r->mget);
+    }
+    if (r->client == NULL) /* the client went first */
+        req_destroy(r);
+    else
+        client_reply(r->client, r, data, len);
+}
+
+/* A RESP3 push from the client's dedicated connection; one that arrives
+ * while a reply is awaited goes out before that reply. */
+static void client_on_push(void *arg, const char *data, size_t len)
+{
+    struct client *c = arg;
+    struct exchange *x = upstream_oldest(c->session.ded);
+    if (x != NULL && x->done == client_on_reply && ((struct req *)x->arg)->client == c) {
+        if (req_keep(x->arg, data, len) < 0)
             client_close(c);
         return;
     }
     client_local(c, data, len);
 }
 
-void client_stream(struct client *c, const char *data, size_t len)
+/* Stream-mode bytes from the client's dedicated connection. */
+static void client_on_stream(void *arg, const char *data, size_t len)
 {
+    struct client *c = arg;
     client_local(c, data, len);
     client_update_reading(c);
 }
 
-void client_dedicated_lost(struct client *c, bool was_ready)
+/* The dedicated connection broke: the client is told as Redis going away
+ * would have told it. */
+static void client_on_lost(void *arg, struct upstream *up, bool was_ready)
 {
-    bool had_state = c->sticky || c->in_multi || c->watching || c->stream;
-    bool was_stream = c->stream;
-    c->ded = NULL;
-    c->sticky = c->in_multi = c->watching = c->stream = c->reset_ded = false;
-    c->multi_dirty = false;
-    if (was_stream && !was_ready) {
+    (void)up;
+    struct client *c = arg;
+    switch (session_lost(&c->session, was_ready)) {
+    case SESSION_UNAVAILABLE:
         client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         c->last_write = true;
-    } else if (was_ready && had_state) {
-        /* Its session state went with the connection: say so by closing, as
-         * Redis going away would have. */
+        break;
+    case SESSION_CLOSE:
         c->last_write = true;
+        break;
+    case SESSION_GO_ON:
+        break;
     }
-    server_want_flush_client(c->srv, c);
+    sched_want(&c->w->sched, SCHED_FLUSH_CLIENT, &c->flush);
     client_update_reading(c);
 }
 
-/* Records what the request does to the connection's state. */
-static void client_apply_state(struct client *c, command_kind_e kind)
-{
-    switch (kind) {
-    case COMMAND_STICKY:
-        c->sticky = true;
-        break;
-    case COMMAND_STREAM:
-        c->stream = true;
-        break;
-    case COMMAND_MULTI:
-        c->in_multi = true;
-        break;
-    case COMMAND_EXEC:
-        c->in_multi = c->watching = c->multi_dirty = false;
-        break;
-    case COMMAND_WATCH:
-        c->watching = true;
-        break;
-    case COMMAND_UNWATCH:
-        c->watching = false;
-        break;
-    case COMMAND_RESET:
-        c->sticky = c->in_multi = c->watching = c->multi_dirty = false;
-        c->reset_ded = true;
-        break;
-    case COMMAND_SHARED:
-    case COMMAND_BLOCKING:
-    case COMMAND_QUIT:
-    case COMMAND_NEARCACHE:
-        break;
-    }
-}
-
-/* Chooses the connection for a request: the dedicated one while the client
- * holds state or the command needs it, else the client's shared one. A switch
- * waits until the requests in flight elsewhere are answered, so that requests
- * run in the order sent. Returns NULL to stall (or when the client had to be
- * closed for want of memory). */
-static struct upstream *client_route(struct client *c, command_kind_e kind)
-{
-    bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
-                     kind == COMMAND_MULTI || kind == COMMAND_WATCH;
-    if (c->ded == NULL && needs_own) {
-        if (c->inflight > 0)
-            return NULL;
-        c->ded = server_dedicated_get(c->srv, c);
-        if (c->ded == NULL) {
-            client_close(c);
-            return NULL;
-        }
-    }
-    struct upstream *target = c->ded != NULL ? c->ded : c->home;
-    if (c->inflight > 0 && (c->cur != target || kind == COMMAND_STREAM))
-        return NULL;
-    return target;
-}
-
-/* Answers with a bulk string of len bytes from body (which has room for
- * the CRLF after them). */
-static void client_bulk(struct client *c, char *body, size_t len)
-{
-    char head[32];
-    int h = snprintf(head, sizeof(head), "$%zu\r\n", len);
-    memcpy(body + len, "\r\n", 2);
-    client_local(c, head, (size_t)h);
-    client_local(c, body, len + 2);
-}
-
-/* NEARCACHE STATS: the proxy's and the local tier's counters. */
-static void client_stats(struct client *c)
-{
-    char body[2048];
-    struct server *srv = c->srv;
-    const struct coherence *co = &srv->coherence;
-    int n = snprintf(body, sizeof(body),
-                     "clients:%d\r\ntotal_connections:%llu\r\n"
-                     "total_requests:%llu\r\ntracking:%s\r\ntracking_losses:%llu\r\n"
-                     "tracking_refusals:%llu\r\ntracking_failures:%llu\r\n"
-                     "reloads:%llu\r\nreloads_failed:%llu\r\n",
-                     srv->nclients, (unsigned long long)srv->total_connections,
-                     (unsigned long long)srv->total_requests, coherence_state_name(co->state),
-                     (unsigned long long)co->losses, (unsigned long long)co->refusals,
-                     (unsigned long long)co->failures, (unsigned long long)srv->reloads,
-                     (unsigned long long)srv->reloads_failed);
-    client_bulk(c, body,
-                (size_t)n + cache_stats(srv->cache, body + n, sizeof(body) - 2 - (size_t)n));
-}
-
-/* NEARCACHE POLICY: a line of counters per rule. */
-static void client_policy_stats(struct client *c)
-{
-    size_t cap = 256 + policy_rule_count(c->srv->policy) * (2 * POLICY_NAME_MAX + 128);
-    char *body = malloc(cap);
-    if (body == NULL) {
-        client_close(c);
-        return;
-    }
-    client_bulk(c, body, policy_stats(c->srv->policy, body, cap - 2));
-    free(body);
-}
-
-/* NEARCACHE RELOAD: the settings and the policy, as SIGHUP does; answered
- * once the reload is applied or has failed (reload.h). */
-static void client_reload(struct client *c)
-{
-    static const char ERR_OOM[] = "-ERR reload failed: out of memory\r\n";
-    struct req *r = req_create(c);
-    if (r == NULL) {
-        client_close(c);
-        return;
-    }
-    r->inflight = true;
-    c->inflight++;
-    if (reload_request(c->srv->reload, r) < 0)
-        client_reply(r, ERR_OOM, sizeof(ERR_OOM) - 1);
-}
-
-/* The proxy's own command: NEARCACHE STATS | POLICY | RELOAD. */
+/* NEARCACHE STATS | POLICY | RELOAD (admin.h). */
 static dispatch_e client_nearcache(struct client *c, const char *buf,
                                    const struct resp_request *req)
 {
-    static const char USAGE[] = "-ERR unknown subcommand or wrong number of arguments for "
-                                "'nearcache'. Try NEARCACHE STATS, POLICY or RELOAD.\r\n";
-    static const struct {
-        const char *name;
-        void (*run)(struct client *c);
-    } SUBS[] = {
-        {"stats", client_stats}, {"policy", client_policy_stats}, {"reload", client_reload}};
-    struct resp_view sub = req->argc == 2 ? req->argv[1] : (struct resp_view){0, 0};
-    for (size_t i = 0; i < sizeof(SUBS) / sizeof(*SUBS); i++) {
-        if (sub.len == strlen(SUBS[i].name) &&
-            strncasecmp(buf + sub.off, SUBS[i].name, sub.len) == 0) {
-            SUBS[i].run(c);
+    static const char ERR_OOM[] = "-ERR reload failed: out of memory\r\n";
+    admin_command_e cmd = admin_parse(buf, req);
+    if (cmd == ADMIN_RELOAD) { /* answered once the reload is applied or has failed */
+        struct req *r = req_create(c);
+        struct exchange *x = r != NULL ? req_exchange(r) : NULL;
+        if (x == NULL) {
+            client_close(c);
             return DISPATCH_DONE;
         }
+        if (reload_request(c->w->reload, x) < 0)
+            client_on_reply(x, ERR_OOM, sizeof(ERR_OOM) - 1, 0);
+        return DISPATCH_DONE;
     }
-    client_local(c, USAGE, sizeof(USAGE) - 1);
+    size_t len;
+    char *reply = admin_reply(c->w, cmd, &len);
+    if (reply == NULL) {
+        client_close(c);
+        return DISPATCH_DONE;
+    }
+    client_local(c, reply, len);
+    free(reply);
     return DISPATCH_DONE;
+}
+
+/* Queues the exchanges of a planned request: the request itself (or the MGET
+ * of the missing keys in its place) and the PTTLs behind it that fill the
+ * tier. */
+static void client_send(struct client *c, struct upstream *up, struct req *r,
+                        const struct request *rq, struct cache_plan *plan)
+{
+    struct exchange *x = req_exchange(r);
+    if (x == NULL) {
+        cache_fill_destroy(&plan->fill);
+        cache_mget_put(&plan->mget);
+        cache_writes_done(r->cache, &r->writes);
+        client_close(c);
+        return;
+    }
+    x->blocking = rq->kind == COMMAND_BLOCKING;
+    if (plan->mget != NULL) {
+        struct cache_mget *m = plan->mget;
+        const char *data;
+        size_t len;
+        r->mget = cache_mget_get(m); /* its reply may come (as an error) at once */
+        cache_mget_request(m, &data, &len);
+        upstream_send(up, data, len, x);
+        for (size_t i = 0; i < cache_mget_misses(m); i++) {
+            struct exchange *p = cache_mget_exchange(m, i, &data, &len);
+            if (p != NULL)
+                upstream_send(up, data, len, p);
+        }
+        cache_mget_put(&plan->mget);
+        return;
+    }
+    if (plan->fill == NULL) {
+        upstream_send(up, rq->buf, rq->frame->len, x);
+        return;
+    }
+    const char *pttl;
+    size_t plen;
+    struct exchange *p = cache_fill_exchange(plan->fill, &pttl, &plen);
+    r->fill = p != NULL ? plan->fill : NULL;
+    upstream_send(up, rq->buf, rq->frame->len, x);
+    if (p != NULL)
+        upstream_send(up, pttl, plen, p);
 }
 
 /* Queues a request on its upstream connection, or answers it from the local
@@ -356,17 +344,18 @@ static dispatch_e client_nearcache(struct client *c, const char *buf,
  * command goes as a DISCARD, answered with Redis's EXECABORT. */
 static dispatch_e client_forward(struct client *c, struct upstream *up, struct request *rq)
 {
-    struct server *srv = c->srv;
+    struct worker *w = c->w;
+    struct session *s = &c->session;
     command_kind_e kind = rq->kind;
-    bool abort = kind == COMMAND_EXEC && c->multi_dirty && rq->cmd != NULL &&
+    bool abort = kind == COMMAND_EXEC && s->multi_dirty && rq->cmd != NULL &&
                  strcmp(rq->cmd->name, "exec") == 0;
     struct resp_request discard = {RESP_REQ_MULTIBULK, sizeof(DISCARD_FRAME) - 1, 1, {{8, 7}}};
     struct request discard_rq = {DISCARD_FRAME, &discard, NULL, COMMAND_EXEC, rq->keys, -1};
     if (abort)
         rq = &discard_rq;
-    client_apply_state(c, kind);
+    session_apply(s, kind);
     struct cache_plan plan;
-    cache_plan(srv->cache, rq, up == c->home && server_may_fill(srv, up), server_now_ms(srv),
+    cache_plan(w->cache, rq, up == s->home && invalidation_may_fill(w->inv, up), worker_now_ms(w),
                &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
@@ -376,28 +365,20 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     if (r == NULL) {
         cache_fill_destroy(&plan.fill);
         cache_mget_put(&plan.mget);
-        cache_writes_done(srv->cache, &plan.writes);
+        cache_writes_done(w->cache, &plan.writes);
         client_close(c);
         return DISPATCH_DONE;
     }
-    r->blocking = kind == COMMAND_BLOCKING;
     r->execabort = abort;
-    if (c->in_multi) {
+    if (s->held & SESSION_MULTI) {
         cache_writes_merge(&c->multi_writes, &plan.writes);
     } else {
         if (kind == COMMAND_EXEC)
             cache_writes_merge(&r->writes, &c->multi_writes);
         cache_writes_merge(&r->writes, &plan.writes);
     }
-    c->inflight++;
-    c->cur = up;
-    if (plan.mget != NULL) {
-        upstream_send_mget(up, r, plan.mget);
-        return DISPATCH_DONE;
-    }
-    upstream_send(up, rq->buf, rq->frame->len, r);
-    if (plan.fill != NULL)
-        upstream_send_fill(up, r, plan.fill);
+    s->cur = up;
+    client_send(c, up, r, rq, &plan);
     return DISPATCH_DONE;
 }
 
@@ -405,12 +386,12 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
 static bool client_rejected(struct client *c, struct request *rq)
 {
     char reply[POLICY_REPLY_MAX];
-    if (policy_empty(c->srv->policy))
+    if (policy_empty(c->w->policy))
         return false;
-    size_t n = policy_check(c->srv->policy, rq, reply);
+    size_t n = policy_check(c->w->policy, rq, reply);
     if (n == 0)
         return false;
-    c->multi_dirty |= c->in_multi;
+    c->session.multi_dirty |= (c->session.held & SESSION_MULTI) != 0;
     client_local(c, reply, n);
     return true;
 }
@@ -418,18 +399,19 @@ static bool client_rejected(struct client *c, struct request *rq)
 /* Sends one complete multibulk request on its way. */
 static dispatch_e client_dispatch(struct client *c, const char *buf, const struct resp_request *req)
 {
-    struct server *srv = c->srv;
-    srv->total_requests++;
+    struct worker *w = c->w;
+    struct session *s = &c->session;
+    w->stats.total_requests++;
     struct request rq;
-    request_init(&rq, srv->commands, buf, req, &srv->request_keys);
-    if (c->stream) {
+    request_init(&rq, w->commands, buf, req, &w->request_keys);
+    if (s->state == SESSION_STREAM) {
         /* Replies are not matched here: a write is invalidated now only. */
         if (client_rejected(c, &rq))
             return DISPATCH_DONE;
         struct cache_plan plan;
-        cache_plan(srv->cache, &rq, false, server_now_ms(srv), &plan);
-        cache_writes_done(srv->cache, &plan.writes);
-        upstream_send(c->ded, buf, req->len, NULL);
+        cache_plan(w->cache, &rq, false, worker_now_ms(w), &plan);
+        cache_writes_done(w->cache, &plan.writes);
+        upstream_send(s->ded, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
     if (rq.kind == COMMAND_NEARCACHE)
@@ -439,21 +421,26 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         c->last_write = true;
         return DISPATCH_DONE;
     }
-    if (rq.kind == COMMAND_RESET && c->ded == NULL) {
+    if (rq.kind == COMMAND_RESET && s->state == SESSION_SHARED) {
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
     }
     if (client_rejected(c, &rq))
         return DISPATCH_DONE;
-    struct upstream *up = client_route(c, rq.kind);
+    const struct upstream_owner owner = {
+        .lost = client_on_lost, .push = client_on_push, .stream = client_on_stream, .arg = c};
+    bool oom;
+    struct upstream *up = session_route(s, rq.kind, &w->pool, &owner, &oom);
+    if (oom)
+        client_close(c);
     if (up == NULL)
-        return DISPATCH_STALL;
+        return oom ? DISPATCH_DONE : DISPATCH_STALL;
     if (!upstream_usable(up)) {
         client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         return DISPATCH_DONE;
     }
     if (rq.kind == COMMAND_STREAM) {
-        client_apply_state(c, rq.kind);
+        session_apply(s, rq.kind);
         upstream_set_stream(up);
         upstream_send(up, buf, req->len, NULL);
         return DISPATCH_DONE;
@@ -470,7 +457,6 @@ static void client_protocol_error(struct client *c, const char *err)
     c->last_write = true;
     log_limited(LOG_INFO, "client: %s", err);
 }
-
 /* Inline requests are re-encoded as multibulk before they go upstream. */
 static dispatch_e client_dispatch_inline(struct client *c, const char *line, size_t len)
 {
@@ -487,7 +473,7 @@ static dispatch_e client_dispatch_inline(struct client *c, const char *line, siz
     struct resp_request req;
     resp_scanner_reset(&s);
     dispatch_e d = DISPATCH_DONE;
-    if (resp_scan_request(&s, &c->srv->limits, mb, mlen, &req) == RESP_OK)
+    if (resp_scan_request(&s, &c->w->limits, mb, mlen, &req) == RESP_OK)
         d = client_dispatch(c, mb, &req);
     else
         client_protocol_error(c, s.err != NULL ? s.err : "Protocol error: bad inline request");
@@ -496,15 +482,16 @@ static dispatch_e client_dispatch_inline(struct client *c, const char *line, siz
 }
 
 /* Frames and dispatches every complete request buffered, until one stalls. */
+/* Frames and dispatches every complete request buffered, until one stalls. */
 static void client_process(struct client *c)
 {
     while (!c->closing && !c->last_write && !c->stalled && rbuf_len(&c->in) > 0) {
         const char *buf = rbuf_head(&c->in);
         size_t avail = rbuf_len(&c->in);
         struct resp_request req;
-        resp_status_e st = resp_scan_request(&c->scan, &c->srv->limits, buf, avail, &req);
+        resp_status_e st = resp_scan_request(&c->scan, &c->w->limits, buf, avail, &req);
         if (st == RESP_INCOMPLETE) {
-            if ((int64_t)avail > c->srv->cfg->max_query_buffer) {
+            if ((int64_t)avail > c->w->cfg->max_query_buffer) {
                 log_limited(LOG_WARN, "client: query buffer over %zu bytes, closing", avail);
                 client_close(c);
             }
@@ -530,24 +517,22 @@ static void client_process(struct client *c)
     client_update_reading(c);
 }
 
-void client_resume(struct client *c)
+/* SCHED_RESUME: the requests in flight are answered; the dedicated
+ * connection goes back once no state is held, and reading goes on. */
+static void client_on_resume(struct sched_item *it)
 {
+    struct client *c = (struct client *)((char *)it - offsetof(struct client, resume));
     if (c->closing)
         return;
-    if (c->inflight == 0 && c->ded != NULL && !c->stream) {
-        bool held = c->sticky || c->in_multi || c->watching;
-        if (c->reset_ded || !held) {
-            server_dedicated_put(c->srv, c->ded, !c->reset_ded);
-            c->ded = NULL;
-            c->reset_ded = false;
-        }
-    }
+    session_settle(&c->session, &c->w->pool);
     c->stalled = false;
     client_process(c);
 }
 
-void client_flush(struct client *c)
+/* SCHED_FLUSH_CLIENT: writes queued replies. */
+static void client_on_flush(struct sched_item *it)
 {
+    struct client *c = (struct client *)((char *)it - offsetof(struct client, flush));
     if (c->closing)
         return;
     if (c->out.len > 0 && obuf_write(&c->out, c->fd, SIZE_MAX) < 0) {
@@ -555,9 +540,9 @@ void client_flush(struct client *c)
         return;
     }
     if (c->out.len > 0) {
-        ev_io_start(c->srv->loop, &c->wio);
+        ev_io_start(c->w->loop, &c->wio);
     } else {
-        ev_io_stop(c->srv->loop, &c->wio);
+        ev_io_stop(c->w->loop, &c->wio);
         if (c->last_write && c->head == NULL) {
             client_close(c);
             return;
@@ -567,12 +552,31 @@ void client_flush(struct client *c)
         client_update_reading(c);
 }
 
+/* SCHED_REAP: frees a closed client. */
+static void client_on_reap(struct sched_item *it)
+{
+    struct client *c = (struct client *)((char *)it - offsetof(struct client, reap));
+    rbuf_deinit(&c->in);
+    obuf_deinit(&c->out);
+    free(c);
+}
+
 bool client_idle(const struct client *c)
 {
     int unread = 0;
-    if (c->head != NULL || c->out.len > 0 || c->inflight > 0 || rbuf_len(&c->in) > 0)
+    if (c->head != NULL || c->out.len > 0 || c->session.inflight > 0 || rbuf_len(&c->in) > 0)
         return false;
     return c->fd < 0 || ioctl(c->fd, FIONREAD, &unread) < 0 || unread == 0;
+}
+
+void client_tick(struct client *c, ev_tstamp now, bool stalled)
+{
+    int idle_ms = c->w->cfg->client_idle_timeout_ms;
+    if (c->session.ded != NULL)
+        upstream_tick(c->session.ded, now, stalled);
+    if (idle_ms > 0 && c->head == NULL && c->session.state != SESSION_STREAM &&
+        (now - c->last_active) * 1000 >= idle_ms)
+        client_close(c);
 }
 
 static void client_on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -594,61 +598,65 @@ static void client_on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    client_flush((struct client *)((char *)w - offsetof(struct client, wio)));
+    client_on_flush(&((struct client *)((char *)w - offsetof(struct client, wio)))->flush);
 }
 
-struct client *client_create(struct server *srv, int fd)
+struct client *client_create(struct worker *w, int fd)
 {
     struct client *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
         return NULL;
     }
-    c->srv = srv;
+    c->w = w;
     c->fd = fd;
     resp_scanner_reset(&c->scan);
-    c->home = srv->pool[srv->pool_next++ % (unsigned)srv->cfg->pool_size];
-    c->last_active = ev_now(srv->loop);
+    c->session.home = pool_home(&w->pool);
+    c->last_active = ev_now(w->loop);
+    sched_item_init(&c->resume, client_on_resume);
+    sched_item_init(&c->flush, client_on_flush);
+    sched_item_init(&c->reap, client_on_reap);
     ev_io_init(&c->rio, client_on_read, fd, EV_READ);
     ev_io_init(&c->wio, client_on_write, fd, EV_WRITE);
+    c->next = w->clients;
+    if (w->clients != NULL)
+        w->clients->prev = c;
+    w->clients = c;
+    w->stats.clients++;
+    w->stats.total_connections++;
     client_update_reading(c);
     return c;
 }
 
 void client_close(struct client *c)
 {
+    struct worker *w = c->w;
     if (c->closing)
         return;
     c->closing = true;
-    ev_io_stop(c->srv->loop, &c->rio);
-    ev_io_stop(c->srv->loop, &c->wio);
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
     close(c->fd);
     c->fd = -1;
-    /* Replies still in flight are dropped by their upstream when they arrive. */
+    /* Replies still in flight are dropped when they arrive. */
     while (c->head != NULL) {
         struct req *r = c->head;
-        c->head = r->cnext;
+        c->head = r->next;
         if (r->inflight)
             r->client = NULL;
         else
             req_destroy(r);
     }
     c->tail = NULL;
-    if (c->ded != NULL) {
-        upstream_close(c->ded);
-        c->ded = NULL;
-    }
-    cache_writes_done(c->srv->cache, &c->multi_writes);
-    server_client_dead(c->srv, c);
-}
-
-void client_destroy(struct client **cp)
-{
-    struct client *c = *cp;
-    if (c == NULL)
-        return;
-    rbuf_deinit(&c->in);
-    obuf_deinit(&c->out);
-    free(c);
-    *cp = NULL;
+    session_end(&c->session);
+    cache_writes_done(w->cache, &c->multi_writes);
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        w->clients = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    w->stats.clients--;
+    sched_want(&w->sched, SCHED_REAP, &c->reap);
 }

@@ -116,7 +116,7 @@ static int load_config(struct config *cfg, const struct options *o, char *err, s
     return config_validate(cfg, err, errlen);
 }
 
-/* server_load_fn: the settings again, from the same sources, for a reload. */
+/* reload_load_fn: the settings again, from the same sources, for a reload. */
 static int reload_config(void *arg, struct config *out, char *err, size_t errlen)
 {
     return load_config(out, arg, err, errlen);

@@ -12,13 +12,13 @@
 #include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
-#include "proxy/client.h"
+#include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
-#include "proxy/server.h"
+#include "proxy/worker.h"
 
 /* Requests waiting for one run's result. */
 struct waiters {
-    struct req **reqs;
+    struct exchange **reqs;
     size_t n;
     size_t cap;
 };
@@ -34,8 +34,12 @@ struct job {
 };
 
 struct reload {
-    struct server *srv;
-    ev_async done; /* the thread has finished */
+    struct worker *w;
+    reload_load_fn load;
+    void *load_arg;
+    uint64_t runs;   /* reloads done */
+    uint64_t failed; /* of which failed */
+    ev_async done;   /* the thread has finished */
     pthread_t thread;
     bool running;
     bool again;             /* requested while running: run once more after */
@@ -71,17 +75,16 @@ static void *reload_work(void *arg)
 {
     struct reload *r = arg;
     struct job *job = &r->job;
-    struct server *srv = r->srv;
     ev_tstamp start = ev_time();
     setpriority(PRIO_PROCESS, (id_t)gettid(), RELOAD_NICE); /* this thread only, on Linux */
     policy_destroy(&job->retired);
     job->policy = NULL;
-    if (srv->load == NULL)
+    if (r->load == NULL)
         snprintf(job->err, sizeof(job->err), "no settings to read again");
-    else if (srv->load(srv->load_arg, &job->next, job->err, sizeof(job->err)) == 0)
+    else if (r->load(r->load_arg, &job->next, job->err, sizeof(job->err)) == 0)
         job->policy = reload_build_policy(&job->next, job->prev, job->err, sizeof(job->err));
     job->took = ev_time() - start;
-    ev_async_send(srv->loop, &r->done);
+    ev_async_send(r->w->loop, &r->done);
     return NULL;
 }
 
@@ -90,7 +93,7 @@ static void reload_start(struct reload *r)
 {
     struct job *job = &r->job;
     memset(&job->next, 0, sizeof(job->next));
-    job->prev = r->srv->policy;
+    job->prev = r->w->policy;
     job->retired = r->retired;
     job->err[0] = '\0';
     r->retired = NULL;
@@ -99,7 +102,7 @@ static void reload_start(struct reload *r)
         r->retired = job->retired;
         snprintf(job->err, sizeof(job->err), "cannot start a thread");
         job->policy = NULL;
-        ev_feed_event(r->srv->loop, &r->done, EV_ASYNC);
+        ev_feed_event(r->w->loop, &r->done, EV_ASYNC);
     }
 }
 
@@ -113,32 +116,33 @@ static void reload_fixed_changed(void *arg, const char *name)
 /* Puts the job's settings and policy in force; cannot fail. */
 static void reload_apply(struct reload *r)
 {
-    struct server *srv = r->srv;
+    struct worker *w = r->w;
     struct job *job = &r->job;
     ev_tstamp start = ev_time();
-    config_keep_fixed(&job->next, srv->cfg, reload_fixed_changed, NULL);
-    config_deinit(srv->cfg);
-    *srv->cfg = job->next;
-    log_level = srv->cfg->log_level;
-    srv->limits.max_bulk_len = srv->cfg->max_bulk_len;
-    srv->limits.max_multibulk_len = srv->cfg->max_multibulk_len;
-    srv->limits.max_inline_len = (size_t)srv->cfg->max_inline_len;
-    policy_take_over(job->policy, srv->policy);
-    cache_reload(srv->cache, srv->cfg, job->policy);
-    r->retired = srv->policy;
-    srv->policy = job->policy;
+    config_keep_fixed(&job->next, w->cfg, reload_fixed_changed, NULL);
+    config_deinit(w->cfg);
+    *w->cfg = job->next;
+    log_level = w->cfg->log_level;
+    w->limits.max_bulk_len = w->cfg->max_bulk_len;
+    w->limits.max_multibulk_len = w->cfg->max_multibulk_len;
+    w->limits.max_inline_len = (size_t)w->cfg->max_inline_len;
+    policy_take_over(job->policy, w->policy);
+    cache_reload(w->cache, w->cfg, job->policy);
+    r->retired = w->policy;
+    w->policy = job->policy;
     job->policy = NULL;
-    if (server_track_sources(srv) < 0)
+    if (invalidation_set_sources(w->inv, w->policy) < 0)
         log_error("reload: out of memory registering the invalidation sources");
     log_notice("reloaded: %zu policy rules, read and built in %.0f ms, applied in %.2f ms",
-               policy_rule_count(srv->policy), job->took * 1000, (ev_time() - start) * 1000);
+               policy_rule_count(w->policy), job->took * 1000, (ev_time() - start) * 1000);
 }
 
 /* Answers every waiter of w with reply[0..len) and empties w. */
-static void reload_answer(struct waiters *w, const char *reply, size_t len)
+static void reload_answer(struct reload *r, struct waiters *w, const char *reply, size_t len)
 {
+    uint64_t now_ms = (uint64_t)(ev_now(r->w->loop) * 1000);
     for (size_t i = 0; i < w->n; i++)
-        client_reply(w->reqs[i], reply, len);
+        w->reqs[i]->done(w->reqs[i], reply, len, now_ms);
     w->n = 0;
 }
 
@@ -147,7 +151,7 @@ static void reload_answer_job(struct reload *r, bool ok)
 {
     char line[700];
     if (ok) {
-        reload_answer(&r->now, "+OK\r\n", 5);
+        reload_answer(r, &r->now, "+OK\r\n", 5);
         return;
     }
     for (char *p = r->job.err; *p != '\0'; p++) {
@@ -155,7 +159,7 @@ static void reload_answer_job(struct reload *r, bool ok)
             *p = ' ';
     }
     int n = snprintf(line, sizeof(line), "-ERR reload failed: %s\r\n", r->job.err);
-    reload_answer(&r->now, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+    reload_answer(r, &r->now, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 /* The worker finished: apply or report, answer, and run again if asked. */
@@ -164,16 +168,15 @@ static void reload_on_done(struct ev_loop *loop, ev_async *w, int revents)
     (void)loop;
     (void)revents;
     struct reload *r = w->data;
-    struct server *srv = r->srv;
     if (r->running)
         pthread_join(r->thread, NULL);
     r->running = false;
     bool ok = r->job.policy != NULL;
-    srv->reloads++;
+    r->runs++;
     if (ok) {
         reload_apply(r);
     } else {
-        srv->reloads_failed++;
+        r->failed++;
         config_deinit(&r->job.next);
         log_error("reload failed, running settings kept: %s", r->job.err);
     }
@@ -187,23 +190,31 @@ static void reload_on_done(struct ev_loop *loop, ev_async *w, int revents)
     reload_start(r);
 }
 
-struct reload *reload_create(struct server *srv)
+struct reload *reload_create(struct worker *w, reload_load_fn load, void *load_arg)
 {
     struct reload *r = calloc(1, sizeof(*r));
     if (r == NULL)
         return NULL;
-    r->srv = srv;
+    r->w = w;
+    r->load = load;
+    r->load_arg = load_arg;
     ev_async_init(&r->done, reload_on_done);
     r->done.data = r;
-    ev_async_start(srv->loop, &r->done);
+    ev_async_start(w->loop, &r->done);
     return r;
 }
 
-static int waiters_add(struct waiters *w, struct req *req)
+void reload_counts(const struct reload *r, uint64_t *runs, uint64_t *failed)
+{
+    *runs = r->runs;
+    *failed = r->failed;
+}
+
+static int waiters_add(struct waiters *w, struct exchange *req)
 {
     if (w->n == w->cap) {
         size_t cap = w->cap == 0 ? 4 : w->cap * 2;
-        struct req **reqs = realloc(w->reqs, cap * sizeof(*reqs));
+        struct exchange **reqs = realloc(w->reqs, cap * sizeof(*reqs));
         if (reqs == NULL)
             return -1;
         w->reqs = reqs;
@@ -213,7 +224,7 @@ static int waiters_add(struct waiters *w, struct req *req)
     return 0;
 }
 
-int reload_request(struct reload *r, struct req *waiter)
+int reload_request(struct reload *r, struct exchange *waiter)
 {
     struct waiters *w = r->running ? &r->next : &r->now;
     if (waiter != NULL && waiters_add(w, waiter) < 0)
@@ -238,9 +249,9 @@ void reload_destroy(struct reload **rp)
     }
     policy_destroy(&r->job.retired);
     policy_destroy(&r->retired);
-    ev_async_stop(r->srv->loop, &r->done);
-    reload_answer(&r->now, ERR_EXIT, sizeof(ERR_EXIT) - 1);
-    reload_answer(&r->next, ERR_EXIT, sizeof(ERR_EXIT) - 1);
+    ev_async_stop(r->w->loop, &r->done);
+    reload_answer(r, &r->now, ERR_EXIT, sizeof(ERR_EXIT) - 1);
+    reload_answer(r, &r->next, ERR_EXIT, sizeof(ERR_EXIT) - 1);
     free(r->now.reqs);
     free(r->next.reqs);
     free(r);

@@ -19,27 +19,39 @@
 #define NEARCACHE_RELOAD_H
 
 #include <stddef.h>
+#include <stdint.h>
 
-struct server;
+#include "proxy/exchange.h"
+
 struct config;
 struct policy;
-struct req;
+struct worker;
 
 struct reload;
 
-/* Creates the reloader of srv (whose loop, cfg, load function and policy it
- * uses). NULL when out of memory. */
-struct reload *reload_create(struct server *srv);
+/* Reads the settings from the same sources as at start-up into out (which it
+ * initializes; the caller deinitializes it). Returns 0, or -1 with err set to
+ * "file:line: key: reason". Runs on a thread of its own: it must not touch
+ * the running settings. */
+typedef int (*reload_load_fn)(void *arg, struct config *out, char *err, size_t errlen);
+
+/* Creates the reloader of w (whose loop, settings, policy, tier and
+ * invalidation sources it updates), reading with load(load_arg). NULL when
+ * out of memory. */
+struct reload *reload_create(struct worker *w, reload_load_fn load, void *load_arg);
+
+/* How many reloads ran, and how many of them failed. */
+void reload_counts(const struct reload *r, uint64_t *runs, uint64_t *failed);
 
 /* Waits for a reload in progress and discards it; every waiter is answered
  * with an error. *r is set to NULL; NULL and *r == NULL are accepted. */
 void reload_destroy(struct reload **r);
 
 /* Starts a reload, or queues one behind the running one. waiter (NULL for a
- * signal) is an in-flight request slot that gets the reply through
- * client_reply: "+OK", or "-ERR reload failed: <reason>" with the running
- * settings kept. Returns 0, or -1 when out of memory (waiter not taken). */
-int reload_request(struct reload *r, struct req *waiter);
+ * signal) is an exchange that gets the reply through its done function:
+ * "+OK", or "-ERR reload failed: <reason>" with the running settings kept.
+ * Returns 0, or -1 when out of memory (waiter not taken). */
+int reload_request(struct reload *r, struct exchange *waiter);
 
 /* Builds the policy loaded into cfg (taken from it, cfg->policy is left
  * NULL; an empty policy when there is none) against prev, the running one

@@ -1,12 +1,15 @@
-/* upstream.h - connections to Redis.
+/* upstream.h - connections to Redis: a transport for exchanges.
  *
- * A shared connection carries the requests of many clients, written in
- * batches; its replies are matched to requests in FIFO order and handed back
- * as raw bytes. A dedicated connection serves one client that holds
- * connection state (a transaction, a subscription, a selected database...).
- * Each connection authenticates and selects the configured database before it
- * carries traffic, fails every request it holds with a clear error when Redis
- * goes away or stops answering, and (when shared) reconnects with backoff.
+ * A connection connects, authenticates and selects the configured database
+ * before it carries traffic, writes the requests queued on it in batches,
+ * matches Redis's replies to their exchanges in FIFO order and hands each
+ * reply to its exchange's done function (exchange.h), as raw bytes. It knows
+ * nothing of what a request is for. When Redis goes away or stops answering,
+ * every exchange it holds gets a clear error instead, and its owner hears of
+ * it. A shared connection carries the requests of many clients and
+ * reconnects with backoff; a dedicated one serves one client that holds
+ * connection state (a transaction, a subscription, a selected database...)
+ * and is done for when it breaks.
  */
 #ifndef NEARCACHE_UPSTREAM_H
 #define NEARCACHE_UPSTREAM_H
@@ -15,14 +18,39 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proxy/exchange.h"
 #include "proxy/lib/buf.h"
 #include "proxy/proto/resp.h"
+#include "proxy/sched.h"
 
-struct server;
-struct client;
-struct req;
-struct cache_fill;
-struct cache_mget;
+struct config;
+struct net_addr;
+
+/* What every connection of a loop needs; borrowed, outliving them. */
+struct upstream_env {
+    struct ev_loop *loop;
+    struct sched *sched;
+    const struct config *cfg; /* upstream.* settings, read when used */
+    const struct net_addr *addr;
+    const struct resp_limits *limits;
+};
+
+struct upstream;
+
+/* Whoever holds a connection hears of it through these (any may be NULL). */
+struct upstream_owner {
+    /* The handshake succeeded: the connection carries traffic from now on. */
+    void (*ready)(void *arg, struct upstream *up);
+    /* The connection broke (every exchange it held has had its error). A
+     * dedicated one is closed by then; was_ready says whether it had carried
+     * traffic. */
+    void (*lost)(void *arg, struct upstream *up, bool was_ready);
+    /* A RESP3 push frame, out of band. */
+    void (*push)(void *arg, const char *data, size_t len);
+    /* Stream mode: bytes as Redis sends them. */
+    void (*stream)(void *arg, const char *data, size_t len);
+    void *arg;
+};
 
 typedef enum {
     UPSTREAM_DOWN = 0,   /* no socket; a shared one waits for its next attempt */
@@ -32,72 +60,67 @@ typedef enum {
 } upstream_state_e;
 
 struct upstream {
-    struct server *srv;
+    const struct upstream_env *env;
+    struct upstream_owner owner;
     int fd;
     ev_io rio;
     ev_io wio;
     upstream_state_e state;
-    bool dedicated;       /* serves one client (owner) instead of many */
-    bool stream;          /* bytes pass through unframed to owner */
-    bool was_ready;       /* reached READY at least once since connecting */
-    bool closing;         /* destroyed at the next safe point */
-    bool dirty;           /* on the server's flush list */
-    struct client *owner; /* dedicated: the client it serves; NULL when idle */
+    int slot;       /* a shared one's place in its pool; -1 for a dedicated one */
+    bool dedicated; /* serves one client instead of many */
+    bool stream;    /* bytes pass through unframed to the owner */
+    bool was_ready; /* reached READY at least once since connecting */
+    bool closing;   /* destroyed at the next safe point */
     struct rbuf in;
     struct resp_scanner scan;
     struct obuf out;
-    size_t hs_bytes;  /* handshake bytes at the front of out, still unwritten */
-    int hs_pending;   /* handshake replies still expected */
-    struct req *head; /* requests sent or queued, oldest first */
-    struct req *tail;
+    size_t hs_bytes;       /* handshake bytes at the front of out, still unwritten */
+    int hs_pending;        /* handshake replies still expected */
+    struct exchange *head; /* exchanges sent or queued, oldest first */
+    struct exchange *tail;
     size_t inflight;
     ev_tstamp since;    /* when the current state began */
     ev_tstamp retry_at; /* DOWN: when to reconnect */
     int backoff_ms;
-    ev_tstamp progress;          /* when reply bytes last arrived */
-    long long tracked_id;        /* CLIENT TRACKING redirects to this id (0: not tracking) */
-    bool tracking_sent;          /* CLIENT TRACKING on sent since connecting */
-    unsigned tracks_inflight;    /* CLIENT TRACKING on awaiting their replies */
-    ev_tstamp track_retry_at;    /* a failed CLIENT TRACKING is sent again from then on */
-    struct upstream *next;       /* server's idle or dead list */
-    struct upstream *dirty_next; /* server's flush list */
+    ev_tstamp progress;      /* when reply bytes last arrived */
+    struct upstream *next;   /* the pool's list of spares */
+    struct sched_item flush; /* SCHED_FLUSH_UPSTREAM */
+    struct sched_item reap;  /* SCHED_REAP */
 };
 
-/* Allocates a connection and starts connecting. Returns NULL when out of memory. */
-struct upstream *upstream_create(struct server *srv, bool dedicated);
+/* Allocates a connection for owner and starts connecting. Returns NULL when
+ * out of memory. */
+struct upstream *upstream_create(const struct upstream_env *env, const struct upstream_owner *owner,
+                                 bool dedicated);
 
 /* Fails what it holds ("-ERR upstream connection lost"), closes the socket and
  * frees it; *up is set to NULL. Call only at a safe point of the loop. */
 void upstream_destroy(struct upstream **up);
 
+/* Marks the connection for destruction at the next safe point, failing what
+ * it holds now. Its owner is not told. */
+void upstream_close(struct upstream *up);
+
+/* Hands the connection to a new owner (a spare dedicated one changing hands). */
+void upstream_set_owner(struct upstream *up, const struct upstream_owner *owner);
+
 /* True when a request sent now will be carried (ready or connecting). */
 bool upstream_usable(const struct upstream *up);
 
-/* Queues one request's bytes; r receives the reply (NULL in stream mode, where
- * replies are not matched). Written at the next flush. */
-void upstream_send(struct upstream *up, const char *data, size_t len, struct req *r);
+/* Queues one request's bytes; x receives the reply (NULL in stream mode,
+ * where replies are not matched). Written at the next safe point. When the
+ * bytes cannot be queued, x gets its error at once. */
+void upstream_send(struct upstream *up, const char *data, size_t len, struct exchange *x);
 
-/* Queues the PTTL of a read's fill right behind the read r: when both replies
- * are in, the read's reply fills the local tier. Takes ownership of fill. */
-void upstream_send_fill(struct upstream *up, struct req *r, struct cache_fill *fill);
-
-/* Sends CLIENT TRACKING on, redirected to the subscriber id, on a ready
- * shared connection (after CLIENT TRACKING off when it may be tracking
- * already, since Redis refuses BCAST prefixes that a connection already
- * has); the reply goes to server_tracking_reply. */
-void upstream_track(struct upstream *up, long long id);
-
-/* Queues an MGET split with the tier (reply to r, merged with the hits) and
- * the PTTL of each missing key behind it, to fill the tier. Takes ownership
- * of m. */
-void upstream_send_mget(struct upstream *up, struct req *r, struct cache_mget *m);
+/* The oldest exchange awaiting its reply, or NULL. */
+struct exchange *upstream_oldest(const struct upstream *up);
 
 /* Switches a dedicated connection to pass-through: everything Redis sends is
  * handed to the owner as it arrives. */
 void upstream_set_stream(struct upstream *up);
 
-/* Writes queued bytes; called before the loop sleeps. */
-void upstream_flush(struct upstream *up);
+/* Stops or resumes reading replies (back-pressure from a slow stream client). */
+void upstream_pause(struct upstream *up, bool paused);
 
 /* Enforces the connect and reply deadlines and reconnects when due. A
  * deadline is judged after reading what the socket holds: a request times
@@ -108,11 +131,5 @@ void upstream_flush(struct upstream *up);
  * request taken before the stall may not even have been written yet, and no
  * reply could be read meanwhile. */
 void upstream_tick(struct upstream *up, ev_tstamp now, bool stalled);
-
-/* Stops or resumes reading replies (back-pressure from a slow stream client). */
-void upstream_pause(struct upstream *up, bool paused);
-
-/* Marks the connection for destruction at the next safe point. */
-void upstream_close(struct upstream *up);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
+#include "proxy/exchange.h"
 #include "proxy/lib/buf.h"
 #include "proxy/proto/args.h"
 
@@ -53,6 +54,7 @@ struct mget_slot {
 };
 
 struct cache_mget {
+    struct cache *cache;
     int refs;
     size_t n;
     size_t nmiss;
@@ -67,6 +69,7 @@ struct cache_mget {
 };
 
 struct cache_fill {
+    struct cache *cache;
     uint64_t since_seq;
     struct entry_head head; /* the rule and stamps as the read was sent */
     struct policy_stamp stamps[POLICY_STAMPS_MAX];
@@ -335,6 +338,7 @@ static struct cache_fill *fill_create(struct cache *c, const char *key, size_t k
     struct cache_fill *f = malloc(sizeof(*f) + klen + nlen + restlen + (size_t)plen + klen + 2);
     if (f == NULL)
         return NULL;
+    f->cache = c;
     f->since_seq = tier_seq(c->tier);
     f->head = (struct entry_head){rule->fingerprint, rule->index, 0, (uint8_t)nstamps};
     memcpy(f->stamps, stamps, nstamps * sizeof(*stamps));
@@ -400,6 +404,7 @@ static struct cache_mget *mget_split(struct cache *c, const char *buf,
         cache_mget_put(&m);
         return NULL;
     }
+    m->cache = c;
     m->refs = 1;
     m->n = n;
     bool ok = true;
@@ -714,4 +719,44 @@ void cache_mget_put(struct cache_mget **mp)
     free(m->hits);
     free(m->request);
     free(m);
+}
+
+/* exchange_done_fn of the PTTL behind a read. */
+static void fill_done(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
+{
+    struct cache_fill *f = x->arg;
+    exchange_destroy(&x);
+    cache_fill_finish(f->cache, f, data, len, now_ms);
+}
+
+struct exchange *cache_fill_exchange(struct cache_fill *f, const char **data, size_t *len)
+{
+    struct exchange *x = exchange_create(fill_done, f);
+    if (x == NULL) {
+        cache_fill_destroy(&f);
+        return NULL;
+    }
+    cache_fill_pttl(f, data, len);
+    return x;
+}
+
+/* exchange_done_fn of the PTTL of a split MGET's miss x->index. */
+static void mget_done(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
+{
+    struct cache_mget *m = x->arg;
+    size_t i = x->index;
+    exchange_destroy(&x);
+    cache_mget_finish(m->cache, m, i, data, len, now_ms);
+    cache_mget_put(&m);
+}
+
+struct exchange *cache_mget_exchange(struct cache_mget *m, size_t i, const char **data, size_t *len)
+{
+    cache_mget_pttl(m, i, data, len);
+    struct exchange *x = *len > 0 ? exchange_create(mget_done, m) : NULL;
+    if (x == NULL)
+        return NULL;
+    x->index = i;
+    cache_mget_get(m);
+    return x;
 }

@@ -19,6 +19,7 @@
 
 struct config;
 struct cache;
+struct exchange;
 struct policy;
 
 /* A read in flight whose reply may fill the tier. */
@@ -80,6 +81,11 @@ void cache_plan(struct cache *c, struct request *r, bool shared, uint64_t now_ms
 /* The PTTL request to send right behind a read with a fill. */
 void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len);
 
+/* The exchange of the PTTL behind a read with fill f (whose bytes go in
+ * *data, *len): its reply completes f (cache_fill_finish), and it owns f
+ * from then on. NULL when out of memory; f is then freed. */
+struct exchange *cache_fill_exchange(struct cache_fill *f, const char **data, size_t *len);
+
 /* Keeps a copy of the read's reply for the fill. */
 void cache_fill_reply(struct cache_fill *f, const char *data, size_t len);
 
@@ -96,6 +102,12 @@ void cache_mget_request(const struct cache_mget *m, const char **data, size_t *l
 /* The number of PTTL requests to send behind it, and the i-th of them. */
 size_t cache_mget_misses(const struct cache_mget *m);
 void cache_mget_pttl(const struct cache_mget *m, size_t i, const char **data, size_t *len);
+
+/* The exchange of the PTTL of miss i (whose bytes go in *data, *len),
+ * holding a reference to m: its reply completes that miss's fill
+ * (cache_mget_finish). NULL when out of memory or the miss has no fill. */
+struct exchange *cache_mget_exchange(struct cache_mget *m, size_t i, const char **data,
+                                     size_t *len);
 
 /* Takes one more reference (for a PTTL request in flight). */
 struct cache_mget *cache_mget_get(struct cache_mget *m);

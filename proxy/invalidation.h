@@ -1,0 +1,53 @@
+/* invalidation.h - keeping the local tier coherent with Redis.
+ *
+ * The glue between the invalidation subscriber (tracking.h), the coherence
+ * state machine (coherence.h), the tier and the shared connections: it
+ * starts the subscriber, sends CLIENT TRACKING ... REDIRECT <id> on every
+ * shared connection (as an exchange of its own) and retries it when it
+ * fails, re-probes a Redis that refused it, applies Redis's invalidations to
+ * the tier, and says whether a read on a connection may fill the tier.
+ * Without the tier or with cache.tracking off it only marks the tier active.
+ */
+#ifndef NEARCACHE_INVALIDATION_H
+#define NEARCACHE_INVALIDATION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proxy/cache/coherence.h"
+#include "proxy/upstream.h"
+
+struct invalidation;
+struct policy;
+struct worker;
+
+/* Sets up coherence for w (its loop, settings, tier and pool, borrowed); the
+ * subscriber starts when the loop runs. NULL (after logging why) when the
+ * subscriber cannot be created or memory runs out. */
+struct invalidation *invalidation_create(struct worker *w);
+
+/* Stops the subscriber and frees *inv; NULL and *inv == NULL accepted. */
+void invalidation_destroy(struct invalidation **inv);
+
+/* The owner of the shared connections: a connection that becomes ready is
+ * tracked; one that breaks after carrying traffic empties the tier, since
+ * what it read is no longer tracked. */
+const struct upstream_owner *invalidation_owner(struct invalidation *inv);
+
+/* Asks Redis to report writes under the invalidation rules' source prefixes
+ * of p, so that the rules fire on writes made elsewhere too. Returns 0, or
+ * -1 when out of memory. */
+int invalidation_set_sources(struct invalidation *inv, const struct policy *p);
+
+/* True when reads on up (a shared connection) may fill the tier: it is
+ * tracked by the current subscriber, or tracking is off or refused
+ * (TTL-bounded mode). */
+bool invalidation_may_fill(const struct invalidation *inv, const struct upstream *up);
+
+/* Retries failed CLIENT TRACKING and probes a Redis that refused it, when due. */
+void invalidation_tick(struct invalidation *inv, uint64_t now_ms);
+
+/* The coherence state and its counters (NEARCACHE STATS). */
+const struct coherence *invalidation_state(const struct invalidation *inv);
+
+#endif

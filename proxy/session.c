@@ -1,0 +1,93 @@
+/* session.c - the client connection-state machine. */
+#include "proxy/session.h"
+
+#include "proxy/pool.h"
+#include "proxy/upstream.h"
+
+struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool,
+                               const struct upstream_owner *owner, bool *oom)
+{
+    bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
+                     kind == COMMAND_MULTI || kind == COMMAND_WATCH;
+    *oom = false;
+    if (s->state == SESSION_SHARED && needs_own) {
+        if (s->inflight > 0)
+            return NULL;
+        if ((s->ded = pool_dedicated_get(pool, owner)) == NULL) {
+            *oom = true;
+            return NULL;
+        }
+        s->state = SESSION_DEDICATED;
+    }
+    struct upstream *target = s->ded != NULL ? s->ded : s->home;
+    if (s->inflight > 0 && (s->cur != target || kind == COMMAND_STREAM))
+        return NULL;
+    return target;
+}
+
+void session_apply(struct session *s, command_kind_e kind)
+{
+    switch (kind) {
+    case COMMAND_STICKY:
+        s->held |= SESSION_STICKY;
+        break;
+    case COMMAND_STREAM:
+        s->state = SESSION_STREAM;
+        break;
+    case COMMAND_MULTI:
+        s->held |= SESSION_MULTI;
+        break;
+    case COMMAND_EXEC:
+        s->held &= ~(SESSION_MULTI | SESSION_WATCH);
+        s->multi_dirty = false;
+        break;
+    case COMMAND_WATCH:
+        s->held |= SESSION_WATCH;
+        break;
+    case COMMAND_UNWATCH:
+        s->held &= ~SESSION_WATCH;
+        break;
+    case COMMAND_RESET:
+        s->held = 0;
+        s->multi_dirty = false;
+        s->reset = s->state == SESSION_DEDICATED;
+        break;
+    case COMMAND_SHARED:
+    case COMMAND_BLOCKING:
+    case COMMAND_QUIT:
+    case COMMAND_NEARCACHE:
+        break;
+    }
+}
+
+void session_settle(struct session *s, struct pool *pool)
+{
+    if (s->state != SESSION_DEDICATED || s->inflight > 0 || s->held != 0)
+        return;
+    pool_dedicated_put(pool, s->ded, !s->reset);
+    s->ded = NULL;
+    s->state = SESSION_SHARED;
+    s->held = 0;
+    s->reset = false;
+}
+
+session_lost_e session_lost(struct session *s, bool was_ready)
+{
+    bool had_state = s->held != 0 || s->state == SESSION_STREAM;
+    bool was_stream = s->state == SESSION_STREAM;
+    s->ded = NULL;
+    s->state = SESSION_SHARED;
+    s->held = 0;
+    s->multi_dirty = s->reset = false;
+    if (was_stream && !was_ready)
+        return SESSION_UNAVAILABLE;
+    return was_ready && had_state ? SESSION_CLOSE : SESSION_GO_ON;
+}
+
+void session_end(struct session *s)
+{
+    if (s->ded != NULL)
+        upstream_close(s->ded);
+    s->ded = NULL;
+    s->state = SESSION_SHARED;
+}

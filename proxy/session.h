@@ -1,0 +1,85 @@
+/* session.h - a client's connection state, and where its requests go.
+ *
+ * Most clients never hold state of their own on a Redis connection, and
+ * their requests go to the shared connection they were given. A command that
+ * sets connection state (SELECT, AUTH, HELLO 3, CLIENT SETNAME...), opens a
+ * transaction or a watch, or may block, moves the client to a dedicated
+ * connection of its own, where it stays while it holds that state; a
+ * subscription or MONITOR turns the dedicated connection into a raw stream.
+ * The state machine:
+ *
+ *   SHARED --sticky, multi, watch, blocking--> DEDICATED
+ *   DEDICATED --nothing held, nothing in flight--> SHARED (connection kept as a spare)
+ *   DEDICATED --RESET--> DEDICATED, reset: back to SHARED once idle and nothing
+ *       held again, the connection closed (RESET undid its AUTH and SELECT)
+ *   SHARED or DEDICATED --stream command--> STREAM (until the connection ends)
+ *   DEDICATED or STREAM --connection lost--> SHARED (the client is told)
+ *
+ * In DEDICATED, `held` says which state is held (several may be). A switch
+ * of connection waits until the requests in flight are answered, so that
+ * requests run in the order sent. Pure bookkeeping: the upstream
+ * connections come from and go back to the pool.
+ */
+#ifndef NEARCACHE_SESSION_H
+#define NEARCACHE_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/proto/command.h"
+
+struct pool;
+struct upstream;
+struct upstream_owner;
+
+typedef enum {
+    SESSION_SHARED = 0, /* no state of its own: the shared connection */
+    SESSION_DEDICATED,  /* a dedicated connection, while state is held */
+    SESSION_STREAM,     /* replies no longer match requests: raw pass-through */
+} session_state_e;
+
+/* What the client must do after losing its dedicated connection. */
+typedef enum {
+    SESSION_GO_ON = 0,   /* nothing was lost */
+    SESSION_CLOSE,       /* state went with it: close after the replies owed */
+    SESSION_UNAVAILABLE, /* a stream never started: answer unavailable, then close */
+} session_lost_e;
+
+/* Kinds of state held in SESSION_DEDICATED. */
+#define SESSION_STICKY 1u /* lasts: SELECT, AUTH, HELLO 3, CLIENT SETNAME, ... */
+#define SESSION_MULTI  2u /* between MULTI and EXEC/DISCARD */
+#define SESSION_WATCH  4u /* WATCH outstanding */
+
+struct session {
+    session_state_e state;
+    unsigned held;         /* SESSION_STICKY | SESSION_MULTI | SESSION_WATCH */
+    bool multi_dirty;      /* the policy rejected a command of the open transaction */
+    bool reset;            /* RESET ran on the dedicated connection: close it when given back */
+    struct upstream *home; /* the shared connection */
+    struct upstream *ded;  /* the dedicated one, NULL in SESSION_SHARED */
+    struct upstream *cur;  /* where the requests in flight went */
+    size_t inflight;       /* requests sent and not yet answered */
+};
+
+/* Chooses the connection for a request of kind: the dedicated one while
+ * state is held or the command needs it (taken from pool for owner), else
+ * the shared one. Returns NULL to stall: requests in flight elsewhere must be
+ * answered first, or no connection could be had (*oom set). */
+struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool,
+                               const struct upstream_owner *owner, bool *oom);
+
+/* Records what a request of kind does to the state, once it is sent. */
+void session_apply(struct session *s, command_kind_e kind);
+
+/* At an idle point (nothing in flight): gives the dedicated connection back
+ * to pool once no state is held (kept as a spare unless RESET ran on it). */
+void session_settle(struct session *s, struct pool *pool);
+
+/* The dedicated connection broke (it is closed already); was_ready says
+ * whether it had carried traffic. Back to SESSION_SHARED. */
+session_lost_e session_lost(struct session *s, bool was_ready);
+
+/* Drops everything at close: the dedicated connection is closed. */
+void session_end(struct session *s);
+
+#endif
