@@ -367,19 +367,17 @@ static int koffs_reserve(struct policy *p, size_t n)
 
 size_t policy_check(struct policy *p, struct request *r, char *reply)
 {
-    struct check ck;
-    struct verdict v;
-    bool rejected;
-    size_t len;
-
     if (!p->built || !p->validates || r->frame->kind != RESP_REQ_MULTIBULK || r->frame->argc < 1)
         return 0;
+    struct check ck;
+    struct verdict v;
     check_init(&ck, p, r);
     int n = request_keys(r);
     if (n > 0) {
         ck.keys = r->keys->views;
         ck.nkeys = (size_t)n;
     }
+    bool rejected;
     if (r->keys->lost || koffs_reserve(p, ck.nkeys) < 0)
         rejected = reject(&v, p, NULL, "out of memory");
     else if (n > 0)
@@ -390,7 +388,7 @@ size_t policy_check(struct policy *p, struct request *r, char *reply)
         rejected = check_modules(&ck, &v);
     if (!rejected)
         return 0;
-    len = reply_format(reply, &v);
+    size_t len = reply_format(reply, &v);
     if (v.stats != NULL)
         v.stats->rejections++;
     policy_on_error(p, reply, len);

@@ -462,9 +462,14 @@ const struct policy_cached *policy_cache_rule_at(const struct policy *p, uint16_
 }
 
 void policy_note_read(struct policy *p, const struct policy_cached *rule, const char *key,
-                      size_t klen, uint64_t now_ms)
+                      size_t klen, bool hit, uint64_t now_ms)
 {
     struct crule *c = crule_of(p, rule);
+
+    if (hit)
+        c->pub.stats->hits++;
+    else
+        c->pub.stats->misses++;
 
     if (c->admit != NULL)
         window_add(c->admit, key, klen, now_ms);

@@ -260,9 +260,10 @@ const struct policy_cached *policy_cache_rule(const struct policy *p, const char
  * when that rule exists and has the same fingerprint. */
 const struct policy_cached *policy_cache_rule_at(const struct policy *p, uint16_t index);
 
-/* Records a read of key under rule (for admission and adaptive TTLs). */
+/* Records a read of key under rule, answered from the tier (hit) or not:
+ * counts it on the rule, and keeps it for admission and adaptive TTLs. */
 void policy_note_read(struct policy *p, const struct policy_cached *rule, const char *key,
-                      size_t klen, uint64_t now_ms);
+                      size_t klen, bool hit, uint64_t now_ms);
 
 /* Whether a read of key sent now (policy_note_read called) should fill the
  * tier: the rule caches and the key was read admit_reads times in the

@@ -12,6 +12,8 @@
 #include "policy/policy.h"
 #include "proxy/admin.h"
 #include "proxy/cache/cache.h"
+#include "proxy/cache/fill.h"
+#include "proxy/cache/mget.h"
 #include "proxy/exchange.h"
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
@@ -24,7 +26,7 @@
 #define CLIENT_OUT_HIGH (1024 * 1024)
 #define CLIENT_OUT_LOW  (256 * 1024)
 
-static const char ERR_UNAVAILABLE[] = "-ERR upstream unavailable\r\n";
+static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
 static const char ERR_EXECABORT[] =
     "-EXECABORT Transaction discarded because of previous errors.\r\n";
 /* Sent in place of the EXEC of a transaction with a rejected command. */
@@ -120,8 +122,8 @@ static void client_update_reading(struct client *c)
 {
     const struct session *s = &c->session;
     bool want = !c->closing && !c->last_write && !c->stalled && c->out.len < CLIENT_OUT_HIGH;
-    if (s->state == SESSION_STREAM && s->ded != NULL)
-        upstream_pause(s->ded, c->out.len >= CLIENT_OUT_HIGH);
+    if (s->state == SESSION_STREAM && s->dedicated != NULL)
+        upstream_pause(s->dedicated, c->out.len >= CLIENT_OUT_HIGH);
     if (want == c->reading)
         return;
     c->reading = want;
@@ -229,7 +231,7 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
 static void client_on_push(void *arg, const char *data, size_t len)
 {
     struct client *c = arg;
-    struct exchange *x = upstream_oldest(c->session.ded);
+    struct exchange *x = upstream_oldest(c->session.dedicated);
     if (x != NULL && x->done == client_on_reply && ((struct req *)x->arg)->client == c) {
         if (req_keep(x->arg, data, len) < 0)
             client_close(c);
@@ -411,7 +413,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         struct cache_plan plan;
         cache_plan(w->cache, &rq, false, worker_now_ms(w), &plan);
         cache_writes_done(w->cache, &plan.writes);
-        upstream_send(s->ded, buf, req->len, NULL);
+        upstream_send(s->dedicated, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
     if (rq.kind == COMMAND_NEARCACHE)
@@ -572,8 +574,8 @@ bool client_idle(const struct client *c)
 void client_tick(struct client *c, ev_tstamp now, bool stalled)
 {
     int idle_ms = c->w->cfg->client_idle_timeout_ms;
-    if (c->session.ded != NULL)
-        upstream_tick(c->session.ded, now, stalled);
+    if (c->session.dedicated != NULL)
+        upstream_tick(c->session.dedicated, now, stalled);
     if (idle_ms > 0 && c->head == NULL && c->session.state != SESSION_STREAM &&
         (now - c->last_active) * 1000 >= idle_ms)
         client_close(c);

@@ -13,13 +13,13 @@ struct upstream *session_route(struct session *s, command_kind_e kind, struct po
     if (s->state == SESSION_SHARED && needs_own) {
         if (s->inflight > 0)
             return NULL;
-        if ((s->ded = pool_dedicated_get(pool, owner)) == NULL) {
+        if ((s->dedicated = pool_dedicated_get(pool, owner)) == NULL) {
             *oom = true;
             return NULL;
         }
         s->state = SESSION_DEDICATED;
     }
-    struct upstream *target = s->ded != NULL ? s->ded : s->home;
+    struct upstream *target = s->dedicated != NULL ? s->dedicated : s->home;
     if (s->inflight > 0 && (s->cur != target || kind == COMMAND_STREAM))
         return NULL;
     return target;
@@ -64,8 +64,8 @@ void session_settle(struct session *s, struct pool *pool)
 {
     if (s->state != SESSION_DEDICATED || s->inflight > 0 || s->held != 0)
         return;
-    pool_dedicated_put(pool, s->ded, !s->reset);
-    s->ded = NULL;
+    pool_dedicated_put(pool, s->dedicated, !s->reset);
+    s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
     s->reset = false;
@@ -75,7 +75,7 @@ session_lost_e session_lost(struct session *s, bool was_ready)
 {
     bool had_state = s->held != 0 || s->state == SESSION_STREAM;
     bool was_stream = s->state == SESSION_STREAM;
-    s->ded = NULL;
+    s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
     s->multi_dirty = s->reset = false;
@@ -86,8 +86,8 @@ session_lost_e session_lost(struct session *s, bool was_ready)
 
 void session_end(struct session *s)
 {
-    if (s->ded != NULL)
-        upstream_close(s->ded);
-    s->ded = NULL;
+    if (s->dedicated != NULL)
+        upstream_close(s->dedicated);
+    s->dedicated = NULL;
     s->state = SESSION_SHARED;
 }

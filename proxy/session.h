@@ -56,9 +56,9 @@ struct session {
     bool multi_dirty;      /* the policy rejected a command of the open transaction */
     bool reset;            /* RESET ran on the dedicated connection: close it when given back */
     struct upstream *home; /* the shared connection */
-    struct upstream *ded;  /* the dedicated one, NULL in SESSION_SHARED */
-    struct upstream *cur;  /* where the requests in flight went */
-    size_t inflight;       /* requests sent and not yet answered */
+    struct upstream *dedicated; /* the dedicated one, NULL in SESSION_SHARED */
+    struct upstream *cur;       /* where the requests in flight went */
+    size_t inflight;            /* requests sent and not yet answered */
 };
 
 /* Chooses the connection for a request of kind: the dedicated one while

@@ -15,7 +15,7 @@
 #define UPSTREAM_BACKOFF_MIN_MS 50
 
 static const char ERR_LOST[] = "-ERR upstream connection lost\r\n";
-static const char ERR_UNAVAILABLE[] = "-ERR upstream unavailable\r\n";
+static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
 static const char ERR_TIMEOUT[] = "-ERR upstream timeout\r\n";
 
 static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents);
@@ -51,6 +51,12 @@ static int handshake_queue(struct upstream *up)
     rc |= handshake_add(up, 1, (const char *const[]){"PING"});
     up->hs_bytes = up->out.len;
     return rc;
+}
+
+/* The loop's time in milliseconds, as exchanges get it. */
+static uint64_t upstream_now_ms(const struct upstream *up)
+{
+    return (uint64_t)(ev_now(up->env->loop) * 1000);
 }
 
 static void upstream_set_state(struct upstream *up, upstream_state_e state)
@@ -117,7 +123,7 @@ void upstream_set_owner(struct upstream *up, const struct upstream_owner *owner)
 /* Fails every exchange held with err, oldest first. */
 static void upstream_fail_requests(struct upstream *up, const char *err, size_t len)
 {
-    uint64_t now_ms = (uint64_t)(ev_now(up->env->loop) * 1000);
+    uint64_t now_ms = upstream_now_ms(up);
     while (up->head != NULL) {
         struct exchange *x = up->head;
         up->head = x->next;
@@ -199,8 +205,7 @@ void upstream_send(struct upstream *up, const char *data, size_t len, struct exc
     if (obuf_append(&up->out, data, len) < 0) {
         upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
         if (x != NULL)
-            x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1,
-                    (uint64_t)(ev_now(up->env->loop) * 1000));
+            x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, upstream_now_ms(up));
         return;
     }
     if (x != NULL) {
@@ -322,7 +327,7 @@ static void upstream_on_reply(struct upstream *up, const char *data, const struc
         up->tail = NULL;
     x->next = NULL;
     up->inflight--;
-    x->done(x, data, rep->len, (uint64_t)(ev_now(up->env->loop) * 1000));
+    x->done(x, data, rep->len, upstream_now_ms(up));
 }
 
 /* Stream mode: everything read goes to the owner as it is. */

@@ -26,6 +26,9 @@
 struct config;
 struct net_addr;
 
+/* The reply to a request when no connection to Redis can carry it. */
+#define UPSTREAM_ERR_UNAVAILABLE "-ERR upstream unavailable\r\n"
+
 /* What every connection of a loop needs; borrowed, outliving them. */
 struct upstream_env {
     struct ev_loop *loop;

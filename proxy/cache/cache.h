@@ -19,25 +19,22 @@
 
 struct config;
 struct cache;
-struct exchange;
 struct policy;
 
-/* A read in flight whose reply may fill the tier. */
+/* A read in flight whose reply may fill the tier (fill.h). */
 struct cache_fill;
 
 /* The keys of a write in flight, invalidated again when it completes. */
 struct cache_keys;
 
-/* An MGET split between the tier and Redis: the hits, the request for the
- * missing keys, and a fill per missing key. Reference-counted: the MGET's
- * request and each PTTL behind it hold one reference. */
+/* An MGET split between the tier and Redis (mget.h). */
 struct cache_mget;
 
 /* What to do with one request. */
 struct cache_plan {
     bool hit;                  /* answer with view, forward nothing */
     struct tier_view view;     /* the cached reply when hit */
-    struct cache_fill *fill;   /* forward, then PTTL (cache_fill_pttl()) to fill; owned */
+    struct cache_fill *fill;   /* forward, then its PTTL (fill.h) to fill; owned */
     struct cache_keys *writes; /* keys to invalidate again on completion; owned */
     struct cache_mget *mget;   /* forward its request instead, then its PTTLs; owned */
 };
@@ -77,56 +74,6 @@ void cache_set_active(struct cache *c, bool active);
  * the connection, and fire the invalidation rules. */
 void cache_plan(struct cache *c, struct request *r, bool shared, uint64_t now_ms,
                 struct cache_plan *plan);
-
-/* The PTTL request to send right behind a read with a fill. */
-void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len);
-
-/* The exchange of the PTTL behind a read with fill f (whose bytes go in
- * *data, *len): its reply completes f (cache_fill_finish), and it owns f
- * from then on. NULL when out of memory; f is then freed. */
-struct exchange *cache_fill_exchange(struct cache_fill *f, const char **data, size_t *len);
-
-/* Keeps a copy of the read's reply for the fill. */
-void cache_fill_reply(struct cache_fill *f, const char *data, size_t len);
-
-/* Completes a fill with the PTTL reply: stores the read's reply with an
- * expiry capped by the key's remaining TTL and cache.ttl, unless either
- * reply is an error or the key was invalidated since the read was sent.
- * Frees f. */
-void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, size_t len,
-                       uint64_t now_ms);
-
-/* The MGET of the missing keys, to forward in place of the client's. */
-void cache_mget_request(const struct cache_mget *m, const char **data, size_t *len);
-
-/* The number of PTTL requests to send behind it, and the i-th of them. */
-size_t cache_mget_misses(const struct cache_mget *m);
-void cache_mget_pttl(const struct cache_mget *m, size_t i, const char **data, size_t *len);
-
-/* The exchange of the PTTL of miss i (whose bytes go in *data, *len),
- * holding a reference to m: its reply completes that miss's fill
- * (cache_mget_finish). NULL when out of memory or the miss has no fill. */
-struct exchange *cache_mget_exchange(struct cache_mget *m, size_t i, const char **data,
-                                     size_t *len);
-
-/* Takes one more reference (for a PTTL request in flight). */
-struct cache_mget *cache_mget_get(struct cache_mget *m);
-
-/* Builds the client's reply from the hits and Redis's reply to the MGET of
- * the misses (an error reply is passed on as it is), and keeps each fetched
- * value for its fill. *out stays valid until the next cache call. */
-void cache_mget_merge(struct cache *c, struct cache_mget *m, const char *data, size_t len,
-                      const char **out, size_t *outlen);
-
-/* Completes the fill of miss i with its PTTL reply. */
-void cache_mget_finish(struct cache *c, struct cache_mget *m, size_t i, const char *data,
-                       size_t len, uint64_t now_ms);
-
-/* Drops one reference; the last frees it. *m is set to NULL. */
-void cache_mget_put(struct cache_mget **m);
-
-/* Frees a fill that will not complete. */
-void cache_fill_destroy(struct cache_fill **f);
 
 /* Moves the keys of src to the end of *dst (creating it if NULL); *src is set
  * to NULL. For a transaction: its writes complete with EXEC. */

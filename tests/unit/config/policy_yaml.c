@@ -260,16 +260,16 @@ Test(policy_yaml, ttl_and_admit)
     r = policy_cache_rule(p, "a:1", 3);
     cr_expect_eq(policy_ttl(p, r, "a:1", 3, 777, 0), 1000);
     for (int i = 0; i < 10; i++)
-        policy_note_read(p, r, "a:1", 3, 50000 + (uint64_t)i);
+        policy_note_read(p, r, "a:1", 3, false, 50000 + (uint64_t)i);
     uint64_t ttl = policy_ttl(p, r, "a:1", 3, 777, 50010);
     cr_expect(ttl > 1000 && ttl <= 11000, "adaptive ttl %llu", (unsigned long long)ttl);
 
     r = policy_cache_rule(p, "n:1", 3);
-    policy_note_read(p, r, "n:1", 3, 1000);
+    policy_note_read(p, r, "n:1", 3, false, 1000);
     cr_expect_not(policy_admit(p, r, "n:1", 3, 1000));
-    policy_note_read(p, r, "n:1", 3, 1001);
+    policy_note_read(p, r, "n:1", 3, false, 1001);
     cr_expect_not(policy_admit(p, r, "n:1", 3, 1001));
-    policy_note_read(p, r, "n:1", 3, 1002);
+    policy_note_read(p, r, "n:1", 3, false, 1002);
     cr_expect(policy_admit(p, r, "n:1", 3, 1002));
     policy_destroy(&p);
 }

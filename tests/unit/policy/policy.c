@@ -140,7 +140,7 @@ static void read_n(struct policy *p, const char *key, int n, uint64_t now)
     const struct policy_cached *c = policy_cache_rule(p, key, strlen(key));
 
     for (int i = 0; i < n; i++)
-        policy_note_read(p, c, key, strlen(key), now);
+        policy_note_read(p, c, key, strlen(key), false, now);
 }
 
 Test(policy, ttl_fixed_and_adaptive_formula)
@@ -177,7 +177,7 @@ static bool admit_read(struct policy *p, const char *key, uint64_t now)
 {
     const struct policy_cached *c = policy_cache_rule(p, key, strlen(key));
 
-    policy_note_read(p, c, key, strlen(key), now);
+    policy_note_read(p, c, key, strlen(key), false, now);
     return policy_admit(p, c, key, strlen(key), now);
 }
 

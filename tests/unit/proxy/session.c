@@ -83,7 +83,7 @@ Test(session, transaction_ends_and_connection_goes_back)
     s.inflight = 0;
     session_settle(&s, &pool);
     cr_expect_eq(s.state, SESSION_SHARED);
-    cr_expect_null(s.ded);
+    cr_expect_null(s.dedicated);
     cr_expect_eq(pool.idle, up, "kept as a spare");
 }
 
@@ -125,7 +125,7 @@ Test(session, state_set_after_reset_keeps_the_connection)
     s.inflight = 0;
     session_settle(&s, &pool);
     cr_expect_eq(s.state, SESSION_DEDICATED);
-    cr_expect_eq(s.ded, up);
+    cr_expect_eq(s.dedicated, up);
 }
 
 Test(session, stream_stalls_behind_requests_in_flight)
@@ -147,7 +147,7 @@ Test(session, lost_connection_says_what_went_with_it)
     s = fresh();
     send(&s, COMMAND_STICKY);
     cr_expect_eq(session_lost(&s, true), SESSION_CLOSE);
-    cr_expect_null(s.ded);
+    cr_expect_null(s.dedicated);
     s = fresh();
     send(&s, COMMAND_STREAM);
     cr_expect_eq(session_lost(&s, false), SESSION_UNAVAILABLE);

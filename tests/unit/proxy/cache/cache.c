@@ -7,6 +7,8 @@
 #include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
+#include "proxy/cache/fill.h"
+#include "proxy/cache/mget.h"
 
 #include "tests/unit/leaks.h"
 

@@ -1,0 +1,140 @@
+/* fill.c - reads that fill the tier, completed by the PTTL behind them. */
+#include "proxy/cache/fill.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+#include "proxy/cache/internal.h"
+#include "proxy/exchange.h"
+
+struct cache_fill {
+    struct cache *cache;
+    uint64_t since_seq;
+    struct entry_head head; /* the rule and stamps as the read was sent */
+    struct policy_stamp stamps[POLICY_STAMPS_MAX];
+    char *reply; /* copy of the read's reply, NULL until it arrives */
+    size_t rlen;
+    size_t klen;
+    size_t vlen;
+    size_t plen;
+    char bytes[]; /* key, variant (the request frame), then the PTTL request */
+};
+
+struct cache_fill *cache_fill_create(struct cache *c, const char *key, size_t klen,
+                                     const char *name, const char *rest, size_t restlen,
+                                     uint64_t now_ms)
+{
+    const struct policy_cached *rule = policy_cache_rule(c->policy, key, klen);
+    policy_note_read(c->policy, rule, key, klen, false, now_ms);
+    if (!cache_key_tracked(c, key, klen) || !policy_admit(c->policy, rule, key, klen, now_ms))
+        return NULL;
+    struct policy_stamp stamps[POLICY_STAMPS_MAX];
+    size_t nstamps = policy_stamp(c->policy, key, klen, stamps, POLICY_STAMPS_MAX);
+    if (nstamps > POLICY_STAMPS_MAX)
+        return NULL;
+    char pttl[64];
+    int plen = snprintf(pttl, sizeof(pttl), "*2\r\n$4\r\nPTTL\r\n$%zu\r\n", klen);
+    size_t nlen = strlen(name) + 1;
+    struct cache_fill *f = malloc(sizeof(*f) + klen + nlen + restlen + (size_t)plen + klen + 2);
+    if (f == NULL)
+        return NULL;
+    f->cache = c;
+    f->since_seq = tier_seq(c->tier);
+    f->head = (struct entry_head){rule->fingerprint, rule->index, 0, (uint8_t)nstamps};
+    memcpy(f->stamps, stamps, nstamps * sizeof(*stamps));
+    f->reply = NULL;
+    f->rlen = 0;
+    f->klen = klen;
+    f->vlen = nlen + restlen;
+    f->plen = (size_t)plen + klen + 2;
+    char *p = f->bytes;
+    memcpy(p, key, klen);
+    memcpy(p += klen, name, nlen);
+    memcpy(p += nlen, rest, restlen);
+    memcpy(p += restlen, pttl, (size_t)plen);
+    memcpy(p += plen, key, klen);
+    memcpy(p + klen, "\r\n", 2);
+    return f;
+}
+
+void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len)
+{
+    *data = f->bytes + f->klen + f->vlen;
+    *len = f->plen;
+}
+
+void cache_fill_reply(struct cache_fill *f, const char *data, size_t len)
+{
+    if (f->reply != NULL || len == 0 || data[0] == '-')
+        return;
+    f->reply = malloc(len);
+    if (f->reply != NULL) {
+        memcpy(f->reply, data, len);
+        f->rlen = len;
+    }
+}
+
+/* The remaining TTL from a PTTL reply: >= 0 ms, -1 for none, -3 for unusable. */
+static int64_t pttl_value(const char *data, size_t len)
+{
+    if (len < 4 || data[0] != ':')
+        return -3;
+    char *end;
+    long long v = strtoll(data + 1, &end, 10);
+    if (*end != '\r')
+        return -3;
+    return v >= 0 ? v : -1; /* -2 (no key): the nil read is cached for cache.ttl */
+}
+
+void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, size_t len,
+                       uint64_t now_ms)
+{
+    int64_t pttl = pttl_value(data, len);
+    const struct policy_cached *rule = policy_cache_rule_at(c->policy, f->head.rule);
+    const char *key = f->bytes;
+    bool keep = f->reply != NULL && pttl != -3 && c->active && pttl != 0 && rule != NULL &&
+                rule->fingerprint == f->head.fingerprint &&
+                (rule->max_entry == 0 || f->rlen <= (size_t)rule->max_entry) &&
+                policy_should_cache(c->policy, key, f->klen, f->rlen);
+    size_t elen =
+        keep ? entry_pack(&c->pack, &f->head, f->stamps, f->reply, f->rlen, rule->compress_over)
+             : 0;
+    if (elen > 0) {
+        uint64_t ttl = policy_ttl(c->policy, rule, key, f->klen, c->ttl_ms, now_ms);
+        if (pttl > 0 && (uint64_t)pttl < ttl)
+            ttl = (uint64_t)pttl;
+        tier_put(c->tier, c->db, key, f->klen, key + f->klen, f->vlen, c->pack.data, elen,
+                 now_ms + ttl, f->since_seq, now_ms);
+    }
+    cache_fill_destroy(&f);
+}
+
+void cache_fill_destroy(struct cache_fill **fp)
+{
+    if (*fp == NULL)
+        return;
+    free((*fp)->reply);
+    free(*fp);
+    *fp = NULL;
+}
+
+/* exchange_done_fn of the PTTL behind a read. */
+static void fill_done(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
+{
+    struct cache_fill *f = x->arg;
+    exchange_destroy(&x);
+    cache_fill_finish(f->cache, f, data, len, now_ms);
+}
+
+struct exchange *cache_fill_exchange(struct cache_fill *f, const char **data, size_t *len)
+{
+    struct exchange *x = exchange_create(fill_done, f);
+    if (x == NULL) {
+        cache_fill_destroy(&f);
+        return NULL;
+    }
+    cache_fill_pttl(f, data, len);
+    return x;
+}

@@ -1,0 +1,55 @@
+/* internal.h - what the modules of proxy/cache share: the cache itself and
+ * the steps one module takes for another. Not for use outside proxy/cache/.
+ */
+#ifndef NEARCACHE_CACHE_INTERNAL_H
+#define NEARCACHE_CACHE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/cache/cache.h"
+#include "proxy/cache/entry.h"
+
+struct cache {
+    struct tier *tier; /* NULL when cache.enabled is off */
+    struct policy *policy;
+    int db;
+    uint64_t ttl_ms;
+    bool active;
+    uint64_t bypassed; /* reads not served because the tier was inactive */
+    uint64_t stale;    /* tier hits on entries a rule change or an invalidation rule voided */
+    uint64_t flushes;
+    char *prefixes; /* cache.tracking_prefixes, split by config_list_split */
+    size_t nprefixes;
+    char *scratch; /* replies built here (MGET), valid until the next call */
+    size_t scratch_len;
+    size_t scratch_cap;
+    struct entry_buf raw;  /* a hit's decompressed reply, valid until the next call */
+    struct entry_buf pack; /* an entry being stored */
+};
+
+/* Whether tracking covers key: any key in default mode, else keys under a
+ * prefix (cache.c). */
+bool cache_key_tracked(const struct cache *c, const char *key, size_t len);
+
+/* Looks up (key, variant) where the variant is the command's name, a NUL and
+ * the rest of its request after the name: "get\0$1\r\nk\r\n" for GET k,
+ * whatever the case the client spelled the command in. A hit is counted on
+ * its rule and left in *out (cache.c). */
+bool cache_lookup(struct cache *c, const char *key, size_t klen, const char *name, const char *rest,
+                  size_t restlen, uint64_t now_ms, struct tier_view *out);
+
+/* A fill for (key, variant as in cache_lookup()), with its PTTL request, if
+ * the key's cache rule caches and admits it; the read is counted as a miss
+ * either way. NULL otherwise or when out of memory (fill.c). */
+struct cache_fill *cache_fill_create(struct cache *c, const char *key, size_t klen,
+                                     const char *name, const char *rest, size_t restlen,
+                                     uint64_t now_ms);
+
+/* Plans an MGET (mget.c): answered at once when every key is a hit (in
+ * c's scratch), else split, its misses forwarded with plan->mget. */
+void cache_mget_plan(struct cache *c, const char *buf, const struct resp_request *req,
+                     uint64_t now_ms, struct cache_plan *plan);
+
+#endif
