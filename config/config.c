@@ -186,13 +186,12 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 /* Writes one line to err (if any). Returns -1. */
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err == NULL || errlen == 0)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    config_verror(err, errlen, fmt, ap);
     va_end(ap);
-    one_line(err, errlen);
+    if (err != NULL && errlen > 0)
+        one_line(err, errlen);
     return -1;
 }
 

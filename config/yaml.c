@@ -24,17 +24,22 @@
 #define YAML_KEY_MAX    128 /* longest dotted key, NUL included */
 #define YAML_REASON_MAX 256 /* longest reason config_yaml_fail formats */
 
+int config_verror(char *err, size_t errlen, const char *fmt, va_list ap)
+{
+    if (err != NULL && errlen > 0)
+        vsnprintf(err, errlen, fmt, ap);
+    return -1;
+}
+
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Writes one line to err (if any), as it is. Returns -1. */
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
-    if (err == NULL || errlen == 0)
-        return -1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    config_verror(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
 }

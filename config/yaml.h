@@ -11,12 +11,17 @@
 #ifndef NEARCACHE_CONFIG_YAML_H
 #define NEARCACHE_CONFIG_YAML_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
 #include <yaml.h>
 
 struct config;
+
+/* Writes fmt's message to err (if any, at most errlen bytes). Returns -1,
+ * for `return config_verror(...)`. */
+int config_verror(char *err, size_t errlen, const char *fmt, va_list ap);
 
 /* The text of a scalar node, or NULL if it holds a NUL byte. */
 const char *config_yaml_text(const yaml_node_t *node);
