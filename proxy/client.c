@@ -614,6 +614,8 @@ struct client *client_create(struct worker *w, int fd)
     c->fd = fd;
     resp_scanner_reset(&c->scan);
     c->session.home = pool_home(&w->pool);
+    c->owner = (struct upstream_owner){
+        .lost = client_on_lost, .push = client_on_push, .stream = client_on_stream, .arg = c};
     c->last_active = ev_now(w->loop);
     sched_item_init(&c->resume, client_on_resume);
     sched_item_init(&c->flush, client_on_flush);

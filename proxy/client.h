@@ -20,6 +20,7 @@
 #include "proxy/proto/resp.h"
 #include "proxy/sched.h"
 #include "proxy/session.h"
+#include "proxy/upstream.h"
 
 struct worker;
 struct req;
@@ -36,6 +37,7 @@ struct client {
     struct req *head; /* replies owed, in request order */
     struct req *tail;
     struct session session;          /* connection state and routing */
+    struct upstream_owner owner;     /* what its dedicated connection tells it */
     struct cache_keys *multi_writes; /* keys written by the open transaction */
     ev_tstamp last_active;
     bool stalled;             /* next request waits for the in-flight ones */

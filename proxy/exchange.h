@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 struct exchange;
 
@@ -33,11 +34,41 @@ struct exchange {
     bool blocking; /* may take longer than upstream.timeout (BLPOP, WAIT, ...) */
 };
 
+/* Freed exchanges kept for reuse (exchange.c): one is taken and given back
+ * for nearly every forwarded request, inline. Only the functions below
+ * touch them. */
+#define EXCHANGE_FREE_KEEP 4096
+extern struct exchange *exchange_free_list; /* linked by next */
+extern size_t exchange_free_count;
+
 /* Returns an exchange whose reply goes to done(x, ...) with x->arg = arg,
  * or NULL when out of memory. */
-struct exchange *exchange_create(exchange_done_fn done, void *arg);
+static inline struct exchange *exchange_create(exchange_done_fn done, void *arg)
+{
+    struct exchange *x = exchange_free_list;
+    if (x != NULL) {
+        exchange_free_list = x->next;
+        exchange_free_count--;
+    } else if ((x = malloc(sizeof(*x))) == NULL) {
+        return NULL;
+    }
+    *x = (struct exchange){NULL, done, arg, 0, 0, false};
+    return x;
+}
 
 /* Gives *x back; *x is set to NULL. Accepts NULL and *x == NULL. */
-void exchange_destroy(struct exchange **x);
+static inline void exchange_destroy(struct exchange **x)
+{
+    if (x == NULL || *x == NULL)
+        return;
+    if (exchange_free_count >= EXCHANGE_FREE_KEEP) {
+        free(*x);
+    } else {
+        (*x)->next = exchange_free_list;
+        exchange_free_list = *x;
+        exchange_free_count++;
+    }
+    *x = NULL;
+}
 
 #endif

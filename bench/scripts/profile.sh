@@ -83,4 +83,6 @@ measure "GET, tier hit" "$cached_pid" "$cached_port" 1 -t get
 measure "GET, forwarded (tier off)" "$forward_pid" "$forward_port" 16 -t get
 measure "GET, forwarded (tier off)" "$forward_pid" "$forward_port" 1 -t get
 measure "SET, forwarded + invalidation" "$cached_pid" "$cached_port" 16 -t set
+measure "SET, forwarded + invalidation" "$cached_pid" "$cached_port" 1 -t set
 measure "SET, forwarded (tier off)" "$forward_pid" "$forward_port" 16 -t set
+measure "SET, forwarded (tier off)" "$forward_pid" "$forward_port" 1 -t set

@@ -38,19 +38,6 @@ const char *cache_prefix(const struct cache *c, size_t i)
     return p;
 }
 
-bool cache_key_tracked(const struct cache *c, const char *key, size_t len)
-{
-    if (c->nprefixes == 0)
-        return true;
-    const char *p = c->prefixes;
-    for (size_t i = 0; i < c->nprefixes; i++, p += strlen(p) + 1) {
-        size_t n = strlen(p);
-        if (n <= len && memcmp(key, p, n) == 0)
-            return true;
-    }
-    return false;
-}
-
 struct cache *cache_create(const struct config *cfg, struct policy *policy)
 {
     struct cache *c = calloc(1, sizeof(*c));

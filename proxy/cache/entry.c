@@ -35,15 +35,8 @@ size_t entry_pack(struct entry_buf *b, struct entry_head *h, const struct policy
     return head + body;
 }
 
-bool entry_open(const struct tier_view *e, struct entry_head *h, struct policy_stamp *stamps,
-                struct entry_buf *raw, struct tier_view *reply)
+bool entry_inflate(struct entry_buf *raw, struct tier_view *reply)
 {
-    memcpy(h, e->reply, sizeof(*h));
-    size_t off = sizeof(*h) + h->nstamps * sizeof(*stamps);
-    memcpy(stamps, e->reply + sizeof(*h), h->nstamps * sizeof(*stamps));
-    *reply = (struct tier_view){e->reply + off, e->len - off};
-    if (!(h->flags & ENTRY_COMPRESSED))
-        return true;
     uint32_t n;
     memcpy(&n, reply->reply, sizeof(n));
     if (buf_grow(&raw->data, &raw->cap, n, 4096) < 0 ||

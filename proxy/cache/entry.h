@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "policy/policy.h"
 #include "proxy/cache/tier.h"
@@ -39,12 +40,24 @@ struct entry_buf {
 size_t entry_pack(struct entry_buf *b, struct entry_head *h, const struct policy_stamp *stamps,
                   const char *reply, size_t len, int64_t compress_over);
 
+/* Decompresses *reply (an ENTRY_COMPRESSED body) into raw and points *reply
+ * there. False when it does not decompress or memory runs out. */
+bool entry_inflate(struct entry_buf *raw, struct tier_view *reply);
+
 /* Reads the stored entry e: its head into *h, its stamps into stamps (room
  * for POLICY_STAMPS_MAX), and its reply into *reply, decompressed into raw if
  * need be (then valid until raw is used again). False when it does not
- * decompress or memory runs out. */
-bool entry_open(const struct tier_view *e, struct entry_head *h, struct policy_stamp *stamps,
-                struct entry_buf *raw, struct tier_view *reply);
+ * decompress or memory runs out. Inline: every tier hit opens one. */
+static inline bool entry_open(const struct tier_view *e, struct entry_head *h,
+                              struct policy_stamp *stamps, struct entry_buf *raw,
+                              struct tier_view *reply)
+{
+    memcpy(h, e->reply, sizeof(*h));
+    size_t off = sizeof(*h) + h->nstamps * sizeof(*stamps);
+    memcpy(stamps, e->reply + sizeof(*h), h->nstamps * sizeof(*stamps));
+    *reply = (struct tier_view){e->reply + off, e->len - off};
+    return !(h->flags & ENTRY_COMPRESSED) || entry_inflate(raw, reply);
+}
 
 /* Frees what b holds. */
 void entry_buf_free(struct entry_buf *b);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "proxy/cache/cache.h"
 #include "proxy/cache/entry.h"
@@ -30,8 +31,19 @@ struct cache {
 };
 
 /* Whether tracking covers key: any key in default mode, else keys under a
- * prefix (cache.c). */
-bool cache_key_tracked(const struct cache *c, const char *key, size_t len);
+ * prefix. */
+static inline bool cache_key_tracked(const struct cache *c, const char *key, size_t len)
+{
+    if (c->nprefixes == 0)
+        return true;
+    const char *p = c->prefixes;
+    for (size_t i = 0; i < c->nprefixes; i++, p += strlen(p) + 1) {
+        size_t n = strlen(p);
+        if (n <= len && memcmp(key, p, n) == 0)
+            return true;
+    }
+    return false;
+}
 
 /* Looks up (key, variant) where the variant is the command's name, a NUL and
  * the rest of its request after the name: "get\0$1\r\nk\r\n" for GET k,

@@ -269,6 +269,12 @@ static int cmd_prepare(struct command *out, const struct command *cmd)
     out->rule = f != NULL ? f->rule : COMMAND_BY_NAME;
     out->traits = f != NULL ? f->traits : 0;
     out->classes = classes_of(out, out->traits);
+    const struct keys_spec *one = &out->specs[0];
+    bool fixed = out->nspecs == 1 && one->bs == KEYS_BS_INDEX && one->fk == KEYS_FK_RANGE &&
+                 one->lastkey == 0 && one->index > 0 &&
+                 !(one->flags & (KEYS_KEY_INCOMPLETE | KEYS_KEY_NOT_KEY)) &&
+                 out->proc == KEYS_PROC_NONE;
+    out->key_at = fixed ? one->index : 0;
     if ((out->classes & COMMAND_CLASS_WRITE) || !(out->flags & COMMAND_FLAG_READONLY))
         out->traits &= ~(unsigned)(COMMAND_CACHEABLE | COMMAND_SPLIT);
     return 0;

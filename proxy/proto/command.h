@@ -81,6 +81,7 @@ struct command {
     command_rule_e rule;
     unsigned classes; /* COMMAND_CLASS_* */
     unsigned traits;  /* COMMAND_CACHEABLE, ... */
+    int key_at;       /* > 0: its only key is always argument key_at (GET, SET, HGET...) */
 };
 
 struct command_table;

@@ -286,17 +286,14 @@ int keys_each(const struct command *cmd, const char *buf, const struct resp_requ
 
     if (req->kind != RESP_REQ_MULTIBULK || (cmd->flags & COMMAND_FLAG_CONTAINER))
         return -1;
-    resp_args_init(&c, buf, req);
-    if ((cmd->arity > 0 && argc != cmd->arity) || argc < -(int64_t)cmd->arity)
-        return -1;
-    const struct keys_spec *one = &cmd->specs[0];
-    if (cmd->nspecs == 1 && one->bs == KEYS_BS_INDEX && one->fk == KEYS_FK_RANGE &&
-        one->lastkey == 0 && one->index > 0 && one->index < argc &&
-        !(one->flags & (KEYS_KEY_INCOMPLETE | KEYS_KEY_NOT_KEY)) && cmd->proc == KEYS_PROC_NONE) {
-        /* The common shape (GET, SET, HGET, ...): one key at a fixed place. */
-        fn(arg, resp_args_get(&c, one->index), one->flags);
-        return 1;
+    struct resp_view key;
+    int one = keys_one(cmd->key_at, cmd->arity, buf, req, &key);
+    if (one != 0) {
+        if (one > 0)
+            fn(arg, key, cmd->specs[0].flags);
+        return one;
     }
+    resp_args_init(&c, buf, req);
     if (specs_apply(cmd, &c, argc, &kr) < 0 && proc_apply(cmd, &c, argc, &kr) < 0)
         return -1;
     for (int i = 0; i < kr.n; i++)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proxy/proto/args.h"
 #include "proxy/proto/resp.h"
 
 #define KEYS_KEYWORD_MAX 23 /* longest begin_search keyword */
@@ -82,6 +83,29 @@ unsigned keys_key_flag(const char *word, size_t len);
 bool keys_spec_valid(const struct keys_spec *s);
 
 struct command;
+
+/* The key of req when its command has the common shape (key_at > 0: one
+ * key at a fixed place, as GET, SET or HGET; see struct command): returns 1
+ * with its view in *key; -1 when req is not multibulk or has the wrong
+ * arity; 0 when the command has another shape or req is too short for it
+ * (keys_each then decides). Inline: nearly every request goes this way. */
+static inline int keys_one(int key_at, int arity, const char *buf, const struct resp_request *req,
+                           struct resp_view *key)
+{
+    int64_t argc = req->argc;
+    if (req->kind != RESP_REQ_MULTIBULK || (arity > 0 && argc != arity) || argc < -(int64_t)arity)
+        return -1;
+    if (key_at <= 0 || key_at >= argc)
+        return 0;
+    if (key_at < RESP_REQ_ARGS) {
+        *key = req->argv[key_at];
+    } else {
+        struct resp_args a;
+        resp_args_init(&a, buf, req);
+        *key = resp_args_get(&a, key_at);
+    }
+    return 1;
+}
 
 /* Calls fn for every key of the complete multibulk request req (frame in buf),
  * in spec order, with the flags of the spec that found it. Returns the number

@@ -50,8 +50,14 @@ int request_keys(struct request *r)
     if (r->nkeys != REQUEST_KEYS_UNSEEN)
         return r->nkeys;
     struct request_keys *k = r->keys;
+    struct resp_view key;
     k->n = 0;
     k->lost = false;
-    int n = r->cmd != NULL ? keys_each(r->cmd, r->buf, r->frame, collect_key, k) : -1;
+    if (r->cmd == NULL)
+        return r->nkeys = -1;
+    int one = keys_one(r->cmd->key_at, r->cmd->arity, r->buf, r->frame, &key);
+    if (one > 0) /* the common shape, without a walk */
+        collect_key(k, key, r->cmd->specs[0].flags);
+    int n = one != 0 ? one : keys_each(r->cmd, r->buf, r->frame, collect_key, k);
     return r->nkeys = k->lost ? -1 : n;
 }
