@@ -18,6 +18,7 @@
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/request.h"
+#include "proxy/proto/resp_write.h"
 #include "proxy/reload.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -384,6 +385,126 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     return DISPATCH_DONE;
 }
 
+/* CLIENT GETNAME: the name the proxy keeps. */
+static void client_getname(struct client *c)
+{
+    char head[RESP_HEADER_MAX];
+    if (c->name == NULL) {
+        client_local(c, "$-1\r\n", 5);
+        return;
+    }
+    client_local(c, head, resp_write_header(head, sizeof(head), '$', (int64_t)c->name_len));
+    client_local(c, c->name, c->name_len);
+    client_local(c, "\r\n", 2);
+}
+
+/* CLIENT SETNAME: the proxy keeps the name (checked as Redis checks it) and
+ * answers a client on its shared connection itself; on a dedicated one the
+ * command goes on to Redis too. Returns true when answered here. */
+static bool client_setname(struct client *c, const struct request *rq)
+{
+    static const char ERR_NAME[] =
+        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
+    const struct session *s = &c->session;
+    struct resp_view v = rq->frame->argv[2];
+    if (rq->frame->argc != 3 || s->state == SESSION_STREAM || (s->held & SESSION_MULTI))
+        return false;
+    for (size_t i = 0; i < v.len; i++) {
+        char ch = rq->buf[v.off + i];
+        if (ch < '!' || ch > '~') {
+            if (s->state == SESSION_SHARED)
+                client_local(c, ERR_NAME, sizeof(ERR_NAME) - 1);
+            return s->state == SESSION_SHARED;
+        }
+    }
+    char *name = v.len > 0 ? malloc(v.len) : NULL;
+    if (v.len > 0 && name == NULL)
+        return false;
+    if (name != NULL)
+        memcpy(name, rq->buf + v.off, v.len);
+    free(c->name);
+    c->name = name;
+    c->name_len = v.len;
+    if (s->state != SESSION_SHARED)
+        return false;
+    client_local(c, "+OK\r\n", 5);
+    return true;
+}
+
+/* Whether an AUTH carries the proxy's own upstream credentials (user
+ * "default" when it names none). The password is compared in time that does
+ * not depend on where it differs. */
+static bool client_auth_is_ours(const struct config *cfg, const struct request *rq)
+{
+    const struct resp_request *f = rq->frame;
+    if (cfg->upstream_password == NULL || f->argc < 2 || f->argc > 3)
+        return false;
+    const char *user = cfg->upstream_username != NULL ? cfg->upstream_username : "default";
+    struct resp_view u = f->argv[1], p = f->argv[f->argc - 1];
+    if (f->argc == 3 && (u.len != strlen(user) || memcmp(rq->buf + u.off, user, u.len) != 0))
+        return false;
+    if (f->argc == 2 && strcmp(user, "default") != 0)
+        return false;
+    size_t n = strlen(cfg->upstream_password);
+    unsigned diff = p.len != n;
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)cfg->upstream_password[i] ^
+                (unsigned char)(i < p.len ? rq->buf[p.off + i] : 0);
+    return diff == 0;
+}
+
+/* What the proxy answers itself so that a client keeps its shared connection
+ * (and the tier): SELECT of the configured database, AUTH with the proxy's
+ * own credentials, CLIENT SETNAME and GETNAME. False: the command goes on to
+ * Redis as any other. */
+static bool client_own(struct client *c, const struct request *rq)
+{
+    const struct resp_request *f = rq->frame;
+    bool shared = c->session.state == SESSION_SHARED;
+    int64_t db;
+    switch (rq->cmd->own) {
+    case COMMAND_OWN_SELECT:
+        if (!shared || f->argc != 2 ||
+            !resp_parse_ll(rq->buf + f->argv[1].off, f->argv[1].len, &db) ||
+            db != c->w->cfg->upstream_database)
+            return false;
+        break;
+    case COMMAND_OWN_AUTH:
+        if (!shared || !client_auth_is_ours(c->w->cfg, rq))
+            return false;
+        break;
+    case COMMAND_OWN_SETNAME:
+        return client_setname(c, rq);
+    case COMMAND_OWN_GETNAME:
+        if (!shared || f->argc != 2)
+            return false;
+        client_getname(c);
+        return true;
+    case COMMAND_OWN_NONE:
+        return false;
+    }
+    client_local(c, "+OK\r\n", 5);
+    return true;
+}
+
+/* A client with a name takes a dedicated connection: the connection gets the
+ * name first (so that GETNAME and CLIENT LIST show it there), and is closed
+ * rather than kept as a spare when given back. */
+static void client_name_carry(struct client *c, struct upstream *up)
+{
+    const char *argv[] = {"CLIENT", "SETNAME", c->name};
+    const size_t lens[] = {6, 7, c->name_len};
+    size_t len = resp_write_command(NULL, 0, 3, argv, lens);
+    char *cmd = malloc(len);
+    struct exchange *x = cmd != NULL ? exchange_create(exchange_discard, NULL) : NULL;
+    if (x != NULL) {
+        resp_write_command(cmd, len, 3, argv, lens);
+        upstream_send(up, cmd, len, x);
+    }
+    free(cmd);
+    c->session.spoiled = true;
+}
+
 /* Answers a request the policy rejects; inside MULTI that dooms the EXEC. */
 static bool client_rejected(struct client *c, struct request *rq)
 {
@@ -423,20 +544,26 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         c->last_write = true;
         return DISPATCH_DONE;
     }
+    if (rq.kind == COMMAND_RESET) { /* RESET drops the name too */
+        free(c->name);
+        c->name = NULL;
+    }
     if (rq.kind == COMMAND_RESET && s->state == SESSION_SHARED) {
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
     }
     if (client_rejected(c, &rq))
         return DISPATCH_DONE;
-    const struct upstream_owner owner = {
-        .lost = client_on_lost, .push = client_on_push, .stream = client_on_stream, .arg = c};
-    bool oom;
-    struct upstream *up = session_route(s, rq.kind, &w->pool, &owner, &oom);
+    if (rq.cmd != NULL && rq.cmd->own != COMMAND_OWN_NONE && client_own(c, &rq))
+        return DISPATCH_DONE;
+    bool oom, was_shared = s->state == SESSION_SHARED;
+    struct upstream *up = session_route(s, rq.kind, &w->pool, &c->owner, &oom);
     if (oom)
         client_close(c);
     if (up == NULL)
         return oom ? DISPATCH_DONE : DISPATCH_STALL;
+    if (was_shared && s->state != SESSION_SHARED && c->name != NULL)
+        client_name_carry(c, up);
     if (!upstream_usable(up)) {
         client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         return DISPATCH_DONE;
@@ -560,6 +687,7 @@ static void client_on_reap(struct sched_item *it)
     struct client *c = (struct client *)((char *)it - offsetof(struct client, reap));
     rbuf_deinit(&c->in);
     obuf_deinit(&c->out);
+    free(c->name);
     free(c);
 }
 

@@ -71,4 +71,8 @@ static inline void exchange_destroy(struct exchange **x)
     *x = NULL;
 }
 
+/* An exchange_done_fn for requests whose reply goes nowhere (the proxy's
+ * own bookkeeping on a connection): destroys x. */
+void exchange_discard(struct exchange *x, const char *data, size_t len, uint64_t now_ms);
+
 #endif

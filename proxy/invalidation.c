@@ -45,15 +45,6 @@ static struct track_conn *conn_of(const struct invalidation *inv, const struct u
 
 static void track_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms);
 
-/* An exchange whose reply goes nowhere (the CLIENT TRACKING off before on). */
-static void track_discard(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
-{
-    (void)data;
-    (void)len;
-    (void)now_ms;
-    exchange_destroy(&x);
-}
-
 /* Sends CLIENT TRACKING on, redirected to the subscriber, on a ready shared
  * connection: after CLIENT TRACKING off when it may be tracking already,
  * since Redis refuses BCAST prefixes that a connection already has. */
@@ -66,7 +57,7 @@ static void track(struct invalidation *inv, struct upstream *up)
     if (tc == NULL || up->state != UPSTREAM_READY || up->closing)
         return;
     struct exchange *x = exchange_create(track_reply, tc);
-    struct exchange *off = tc->sent ? exchange_create(track_discard, NULL) : NULL;
+    struct exchange *off = tc->sent ? exchange_create(exchange_discard, NULL) : NULL;
     const char **argv = calloc(6 + 2 * nprefix, sizeof(*argv));
     char sid[24], *cmd = NULL;
     size_t len = 0;

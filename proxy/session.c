@@ -50,7 +50,7 @@ void session_apply(struct session *s, command_kind_e kind)
     case COMMAND_RESET:
         s->held = 0;
         s->multi_dirty = false;
-        s->reset = s->state == SESSION_DEDICATED;
+        s->spoiled |= s->state == SESSION_DEDICATED;
         break;
     case COMMAND_SHARED:
     case COMMAND_BLOCKING:
@@ -64,11 +64,11 @@ void session_settle(struct session *s, struct pool *pool)
 {
     if (s->state != SESSION_DEDICATED || s->inflight > 0 || s->held != 0)
         return;
-    pool_dedicated_put(pool, s->dedicated, !s->reset);
+    pool_dedicated_put(pool, s->dedicated, !s->spoiled);
     s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
-    s->reset = false;
+    s->spoiled = false;
 }
 
 session_lost_e session_lost(struct session *s, bool was_ready)
@@ -78,7 +78,7 @@ session_lost_e session_lost(struct session *s, bool was_ready)
     s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
-    s->multi_dirty = s->reset = false;
+    s->multi_dirty = s->spoiled = false;
     if (was_stream && !was_ready)
         return SESSION_UNAVAILABLE;
     return was_ready && had_state ? SESSION_CLOSE : SESSION_GO_ON;

@@ -10,8 +10,8 @@
  *
  *   SHARED --sticky, multi, watch, blocking--> DEDICATED
  *   DEDICATED --nothing held, nothing in flight--> SHARED (connection kept as a spare)
- *   DEDICATED --RESET--> DEDICATED, reset: back to SHARED once idle and nothing
- *       held again, the connection closed (RESET undid its AUTH and SELECT)
+ *   DEDICATED --RESET--> DEDICATED, spoiled: back to SHARED once idle and
+ *       nothing held again, the connection closed (RESET undid its AUTH and SELECT)
  *   SHARED or DEDICATED --stream command--> STREAM (until the connection ends)
  *   DEDICATED or STREAM --connection lost--> SHARED (the client is told)
  *
@@ -54,7 +54,8 @@ struct session {
     session_state_e state;
     unsigned held;         /* SESSION_STICKY | SESSION_MULTI | SESSION_WATCH */
     bool multi_dirty;      /* the policy rejected a command of the open transaction */
-    bool reset;            /* RESET ran on the dedicated connection: close it when given back */
+    bool spoiled;          /* the dedicated connection is unlike the pool's (RESET ran on it, or it
+                              was given the client's name): closed, not kept, when given back */
     struct upstream *home; /* the shared connection */
     struct upstream *dedicated; /* the dedicated one, NULL in SESSION_SHARED */
     struct upstream *cur;       /* where the requests in flight went */
@@ -72,7 +73,7 @@ struct upstream *session_route(struct session *s, command_kind_e kind, struct po
 void session_apply(struct session *s, command_kind_e kind);
 
 /* At an idle point (nothing in flight): gives the dedicated connection back
- * to pool once no state is held (kept as a spare unless RESET ran on it). */
+ * to pool once no state is held (kept as a spare unless it is spoiled). */
 void session_settle(struct session *s, struct pool *pool);
 
 /* The dedicated connection broke (it is closed already); was_ready says

@@ -43,45 +43,55 @@ struct fact {
     command_rule_e rule;
     unsigned traits;  /* COMMAND_CACHEABLE needs a read-only command that writes nothing */
     keys_proc_e proc; /* Redis's getkeys procedure, where the specs fall short */
+    command_own_e own;
 };
+
+#define OWN(n, k, o)                                                                               \
+    {                                                                                              \
+        n, k, COMMAND_BY_NAME, 0, KEYS_PROC_NONE, o                                                \
+    }
 
 #define STICKY(n)                                                                                  \
     {                                                                                              \
-        n, COMMAND_STICKY, COMMAND_BY_NAME, 0, KEYS_PROC_NONE                                      \
+        n, COMMAND_STICKY, COMMAND_BY_NAME, 0, KEYS_PROC_NONE, COMMAND_OWN_NONE                    \
     }
 #define KIND(n, k)                                                                                 \
     {                                                                                              \
-        n, k, COMMAND_BY_NAME, 0, KEYS_PROC_NONE                                                   \
+        n, k, COMMAND_BY_NAME, 0, KEYS_PROC_NONE, COMMAND_OWN_NONE                                 \
     }
 #define CACHEABLE(n)                                                                               \
     {                                                                                              \
-        n, COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_CACHEABLE, KEYS_PROC_NONE                      \
+        n, COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_CACHEABLE, KEYS_PROC_NONE, COMMAND_OWN_NONE    \
     }
 #define FLUSHES(n, p)                                                                              \
     {                                                                                              \
-        n, COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_FLUSHES, p                                     \
+        n, COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_FLUSHES, p, COMMAND_OWN_NONE                   \
     }
 #define PROC(n, p)                                                                                 \
     {                                                                                              \
-        n, COMMAND_SHARED, COMMAND_BY_NAME, 0, p                                                   \
+        n, COMMAND_SHARED, COMMAND_BY_NAME, 0, p, COMMAND_OWN_NONE                                 \
     }
 #define NUMKEYS(n) PROC(n, KEYS_PROC_NUMKEYS)
 
 /* clang-format off */
 static const struct fact FACTS[] = {
     /* Connection state: where the client's traffic goes. */
-    STICKY("asking"), STICKY("auth"), STICKY("readonly"), STICKY("readwrite"), STICKY("select"),
+    STICKY("asking"), STICKY("readonly"), STICKY("readwrite"),
+    OWN("auth", COMMAND_STICKY, COMMAND_OWN_AUTH), OWN("select", COMMAND_STICKY, COMMAND_OWN_SELECT),
+    OWN("client|setname", COMMAND_STICKY, COMMAND_OWN_SETNAME),
+    OWN("client|getname", COMMAND_SHARED, COMMAND_OWN_GETNAME),
     STICKY("client|caching"), STICKY("client|getredir"), STICKY("client|id"),
     STICKY("client|info"), STICKY("client|no-evict"), STICKY("client|no-touch"),
-    STICKY("client|setname"), STICKY("client|tracking"), STICKY("client|trackinginfo"),
+    STICKY("client|tracking"), STICKY("client|trackinginfo"),
     KIND("client|reply", COMMAND_STREAM),
-    {"hello", COMMAND_SHARED, COMMAND_BY_HELLO, 0, KEYS_PROC_NONE},
-    {"xread", COMMAND_SHARED, COMMAND_BY_XREAD, 0, KEYS_PROC_NONE},
-    {"xreadgroup", COMMAND_SHARED, COMMAND_BY_XREAD, 0, KEYS_PROC_NONE},
+    {"hello", COMMAND_SHARED, COMMAND_BY_HELLO, 0, KEYS_PROC_NONE, COMMAND_OWN_NONE},
+    {"xread", COMMAND_SHARED, COMMAND_BY_XREAD, 0, KEYS_PROC_NONE, COMMAND_OWN_NONE},
+    {"xreadgroup", COMMAND_SHARED, COMMAND_BY_XREAD, 0, KEYS_PROC_NONE,
+     COMMAND_OWN_NONE},
     KIND("blmove", COMMAND_BLOCKING), {"blmpop", COMMAND_BLOCKING, COMMAND_BY_NAME, 0,
-    KEYS_PROC_NUMKEYS}, KIND("blpop", COMMAND_BLOCKING), KIND("brpop", COMMAND_BLOCKING),
+    KEYS_PROC_NUMKEYS, COMMAND_OWN_NONE}, KIND("blpop", COMMAND_BLOCKING), KIND("brpop", COMMAND_BLOCKING),
     KIND("brpoplpush", COMMAND_BLOCKING), {"bzmpop", COMMAND_BLOCKING, COMMAND_BY_NAME, 0,
-    KEYS_PROC_NUMKEYS}, KIND("bzpopmax", COMMAND_BLOCKING), KIND("bzpopmin", COMMAND_BLOCKING),
+    KEYS_PROC_NUMKEYS, COMMAND_OWN_NONE}, KIND("bzpopmax", COMMAND_BLOCKING), KIND("bzpopmin", COMMAND_BLOCKING),
     KIND("wait", COMMAND_BLOCKING), KIND("waitaof", COMMAND_BLOCKING),
     KIND("monitor", COMMAND_STREAM), KIND("psubscribe", COMMAND_STREAM),
     KIND("psync", COMMAND_STREAM), KIND("punsubscribe", COMMAND_STREAM),
@@ -95,7 +105,8 @@ static const struct fact FACTS[] = {
     /* Reads whose reply depends only on the value of their one key and their
      * arguments: safe to answer from a copy until the key changes. Never
      * TTL/PTTL, RANDOMKEY, SRANDMEMBER, SCAN, OBJECT or the like. */
-    {"mget", COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_CACHEABLE | COMMAND_SPLIT, KEYS_PROC_NONE},
+    {"mget", COMMAND_SHARED, COMMAND_BY_NAME, COMMAND_CACHEABLE | COMMAND_SPLIT, KEYS_PROC_NONE,
+     COMMAND_OWN_NONE},
     CACHEABLE("bitcount"), CACHEABLE("bitpos"), CACHEABLE("exists"), CACHEABLE("geodist"),
     CACHEABLE("geohash"), CACHEABLE("geopos"), CACHEABLE("get"), CACHEABLE("getbit"),
     CACHEABLE("getrange"), CACHEABLE("hexists"), CACHEABLE("hget"), CACHEABLE("hgetall"),
@@ -268,6 +279,7 @@ static int cmd_prepare(struct command *out, const struct command *cmd)
     out->kind = f != NULL ? f->kind : COMMAND_SHARED;
     out->rule = f != NULL ? f->rule : COMMAND_BY_NAME;
     out->traits = f != NULL ? f->traits : 0;
+    out->own = f != NULL ? f->own : COMMAND_OWN_NONE;
     out->classes = classes_of(out, out->traits);
     const struct keys_spec *one = &out->specs[0];
     bool fixed = out->nspecs == 1 && one->bs == KEYS_BS_INDEX && one->fk == KEYS_FK_RANGE &&

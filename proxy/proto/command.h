@@ -62,6 +62,16 @@ typedef enum {
     COMMAND_NEARCACHE,  /* the proxy's own command (NEARCACHE STATS) */
 } command_kind_e;
 
+/* Commands the proxy may answer itself for a client on its shared
+ * connection, so that the client stays there (client.c decides when). */
+typedef enum {
+    COMMAND_OWN_NONE = 0,
+    COMMAND_OWN_SELECT,  /* SELECT of the configured database */
+    COMMAND_OWN_AUTH,    /* AUTH with the proxy's own upstream credentials */
+    COMMAND_OWN_SETNAME, /* CLIENT SETNAME: the name is kept by the proxy */
+    COMMAND_OWN_GETNAME, /* CLIENT GETNAME */
+} command_own_e;
+
 /* Kinds that depend on the arguments (see command_kind). */
 typedef enum {
     COMMAND_BY_NAME = 0,
@@ -81,7 +91,8 @@ struct command {
     command_rule_e rule;
     unsigned classes; /* COMMAND_CLASS_* */
     unsigned traits;  /* COMMAND_CACHEABLE, ... */
-    int key_at;       /* > 0: its only key is always argument key_at (GET, SET, HGET...) */
+    command_own_e own;
+    int key_at; /* > 0: its only key is always argument key_at (GET, SET, HGET...) */
 };
 
 struct command_table;

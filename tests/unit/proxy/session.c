@@ -104,7 +104,7 @@ Test(session, reset_drops_the_state_and_the_connection)
     struct session s = fresh();
     struct upstream *up = send(&s, COMMAND_STICKY);
     send(&s, COMMAND_RESET);
-    cr_expect(s.reset);
+    cr_expect(s.spoiled);
     cr_expect_eq(s.held, 0);
     s.inflight = 0;
     up->closing = true; /* pool_dedicated_put closes it: no socket to close here */
