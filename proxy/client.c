@@ -385,6 +385,14 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     return DISPATCH_DONE;
 }
 
+/* RESET drops the client's name too. */
+static void client_forget_name(struct client *c)
+{
+    free(c->name);
+    c->name = NULL;
+    c->name_len = 0;
+}
+
 /* CLIENT GETNAME: the name the proxy keeps. */
 static void client_getname(struct client *c)
 {
@@ -544,16 +552,15 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         c->last_write = true;
         return DISPATCH_DONE;
     }
-    if (rq.kind == COMMAND_RESET) { /* RESET drops the name too */
-        free(c->name);
-        c->name = NULL;
-    }
     if (rq.kind == COMMAND_RESET && s->state == SESSION_SHARED) {
+        client_forget_name(c);
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
     }
     if (client_rejected(c, &rq))
         return DISPATCH_DONE;
+    if (rq.kind == COMMAND_RESET)
+        client_forget_name(c);
     if (rq.cmd != NULL && rq.cmd->own != COMMAND_OWN_NONE && client_own(c, &rq))
         return DISPATCH_DONE;
     bool oom, was_shared = s->state == SESSION_SHARED;
@@ -562,12 +569,17 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         client_close(c);
     if (up == NULL)
         return oom ? DISPATCH_DONE : DISPATCH_STALL;
-    if (was_shared && s->state != SESSION_SHARED && c->name != NULL)
-        client_name_carry(c, up);
     if (!upstream_usable(up)) {
+        if (up == s->dedicated && !up->was_ready) { /* refused at once: don't keep it */
+            upstream_close(up);
+            session_lost(s, false);
+        }
         client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         return DISPATCH_DONE;
     }
+    /* A stream's replies are not matched: its name stays the proxy's. */
+    if (was_shared && s->state != SESSION_SHARED && c->name != NULL && rq.kind != COMMAND_STREAM)
+        client_name_carry(c, up);
     if (rq.kind == COMMAND_STREAM) {
         session_apply(s, rq.kind);
         upstream_set_stream(up);

@@ -359,7 +359,10 @@ int command_table_add_proxy(struct command_table *t)
         if (f->kind == COMMAND_SHARED && f->rule == COMMAND_BY_NAME)
             continue;
         const char *bar = strchr(f->name, '|');
-        if (bar != NULL && command_lookup(t, f->name, (size_t)(bar - f->name)) == NULL) {
+        const struct command *top =
+            bar != NULL ? command_lookup(t, f->name, (size_t)(bar - f->name)) : NULL;
+        if (bar != NULL && (top == NULL || !(top->flags & COMMAND_FLAG_CONTAINER))) {
+            /* Absent, or a Redis (6.x) whose COMMAND lists no subcommands. */
             struct command container = {.arity = -2, .flags = COMMAND_FLAG_CONTAINER};
             memcpy(container.name, f->name, (size_t)(bar - f->name));
             if (command_table_add(t, &container) < 0)

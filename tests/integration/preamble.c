@@ -42,6 +42,20 @@ Test(preamble, client_names_reply_as_redis)
     COMPARE_STEPS(NAMES);
 }
 
+/* A named client subscribes: its connection becomes a raw stream, so the
+ * name stays the proxy's (nothing of the proxy's own may reach it). */
+static const char *const NAMED_SUBSCRIBER[] = {
+    "CLIENT SETNAME app",
+    "SUBSCRIBE ch\nPING",
+    "UNSUBSCRIBE ch\nPING",
+};
+
+Test(preamble, a_named_client_subscribes)
+{
+    start_as_app();
+    COMPARE_STEPS(NAMED_SUBSCRIBER);
+}
+
 static const char *const SELECTS[] = {
     "SELECT 0\nSET k v\nGET k",
     "SELECT 00\nSELECT -0\nSELECT x\nSELECT 0 1",

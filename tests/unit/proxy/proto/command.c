@@ -148,3 +148,18 @@ Test(command, cacheable_needs_a_read_only_command)
     cr_expect_eq(c->traits & COMMAND_CACHEABLE, 0);
     cr_expect_eq(c->classes, COMMAND_CLASS_WRITE);
 }
+
+/* A Redis whose COMMAND lists no subcommands (6.x) still has CLIENT REPLY,
+ * SETNAME and TRACKING routed by what they do. */
+Test(command, client_subcommands_known_without_subcommands_from_redis)
+{
+    command_table_destroy(&table);
+    table = command_table_create();
+    cr_assert_not_null(table);
+    struct command client = {.name = "client", .arity = -2, .flags = COMMAND_FLAG_ADMIN};
+    cr_assert_eq(command_table_add(table, &client), 0);
+    cr_assert_eq(command_table_add_proxy(table), 0);
+    cr_expect_eq(kind_of("CLIENT REPLY OFF"), COMMAND_STREAM);
+    cr_expect_eq(kind_of("CLIENT TRACKING on"), COMMAND_STICKY);
+    cr_expect_eq(kind_of("CLIENT LIST"), COMMAND_SHARED);
+}
