@@ -496,8 +496,8 @@ static bool client_own(struct client *c, const struct request *rq)
 }
 
 /* A client with a name takes a dedicated connection: the connection gets the
- * name first (so that GETNAME and CLIENT LIST show it there), and is closed
- * rather than kept as a spare when given back. */
+ * name first (so that GETNAME and CLIENT LIST show it there); it is cleared
+ * again when the connection goes back to the pool (session_settle). */
 static void client_name_carry(struct client *c, struct upstream *up)
 {
     const char *argv[] = {"CLIENT", "SETNAME", c->name};
@@ -510,7 +510,7 @@ static void client_name_carry(struct client *c, struct upstream *up)
         upstream_send(up, cmd, len, x);
     }
     free(cmd);
-    c->session.spoiled = true;
+    c->session.named = true;
 }
 
 /* Answers a request the policy rejects; inside MULTI that dooms the EXEC. */

@@ -75,8 +75,8 @@ struct upstream *pool_dedicated_get(struct pool *p, const struct upstream_owner 
 
 void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable)
 {
-    if (reusable && p->keep_spares && up->state == UPSTREAM_READY && up->inflight == 0 &&
-        !up->stream && p->nidle < p->env.cfg->idle_dedicated) {
+    if (reusable && p->keep_spares && up->state == UPSTREAM_READY && !up->stream &&
+        p->nidle < p->env.cfg->idle_dedicated) {
         upstream_set_owner(up, &(struct upstream_owner){.lost = pool_spare_lost, .arg = p});
         up->next = p->idle;
         p->idle = up;

@@ -42,9 +42,10 @@ struct upstream *pool_shared(const struct pool *p, int i);
  * of memory. */
 struct upstream *pool_dedicated_get(struct pool *p, const struct upstream_owner *owner);
 
-/* Takes back a dedicated connection: kept as a spare when reusable (its state
- * is the pool's), idle, and there is room (upstream.idle_dedicated), else
- * closed. */
+/* Takes back a dedicated connection, which no client request is waiting on
+ * (the proxy's own bookkeeping may be): kept as a spare when reusable (its
+ * state is the pool's), ready, and there is room (upstream.idle_dedicated),
+ * else closed. */
 void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable);
 
 /* Deadlines and reconnects of the shared connections (upstream_tick). */

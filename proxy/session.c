@@ -1,6 +1,7 @@
 /* session.c - the client connection-state machine. */
 #include "proxy/session.h"
 
+#include "proxy/exchange.h"
 #include "proxy/pool.h"
 #include "proxy/upstream.h"
 
@@ -64,11 +65,18 @@ void session_settle(struct session *s, struct pool *pool)
 {
     if (s->state != SESSION_DEDICATED || s->inflight > 0 || s->held != 0)
         return;
+    if (s->named && !s->spoiled) {
+        static const char UNNAME[] = "*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$0\r\n\r\n";
+        struct exchange *x = exchange_create(exchange_discard, NULL);
+        if (x != NULL)
+            upstream_send(s->dedicated, UNNAME, sizeof(UNNAME) - 1, x);
+        s->spoiled = x == NULL;
+    }
     pool_dedicated_put(pool, s->dedicated, !s->spoiled);
     s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
-    s->spoiled = false;
+    s->spoiled = s->named = false;
 }
 
 session_lost_e session_lost(struct session *s, bool was_ready)
@@ -78,7 +86,7 @@ session_lost_e session_lost(struct session *s, bool was_ready)
     s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
-    s->multi_dirty = s->spoiled = false;
+    s->multi_dirty = s->spoiled = s->named = false;
     if (was_stream && !was_ready)
         return SESSION_UNAVAILABLE;
     return was_ready && had_state ? SESSION_CLOSE : SESSION_GO_ON;

@@ -54,8 +54,10 @@ struct session {
     session_state_e state;
     unsigned held;         /* SESSION_STICKY | SESSION_MULTI | SESSION_WATCH */
     bool multi_dirty;      /* the policy rejected a command of the open transaction */
-    bool spoiled;          /* the dedicated connection is unlike the pool's (RESET ran on it, or it
-                              was given the client's name): closed, not kept, when given back */
+    bool spoiled;          /* RESET ran on the dedicated connection, so it is unlike the pool's:
+                              closed, not kept, when given back */
+    bool named;            /* the dedicated connection was given the client's name: it is
+                              cleared (CLIENT SETNAME "") before the connection goes back */
     struct upstream *home; /* the shared connection */
     struct upstream *dedicated; /* the dedicated one, NULL in SESSION_SHARED */
     struct upstream *cur;       /* where the requests in flight went */

@@ -3,10 +3,13 @@
  * credentials) is answered as Redis answers it and keeps the client on its
  * shared connection, served from the tier. */
 #include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "harness/bytes.h"
+#include "harness/clock.h"
 #include "harness/fixtures.h"
 #include "harness/proxy.h"
 #include "harness/redis.h"
@@ -97,18 +100,45 @@ Test(preamble, a_client_with_a_preamble_is_served_from_the_tier)
     proxy_finish(&fx_proxy);
 }
 
-/* A named client that takes a dedicated connection takes its name along:
- * Redis's CLIENT LIST shows it there. */
+/* Whether Redis's CLIENT LIST shows a connection named name. */
+static bool listed(const char *name)
+{
+    char needle[64];
+    int n = snprintf(needle, sizeof(needle), "name=%s ", name);
+    struct bytes list = redis_call(&fx_redis, "CLIENT LIST");
+    bool found = memmem(list.data, list.len, needle, (size_t)n) != NULL;
+    bytes_free(&list);
+    return found;
+}
+
+/* Redis's count of connections accepted since it started (this call's own
+ * connection included). */
+static long long connections_received(void)
+{
+    struct bytes info = redis_call(&fx_redis, "INFO stats");
+    const char *at = memmem(info.data, info.len, "total_connections_received:", 27);
+    long long n = at != NULL ? atoll(at + 27) : -1;
+    bytes_free(&info);
+    return n;
+}
+
+/* A named client that takes a dedicated connection takes its name along
+ * (Redis's CLIENT LIST shows it there); given back, the connection loses the
+ * name and is kept as a spare, which the client's next transaction reuses. */
 Test(preamble, a_name_follows_the_client_to_its_dedicated_connection)
 {
     start_as_app();
     int c = sock_connect_or_fail(fx_proxy.port);
     sock_call_expect(c, "CLIENT SETNAME web-2\nMULTI", 2, "+OK\r\n+OK\r\n");
-    struct bytes list = redis_call(&fx_redis, "CLIENT LIST");
-    cr_assert(memmem(list.data, list.len, "name=web-2 ", 11) != NULL, "CLIENT LIST: %.*s",
-              (int)list.len, list.data);
-    bytes_free(&list);
+    cr_assert(listed("web-2"), "the dedicated connection has no name");
     sock_call_expect(c, "DISCARD", 1, "+OK\r\n");
+    for (int i = 0; listed("web-2"); i++) {
+        cr_assert_lt(i, 200, "the spare kept the client's name");
+        harness_sleep_ms(10);
+    }
+    long long before = connections_received();
+    sock_call_expect(c, "MULTI\nDISCARD\nCLIENT GETNAME", 3, "+OK\r\n+OK\r\n$5\r\nweb-2\r\n");
+    cr_assert_eq(connections_received(), before + 1, "the spare was not reused");
     close(c);
     proxy_finish(&fx_proxy);
 }
