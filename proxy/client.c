@@ -36,6 +36,7 @@ static const char DISCARD_FRAME[] = "*1\r\n$7\r\nDISCARD\r\n";
 typedef enum {
     DISPATCH_DONE = 0, /* the request was answered or queued */
     DISPATCH_STALL,    /* it must wait until the requests in flight are answered */
+    DISPATCH_FORWARD,  /* not the proxy's to answer: on to Redis */
 } dispatch_e;
 
 /* A reply owed to a client, in its FIFO. A request sent upstream holds one
@@ -51,6 +52,7 @@ struct req {
     bool inflight;             /* its exchange awaits the reply */
     bool done;                 /* reply complete, waiting for earlier replies */
     bool execabort;            /* a DISCARD in place of EXEC: its +OK becomes EXECABORT */
+    int select_db;             /* a SELECT of another database (>= 0): +OK moves the client */
     struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
     struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
     struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
@@ -78,6 +80,7 @@ static struct req *req_create(struct client *c)
     }
     r->client = c;
     r->cache = c->w->cache;
+    r->select_db = -1;
     if (c->tail != NULL)
         c->tail->next = r;
     else
@@ -203,6 +206,22 @@ static void client_reply(struct client *c, struct req *r, const char *data, size
         sched_want(&c->w->sched, SCHED_RESUME, &c->resume);
 }
 
+/* Redis accepted the SELECT of db: the client moves to that database's lane
+ * in its protocol. With every lane taken, it cannot be served as selected:
+ * closed after this reply. */
+static void client_moved(struct client *c, int db)
+{
+    struct session *s = &c->session;
+    int lane = pool_lane(&c->w->pool, (struct lane){db, c->w->pool.lanes[s->lane].resp});
+    if (lane >= 0) {
+        session_move(s, &c->w->pool, lane);
+        return;
+    }
+    log_limited(LOG_WARN, "client: SELECT %d: no lane left (%d in use), closing", db,
+                POOL_LANES_MAX);
+    c->last_write = true;
+}
+
 /* exchange_done_fn of a client's request: the tier takes what it needs (the
  * read's reply for its fill, the second invalidation of a write's keys, the
  * hits an MGET's reply is merged with), then the reply goes in order. */
@@ -221,10 +240,13 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
         cache_mget_merge(r->cache, r->mget, data, len, &data, &len);
         cache_mget_put(&r->mget);
     }
-    if (r->client == NULL) /* the client went first */
+    if (r->client == NULL) { /* the client went first */
         req_destroy(r);
-    else
-        client_reply(r->client, r, data, len);
+        return;
+    }
+    if (r->select_db >= 0 && len == 5 && memcmp(data, "+OK\r\n", 5) == 0)
+        client_moved(r->client, r->select_db);
+    client_reply(r->client, r, data, len);
 }
 
 /* A RESP3 push from the client's dedicated connection; one that arrives
@@ -358,8 +380,9 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
         rq = &discard_rq;
     session_apply(s, kind);
     struct cache_plan plan;
-    cache_plan(w->cache, rq, up == s->home && invalidation_may_fill(w->inv, up), worker_now_ms(w),
-               &plan);
+    const struct lane *serve =
+        up == s->home && invalidation_may_fill(w->inv, up) ? &w->pool.lanes[s->lane] : NULL;
+    cache_plan(w->cache, rq, serve, worker_now_ms(w), &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
         return DISPATCH_DONE;
@@ -385,114 +408,160 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     return DISPATCH_DONE;
 }
 
-/* RESET drops the client's name too. */
-static void client_forget_name(struct client *c)
+/* The lane a client on its shared connection is in. */
+static const struct lane *client_lane(const struct client *c)
 {
-    free(c->name);
-    c->name = NULL;
-    c->name_len = 0;
+    return &c->w->pool.lanes[c->session.lane];
 }
 
-/* CLIENT GETNAME: the name the proxy keeps. */
-static void client_getname(struct client *c)
+/* Sends bytes of the proxy's making for the client, as its request. */
+static void client_send_own(struct client *c, struct upstream *up, const char *data, size_t len)
 {
-    char head[RESP_HEADER_MAX];
-    if (c->name == NULL) {
-        client_local(c, "$-1\r\n", 5);
+    struct req *r = req_create(c);
+    struct exchange *x = r != NULL ? req_exchange(r) : NULL;
+    if (x == NULL) {
+        client_close(c);
         return;
     }
-    client_local(c, head, resp_write_header(head, sizeof(head), '$', (int64_t)c->name_len));
-    client_local(c, c->name, c->name_len);
-    client_local(c, "\r\n", 2);
+    c->session.cur = up;
+    upstream_send(up, data, len, x);
 }
 
-/* CLIENT SETNAME: the proxy keeps the name (checked as Redis checks it) and
- * answers a client on its shared connection itself; on a dedicated one the
- * command goes on to Redis too. Returns true when answered here. */
-static bool client_setname(struct client *c, const struct request *rq)
+/* SELECT db of a client on its shared connection: of its own database,
+ * answered here; of another, sent to Redis on the shared connection right
+ * before a SELECT back (so that no other request runs in between), and on
+ * +OK the client moves to that database's lane (client_on_reply). Redis
+ * answers an invalid db exactly as it would. */
+static dispatch_e client_select(struct client *c, const struct request *rq)
 {
-    static const char ERR_NAME[] =
-        "-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
-    const struct session *s = &c->session;
-    struct resp_view v = rq->frame->argv[2];
-    if (rq->frame->argc != 3 || s->state == SESSION_STREAM || (s->held & SESSION_MULTI))
-        return false;
-    for (size_t i = 0; i < v.len; i++) {
-        char ch = rq->buf[v.off + i];
-        if (ch < '!' || ch > '~') {
-            if (s->state == SESSION_SHARED)
-                client_local(c, ERR_NAME, sizeof(ERR_NAME) - 1);
-            return s->state == SESSION_SHARED;
-        }
+    struct session *s = &c->session;
+    struct resp_view v = rq->frame->argv[1];
+    int64_t db;
+    bool valid = resp_parse_ll(rq->buf + v.off, v.len, &db) && db >= 0 && db <= INT32_MAX;
+    if (valid && db == client_lane(c)->db) {
+        client_local(c, "+OK\r\n", 5);
+        return DISPATCH_DONE;
     }
-    char *name = v.len > 0 ? malloc(v.len) : NULL;
-    if (v.len > 0 && name == NULL)
-        return false;
-    if (name != NULL)
-        memcpy(name, rq->buf + v.off, v.len);
-    free(c->name);
-    c->name = name;
-    c->name_len = v.len;
-    if (s->state != SESSION_SHARED)
-        return false;
-    client_local(c, "+OK\r\n", 5);
-    return true;
+    bool oom;
+    struct upstream *up = session_route(s, COMMAND_SHARED, &c->w->pool, &c->owner, &oom);
+    if (up == NULL)
+        return DISPATCH_STALL;
+    if (!upstream_usable(up)) {
+        client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        return DISPATCH_DONE;
+    }
+    char back[64];
+    int n = snprintf(back, sizeof(back), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n",
+                     snprintf(NULL, 0, "%d", up->lane.db), up->lane.db);
+    client_send_own(c, up, rq->buf, rq->frame->len);
+    if (c->closing)
+        return DISPATCH_DONE;
+    c->tail->select_db = valid ? (int)db : -1;
+    struct exchange *x = exchange_create(exchange_discard, NULL);
+    if (x == NULL) {
+        client_close(c);
+        return DISPATCH_DONE;
+    }
+    upstream_send(up, back, (size_t)n, x);
+    s->moving = true;
+    return DISPATCH_DONE;
 }
 
-/* Whether an AUTH carries the proxy's own upstream credentials (user
- * "default" when it names none). The password is compared in time that does
- * not depend on where it differs. */
-static bool client_auth_is_ours(const struct config *cfg, const struct request *rq)
+/* HELLO protover [AUTH user pass] [SETNAME name] of a client on its shared
+ * connection, when the proxy can answer for the credentials: the name is
+ * kept, the client moves to the lane of its database in that protocol, and
+ * a plain HELLO protover goes to Redis there for the reply (a no-op on a
+ * connection that speaks it already). */
+static dispatch_e client_hello(struct client *c, const struct request *rq)
 {
-    const struct resp_request *f = rq->frame;
-    if (cfg->upstream_password == NULL || f->argc < 2 || f->argc > 3)
-        return false;
-    const char *user = cfg->upstream_username != NULL ? cfg->upstream_username : "default";
-    struct resp_view u = f->argv[1], p = f->argv[f->argc - 1];
-    if (f->argc == 3 && (u.len != strlen(user) || memcmp(rq->buf + u.off, user, u.len) != 0))
-        return false;
-    if (f->argc == 2 && strcmp(user, "default") != 0)
-        return false;
-    size_t n = strlen(cfg->upstream_password);
-    unsigned diff = p.len != n;
-    for (size_t i = 0; i < n; i++)
-        diff |= (unsigned char)cfg->upstream_password[i] ^
-                (unsigned char)(i < p.len ? rq->buf[p.off + i] : 0);
-    return diff == 0;
+    struct hello h;
+    struct session *s = &c->session;
+    if (!hello_parse(rq->buf, rq->frame, &h) ||
+        (h.auth && !identity_upstream_creds(c->w->cfg, rq->buf, &h.user, h.pass)))
+        return DISPATCH_FORWARD;
+    struct lane want = {client_lane(c)->db, h.resp};
+    int lane = pool_lane(&c->w->pool, want);
+    if (lane < 0)
+        return DISPATCH_FORWARD;
+    if (h.setname && identity_set_name(&c->id, rq->buf + h.name.off, h.name.len) < 0) {
+        client_close(c);
+        return DISPATCH_DONE;
+    }
+    session_move(s, &c->w->pool, lane);
+    bool oom;
+    struct upstream *up = session_route(s, COMMAND_SHARED, &c->w->pool, &c->owner, &oom);
+    if (up == NULL)
+        return DISPATCH_STALL;
+    static const char *const HELLO[] = {"", "", "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n",
+                                        "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"};
+    client_send_own(c, up, HELLO[h.resp], strlen(HELLO[h.resp]));
+    return DISPATCH_DONE;
 }
 
 /* What the proxy answers itself so that a client keeps its shared connection
- * (and the tier): SELECT of the configured database, AUTH with the proxy's
- * own credentials, CLIENT SETNAME and GETNAME. False: the command goes on to
- * Redis as any other. */
-static bool client_own(struct client *c, const struct request *rq)
+ * (and the tier): SELECT, HELLO, AUTH with the proxy's own credentials,
+ * CLIENT SETNAME, GETNAME and SETINFO. DISPATCH_FORWARD: the command goes on
+ * to Redis as any other. */
+static dispatch_e client_own(struct client *c, const struct request *rq)
 {
     const struct resp_request *f = rq->frame;
-    bool shared = c->session.state == SESSION_SHARED;
-    int64_t db;
+    const struct session *s = &c->session;
+    bool shared = s->state == SESSION_SHARED;
+    char reply[256];
     switch (rq->cmd->own) {
     case COMMAND_OWN_SELECT:
-        if (!shared || f->argc != 2 ||
-            !resp_parse_ll(rq->buf + f->argv[1].off, f->argv[1].len, &db) ||
-            db != c->w->cfg->upstream_database)
-            return false;
-        break;
+        return shared && f->argc == 2 ? client_select(c, rq) : DISPATCH_FORWARD;
+    case COMMAND_OWN_HELLO:
+        return shared ? client_hello(c, rq) : DISPATCH_FORWARD;
     case COMMAND_OWN_AUTH:
-        if (!shared || !client_auth_is_ours(c->w->cfg, rq))
-            return false;
-        break;
+        if (!shared || f->argc < 2 || f->argc > 3 ||
+            !identity_upstream_creds(c->w->cfg, rq->buf, f->argc == 3 ? &f->argv[1] : NULL,
+                                     f->argv[f->argc - 1]))
+            return DISPATCH_FORWARD;
+        client_local(c, "+OK\r\n", 5);
+        return DISPATCH_DONE;
     case COMMAND_OWN_SETNAME:
-        return client_setname(c, rq);
+        /* Kept on a dedicated connection too, and sent on there as well. */
+        if (f->argc != 3 || s->state == SESSION_STREAM || (s->held & SESSION_MULTI))
+            return DISPATCH_FORWARD;
+        if (!identity_valid_name(rq->buf + f->argv[2].off, f->argv[2].len))
+            break; /* Redis's error, from Redis */
+        if (identity_set_name(&c->id, rq->buf + f->argv[2].off, f->argv[2].len) < 0) {
+            client_close(c);
+            return DISPATCH_DONE;
+        }
+        if (!shared)
+            return DISPATCH_FORWARD;
+        client_local(c, "+OK\r\n", 5);
+        return DISPATCH_DONE;
     case COMMAND_OWN_GETNAME:
         if (!shared || f->argc != 2)
-            return false;
-        client_getname(c);
-        return true;
-    case COMMAND_OWN_NONE:
-        return false;
+            return DISPATCH_FORWARD;
+        if (c->id.name == NULL) {
+            client_local(c, client_lane(c)->resp == 3 ? "_\r\n" : "$-1\r\n",
+                         client_lane(c)->resp == 3 ? 3 : 5);
+            return DISPATCH_DONE;
+        }
+        client_local(c, reply,
+                     resp_write_header(reply, sizeof(reply), '$', (int64_t)c->id.name_len));
+        client_local(c, c->id.name, c->id.name_len);
+        client_local(c, "\r\n", 2);
+        return DISPATCH_DONE;
+    case COMMAND_OWN_SETINFO: {
+        /* Never on a shared connection: it would name every client's library. */
+        if (!shared || f->argc != 4)
+            return DISPATCH_FORWARD;
+        size_t n = identity_setinfo(&c->id, rq->buf, f, reply);
+        if (n == 0)
+            client_close(c);
+        else
+            client_local(c, reply, n);
+        return DISPATCH_DONE;
     }
-    client_local(c, "+OK\r\n", 5);
-    return true;
+    case COMMAND_OWN_NONE:
+        break;
+    }
+    return DISPATCH_FORWARD;
 }
 
 /* A client with a name takes a dedicated connection: the connection gets the
@@ -500,8 +569,8 @@ static bool client_own(struct client *c, const struct request *rq)
  * again when the connection goes back to the pool (session_settle). */
 static void client_name_carry(struct client *c, struct upstream *up)
 {
-    const char *argv[] = {"CLIENT", "SETNAME", c->name};
-    const size_t lens[] = {6, 7, c->name_len};
+    const char *argv[] = {"CLIENT", "SETNAME", c->id.name};
+    const size_t lens[] = {6, 7, c->id.name_len};
     size_t len = resp_write_command(NULL, 0, 3, argv, lens);
     char *cmd = malloc(len);
     struct exchange *x = cmd != NULL ? exchange_create(exchange_discard, NULL) : NULL;
@@ -540,7 +609,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         if (client_rejected(c, &rq))
             return DISPATCH_DONE;
         struct cache_plan plan;
-        cache_plan(w->cache, &rq, false, worker_now_ms(w), &plan);
+        cache_plan(w->cache, &rq, NULL, worker_now_ms(w), &plan);
         cache_writes_done(w->cache, &plan.writes);
         upstream_send(s->dedicated, buf, req->len, NULL);
         return DISPATCH_DONE;
@@ -553,16 +622,20 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         return DISPATCH_DONE;
     }
     if (rq.kind == COMMAND_RESET && s->state == SESSION_SHARED) {
-        client_forget_name(c);
+        identity_set_name(&c->id, NULL, 0);
+        session_move(s, &w->pool, 0);
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
     }
     if (client_rejected(c, &rq))
         return DISPATCH_DONE;
     if (rq.kind == COMMAND_RESET)
-        client_forget_name(c);
-    if (rq.cmd != NULL && rq.cmd->own != COMMAND_OWN_NONE && client_own(c, &rq))
-        return DISPATCH_DONE;
+        identity_set_name(&c->id, NULL, 0);
+    if (rq.cmd != NULL && rq.cmd->own != COMMAND_OWN_NONE) {
+        dispatch_e d = client_own(c, &rq);
+        if (d != DISPATCH_FORWARD)
+            return d;
+    }
     bool oom, was_shared = s->state == SESSION_SHARED;
     struct upstream *up = session_route(s, rq.kind, &w->pool, &c->owner, &oom);
     if (oom)
@@ -578,7 +651,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         return DISPATCH_DONE;
     }
     /* A stream's replies are not matched: its name stays the proxy's. */
-    if (was_shared && s->state != SESSION_SHARED && c->name != NULL && rq.kind != COMMAND_STREAM)
+    if (was_shared && s->state != SESSION_SHARED && c->id.name != NULL && rq.kind != COMMAND_STREAM)
         client_name_carry(c, up);
     if (rq.kind == COMMAND_STREAM) {
         session_apply(s, rq.kind);
@@ -699,7 +772,7 @@ static void client_on_reap(struct sched_item *it)
     struct client *c = (struct client *)((char *)it - offsetof(struct client, reap));
     rbuf_deinit(&c->in);
     obuf_deinit(&c->out);
-    free(c->name);
+    identity_free(&c->id);
     free(c);
 }
 
@@ -753,7 +826,7 @@ struct client *client_create(struct worker *w, int fd)
     c->w = w;
     c->fd = fd;
     resp_scanner_reset(&c->scan);
-    c->session.home = pool_home(&w->pool);
+    c->session.home = pool_home(&w->pool, 0);
     c->owner = (struct upstream_owner){
         .lost = client_on_lost, .push = client_on_push, .stream = client_on_stream, .arg = c};
     c->last_active = ev_now(w->loop);

@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proxy/identity.h"
 #include "proxy/lib/buf.h"
 #include "proxy/proto/resp.h"
 #include "proxy/sched.h"
@@ -39,8 +40,7 @@ struct client {
     struct session session;          /* connection state and routing */
     struct upstream_owner owner;     /* what its dedicated connection tells it */
     struct cache_keys *multi_writes; /* keys written by the open transaction */
-    char *name;                      /* CLIENT SETNAME's, kept by the proxy; NULL: none */
-    size_t name_len;
+    struct identity id;              /* its name and library, kept by the proxy */
     ev_tstamp last_active;
     bool stalled;             /* next request waits for the in-flight ones */
     bool reading;             /* read watcher active */

@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config/config.h"
 #include "policy/policy.h"
@@ -104,7 +105,7 @@ static void track(struct invalidation *inv, struct upstream *up)
 static void probe(struct invalidation *inv)
 {
     const struct pool *pool = &inv->w->pool;
-    for (int i = 0; i < pool->nshared; i++) {
+    for (int i = 0; i < pool_slots(pool); i++) {
         struct upstream *up = pool_shared(pool, i);
         if (up->state == UPSTREAM_READY && inv->conns[i].inflight == 0) {
             track(inv, up);
@@ -130,7 +131,7 @@ static void apply(struct invalidation *inv, unsigned actions, struct track_conn 
     if ((actions & COHERENCE_RETRY) && tc != NULL)
         tc->retry_at = now_ms + TRACK_RETRY_MS;
     if (actions & COHERENCE_TRACK_ALL) {
-        for (int i = 0; i < pool->nshared; i++)
+        for (int i = 0; i < pool_slots(pool); i++)
             if (&inv->conns[i] != tc)
                 track(inv, pool_shared(pool, i));
     }
@@ -173,6 +174,18 @@ static void on_ready(void *arg, struct upstream *up)
         track(inv, up);
 }
 
+/* A push on a shared connection (RESP3 lanes): Redis says the subscriber
+ * it redirected to is gone, so invalidations may have been missed. */
+static void on_push(void *arg, const char *data, size_t len)
+{
+    static const char BROKEN[] = "tracking-redir-broken";
+    struct invalidation *inv = arg;
+    if (memmem(data, len, BROKEN, sizeof(BROKEN) - 1) != NULL) {
+        log_limited(LOG_WARN, "tracking: redirection broken: local tier flushed");
+        cache_flush(inv->w->cache);
+    }
+}
+
 static void on_lost(void *arg, struct upstream *up, bool was_ready)
 {
     struct invalidation *inv = arg;
@@ -192,7 +205,7 @@ void invalidation_tick(struct invalidation *inv, uint64_t now_ms)
     apply(inv, coherence_tick(&inv->coherence, now_ms), NULL, 0, NULL, 0, now_ms);
     if (co->state != COHERENCE_ON)
         return;
-    for (int i = 0; i < pool->nshared; i++) {
+    for (int i = 0; i < pool_slots(pool); i++) {
         struct upstream *up = pool_shared(pool, i);
         struct track_conn *tc = &inv->conns[i];
         if (up->state == UPSTREAM_READY && tc->tracked_id != co->id && tc->inflight == 0 &&
@@ -227,14 +240,16 @@ struct invalidation *invalidation_create(struct worker *w)
     const struct config *cfg = w->cfg;
     bool tracking = cfg->cache_enabled && cfg->cache_tracking;
     struct invalidation *inv = calloc(1, sizeof(*inv));
-    if (inv == NULL || (inv->conns = calloc((size_t)cfg->pool_size, sizeof(*inv->conns))) == NULL) {
+    size_t nconns = (size_t)cfg->pool_size * POOL_LANES_MAX;
+    if (inv == NULL || (inv->conns = calloc(nconns, sizeof(*inv->conns))) == NULL) {
         free(inv);
         log_crit("out of memory");
         return NULL;
     }
     inv->w = w;
-    inv->owner = (struct upstream_owner){.ready = on_ready, .lost = on_lost, .arg = inv};
-    for (int i = 0; i < cfg->pool_size; i++)
+    inv->owner =
+        (struct upstream_owner){.ready = on_ready, .lost = on_lost, .push = on_push, .arg = inv};
+    for (size_t i = 0; i < nconns; i++)
         inv->conns[i].inv = inv;
     coherence_init(&inv->coherence, tracking);
     if (!tracking) {

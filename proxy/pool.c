@@ -1,4 +1,4 @@
-/* pool.c - shared connections and spare dedicated ones. */
+/* pool.c - shared connections by lane and spare dedicated ones. */
 #include "proxy/pool.h"
 
 #include <stdlib.h>
@@ -22,18 +22,12 @@ static void pool_spare_lost(void *arg, struct upstream *up, bool was_ready)
 int pool_setup(struct pool *p, const struct upstream_env *env, int n,
                const struct upstream_owner *shared_owner)
 {
-    *p = (struct pool){.env = *env, .keep_spares = true};
-    p->shared = calloc((size_t)n, sizeof(*p->shared));
+    *p = (struct pool){
+        .env = *env, .shared_owner = *shared_owner, .per_lane = n, .keep_spares = true};
+    p->shared = calloc((size_t)n * POOL_LANES_MAX, sizeof(*p->shared));
     if (p->shared == NULL)
         return -1;
-    p->nshared = n;
-    for (int i = 0; i < n; i++) {
-        p->shared[i] = upstream_create(&p->env, shared_owner, false);
-        if (p->shared[i] == NULL)
-            return -1;
-        p->shared[i]->slot = i;
-    }
-    return 0;
+    return pool_lane(p, (struct lane){env->cfg->upstream_database, 2}) == 0 ? 0 : -1;
 }
 
 void pool_teardown(struct pool *p)
@@ -45,15 +39,44 @@ void pool_teardown(struct pool *p)
         upstream_close(up);
     }
     p->nidle = 0;
-    for (int i = 0; p->shared != NULL && i < p->nshared; i++)
+    for (int i = 0; p->shared != NULL && i < pool_slots(p); i++)
         upstream_destroy(&p->shared[i]);
     free(p->shared);
     p->shared = NULL;
 }
 
-struct upstream *pool_home(struct pool *p)
+int pool_lane(struct pool *p, struct lane lane)
 {
-    return p->shared[p->next++ % (unsigned)p->nshared];
+    for (int i = 0; i < p->nlanes; i++)
+        if (p->lanes[i].db == lane.db && p->lanes[i].resp == lane.resp)
+            return i;
+    if (p->nlanes == POOL_LANES_MAX)
+        return -1;
+    int first = p->nlanes * p->per_lane;
+    for (int i = 0; i < p->per_lane; i++) {
+        struct upstream *up = upstream_create(&p->env, &p->shared_owner, false, lane);
+        if (up == NULL) {
+            while (i-- > 0) {
+                upstream_close(p->shared[first + i]);
+                p->shared[first + i] = NULL;
+            }
+            return -1;
+        }
+        up->slot = first + i;
+        p->shared[first + i] = up;
+    }
+    p->lanes[p->nlanes] = lane;
+    return p->nlanes++;
+}
+
+int pool_slots(const struct pool *p)
+{
+    return p->nlanes * p->per_lane;
+}
+
+struct upstream *pool_home(struct pool *p, int lane)
+{
+    return p->shared[lane * p->per_lane + (int)(p->next++ % (unsigned)p->per_lane)];
 }
 
 struct upstream *pool_shared(const struct pool *p, int i)
@@ -61,16 +84,20 @@ struct upstream *pool_shared(const struct pool *p, int i)
     return p->shared[i];
 }
 
-struct upstream *pool_dedicated_get(struct pool *p, const struct upstream_owner *owner)
+struct upstream *pool_dedicated_get(struct pool *p, const struct upstream_owner *owner, int lane)
 {
-    struct upstream *up = p->idle;
-    if (up == NULL)
-        return upstream_create(&p->env, owner, true);
-    p->idle = up->next;
-    p->nidle--;
-    up->next = NULL;
-    upstream_set_owner(up, owner);
-    return up;
+    struct lane want = p->lanes[lane];
+    for (struct upstream **q = &p->idle; *q != NULL; q = &(*q)->next) {
+        struct upstream *up = *q;
+        if (up->lane.db == want.db && up->lane.resp == want.resp) {
+            *q = up->next;
+            p->nidle--;
+            up->next = NULL;
+            upstream_set_owner(up, owner);
+            return up;
+        }
+    }
+    return upstream_create(&p->env, owner, true, want);
 }
 
 void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable)
@@ -88,6 +115,6 @@ void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable)
 
 void pool_tick(struct pool *p, ev_tstamp now, bool stalled)
 {
-    for (int i = 0; i < p->nshared; i++)
+    for (int i = 0; i < pool_slots(p); i++)
         upstream_tick(p->shared[i], now, stalled);
 }

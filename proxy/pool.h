@@ -1,10 +1,14 @@
 /* pool.h - the upstream connections of one loop.
  *
- * A fixed number of shared connections, which clients are spread over round
- * robin and which carry most traffic, and the spare dedicated connections:
- * a client that needs connection state of its own (SELECT, MULTI, SUBSCRIBE,
- * ...) takes one and gives it back when its state is gone, to be reused
- * while it is still in the pool's (authenticated, configured database) state.
+ * Shared connections carry most traffic: clients are spread over them round
+ * robin. They come in lanes, one per (database, protocol) that clients use:
+ * lane 0, the configured database in RESP2, opens at start; a client that
+ * selects another database or says HELLO 3 moves to that lane's shared
+ * connections, opened on first use (at most POOL_LANES_MAX lanes, each with
+ * upstream.pool_size connections). The pool also keeps spare dedicated
+ * connections: a client that needs connection state of its own (MULTI,
+ * SUBSCRIBE, ...) takes one of its lane and gives it back when its state is
+ * gone, to be reused while it is still in its lane's state.
  */
 #ifndef NEARCACHE_POOL_H
 #define NEARCACHE_POOL_H
@@ -13,38 +17,52 @@
 
 #include "proxy/upstream.h"
 
+#define POOL_LANES_MAX 32
+
 struct pool {
-    struct upstream_env env;  /* what every connection needs */
-    struct upstream **shared; /* nshared of them */
-    int nshared;
-    unsigned next;         /* round-robin cursor for new clients */
-    struct upstream *idle; /* spare dedicated connections, linked by next */
+    struct upstream_env env;            /* what every connection needs */
+    struct upstream_owner shared_owner; /* of every shared connection */
+    struct lane lanes[POOL_LANES_MAX];  /* nlanes open */
+    int nlanes;
+    int per_lane;             /* shared connections per lane */
+    struct upstream **shared; /* per_lane * POOL_LANES_MAX; lane i's from i * per_lane */
+    unsigned next;            /* round-robin cursor for new clients */
+    struct upstream *idle;    /* spare dedicated connections, linked by next */
     int nidle;
     bool keep_spares; /* false while draining */
 };
 
-/* Connects n shared connections, each owned by shared_owner (which hears
- * when one becomes ready or breaks). env is copied. Returns 0, or -1 when out
- * of memory (pool_teardown frees what was made). */
+/* Opens lane 0 (the configured database, RESP2) with n shared connections
+ * per lane, each owned by shared_owner (which hears when one becomes ready
+ * or breaks). env is copied. Returns 0, or -1 when out of memory
+ * (pool_teardown frees what was made). */
 int pool_setup(struct pool *p, const struct upstream_env *env, int n,
                const struct upstream_owner *shared_owner);
 
 /* Closes the spares and frees every connection (at a safe point). */
 void pool_teardown(struct pool *p);
 
-/* The shared connection for a new client, round robin. */
-struct upstream *pool_home(struct pool *p);
+/* The index of the lane for (db, resp), opening it on first use; -1 when
+ * POOL_LANES_MAX lanes are open or memory runs out. */
+int pool_lane(struct pool *p, struct lane lane);
 
-/* The shared connection i, i < p->nshared. */
+/* The number of shared connection slots in use: pool_shared(p, i) is
+ * defined for i below it. */
+int pool_slots(const struct pool *p);
+
+/* A shared connection of lane for a new client, round robin. */
+struct upstream *pool_home(struct pool *p, int lane);
+
+/* The shared connection in slot i, i < pool_slots(p). */
 struct upstream *pool_shared(const struct pool *p, int i);
 
-/* A dedicated connection for owner: a spare one or a new one. NULL when out
- * of memory. */
-struct upstream *pool_dedicated_get(struct pool *p, const struct upstream_owner *owner);
+/* A dedicated connection of lane for owner: a spare one or a new one. NULL
+ * when out of memory. */
+struct upstream *pool_dedicated_get(struct pool *p, const struct upstream_owner *owner, int lane);
 
 /* Takes back a dedicated connection, which no client request is waiting on
  * (the proxy's own bookkeeping may be): kept as a spare when reusable (its
- * state is the pool's), ready, and there is room (upstream.idle_dedicated),
+ * state is its lane's), ready, and there is room (upstream.idle_dedicated),
  * else closed. */
 void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable);
 

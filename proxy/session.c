@@ -11,10 +11,13 @@ struct upstream *session_route(struct session *s, command_kind_e kind, struct po
     bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
                      kind == COMMAND_MULTI || kind == COMMAND_WATCH;
     *oom = false;
+    if (s->moving && s->inflight > 0)
+        return NULL;
+    s->moving = false;
     if (s->state == SESSION_SHARED && needs_own) {
         if (s->inflight > 0)
             return NULL;
-        if ((s->dedicated = pool_dedicated_get(pool, owner)) == NULL) {
+        if ((s->dedicated = pool_dedicated_get(pool, owner, s->lane)) == NULL) {
             *oom = true;
             return NULL;
         }
@@ -24,6 +27,14 @@ struct upstream *session_route(struct session *s, command_kind_e kind, struct po
     if (s->inflight > 0 && (s->cur != target || kind == COMMAND_STREAM))
         return NULL;
     return target;
+}
+
+void session_move(struct session *s, struct pool *pool, int lane)
+{
+    if (lane != s->lane) {
+        s->lane = lane;
+        s->home = pool_home(pool, lane);
+    }
 }
 
 void session_apply(struct session *s, command_kind_e kind)

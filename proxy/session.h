@@ -1,10 +1,12 @@
 /* session.h - a client's connection state, and where its requests go.
  *
  * Most clients never hold state of their own on a Redis connection, and
- * their requests go to the shared connection they were given. A command that
- * sets connection state (SELECT, AUTH, HELLO 3, CLIENT SETNAME...), opens a
+ * their requests go to the shared connection they were given, in the lane
+ * of the database and protocol they use (pool.h): SELECT and HELLO move a
+ * client from lane to lane. A command that sets other connection state
+ * (CLIENT TRACKING, READONLY, an AUTH the proxy does not answer...), opens a
  * transaction or a watch, or may block, moves the client to a dedicated
- * connection of its own, where it stays while it holds that state; a
+ * connection of its lane, where it stays while it holds that state; a
  * subscription or MONITOR turns the dedicated connection into a raw stream.
  * The state machine:
  *
@@ -58,7 +60,9 @@ struct session {
                               closed, not kept, when given back */
     bool named;            /* the dedicated connection was given the client's name: it is
                               cleared (CLIENT SETNAME "") before the connection goes back */
-    struct upstream *home; /* the shared connection */
+    int lane;              /* its lane in the pool */
+    bool moving;           /* a move to another lane awaits the answer in flight */
+    struct upstream *home; /* the shared connection, in its lane */
     struct upstream *dedicated; /* the dedicated one, NULL in SESSION_SHARED */
     struct upstream *cur;       /* where the requests in flight went */
     size_t inflight;            /* requests sent and not yet answered */
@@ -66,10 +70,15 @@ struct session {
 
 /* Chooses the connection for a request of kind: the dedicated one while
  * state is held or the command needs it (taken from pool for owner), else
- * the shared one. Returns NULL to stall: requests in flight elsewhere must be
- * answered first, or no connection could be had (*oom set). */
+ * the shared one. Returns NULL to stall: requests in flight elsewhere (or the
+ * answer that decides a move) must come first, or no connection could be
+ * had (*oom set). */
 struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool,
                                const struct upstream_owner *owner, bool *oom);
+
+/* Moves a client on its shared connection to lane (a shared connection of
+ * it): its next requests wait for those in flight. */
+void session_move(struct session *s, struct pool *pool, int lane);
 
 /* Records what a request of kind does to the state, once it is sent. */
 void session_apply(struct session *s, command_kind_e kind);

@@ -31,9 +31,9 @@ static int handshake_add(struct upstream *up, int argc, const char *const *argv)
     return resp_append_command(&up->out, argc, argv, NULL);
 }
 
-/* Queues AUTH and SELECT as configured, then PING, which proves that Redis
- * answers (a stopped server still accepts TCP connections). -1 when out of
- * memory. */
+/* Queues AUTH as configured, HELLO 3 and SELECT as the lane says, then PING,
+ * which proves that Redis answers (a stopped server still accepts TCP
+ * connections). -1 when out of memory. */
 static int handshake_queue(struct upstream *up)
 {
     const struct config *cfg = up->env->cfg;
@@ -43,9 +43,11 @@ static int handshake_queue(struct upstream *up)
             up, 3, (const char *const[]){"AUTH", cfg->upstream_username, cfg->upstream_password});
     else if (cfg->upstream_password != NULL)
         rc |= handshake_add(up, 2, (const char *const[]){"AUTH", cfg->upstream_password});
-    if (cfg->upstream_database != 0) {
+    if (up->lane.resp == 3)
+        rc |= handshake_add(up, 2, (const char *const[]){"HELLO", "3"});
+    if (up->lane.db != 0) {
         char db[16];
-        snprintf(db, sizeof(db), "%d", cfg->upstream_database);
+        snprintf(db, sizeof(db), "%d", up->lane.db);
         rc |= handshake_add(up, 2, (const char *const[]){"SELECT", db});
     }
     rc |= handshake_add(up, 1, (const char *const[]){"PING"});
@@ -99,7 +101,7 @@ static void upstream_on_reap(struct sched_item *it)
 }
 
 struct upstream *upstream_create(const struct upstream_env *env, const struct upstream_owner *owner,
-                                 bool dedicated)
+                                 bool dedicated, struct lane lane)
 {
     struct upstream *up = calloc(1, sizeof(*up));
     if (up == NULL)
@@ -109,6 +111,7 @@ struct upstream *upstream_create(const struct upstream_env *env, const struct up
     up->fd = -1;
     up->slot = -1;
     up->dedicated = dedicated;
+    up->lane = lane;
     sched_item_init(&up->flush, upstream_on_flush);
     sched_item_init(&up->reap, upstream_on_reap);
     upstream_connect(up);

@@ -1,15 +1,13 @@
 /* upstream.h - connections to Redis: a transport for exchanges.
  *
- * A connection connects, authenticates and selects the configured database
- * before it carries traffic, writes the requests queued on it in batches,
- * matches Redis's replies to their exchanges in FIFO order and hands each
- * reply to its exchange's done function (exchange.h), as raw bytes. It knows
- * nothing of what a request is for. When Redis goes away or stops answering,
- * every exchange it holds gets a clear error instead, and its owner hears of
- * it. A shared connection carries the requests of many clients and
- * reconnects with backoff; a dedicated one serves one client that holds
- * connection state (a transaction, a subscription, a selected database...)
- * and is done for when it breaks.
+ * A connection connects, authenticates, switches to RESP3 when its lane says
+ * so and selects its lane's database before it carries traffic, writes the requests queued on it in
+ * batches, matches Redis's replies to their exchanges in FIFO order and hands each reply to its
+ * exchange's done function (exchange.h), as raw bytes. It knows nothing of what a request is for.
+ * When Redis goes away or stops answering, every exchange it holds gets a clear error instead, and
+ * its owner hears of it. A shared connection carries the requests of many clients and reconnects
+ * with backoff; a dedicated one serves one client that holds connection state (a transaction, a
+ * subscription, a selected database...) and is done for when it breaks.
  */
 #ifndef NEARCACHE_UPSTREAM_H
 #define NEARCACHE_UPSTREAM_H
@@ -20,6 +18,7 @@
 
 #include "proxy/exchange.h"
 #include "proxy/lib/buf.h"
+#include "proxy/proto/request.h"
 #include "proxy/proto/resp.h"
 #include "proxy/sched.h"
 
@@ -69,11 +68,12 @@ struct upstream {
     ev_io rio;
     ev_io wio;
     upstream_state_e state;
-    int slot;       /* a shared one's place in its pool; -1 for a dedicated one */
-    bool dedicated; /* serves one client instead of many */
-    bool stream;    /* bytes pass through unframed to the owner */
-    bool was_ready; /* reached READY at least once since connecting */
-    bool closing;   /* destroyed at the next safe point */
+    int slot;         /* a shared one's place in its pool; -1 for a dedicated one */
+    struct lane lane; /* the database and protocol it is opened in */
+    bool dedicated;   /* serves one client instead of many */
+    bool stream;      /* bytes pass through unframed to the owner */
+    bool was_ready;   /* reached READY at least once since connecting */
+    bool closing;     /* destroyed at the next safe point */
     struct rbuf in;
     struct resp_scanner scan;
     struct obuf out;
@@ -91,10 +91,10 @@ struct upstream {
     struct sched_item reap;  /* SCHED_REAP */
 };
 
-/* Allocates a connection for owner and starts connecting. Returns NULL when
- * out of memory. */
+/* Allocates a connection for owner in lane and starts connecting. Returns
+ * NULL when out of memory. */
 struct upstream *upstream_create(const struct upstream_env *env, const struct upstream_owner *owner,
-                                 bool dedicated);
+                                 bool dedicated, struct lane lane);
 
 /* Fails what it holds ("-ERR upstream connection lost"), closes the socket and
  * frees it; *up is set to NULL. Call only at a safe point of the loop. */

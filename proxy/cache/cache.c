@@ -44,7 +44,6 @@ struct cache *cache_create(const struct config *cfg, struct policy *policy)
     if (c == NULL)
         return NULL;
     c->policy = policy;
-    c->db = cfg->upstream_database;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
     if (config_list_split(cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL, &c->prefixes,
                           &c->nprefixes) < 0) {
@@ -95,10 +94,13 @@ void cache_reload(struct cache *c, const struct config *cfg, struct policy *poli
     c->policy = policy;
 }
 
+/* Drops key in every database the tier has held entries of. */
 static void drop_key(struct cache *c, const char *key, size_t len)
 {
-    if (c->tier != NULL)
-        tier_invalidate_key(c->tier, c->db, key, len);
+    if (c->tier == NULL)
+        return;
+    for (size_t i = 0; i < c->ndbs; i++)
+        tier_invalidate_key(c->tier, c->dbs[i], key, len);
 }
 
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms)
@@ -201,8 +203,9 @@ static bool hit_open(struct cache *c, const char *key, size_t klen, uint64_t now
     return true;
 }
 
-bool cache_lookup(struct cache *c, const char *key, size_t klen, const char *name, const char *rest,
-                  size_t restlen, uint64_t now_ms, struct tier_view *out)
+bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, size_t klen,
+                  const char *name, const char *rest, size_t restlen, uint64_t now_ms,
+                  struct tier_view *out)
 {
     char stack[256];
     size_t nlen = strlen(name) + 1, vlen = nlen + restlen;
@@ -212,15 +215,17 @@ bool cache_lookup(struct cache *c, const char *key, size_t klen, const char *nam
     if (v == NULL)
         return false;
     memcpy(v, name, nlen);
+    v[nlen - 1] = cache_variant_sep(lane);
     memcpy(v + nlen, rest, restlen);
-    bool hit = tier_get(c->tier, c->db, key, klen, v, vlen, now_ms, out);
+    bool hit = tier_get(c->tier, lane->db, key, klen, v, vlen, now_ms, out);
     if (v != stack)
         free(v);
     return hit && hit_open(c, key, klen, now_ms, out);
 }
 
 /* A cacheable read: answered from the tier, or given a fill. */
-static void plan_read(struct cache *c, struct request *r, uint64_t now_ms, struct cache_plan *plan)
+static void plan_read(struct cache *c, const struct lane *lane, struct request *r, uint64_t now_ms,
+                      struct cache_plan *plan)
 {
     if (request_keys(r) != 1)
         return;
@@ -228,16 +233,16 @@ static void plan_read(struct cache *c, struct request *r, uint64_t now_ms, struc
     const struct resp_request *req = r->frame;
     size_t skip = req->argv[0].off + req->argv[0].len + 2; /* the name and its CRLF */
     const char *rest = r->buf + skip, *name = r->cmd->name;
-    if (cache_lookup(c, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms,
+    if (cache_lookup(c, lane, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms,
                      &plan->view)) {
         plan->hit = true;
         return;
     }
     plan->fill =
-        cache_fill_create(c, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms);
+        cache_fill_create(c, lane, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms);
 }
 
-void cache_plan(struct cache *c, struct request *r, bool shared, uint64_t now_ms,
+void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
                 struct cache_plan *plan)
 {
     memset(plan, 0, sizeof(*plan));
@@ -248,16 +253,16 @@ void cache_plan(struct cache *c, struct request *r, bool shared, uint64_t now_ms
         plan->writes = plan_write(c, r, now_ms);
         return;
     }
-    if (c->tier == NULL || !shared || !(cmd->traits & COMMAND_CACHEABLE))
+    if (c->tier == NULL || serve == NULL || !(cmd->traits & COMMAND_CACHEABLE))
         return;
     if (!c->active) {
         c->bypassed++;
         return;
     }
     if (cmd->traits & COMMAND_SPLIT)
-        cache_mget_plan(c, r->buf, r->frame, now_ms, plan);
+        cache_mget_plan(c, serve, r->buf, r->frame, now_ms, plan);
     else
-        plan_read(c, r, now_ms, plan);
+        plan_read(c, serve, r, now_ms, plan);
 }
 
 void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)

@@ -68,11 +68,11 @@ void cache_destroy(struct cache **c);
 void cache_set_active(struct cache *c, bool active);
 
 /* Decides for one complete multibulk request (an unknown command: nothing is
- * done; its keys are found here if they were not yet). shared says whether it goes to a
- * shared upstream connection in the configured database, the only place
- * reads are served and filled from. Writes are invalidated here, whatever
- * the connection, and fire the invalidation rules. */
-void cache_plan(struct cache *c, struct request *r, bool shared, uint64_t now_ms,
+ * done; its keys are found here if they were not yet). serve is the lane of
+ * the shared upstream connection it goes to, the only place reads are served
+ * and filled from (NULL: elsewhere). Writes are invalidated here, whatever
+ * the connection, in every database, and fire the invalidation rules. */
+void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
                 struct cache_plan *plan);
 
 /* Moves the keys of src to the end of *dst (creating it if NULL); *src is set
@@ -85,7 +85,8 @@ void cache_writes_done(struct cache *c, struct cache_keys **k);
 /* Drops everything (a tracked connection was lost, or Redis said so). */
 void cache_flush(struct cache *c);
 
-/* Drops one key, as invalidated by Redis, and fires the invalidation rules
+/* Drops one key (in every database: Redis's invalidations name no
+ * database), as invalidated by Redis, and fires the invalidation rules
  * on it (every rule whose source matches: the command is not known). */
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms);
 

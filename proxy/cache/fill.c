@@ -11,6 +11,7 @@
 
 struct cache_fill {
     struct cache *cache;
+    int db;
     uint64_t since_seq;
     struct entry_head head; /* the rule and stamps as the read was sent */
     struct policy_stamp stamps[POLICY_STAMPS_MAX];
@@ -22,13 +23,27 @@ struct cache_fill {
     char bytes[]; /* key, variant (the request frame), then the PTTL request */
 };
 
-struct cache_fill *cache_fill_create(struct cache *c, const char *key, size_t klen,
-                                     const char *name, const char *rest, size_t restlen,
-                                     uint64_t now_ms)
+/* Records that the tier holds entries of db, so that keys are dropped there
+ * too; false when CACHE_DBS_MAX databases are held already. */
+static bool fill_db(struct cache *c, int db)
+{
+    for (size_t i = 0; i < c->ndbs; i++)
+        if (c->dbs[i] == db)
+            return true;
+    if (c->ndbs == CACHE_DBS_MAX)
+        return false;
+    c->dbs[c->ndbs++] = db;
+    return true;
+}
+
+struct cache_fill *cache_fill_create(struct cache *c, const struct lane *lane, const char *key,
+                                     size_t klen, const char *name, const char *rest,
+                                     size_t restlen, uint64_t now_ms)
 {
     const struct policy_cached *rule = policy_cache_rule(c->policy, key, klen);
     policy_note_read(c->policy, rule, key, klen, false, now_ms);
-    if (!cache_key_tracked(c, key, klen) || !policy_admit(c->policy, rule, key, klen, now_ms))
+    if (!cache_key_tracked(c, key, klen) || !policy_admit(c->policy, rule, key, klen, now_ms) ||
+        !fill_db(c, lane->db))
         return NULL;
     struct policy_stamp stamps[POLICY_STAMPS_MAX];
     size_t nstamps = policy_stamp(c->policy, key, klen, stamps, POLICY_STAMPS_MAX);
@@ -41,6 +56,7 @@ struct cache_fill *cache_fill_create(struct cache *c, const char *key, size_t kl
     if (f == NULL)
         return NULL;
     f->cache = c;
+    f->db = lane->db;
     f->since_seq = tier_seq(c->tier);
     f->head = (struct entry_head){rule->fingerprint, rule->index, 0, (uint8_t)nstamps};
     memcpy(f->stamps, stamps, nstamps * sizeof(*stamps));
@@ -52,6 +68,7 @@ struct cache_fill *cache_fill_create(struct cache *c, const char *key, size_t kl
     char *p = f->bytes;
     memcpy(p, key, klen);
     memcpy(p += klen, name, nlen);
+    p[nlen - 1] = cache_variant_sep(lane);
     memcpy(p += nlen, rest, restlen);
     memcpy(p += restlen, pttl, (size_t)plen);
     memcpy(p += plen, key, klen);
@@ -105,7 +122,7 @@ void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, 
         uint64_t ttl = policy_ttl(c->policy, rule, key, f->klen, c->ttl_ms, now_ms);
         if (pttl > 0 && (uint64_t)pttl < ttl)
             ttl = (uint64_t)pttl;
-        tier_put(c->tier, c->db, key, f->klen, key + f->klen, f->vlen, c->pack.data, elen,
+        tier_put(c->tier, f->db, key, f->klen, key + f->klen, f->vlen, c->pack.data, elen,
                  now_ms + ttl, f->since_seq, now_ms);
     }
     cache_fill_destroy(&f);

@@ -12,10 +12,13 @@
 #include "proxy/cache/cache.h"
 #include "proxy/cache/entry.h"
 
+#define CACHE_DBS_MAX 64 /* databases the tier holds entries of */
+
 struct cache {
     struct tier *tier; /* NULL when cache.enabled is off */
     struct policy *policy;
-    int db;
+    int dbs[CACHE_DBS_MAX]; /* the databases filled so far: a key is dropped in each */
+    size_t ndbs;
     uint64_t ttl_ms;
     bool active;
     uint64_t bypassed; /* reads not served because the tier was inactive */
@@ -45,23 +48,32 @@ static inline bool cache_key_tracked(const struct cache *c, const char *key, siz
     return false;
 }
 
-/* Looks up (key, variant) where the variant is the command's name, a NUL and
- * the rest of its request after the name: "get\0$1\r\nk\r\n" for GET k,
- * whatever the case the client spelled the command in. A hit is counted on
- * its rule and left in *out (cache.c). */
-bool cache_lookup(struct cache *c, const char *key, size_t klen, const char *name, const char *rest,
-                  size_t restlen, uint64_t now_ms, struct tier_view *out);
+/* The separator between a variant's command name and the rest of its
+ * request: the protocol of the reply (RESP2 and RESP3 replies differ). */
+static inline char cache_variant_sep(const struct lane *lane)
+{
+    return lane->resp == 3 ? '\3' : '\0';
+}
+
+/* Looks up (lane's db, key, variant) where the variant is the command's
+ * name, the lane's protocol separator and the rest of its request after the
+ * name: "get\0$1\r\nk\r\n" for GET k in RESP2, whatever the case the client
+ * spelled the command in. A hit is counted on its rule and left in *out
+ * (cache.c). */
+bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, size_t klen,
+                  const char *name, const char *rest, size_t restlen, uint64_t now_ms,
+                  struct tier_view *out);
 
 /* A fill for (key, variant as in cache_lookup()), with its PTTL request, if
  * the key's cache rule caches and admits it; the read is counted as a miss
  * either way. NULL otherwise or when out of memory (fill.c). */
-struct cache_fill *cache_fill_create(struct cache *c, const char *key, size_t klen,
-                                     const char *name, const char *rest, size_t restlen,
-                                     uint64_t now_ms);
+struct cache_fill *cache_fill_create(struct cache *c, const struct lane *lane, const char *key,
+                                     size_t klen, const char *name, const char *rest,
+                                     size_t restlen, uint64_t now_ms);
 
 /* Plans an MGET (mget.c): answered at once when every key is a hit (in
  * c's scratch), else split, its misses forwarded with plan->mget. */
-void cache_mget_plan(struct cache *c, const char *buf, const struct resp_request *req,
-                     uint64_t now_ms, struct cache_plan *plan);
+void cache_mget_plan(struct cache *c, const struct lane *lane, const char *buf,
+                     const struct resp_request *req, uint64_t now_ms, struct cache_plan *plan);
 
 #endif

@@ -49,7 +49,7 @@ static bool scratch_add(struct cache *c, const void *data, size_t len)
 }
 
 /* Looks up each key of an MGET as a GET; the misses become an MGET of their own. */
-static struct cache_mget *mget_split(struct cache *c, const char *buf,
+static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, const char *buf,
                                      const struct resp_request *req, uint64_t now_ms)
 {
     struct cache_mget *m = calloc(1, sizeof(*m));
@@ -70,14 +70,15 @@ static struct cache_mget *mget_split(struct cache *c, const char *buf,
     for (size_t i = 0; i < n && ok && resp_args_next(&args, &key); i++) {
         struct resp_view arg = resp_args_encoding(key);
         struct tier_view hit;
-        if (cache_lookup(c, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms, &hit)) {
+        if (cache_lookup(c, lane, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms,
+                         &hit)) {
             m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
             ok = bytes_add(&m->hits, &m->hits_len, &m->hits_cap, hit.reply, hit.len);
             continue;
         }
         m->slots[i] = (struct mget_slot){m->nmiss, 0};
-        m->fills[m->nmiss++] =
-            cache_fill_create(c, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms);
+        m->fills[m->nmiss++] = cache_fill_create(c, lane, buf + key.off, key.len, "get",
+                                                 buf + arg.off, arg.len, now_ms);
         ok = bytes_add(&m->request, &m->request_len, &m->request_cap, buf + arg.off, arg.len);
     }
     char head[48];
@@ -92,10 +93,10 @@ static struct cache_mget *mget_split(struct cache *c, const char *buf,
     return m;
 }
 
-void cache_mget_plan(struct cache *c, const char *buf, const struct resp_request *req,
-                     uint64_t now_ms, struct cache_plan *plan)
+void cache_mget_plan(struct cache *c, const struct lane *lane, const char *buf,
+                     const struct resp_request *req, uint64_t now_ms, struct cache_plan *plan)
 {
-    struct cache_mget *m = mget_split(c, buf, req, now_ms);
+    struct cache_mget *m = mget_split(c, lane, buf, req, now_ms);
     if (m == NULL || m->nmiss > 0) {
         plan->mget = m;
         return;

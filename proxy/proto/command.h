@@ -66,10 +66,12 @@ typedef enum {
  * connection, so that the client stays there (client.c decides when). */
 typedef enum {
     COMMAND_OWN_NONE = 0,
-    COMMAND_OWN_SELECT,  /* SELECT of the configured database */
-    COMMAND_OWN_AUTH,    /* AUTH with the proxy's own upstream credentials */
+    COMMAND_OWN_SELECT,  /* SELECT: the client moves to that database's shared connections */
+    COMMAND_OWN_HELLO,   /* HELLO: to that protocol's shared connections */
+    COMMAND_OWN_AUTH,    /* AUTH, checked by the proxy */
     COMMAND_OWN_SETNAME, /* CLIENT SETNAME: the name is kept by the proxy */
     COMMAND_OWN_GETNAME, /* CLIENT GETNAME */
+    COMMAND_OWN_SETINFO, /* CLIENT SETINFO (Redis 7.2+): kept by the proxy */
 } command_own_e;
 
 /* Kinds that depend on the arguments (see command_kind). */

@@ -35,6 +35,13 @@ struct request {
 
 #define REQUEST_KEYS_UNSEEN (-2)
 
+/* Where a request runs: the database selected and the protocol spoken
+ * (2, or 3 after HELLO 3) on its connection. */
+struct lane {
+    int db;
+    int resp;
+};
+
 /* Sets r up for the complete multibulk frame in buf: one lookup in t, and
  * the kind. keys is the loop's scratch (borrowed); a scratch grown by a very
  * large request is given back here. O(1) expected. */

@@ -366,7 +366,7 @@ Test(faults, proxy_started_before_redis)
     proxy_finish(&fx_proxy);
 }
 
-/* A client with its own upstream connection (SELECT) loses its session state
+/* A client with its own upstream connection (CLIENT NO-EVICT) loses its session state
  * with it: it gets an error for its in-flight request, then EOF. */
 Test(faults, dedicated_client_closed_when_its_upstream_dies)
 {
@@ -377,9 +377,9 @@ Test(faults, dedicated_client_closed_when_its_upstream_dies)
     struct bytes in = {0}, idle_in = {0};
     int e = sock_connect_or_fail(fx_proxy.port);
     int idle = sock_connect_or_fail(fx_proxy.port);
-    sock_call_or_fail(e, "SELECT 1\nSET k v", 2, &in);
+    sock_call_or_fail(e, "CLIENT NO-EVICT on\nSET k v", 2, &in);
     cr_assert(bytes_equal_str(&in, "+OK\r\n+OK\r\n"), "%s", bytes_show(&in));
-    sock_call_or_fail(idle, "SELECT 2", 1, &idle_in);
+    sock_call_or_fail(idle, "CLIENT NO-EVICT on", 1, &idle_in);
     redis_pause(&fx_redis);
     redis_wait_unread(&fx_redis, send_only(e, "GET k"));
     redis_kill(&fx_redis);

@@ -61,15 +61,18 @@ static struct frame frame_of(const char *line)
     return f;
 }
 
-/* Plans one request on a shared connection at time now. */
-static struct cache_plan plan_of(const char *line, bool shared, uint64_t now)
+/* The lane of the configured database in RESP2. */
+static const struct lane DB0 = {0, 2};
+
+/* Plans one request at time now, served in lane serve (NULL: not shared). */
+static struct cache_plan plan_of(const char *line, const struct lane *serve, uint64_t now)
 {
     struct frame f = frame_of(line);
     struct cache_plan plan;
     struct request_keys scratch = {0};
     struct request r;
     request_init(&r, keys, f.buf, &f.req, &scratch);
-    cache_plan(cache, &r, shared, now, &plan);
+    cache_plan(cache, &r, serve, now, &plan);
     request_keys_free(&scratch);
     free(f.buf);
     return plan;
@@ -78,7 +81,7 @@ static struct cache_plan plan_of(const char *line, bool shared, uint64_t now)
 /* Runs a read to completion: plan, reply, PTTL reply. Returns true on a hit. */
 static bool read_through(const char *line, const char *reply, const char *pttl, uint64_t now)
 {
-    struct cache_plan plan = plan_of(line, true, now);
+    struct cache_plan plan = plan_of(line, &DB0, now);
     if (plan.hit) {
         cr_assert_eq(plan.view.len, strlen(reply));
         cr_assert(memcmp(plan.view.reply, reply, plan.view.len) == 0, "%s", line);
@@ -92,7 +95,7 @@ static bool read_through(const char *line, const char *reply, const char *pttl, 
 
 static void write_through(const char *line)
 {
-    struct cache_plan plan = plan_of(line, true, 0);
+    struct cache_plan plan = plan_of(line, &DB0, 0);
     cr_assert_not(plan.hit);
     cr_assert_null(plan.fill, "%s: writes are not filled", line);
     cr_assert_not_null(plan.writes, "%s: writes are invalidated again on completion", line);
@@ -102,7 +105,7 @@ static void write_through(const char *line)
 
 Test(cache, miss_fill_then_hit)
 {
-    struct cache_plan plan = plan_of("GET k", true, 0);
+    struct cache_plan plan = plan_of("GET k", &DB0, 0);
     cr_assert_not(plan.hit);
     const char *pttl;
     size_t len;
@@ -128,7 +131,7 @@ Test(cache, writes_drop_every_variant)
 
 Test(cache, a_fill_racing_an_invalidation_is_refused)
 {
-    struct cache_plan plan = plan_of("GET k", true, 0);
+    struct cache_plan plan = plan_of("GET k", &DB0, 0);
     write_through("SET k new");
     cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9);
     cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
@@ -160,13 +163,13 @@ Test(cache, only_cacheable_reads_on_shared_connections)
     static const char *const NEVER[] = {
         "TTL k", "PTTL k", "RANDOMKEY", "SRANDMEMBER s", "SCAN 0", "OBJECT ENCODING k", "PING"};
     for (size_t i = 0; i < sizeof(NEVER) / sizeof(NEVER[0]); i++) {
-        struct cache_plan plan = plan_of(NEVER[i], true, 0);
+        struct cache_plan plan = plan_of(NEVER[i], &DB0, 0);
         cr_expect(!plan.hit && plan.fill == NULL && plan.writes == NULL && plan.mget == NULL, "%s",
                   NEVER[i]);
     }
-    struct cache_plan plan = plan_of("GET k", false, 0);
+    struct cache_plan plan = plan_of("GET k", NULL, 0);
     cr_expect(!plan.hit && plan.fill == NULL, "a dedicated connection's read");
-    plan = plan_of("MGET a b", false, 0);
+    plan = plan_of("MGET a b", NULL, 0);
     cr_expect(!plan.hit && plan.mget == NULL, "a dedicated connection's MGET");
 }
 
@@ -186,9 +189,9 @@ Test(cache, inactive_tier_serves_nothing_but_still_invalidates)
 {
     read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0);
     cache_set_active(cache, false);
-    struct cache_plan plan = plan_of("GET k", true, 0);
+    struct cache_plan plan = plan_of("GET k", &DB0, 0);
     cr_assert(!plan.hit && plan.fill == NULL);
-    plan = plan_of("SET k w", true, 0);
+    plan = plan_of("SET k w", &DB0, 0);
     cr_assert_not_null(plan.writes);
     cache_writes_done(cache, &plan.writes);
     cache_set_active(cache, true);
@@ -200,7 +203,7 @@ Test(cache, transaction_writes_merge_and_complete_together)
     read_through("GET a", "$1\r\n1\r\n", ":-1\r\n", 0);
     read_through("GET b", "$1\r\n1\r\n", ":-1\r\n", 0);
     struct cache_keys *multi = NULL;
-    struct cache_plan p1 = plan_of("SET a 2", true, 0), p2 = plan_of("DEL b", true, 0);
+    struct cache_plan p1 = plan_of("SET a 2", &DB0, 0), p2 = plan_of("DEL b", &DB0, 0);
     cache_writes_merge(&multi, &p1.writes);
     cache_writes_merge(&multi, &p2.writes);
     cr_assert(p1.writes == NULL && p2.writes == NULL && multi != NULL);
@@ -228,7 +231,7 @@ Test(cache, stats_lines)
 Test(cache, mget_is_split_between_the_tier_and_redis)
 {
     read_through("GET a", "$1\r\n1\r\n", ":-1\r\n", 0);
-    struct cache_plan plan = plan_of("MGET b a c", true, 0);
+    struct cache_plan plan = plan_of("MGET b a c", &DB0, 0);
     cr_assert_not(plan.hit);
     cr_assert_not_null(plan.mget);
     const char *data;
@@ -248,7 +251,7 @@ Test(cache, mget_is_split_between_the_tier_and_redis)
     cache_mget_put(&plan.mget);
     cr_assert(read_through("GET b", "$1\r\n2\r\n", ":-1\r\n", 0), "b was filled by the MGET");
     cr_assert_not(read_through("GET c", "$-1\r\n", ":-2\r\n", 0), "a nil from MGET is not");
-    plan = plan_of("MGET a b a", true, 0);
+    plan = plan_of("MGET a b a", &DB0, 0);
     cr_assert(plan.hit, "all hits: answered at once");
     cr_assert(plan.view.len == 25 &&
               memcmp(plan.view.reply, "*3\r\n$1\r\n1\r\n$1\r\n2\r\n$1\r\n1\r\n", 25) == 0);
@@ -256,7 +259,7 @@ Test(cache, mget_is_split_between_the_tier_and_redis)
 
 Test(cache, mget_error_reply_passes_through)
 {
-    struct cache_plan plan = plan_of("MGET x y", true, 0);
+    struct cache_plan plan = plan_of("MGET x y", &DB0, 0);
     const char *data;
     size_t len;
     static const char ERR[] = "-ERR upstream connection lost\r\n";
@@ -292,7 +295,7 @@ static void use_rules(const struct policy_cache_rule *rules, size_t n,
 /* A plain read that forwards without a fill. */
 static void read_unfilled(const char *line)
 {
-    struct cache_plan plan = plan_of(line, true, 0);
+    struct cache_plan plan = plan_of(line, &DB0, 0);
     cr_assert(!plan.hit && plan.fill == NULL, "%s", line);
     for (size_t i = 0; plan.mget != NULL && i < cache_mget_misses(plan.mget); i++) {
         const char *pttl;
@@ -416,11 +419,60 @@ Test(cache, an_invalidation_rule_drops_the_entries_of_its_captures)
 Test(cache, a_fill_racing_a_rule_is_not_served)
 {
     use_rules(NULL, 0, &EMB_RULE, 1);
-    struct cache_plan plan = plan_of("GET embeddings:1:a", true, 0);
+    struct cache_plan plan = plan_of("GET embeddings:1:a", &DB0, 0);
     cr_assert_not_null(plan.fill);
     write_through("DEL model:1");
     cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9);
     cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
     cr_assert_not(read_through("GET embeddings:1:a", "$3\r\nnew\r\n", ":-1\r\n", 0));
     cr_assert(read_through("GET embeddings:1:a", "$3\r\nnew\r\n", ":-1\r\n", 0));
+}
+
+/* Lanes: databases and protocols are apart in the tier. */
+static const struct lane DB1 = {1, 2}, DB0_RESP3 = {0, 3};
+
+/* Whether line is a hit in lane (a miss's fill is dropped). */
+static bool hits(const struct lane *lane, const char *line)
+{
+    struct cache_plan plan = plan_of(line, lane, 0);
+    cache_fill_destroy(&plan.fill);
+    cache_mget_put(&plan.mget);
+    return plan.hit;
+}
+
+/* Fills line's reply in lane, then reports whether a second read hits. */
+static bool fill_in(const struct lane *lane, const char *line, const char *reply)
+{
+    struct cache_plan plan = plan_of(line, lane, 0);
+    if (plan.hit)
+        return true;
+    cr_assert_not_null(plan.fill, "%s", line);
+    cache_fill_reply(plan.fill, reply, strlen(reply));
+    cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
+    plan = plan_of(line, lane, 0);
+    cache_fill_destroy(&plan.fill);
+    return plan.hit && plan.view.len == strlen(reply) &&
+           memcmp(plan.view.reply, reply, plan.view.len) == 0;
+}
+
+Test(cache, databases_and_protocols_have_entries_of_their_own)
+{
+    cr_assert(fill_in(&DB0, "GET k", "$2\r\nv0\r\n"));
+    cr_assert(fill_in(&DB1, "GET k", "$2\r\nv1\r\n"), "db 1 served db 0's entry");
+    cr_assert(fill_in(&DB0_RESP3, "GET nokey", "_\r\n"));
+    cr_assert_not(hits(&DB0, "GET nokey"), "a RESP2 client got a RESP3 reply");
+    cr_assert_not(hits(&DB0_RESP3, "MGET k nokey"), "k is not cached for RESP3");
+}
+
+Test(cache, a_write_drops_the_key_in_every_database)
+{
+    cr_assert(fill_in(&DB0, "GET k", "$2\r\nv0\r\n"));
+    cr_assert(fill_in(&DB1, "GET k", "$2\r\nv1\r\n"));
+    cr_assert(fill_in(&DB0_RESP3, "GET k", "$2\r\nv0\r\n"));
+    write_through("SET k w"); /* a dedicated connection's database is not known */
+    cr_assert_not(hits(&DB1, "GET k"));
+    cr_assert_not(hits(&DB0_RESP3, "GET k"));
+    cr_assert(fill_in(&DB1, "GET k", "$2\r\nv1\r\n"));
+    cache_invalidate(cache, "k", 1, 0); /* Redis's invalidations name no database */
+    cr_assert_not(hits(&DB1, "GET k"));
 }
