@@ -20,6 +20,7 @@
 
 #include "config/yaml.h"
 #include "policy/policy.h"
+#include "policy/users.h"
 
 #define CONFIG_REASON_MAX 160  /* longest reason a setter writes */
 #define CONFIG_UNIX_MAX   107  /* sizeof(sockaddr_un.sun_path) - 1 on Linux */
@@ -75,6 +76,7 @@ static const struct option OPTIONS[] = {
     {"clients.max_query_buffer", OPT_BYTES, OFF(max_query_buffer), KB, 4 * GB, "1gb", 0},
     {"clients.max_output_buffer", OPT_BYTES, OFF(max_output_buffer), 0, 64 * GB, "512mb", 0},
     {"clients.idle_timeout", OPT_DURATION, OFF(client_idle_timeout_ms), 0, 7 * DAY_MS, "0", 0},
+    {"clients.password", OPT_STRING, OFF(clients_password), 0, 0, NULL, 0},
     {"limits.max_bulk_len", OPT_BYTES, OFF(max_bulk_len), 1, 4 * GB, "512mb", 0},
     {"limits.max_multibulk_len", OPT_INT64, OFF(max_multibulk_len), 1, INT32_MAX, "2147483647", 0},
     {"limits.max_inline_len", OPT_BYTES, OFF(max_inline_len), KB, GB, "64kb", 0},
@@ -431,6 +433,11 @@ void config_init(struct config *cfg)
     }
 }
 
+bool config_client_auth(const struct config *cfg)
+{
+    return cfg->clients_password != NULL || users_count(cfg->users) > 0;
+}
+
 void config_deinit(struct config *cfg)
 {
     for (size_t i = 0; i < OPTIONS_LEN; i++) {
@@ -438,14 +445,15 @@ void config_deinit(struct config *cfg)
             free(*(char **)field_of(cfg, &OPTIONS[i]));
     }
     policy_destroy(&cfg->policy);
+    users_destroy(&cfg->users);
     memset(cfg, 0, sizeof(*cfg));
 }
 
 /* Makes dst a copy of src, to be changed and then committed (config_commit)
- * or dropped (config_drop). Strings are deep copies. The policy, which cannot
- * be copied, is shared: it stays src's until the commit, so whatever replaces
- * dst->policy must not free it. Returns 0, or -1 (dst left empty) when out of
- * memory. */
+ * or dropped (config_drop). Strings are deep copies. The policy and the
+ * users, which cannot be copied, are shared: they stay src's until the
+ * commit, so whatever replaces them in dst must not free them. Returns 0, or -1 (dst left empty)
+ * when out of memory. */
 static int config_copy(struct config *dst, const struct config *src)
 {
     bool failed = false;
@@ -459,27 +467,32 @@ static int config_copy(struct config *dst, const struct config *src)
     }
     if (failed) {
         dst->policy = NULL; /* src's */
+        dst->users = NULL;
         config_deinit(dst);
     }
     return failed ? -1 : 0;
 }
 
-/* Replaces cfg with next, a copy of it, which cfg then owns: cfg's policy is
- * destroyed unless next still shares it. */
+/* Replaces cfg with next, a copy of it, which cfg then owns: cfg's policy and
+ * users are destroyed unless next still shares them. */
 static void config_commit(struct config *cfg, struct config *next)
 {
     if (cfg->policy == next->policy)
         cfg->policy = NULL; /* passes to next */
+    if (cfg->users == next->users)
+        cfg->users = NULL;
     config_deinit(cfg);
     *cfg = *next;
 }
 
-/* Frees next, a copy of cfg that is not committed, but not the policy it
- * still shares with cfg. */
+/* Frees next, a copy of cfg that is not committed, but not the policy and
+ * users it still shares with cfg. */
 static void config_drop(struct config *next, const struct config *cfg)
 {
     if (next->policy == cfg->policy)
         next->policy = NULL;
+    if (next->users == cfg->users)
+        next->users = NULL;
     config_deinit(next);
 }
 

@@ -15,6 +15,7 @@
 #include "proxy/lib/log.h"
 
 struct policy;
+struct users;
 
 struct config {
     char *listen;          /* "host:port", "[v6]:port" or a unix socket path */
@@ -34,6 +35,7 @@ struct config {
     int64_t max_query_buffer;   /* clients.max_query_buffer: bytes of unparsed requests */
     int64_t max_output_buffer;  /* clients.max_output_buffer: bytes of unsent replies */
     int client_idle_timeout_ms; /* clients.idle_timeout: 0 = never */
+    char *clients_password;     /* clients.password: the default user's, like requirepass */
 
     int64_t max_bulk_len;      /* limits.max_bulk_len */
     int64_t max_multibulk_len; /* limits.max_multibulk_len */
@@ -52,7 +54,15 @@ struct config {
      * (policy_build is the proxy's: it needs the policy being replaced), or
      * NULL when the file has none or it is null/empty. Owned by cfg. */
     struct policy *policy;
+
+    /* clients.users: the users clients authenticate as (policy/users.h), or
+     * NULL. Owned by cfg. With clients.password, client authentication is
+     * on (config_client_auth). */
+    struct users *users;
 };
+
+/* Whether clients must authenticate at the proxy. */
+bool config_client_auth(const struct config *cfg);
 
 /* Fills cfg with the defaults. Strings are heap copies owned by cfg. */
 void config_init(struct config *cfg);

@@ -23,6 +23,7 @@
 #include "config/yaml.h"
 #include "policy/pattern.h"
 #include "policy/policy.h"
+#include "policy/users.h"
 
 #define WHERE_MAX  128 /* longest "cache[1].ttl.min" we print */
 #define REASON_MAX 256 /* longest reason, ours or a policy_add_* one */
@@ -40,6 +41,7 @@
 struct load {
     yaml_document_t *doc;
     const char *path;
+    const char *section;   /* "policy" or "clients.users", as errors name it */
     struct policy *policy; /* being filled; destroyed on any error */
     char *err;
     size_t errlen;
@@ -183,8 +185,9 @@ static int fail(struct load *l, const yaml_node_t *node, const char *where, cons
     vsnprintf(reason, sizeof(reason), fmt, ap);
     va_end(ap);
     if (l->err != NULL && l->errlen > 0)
-        snprintf(l->err, l->errlen, "%s:%zu: policy%s%s: %s", l->path,
-                 (size_t)node->start_mark.line + 1, where[0] ? "." : "", where, reason);
+        snprintf(l->err, l->errlen, "%s:%zu: %s%s%s: %s", l->path,
+                 (size_t)node->start_mark.line + 1, l->section,
+                 where[0] == '\0' || where[0] == '[' ? "" : ".", where, reason);
     return -1;
 }
 
@@ -705,7 +708,7 @@ static int find_parts(struct load *l, yaml_node_t *node, yaml_node_t **values)
 int policy_yaml_load(yaml_document_t *doc, yaml_node_t *node, const char *path, struct policy **out,
                      char *err, size_t errlen)
 {
-    struct load l = {doc, path, NULL, err, errlen};
+    struct load l = {doc, path, "policy", NULL, err, errlen};
     yaml_node_t *values[PARTS_LEN] = {NULL};
     if (config_yaml_null(node) || (node->type == YAML_MAPPING_NODE && map_len(node) == 0)) {
         *out = NULL;
@@ -725,5 +728,49 @@ int policy_yaml_load(yaml_document_t *doc, yaml_node_t *node, const char *path, 
         }
     }
     *out = l.policy;
+    return 0;
+}
+
+/* ---- clients.users ------------------------------------------------------- */
+
+#define UE(f) offsetof(struct users_entry, f)
+
+static const struct field USER_FIELDS[] = {
+    {.name = "name", .type = FIELD_STRING, .offset = UE(name), .required = true},
+    {.name = "password", .type = FIELD_STRING, .offset = UE(password)},
+    {.name = "password_sha256", .type = FIELD_STRING, .offset = UE(password_sha256)},
+    {.name = "keys", .type = FIELD_LIST, .offset = UE(keys), .count = UE(nkeys), .patterns = true},
+    {.name = "commands", .type = FIELD_LIST, .offset = UE(commands), .count = UE(ncommands)},
+    {.name = NULL},
+};
+
+int users_yaml_load(yaml_document_t *doc, yaml_node_t *node, const char *path, struct users **out,
+                    char *err, size_t errlen)
+{
+    struct load l = {doc, path, "clients.users", NULL, err, errlen};
+    char where[WHERE_MAX], reason[REASON_MAX];
+    if (config_yaml_null(node) || (node->type == YAML_SEQUENCE_NODE && list_len(node) == 0)) {
+        *out = NULL;
+        return 0;
+    }
+    if (node->type != YAML_SEQUENCE_NODE)
+        return fail(&l, node, "", "expected a list of users");
+    struct users *u = users_create();
+    if (u == NULL)
+        return fail(&l, node, "", "out of memory");
+    for (size_t i = 0; i < list_len(node); i++) {
+        yaml_node_t *item = yaml_document_get_node(doc, node->data.sequence.items.start[i]);
+        struct users_entry e = {0};
+        where_index(where, "", i);
+        int rc = load_map(&l, item, where, USER_FIELDS, &e);
+        if (rc == 0 && users_add(u, &e, reason, sizeof(reason)) != 0)
+            rc = add_fail(&l, item, where, NULL, reason);
+        fields_free(USER_FIELDS, &e);
+        if (rc != 0) {
+            users_destroy(&u);
+            return -1;
+        }
+    }
+    *out = u;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 struct policy;
+struct users;
 
 /* Reads node, the value of the `policy:` key in doc (loaded from path), into a
  * new policy with every rule and module added but not built: policy_build is
@@ -20,5 +21,12 @@ struct policy;
  * Nothing is kept of a policy with any error. doc and node are borrowed. */
 int policy_yaml_load(yaml_document_t *doc, yaml_node_t *node, const char *path, struct policy **out,
                      char *err, size_t errlen);
+
+/* Reads node, the value of `clients.users` (a list of users: name, password
+ * or password_sha256, keys, commands; see users.h), into a new set of users
+ * owned by the caller, or NULL when node is null or an empty list. Returns
+ * 0, or -1 with one line in err: "path:line: clients.users[1].name: reason". */
+int users_yaml_load(yaml_document_t *doc, yaml_node_t *node, const char *path, struct users **out,
+                    char *err, size_t errlen);
 
 #endif

@@ -172,9 +172,11 @@ struct section {
 };
 
 static int section_policy(const struct config_yaml *y, yaml_node_t *node, struct config *cfg);
+static int section_users(const struct config_yaml *y, yaml_node_t *node, struct config *cfg);
 
 static const struct section SECTIONS[] = {
     {"policy", section_policy},
+    {"clients.users", section_users},
     {NULL, NULL},
 };
 
@@ -197,6 +199,17 @@ static int section_policy(const struct config_yaml *y, yaml_node_t *node, struct
     if (policy_yaml_load(y->doc, node, y->path, &p, y->err, y->errlen) != 0)
         return -1;
     cfg->policy = p;
+    return 0;
+}
+
+/* clients.users: replaces cfg's users (shared with the committed config
+ * until the commit, as the policy is). */
+static int section_users(const struct config_yaml *y, yaml_node_t *node, struct config *cfg)
+{
+    struct users *u = NULL;
+    if (users_yaml_load(y->doc, node, y->path, &u, y->err, y->errlen) != 0)
+        return -1;
+    cfg->users = u;
     return 0;
 }
 

@@ -3,7 +3,7 @@
 # skipping those already present. With --bench, also what bench/ compares
 # against. Needs root (or sudo) only when something is missing.
 set -eu
-PKGS="build-essential cmake pkg-config libev-dev libhiredis-dev libyaml-dev liblz4-dev libcriterion-dev
+PKGS="build-essential cmake pkg-config libev-dev libhiredis-dev libyaml-dev liblz4-dev libssl-dev libcriterion-dev
       redis-server redis-tools python3 python3-redis clang libclang-rt-14-dev"
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS nutcracker valgrind gnuplot-nox"
 missing=""

@@ -87,6 +87,13 @@ static size_t container_len(const char *name, size_t len)
     return bar != NULL ? (size_t)(bar - name) : 0;
 }
 
+void check_query_command(struct cmd_query *q, const struct command *cmd)
+{
+    size_t len = strlen(cmd->name);
+
+    *q = (struct cmd_query){cmd->name, len, container_len(cmd->name, len), cmd->classes};
+}
+
 void check_query_write(struct cmd_query *q, const char *command)
 {
     size_t len = strlen(command);

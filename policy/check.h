@@ -28,6 +28,9 @@ int check_filter_init(struct cmd_filter *f, const char *const *cmds, size_t n, u
  * classes. */
 bool check_filter_match(const struct cmd_filter *f, const struct cmd_query *q);
 
+/* Fills q for a request of cmd (its name and classes, borrowed by q). */
+void check_query_command(struct cmd_query *q, const struct command *cmd);
+
 /* Fills q for a write by command (a lower-case name, "container|sub" for a
  * subcommand, NUL-terminated and borrowed by q). */
 void check_query_write(struct cmd_query *q, const char *command);

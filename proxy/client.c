@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/admin.h"
+#include "proxy/client_own.h"
 #include "proxy/cache/cache.h"
 #include "proxy/cache/fill.h"
 #include "proxy/cache/mget.h"
@@ -18,7 +19,6 @@
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/request.h"
-#include "proxy/proto/resp_write.h"
 #include "proxy/reload.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -36,7 +36,6 @@ static const char DISCARD_FRAME[] = "*1\r\n$7\r\nDISCARD\r\n";
 typedef enum {
     DISPATCH_DONE = 0, /* the request was answered or queued */
     DISPATCH_STALL,    /* it must wait until the requests in flight are answered */
-    DISPATCH_FORWARD,  /* not the proxy's to answer: on to Redis */
 } dispatch_e;
 
 /* A reply owed to a client, in its FIFO. A request sent upstream holds one
@@ -164,8 +163,7 @@ static void client_drain_done(struct client *c)
     }
 }
 
-/* Answers from the proxy itself, in order with the replies still owed. */
-static void client_local(struct client *c, const char *data, size_t len)
+void client_local(struct client *c, const char *data, size_t len)
 {
     if (c->head == NULL) {
         client_emit(c, data, len);
@@ -204,22 +202,6 @@ static void client_reply(struct client *c, struct req *r, const char *data, size
     }
     if (c->session.inflight == 0 && !c->closing)
         sched_want(&c->w->sched, SCHED_RESUME, &c->resume);
-}
-
-/* Redis accepted the SELECT of db: the client moves to that database's lane
- * in its protocol. With every lane taken, it cannot be served as selected:
- * closed after this reply. */
-static void client_moved(struct client *c, int db)
-{
-    struct session *s = &c->session;
-    int lane = pool_lane(&c->w->pool, (struct lane){db, c->w->pool.lanes[s->lane].resp});
-    if (lane >= 0) {
-        session_move(s, &c->w->pool, lane);
-        return;
-    }
-    log_limited(LOG_WARN, "client: SELECT %d: no lane left (%d in use), closing", db,
-                POOL_LANES_MAX);
-    c->last_write = true;
 }
 
 /* exchange_done_fn of a client's request: the tier takes what it needs (the
@@ -408,14 +390,8 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     return DISPATCH_DONE;
 }
 
-/* The lane a client on its shared connection is in. */
-static const struct lane *client_lane(const struct client *c)
-{
-    return &c->w->pool.lanes[c->session.lane];
-}
-
-/* Sends bytes of the proxy's making for the client, as its request. */
-static void client_send_own(struct client *c, struct upstream *up, const char *data, size_t len)
+void client_send_own(struct client *c, struct upstream *up, const char *data, size_t len,
+                     int select_db)
 {
     struct req *r = req_create(c);
     struct exchange *x = r != NULL ? req_exchange(r) : NULL;
@@ -423,163 +399,9 @@ static void client_send_own(struct client *c, struct upstream *up, const char *d
         client_close(c);
         return;
     }
+    r->select_db = select_db;
     c->session.cur = up;
     upstream_send(up, data, len, x);
-}
-
-/* SELECT db of a client on its shared connection: of its own database,
- * answered here; of another, sent to Redis on the shared connection right
- * before a SELECT back (so that no other request runs in between), and on
- * +OK the client moves to that database's lane (client_on_reply). Redis
- * answers an invalid db exactly as it would. */
-static dispatch_e client_select(struct client *c, const struct request *rq)
-{
-    struct session *s = &c->session;
-    struct resp_view v = rq->frame->argv[1];
-    int64_t db;
-    bool valid = resp_parse_ll(rq->buf + v.off, v.len, &db) && db >= 0 && db <= INT32_MAX;
-    if (valid && db == client_lane(c)->db) {
-        client_local(c, "+OK\r\n", 5);
-        return DISPATCH_DONE;
-    }
-    bool oom;
-    struct upstream *up = session_route(s, COMMAND_SHARED, &c->w->pool, &c->owner, &oom);
-    if (up == NULL)
-        return DISPATCH_STALL;
-    if (!upstream_usable(up)) {
-        client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
-        return DISPATCH_DONE;
-    }
-    char back[64];
-    int n = snprintf(back, sizeof(back), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n",
-                     snprintf(NULL, 0, "%d", up->lane.db), up->lane.db);
-    client_send_own(c, up, rq->buf, rq->frame->len);
-    if (c->closing)
-        return DISPATCH_DONE;
-    c->tail->select_db = valid ? (int)db : -1;
-    struct exchange *x = exchange_create(exchange_discard, NULL);
-    if (x == NULL) {
-        client_close(c);
-        return DISPATCH_DONE;
-    }
-    upstream_send(up, back, (size_t)n, x);
-    s->moving = true;
-    return DISPATCH_DONE;
-}
-
-/* HELLO protover [AUTH user pass] [SETNAME name] of a client on its shared
- * connection, when the proxy can answer for the credentials: the name is
- * kept, the client moves to the lane of its database in that protocol, and
- * a plain HELLO protover goes to Redis there for the reply (a no-op on a
- * connection that speaks it already). */
-static dispatch_e client_hello(struct client *c, const struct request *rq)
-{
-    struct hello h;
-    struct session *s = &c->session;
-    if (!hello_parse(rq->buf, rq->frame, &h) ||
-        (h.auth && !identity_upstream_creds(c->w->cfg, rq->buf, &h.user, h.pass)))
-        return DISPATCH_FORWARD;
-    struct lane want = {client_lane(c)->db, h.resp};
-    int lane = pool_lane(&c->w->pool, want);
-    if (lane < 0)
-        return DISPATCH_FORWARD;
-    if (h.setname && identity_set_name(&c->id, rq->buf + h.name.off, h.name.len) < 0) {
-        client_close(c);
-        return DISPATCH_DONE;
-    }
-    session_move(s, &c->w->pool, lane);
-    bool oom;
-    struct upstream *up = session_route(s, COMMAND_SHARED, &c->w->pool, &c->owner, &oom);
-    if (up == NULL)
-        return DISPATCH_STALL;
-    static const char *const HELLO[] = {"", "", "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n",
-                                        "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"};
-    client_send_own(c, up, HELLO[h.resp], strlen(HELLO[h.resp]));
-    return DISPATCH_DONE;
-}
-
-/* What the proxy answers itself so that a client keeps its shared connection
- * (and the tier): SELECT, HELLO, AUTH with the proxy's own credentials,
- * CLIENT SETNAME, GETNAME and SETINFO. DISPATCH_FORWARD: the command goes on
- * to Redis as any other. */
-static dispatch_e client_own(struct client *c, const struct request *rq)
-{
-    const struct resp_request *f = rq->frame;
-    const struct session *s = &c->session;
-    bool shared = s->state == SESSION_SHARED;
-    char reply[256];
-    switch (rq->cmd->own) {
-    case COMMAND_OWN_SELECT:
-        return shared && f->argc == 2 ? client_select(c, rq) : DISPATCH_FORWARD;
-    case COMMAND_OWN_HELLO:
-        return shared ? client_hello(c, rq) : DISPATCH_FORWARD;
-    case COMMAND_OWN_AUTH:
-        if (!shared || f->argc < 2 || f->argc > 3 ||
-            !identity_upstream_creds(c->w->cfg, rq->buf, f->argc == 3 ? &f->argv[1] : NULL,
-                                     f->argv[f->argc - 1]))
-            return DISPATCH_FORWARD;
-        client_local(c, "+OK\r\n", 5);
-        return DISPATCH_DONE;
-    case COMMAND_OWN_SETNAME:
-        /* Kept on a dedicated connection too, and sent on there as well. */
-        if (f->argc != 3 || s->state == SESSION_STREAM || (s->held & SESSION_MULTI))
-            return DISPATCH_FORWARD;
-        if (!identity_valid_name(rq->buf + f->argv[2].off, f->argv[2].len))
-            break; /* Redis's error, from Redis */
-        if (identity_set_name(&c->id, rq->buf + f->argv[2].off, f->argv[2].len) < 0) {
-            client_close(c);
-            return DISPATCH_DONE;
-        }
-        if (!shared)
-            return DISPATCH_FORWARD;
-        client_local(c, "+OK\r\n", 5);
-        return DISPATCH_DONE;
-    case COMMAND_OWN_GETNAME:
-        if (!shared || f->argc != 2)
-            return DISPATCH_FORWARD;
-        if (c->id.name == NULL) {
-            client_local(c, client_lane(c)->resp == 3 ? "_\r\n" : "$-1\r\n",
-                         client_lane(c)->resp == 3 ? 3 : 5);
-            return DISPATCH_DONE;
-        }
-        client_local(c, reply,
-                     resp_write_header(reply, sizeof(reply), '$', (int64_t)c->id.name_len));
-        client_local(c, c->id.name, c->id.name_len);
-        client_local(c, "\r\n", 2);
-        return DISPATCH_DONE;
-    case COMMAND_OWN_SETINFO: {
-        /* Never on a shared connection: it would name every client's library. */
-        if (!shared || f->argc != 4)
-            return DISPATCH_FORWARD;
-        size_t n = identity_setinfo(&c->id, rq->buf, f, reply);
-        if (n == 0)
-            client_close(c);
-        else
-            client_local(c, reply, n);
-        return DISPATCH_DONE;
-    }
-    case COMMAND_OWN_NONE:
-        break;
-    }
-    return DISPATCH_FORWARD;
-}
-
-/* A client with a name takes a dedicated connection: the connection gets the
- * name first (so that GETNAME and CLIENT LIST show it there); it is cleared
- * again when the connection goes back to the pool (session_settle). */
-static void client_name_carry(struct client *c, struct upstream *up)
-{
-    const char *argv[] = {"CLIENT", "SETNAME", c->id.name};
-    const size_t lens[] = {6, 7, c->id.name_len};
-    size_t len = resp_write_command(NULL, 0, 3, argv, lens);
-    char *cmd = malloc(len);
-    struct exchange *x = cmd != NULL ? exchange_create(exchange_discard, NULL) : NULL;
-    if (x != NULL) {
-        resp_write_command(cmd, len, 3, argv, lens);
-        upstream_send(up, cmd, len, x);
-    }
-    free(cmd);
-    c->session.named = true;
 }
 
 /* Answers a request the policy rejects; inside MULTI that dooms the EXEC. */
@@ -604,6 +426,8 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
     w->stats.total_requests++;
     struct request rq;
     request_init(&rq, w->commands, buf, req, &w->request_keys);
+    if (client_gated(c, &rq))
+        return DISPATCH_DONE;
     if (s->state == SESSION_STREAM) {
         /* Replies are not matched here: a write is invalidated now only. */
         if (client_rejected(c, &rq))
@@ -622,7 +446,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         return DISPATCH_DONE;
     }
     if (rq.kind == COMMAND_RESET && s->state == SESSION_SHARED) {
-        identity_set_name(&c->id, NULL, 0);
+        identity_reset(&c->id, w->cfg);
         session_move(s, &w->pool, 0);
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
@@ -630,11 +454,11 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
     if (client_rejected(c, &rq))
         return DISPATCH_DONE;
     if (rq.kind == COMMAND_RESET)
-        identity_set_name(&c->id, NULL, 0);
+        identity_reset(&c->id, w->cfg);
     if (rq.cmd != NULL && rq.cmd->own != COMMAND_OWN_NONE) {
-        dispatch_e d = client_own(c, &rq);
-        if (d != DISPATCH_FORWARD)
-            return d;
+        client_own_e own = client_own(c, &rq);
+        if (own != CLIENT_OWN_FORWARD)
+            return own == CLIENT_OWN_STALL ? DISPATCH_STALL : DISPATCH_DONE;
     }
     bool oom, was_shared = s->state == SESSION_SHARED;
     struct upstream *up = session_route(s, rq.kind, &w->pool, &c->owner, &oom);
@@ -825,6 +649,7 @@ struct client *client_create(struct worker *w, int fd)
     }
     c->w = w;
     c->fd = fd;
+    identity_init(&c->id, w->cfg);
     resp_scanner_reset(&c->scan);
     c->session.home = pool_home(&w->pool, 0);
     c->owner = (struct upstream_owner){

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "config/config.h"
+#include "policy/users.h"
 
 bool identity_valid_name(const char *s, size_t len)
 {
@@ -66,11 +67,66 @@ size_t identity_setinfo(struct identity *id, const char *buf, const struct resp_
     return 5;
 }
 
+void identity_init(struct identity *id, const struct config *cfg)
+{
+    *id = (struct identity){.authed = !config_client_auth(cfg)};
+}
+
+int identity_login(struct identity *id, const struct config *cfg, uint64_t generation,
+                   const char *buf, const struct resp_view *user, struct resp_view pass)
+{
+    const char *p = buf + pass.off, *name = user != NULL ? buf + user->off : "default";
+    size_t len = user != NULL ? user->len : 7;
+    if (len == 7 && memcmp(name, "default", 7) == 0 && cfg->clients_password != NULL) {
+        unsigned char want[USERS_DIGEST_LEN];
+        users_digest(cfg->clients_password, strlen(cfg->clients_password), want);
+        if (!users_digest_matches(want, p, pass.len))
+            return false;
+        free(id->user_name);
+        id->user_name = NULL;
+        id->user = NULL;
+        id->authed = true;
+        return true;
+    }
+    const struct user *u = users_login(cfg->users, name, len, p, pass.len);
+    if (u == NULL)
+        return false;
+    char *copy = strdup(user_name(u));
+    if (copy == NULL)
+        return -1;
+    free(id->user_name);
+    *id = (struct identity){id->name, id->name_len, id->lib_name, id->lib_ver, true,
+                            u,        copy,         generation};
+    return true;
+}
+
+void identity_reset(struct identity *id, const struct config *cfg)
+{
+    free(id->name);
+    free(id->user_name);
+    *id = (struct identity){
+        .lib_name = id->lib_name, .lib_ver = id->lib_ver, .authed = !config_client_auth(cfg)};
+}
+
+void identity_refresh(struct identity *id, const struct config *cfg, uint64_t generation)
+{
+    if (id->user_name == NULL || id->generation == generation)
+        return;
+    id->generation = generation;
+    id->user = users_find(cfg->users, id->user_name, strlen(id->user_name));
+    if (id->user == NULL) {
+        free(id->user_name);
+        id->user_name = NULL;
+        id->authed = false;
+    }
+}
+
 void identity_free(struct identity *id)
 {
     free(id->name);
     free(id->lib_name);
     free(id->lib_ver);
+    free(id->user_name);
     *id = (struct identity){0};
 }
 

@@ -12,17 +12,42 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proxy/proto/resp.h"
 
 struct config;
+struct user;
 
 struct identity {
     char *name; /* CLIENT SETNAME's; NULL: none */
     size_t name_len;
     char *lib_name; /* CLIENT SETINFO LIB-NAME's (Redis 7.2+), NUL-terminated; NULL: none */
     char *lib_ver;  /* CLIENT SETINFO LIB-VER's */
+    bool authed;    /* may run commands: authenticated, or no client authentication */
+    const struct user *user; /* the clients.users user it is, NULL: default or none */
+    char *user_name;         /* its name, to find it again after a reload */
+    uint64_t generation;     /* the reload user was found in */
 };
+
+/* Sets up the identity of a new client: authenticated unless client
+ * authentication is on. */
+void identity_init(struct identity *id, const struct config *cfg);
+
+/* AUTH [user] pass, or HELLO's AUTH, with client authentication on: checks
+ * the credentials against clients.password (user "default" or none) and
+ * clients.users in constant time. True: authenticated as that user (a
+ * failure keeps the previous state, as Redis does); -1 when out of memory. */
+int identity_login(struct identity *id, const struct config *cfg, uint64_t generation,
+                   const char *buf, const struct resp_view *user, struct resp_view pass);
+
+/* RESET: back to a new client's state, name and user dropped (library info
+ * kept, as Redis keeps it). */
+void identity_reset(struct identity *id, const struct config *cfg);
+
+/* After a reload (generation differs from the one the user was found in):
+ * the user is found again by name in cfg; a user gone is logged out. */
+void identity_refresh(struct identity *id, const struct config *cfg, uint64_t generation);
 
 /* Whether s[0, len) may be a client name or library attribute: printable
  * ASCII without spaces, as Redis requires. */

@@ -122,6 +122,7 @@ static void reload_apply(struct reload *r)
     config_keep_fixed(&job->next, w->cfg, reload_fixed_changed, NULL);
     config_deinit(w->cfg);
     *w->cfg = job->next;
+    w->generation++;
     log_level = w->cfg->log_level;
     w->limits.max_bulk_len = w->cfg->max_bulk_len;
     w->limits.max_multibulk_len = w->cfg->max_multibulk_len;

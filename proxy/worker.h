@@ -44,6 +44,7 @@ struct worker {
     struct reload *reload;            /* SIGHUP and NEARCACHE RELOAD */
     struct client *clients;           /* every connected client (client.c links them) */
     struct worker_stats stats;
+    uint64_t generation; /* reloads applied: clients find their user again after one */
 };
 
 /* The loop's time in milliseconds. */

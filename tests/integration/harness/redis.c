@@ -124,6 +124,11 @@ struct bytes redis_call(const struct redis *r, const char *line)
 {
     struct bytes in = {0};
     int fd = sock_connect_or_fail(r->port);
+    if (r->password[0] != '\0') {
+        char auth[96];
+        snprintf(auth, sizeof(auth), "AUTH %s", r->password);
+        sock_call_expect(fd, auth, 1, "+OK\r\n");
+    }
     sock_status_e st = sock_call(fd, line, 1, &in, HARNESS_TIMEOUT_MS);
     close(fd);
     cr_assert(st == SOCK_DONE, "redis did not answer %s", line);
@@ -135,6 +140,14 @@ void redis_call_expect(const struct redis *r, const char *line, const char *want
     struct bytes got = redis_call(r, line);
     cr_assert(bytes_equal_str(&got, want), "direct %s: got %s", line, bytes_show(&got));
     bytes_free(&got);
+}
+
+void redis_require_password(struct redis *r, const char *password)
+{
+    char line[96];
+    snprintf(line, sizeof(line), "CONFIG SET requirepass %s", password);
+    redis_call_expect(r, line, "+OK\r\n");
+    snprintf(r->password, sizeof(r->password), "%s", password);
 }
 
 void redis_reset(const struct redis *r)

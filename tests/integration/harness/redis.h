@@ -18,6 +18,7 @@ struct redis {
     int port;
     char dir[256];
     char log[320];
+    char password[64]; /* requirepass, sent by the direct requests below; "" none */
 };
 
 /* Starts redis-server ($NC_IT_REDIS_SERVER if set) on a free port (--save ""
@@ -36,8 +37,11 @@ void redis_pause(struct redis *r);
 void redis_resume(struct redis *r);
 /* FLUSHALL, SCRIPT FLUSH and FUNCTION FLUSH on a direct connection. */
 void redis_reset(const struct redis *r);
-/* Sends one request on a fresh direct connection and returns its whole reply
- * (caller frees). */
+/* Sets requirepass to password: the direct requests below authenticate with
+ * it from now on. */
+void redis_require_password(struct redis *r, const char *password);
+/* Sends one request on a fresh direct connection (authenticated first when
+ * a password is required) and returns its whole reply (caller frees). */
 struct bytes redis_call(const struct redis *r, const char *line);
 /* redis_call that fails the test unless the reply is exactly want. */
 void redis_call_expect(const struct redis *r, const char *line, const char *want);

@@ -365,6 +365,25 @@ struct bad_case {
 };
 
 static const struct bad_case BAD[] = {
+    /* clients.users, read by the same loader */
+    {"users not a list", "clients:\n  users: {name: a}\n",
+     "2: clients.users: expected a list of users"},
+    {"user without name", "clients:\n  users:\n    - {password: x}\n",
+     "3: clients.users[0].name: required"},
+    {"user twice",
+     "clients:\n  users:\n    - {name: a, password: x}\n    - {name: a, password: y}\n",
+     "4: clients.users[1].name: user 'a' given twice"},
+    {"user without password", "clients:\n  users:\n    - {name: a}\n",
+     "3: clients.users[0]: password: give password or password_sha256"},
+    {"user with a bad digest", "clients:\n  users:\n    - {name: a, password_sha256: abc}\n",
+     "3: clients.users[0].password_sha256: expected 64 hex digits"},
+    {"user with a bad pattern", "clients:\n  users:\n    - {name: a, password: x, keys: ['a[']}\n",
+     "3: clients.users[0].keys[0]: unterminated '[' at offset 1"},
+    {"user with a bad class",
+     "clients:\n  users:\n    - {name: a, password: x, commands: ['a b']}\n",
+     "3: clients.users[0].commands[0]: bad command name 'a b'"},
+    {"user with an unknown key", "clients:\n  users:\n    - {name: a, password: x, acl: y}\n",
+     "3: clients.users[0].acl: unknown key"},
     /* structure */
     {"section not a mapping", "log_level: info\npolicy: [1]\n", "2: policy: expected a mapping"},
     {"section a scalar", "policy: yes\n", "1: policy: expected a mapping"},
