@@ -4,7 +4,7 @@
 # against. Needs root (or sudo) only when something is missing.
 set -eu
 PKGS="build-essential cmake pkg-config libev-dev libhiredis-dev libyaml-dev liblz4-dev libssl-dev libcriterion-dev
-      redis-server redis-tools python3 python3-redis clang libclang-rt-14-dev"
+      redis-server redis-tools python3 python3-redis clang libclang-rt-14-dev nodejs npm ca-certificates"
 [ "${1:-}" = "--bench" ] && PKGS="$PKGS nutcracker valgrind gnuplot-nox"
 missing=""
 for p in $PKGS; do

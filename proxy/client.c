@@ -55,11 +55,16 @@ struct req {
     struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
     struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
     struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
+    struct upstream *joined;   /* a read joined to another client's: sent here after all
+                                  when that one cannot answer it */
+    char *request;             /* the joined read's request */
+    size_t request_len;
 };
 
 static void client_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms);
+static void req_done(struct req *r, const char *data, size_t len, uint64_t now_ms);
 
 /* Freed slots kept for reuse: one is taken and given back for nearly every
  * request, so malloc and free stay off the request path. */
@@ -91,6 +96,7 @@ static struct req *req_create(struct client *c)
 static void req_destroy(struct req *r)
 {
     free(r->data);
+    free(r->request);
     if (req_free_count >= REQ_FREE_KEEP) {
         free(r);
         return;
@@ -204,17 +210,41 @@ static void client_reply(struct client *c, struct req *r, const char *data, size
         sched_want(&c->w->sched, SCHED_RESUME, &c->resume);
 }
 
+/* A read joined to another client's must go to Redis after all: sent on the
+ * connection it was planned for (its client has sent nothing since). */
+static void client_resend(struct req *r)
+{
+    static const char ERR_OOM[] = "-ERR out of memory\r\n";
+    if (r->client == NULL) {
+        req_destroy(r);
+        return;
+    }
+    struct exchange *x = exchange_create(client_on_reply, r);
+    if (x == NULL)
+        req_done(r, ERR_OOM, sizeof(ERR_OOM) - 1, 0);
+    else
+        upstream_send(r->joined, r->request, r->request_len, x);
+}
+
 /* exchange_done_fn of a client's request: the tier takes what it needs (the
  * read's reply for its fill, the second invalidation of a write's keys, the
  * hits an MGET's reply is merged with), then the reply goes in order. */
 static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
 {
-    (void)now_ms;
     struct req *r = x->arg;
     exchange_destroy(&x);
+    if (data == NULL) /* joined to a read that could not answer it (fill.h) */
+        client_resend(r);
+    else
+        req_done(r, data, len, now_ms);
+}
+
+/* The reply to r has come. */
+static void req_done(struct req *r, const char *data, size_t len, uint64_t now_ms)
+{
     r->inflight = false;
     if (r->fill != NULL) {
-        cache_fill_reply(r->fill, data, len);
+        cache_fill_reply(r->fill, data, len, now_ms);
         r->fill = NULL;
     }
     cache_writes_done(r->cache, &r->writes);
@@ -345,6 +375,30 @@ static void client_send(struct client *c, struct upstream *up, struct req *r,
         upstream_send(up, pttl, plen, p);
 }
 
+/* A read that joins an identical one in flight (fill.h): answered with its
+ * reply, or sent on up after all. The client's next requests wait for it, so
+ * that none of them runs at Redis before it. */
+static dispatch_e client_join(struct client *c, struct upstream *up, const struct request *rq,
+                              struct cache_fill *leader)
+{
+    char *copy = malloc(rq->frame->len);
+    struct req *r = copy != NULL ? req_create(c) : NULL;
+    struct exchange *x = r != NULL ? req_exchange(r) : NULL;
+    if (x == NULL) {
+        free(copy);
+        client_close(c);
+        return DISPATCH_DONE;
+    }
+    memcpy(copy, rq->buf, rq->frame->len);
+    r->request = copy;
+    r->request_len = rq->frame->len;
+    r->joined = up;
+    c->session.cur = up;
+    c->session.barrier = true;
+    cache_fill_join(leader, x);
+    return DISPATCH_DONE;
+}
+
 /* Queues a request on its upstream connection, or answers it from the local
  * tier. Writes invalidate the tier first; a transaction's writes complete
  * with its EXEC. The EXEC of a transaction in which the policy rejected a
@@ -369,6 +423,8 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
         client_local(c, plan.view.reply, plan.view.len);
         return DISPATCH_DONE;
     }
+    if (plan.join != NULL)
+        return client_join(c, up, rq, plan.join);
     struct req *r = req_create(c);
     if (r == NULL) {
         cache_fill_destroy(&plan.fill);

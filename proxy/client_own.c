@@ -112,7 +112,7 @@ static client_own_e client_select(struct client *c, const struct request *rq)
         return CLIENT_OWN_DONE;
     }
     upstream_send(up, back, (size_t)n, x);
-    s->moving = true;
+    s->barrier = true;
     return CLIENT_OWN_DONE;
 }
 

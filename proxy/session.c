@@ -11,9 +11,9 @@ struct upstream *session_route(struct session *s, command_kind_e kind, struct po
     bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
                      kind == COMMAND_MULTI || kind == COMMAND_WATCH;
     *oom = false;
-    if (s->moving && s->inflight > 0)
+    if (s->barrier && s->inflight > 0)
         return NULL;
-    s->moving = false;
+    s->barrier = false;
     if (s->state == SESSION_SHARED && needs_own) {
         if (s->inflight > 0)
             return NULL;

@@ -61,7 +61,8 @@ struct session {
     bool named;            /* the dedicated connection was given the client's name: it is
                               cleared (CLIENT SETNAME "") before the connection goes back */
     int lane;              /* its lane in the pool */
-    bool moving;           /* a move to another lane awaits the answer in flight */
+    bool barrier;          /* the next requests wait for those in flight: their answer decides where
+                              they go (a SELECT), or when (a read joined to another client's) */
     struct upstream *home; /* the shared connection, in its lane */
     struct upstream *dedicated; /* the dedicated one, NULL in SESSION_SHARED */
     struct upstream *cur;       /* where the requests in flight went */

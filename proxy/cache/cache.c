@@ -238,8 +238,13 @@ static void plan_read(struct cache *c, const struct lane *lane, struct request *
         plan->hit = true;
         return;
     }
+    plan->join = cache_fill_find(c, lane, r->buf + key.off, key.len, name, rest, req->len - skip);
+    if (plan->join != NULL)
+        return;
     plan->fill =
         cache_fill_create(c, lane, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms);
+    if (plan->fill != NULL)
+        cache_fill_lead(c, plan->fill);
 }
 
 void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
@@ -324,6 +329,7 @@ size_t cache_stats(const struct cache *c, char *buf, size_t len)
                  "hit_ratio:%.4f\r\nbypassed:%llu\r\nfills:%llu\r\nfills_refused:%llu\r\n"
                  "fills_rejected:%llu\r\nevictions:%llu\r\nexpirations:%llu\r\n"
                  "invalidated_keys:%llu\r\ninvalidated_entries:%llu\r\nflushes:%llu\r\n"
+                 "fills_joined:%llu\r\n"
                  "entries:%zu\r\nkeys:%zu\r\nbytes:%zu\r\nmax_bytes:%zu\r\n",
                  c->tier != NULL, c->active, (unsigned long long)hits, (unsigned long long)misses,
                  lookups ? (double)hits / lookups : 0.0, (unsigned long long)c->bypassed,
@@ -331,6 +337,6 @@ size_t cache_stats(const struct cache *c, char *buf, size_t len)
                  (unsigned long long)s->fills_rejected, (unsigned long long)s->evictions,
                  (unsigned long long)s->expirations, (unsigned long long)s->invalidated_keys,
                  (unsigned long long)s->invalidated_entries, (unsigned long long)c->flushes,
-                 s->entries, s->keys, s->bytes, s->max_bytes);
+                 (unsigned long long)c->joined, s->entries, s->keys, s->bytes, s->max_bytes);
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }

@@ -35,6 +35,7 @@ struct cache_plan {
     bool hit;                  /* answer with view, forward nothing */
     struct tier_view view;     /* the cached reply when hit */
     struct cache_fill *fill;   /* forward, then its PTTL (fill.h) to fill; owned */
+    struct cache_fill *join;   /* forward nothing: join this read in flight (fill.h); borrowed */
     struct cache_keys *writes; /* keys to invalidate again on completion; owned */
     struct cache_mget *mget;   /* forward its request instead, then its PTTLs; owned */
 };

@@ -8,6 +8,7 @@
 #include "policy/policy.h"
 #include "proxy/cache/internal.h"
 #include "proxy/exchange.h"
+#include "proxy/lib/hash.h"
 
 struct cache_fill {
     struct cache *cache;
@@ -20,8 +21,81 @@ struct cache_fill {
     size_t klen;
     size_t vlen;
     size_t plen;
-    char bytes[]; /* key, variant (the request frame), then the PTTL request */
+    uint64_t hash;                  /* of db, key and variant */
+    bool leading;                   /* in c->flights: identical reads may join it */
+    struct cache_fill *flight_next; /* c->flights' chain */
+    struct exchange *joined;        /* the reads joined to it, linked by next */
+    char bytes[];                   /* key, variant (the request frame), then the PTTL request */
 };
+
+/* The hash of a read's identity: its database, key and variant. */
+static uint64_t identity_hash(int db, const char *key, size_t klen, const char *variant,
+                              size_t vlen)
+{
+    uint64_t h = hash_fnv1a64(&db, sizeof(db));
+    h = hash_fnv1a64_continue(h, key, klen);
+    return hash_fnv1a64_continue(h, variant, vlen);
+}
+
+struct cache_fill *cache_fill_find(struct cache *c, const struct lane *lane, const char *key,
+                                   size_t klen, const char *name, const char *rest, size_t restlen)
+{
+    size_t nlen = strlen(name) + 1;
+    char sep = cache_variant_sep(lane);
+    uint64_t h = hash_fnv1a64(&lane->db, sizeof(lane->db));
+    h = hash_fnv1a64_continue(h, key, klen);
+    h = hash_fnv1a64_continue(h, name, nlen - 1);
+    h = hash_fnv1a64_continue(h, &sep, 1);
+    h = hash_fnv1a64_continue(h, rest, restlen);
+    for (struct cache_fill *f = c->flights[h % CACHE_FLIGHT_BUCKETS]; f != NULL;
+         f = f->flight_next) {
+        const char *v = f->bytes + f->klen;
+        if (f->hash == h && f->db == lane->db && f->klen == klen && f->vlen == nlen + restlen &&
+            memcmp(f->bytes, key, klen) == 0 && memcmp(v, name, nlen - 1) == 0 &&
+            v[nlen - 1] == sep && memcmp(v + nlen, rest, restlen) == 0)
+            return tier_invalidated_since(c->tier, f->db, key, klen, f->since_seq) ? NULL : f;
+    }
+    return NULL;
+}
+
+void cache_fill_lead(struct cache *c, struct cache_fill *f)
+{
+    struct cache_fill **b = &c->flights[f->hash % CACHE_FLIGHT_BUCKETS];
+    f->flight_next = *b;
+    *b = f;
+    f->leading = true;
+}
+
+/* Takes f out of c->flights: no read joins it from now on. */
+static void fill_unlead(struct cache_fill *f)
+{
+    if (!f->leading)
+        return;
+    struct cache_fill **b = &f->cache->flights[f->hash % CACHE_FLIGHT_BUCKETS];
+    while (*b != f)
+        b = &(*b)->flight_next;
+    *b = f->flight_next;
+    f->leading = false;
+}
+
+void cache_fill_join(struct cache_fill *f, struct exchange *x)
+{
+    x->next = f->joined;
+    f->joined = x;
+    f->cache->joined++;
+}
+
+/* Answers the reads joined to f with data[0, len), or tells them to go on
+ * their own (data NULL). */
+static void fill_answer(struct cache_fill *f, const char *data, size_t len, uint64_t now_ms)
+{
+    while (f->joined != NULL) {
+        struct exchange *x = f->joined;
+        f->joined = x->next;
+        x->next = NULL;
+        x->done(x, data, len, now_ms);
+    }
+}
 
 /* Records that the tier holds entries of db, so that keys are dropped there
  * too; false when CACHE_DBS_MAX databases are held already. */
@@ -55,6 +129,7 @@ struct cache_fill *cache_fill_create(struct cache *c, const struct lane *lane, c
     struct cache_fill *f = malloc(sizeof(*f) + klen + nlen + restlen + (size_t)plen + klen + 2);
     if (f == NULL)
         return NULL;
+    memset(f, 0, sizeof(*f));
     f->cache = c;
     f->db = lane->db;
     f->since_seq = tier_seq(c->tier);
@@ -73,6 +148,7 @@ struct cache_fill *cache_fill_create(struct cache *c, const struct lane *lane, c
     memcpy(p += restlen, pttl, (size_t)plen);
     memcpy(p += plen, key, klen);
     memcpy(p + klen, "\r\n", 2);
+    f->hash = identity_hash(f->db, key, klen, f->bytes + klen, f->vlen);
     return f;
 }
 
@@ -82,8 +158,14 @@ void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len)
     *len = f->plen;
 }
 
-void cache_fill_reply(struct cache_fill *f, const char *data, size_t len)
+void cache_fill_reply(struct cache_fill *f, const char *data, size_t len, uint64_t now_ms)
 {
+    fill_unlead(f);
+    if (f->joined != NULL) {
+        bool fresh =
+            !tier_invalidated_since(f->cache->tier, f->db, f->bytes, f->klen, f->since_seq);
+        fill_answer(f, fresh ? data : NULL, len, now_ms);
+    }
     if (f->reply != NULL || len == 0 || data[0] == '-')
         return;
     f->reply = malloc(len);
@@ -132,6 +214,8 @@ void cache_fill_destroy(struct cache_fill **fp)
 {
     if (*fp == NULL)
         return;
+    fill_unlead(*fp);
+    fill_answer(*fp, NULL, 0, 0);
     free((*fp)->reply);
     free(*fp);
     *fp = NULL;

@@ -12,7 +12,8 @@
 #include "proxy/cache/cache.h"
 #include "proxy/cache/entry.h"
 
-#define CACHE_DBS_MAX 64 /* databases the tier holds entries of */
+#define CACHE_DBS_MAX        64  /* databases the tier holds entries of */
+#define CACHE_FLIGHT_BUCKETS 256 /* the table of reads in flight that others may join */
 
 struct cache {
     struct tier *tier; /* NULL when cache.enabled is off */
@@ -31,6 +32,8 @@ struct cache {
     size_t scratch_cap;
     struct entry_buf raw;  /* a hit's decompressed reply, valid until the next call */
     struct entry_buf pack; /* an entry being stored */
+    struct cache_fill *flights[CACHE_FLIGHT_BUCKETS]; /* reads in flight, by identity hash */
+    uint64_t joined;                                  /* reads that joined one in flight */
 };
 
 /* Whether tracking covers key: any key in default mode, else keys under a
@@ -70,6 +73,15 @@ bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, siz
 struct cache_fill *cache_fill_create(struct cache *c, const struct lane *lane, const char *key,
                                      size_t klen, const char *name, const char *rest,
                                      size_t restlen, uint64_t now_ms);
+
+/* The read in flight of (lane's db, key, variant as in cache_lookup()) that
+ * another may join: sent, not yet answered, and its key not invalidated
+ * since; or NULL (fill.c). */
+struct cache_fill *cache_fill_find(struct cache *c, const struct lane *lane, const char *key,
+                                   size_t klen, const char *name, const char *rest, size_t restlen);
+
+/* Lets identical reads join f until its reply arrives (fill.c). */
+void cache_fill_lead(struct cache *c, struct cache_fill *f);
 
 /* Plans an MGET (mget.c): answered at once when every key is a hit (in
  * c's scratch), else split, its misses forwarded with plan->mget. */

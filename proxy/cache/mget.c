@@ -157,7 +157,7 @@ void cache_mget_merge(struct cache *c, struct cache_mget *m, const char *data, s
         }
         fetched[j] = (struct resp_view){pos, rep.len};
         if (m->fills[j] != NULL && rep.type == '$' && rep.count >= 0) /* a nil may be a hash */
-            cache_fill_reply(m->fills[j], data + pos, rep.len);
+            cache_fill_reply(m->fills[j], data + pos, rep.len, 0);    /* none joined */
         pos += rep.len;
     }
     h = snprintf(head, sizeof(head), "*%zu\r\n", m->n);

@@ -516,6 +516,13 @@ static int tier_put_check(const struct tier *t, const struct tier_id *id, uint64
     return 0;
 }
 
+bool tier_invalidated_since(const struct tier *t, int db, const char *key, size_t klen,
+                            uint64_t since_seq)
+{
+    uint64_t h = tier_hash(db, key, klen);
+    return since_seq < t->flush_seq || since_seq < t->inv_seq[h & t->inv_mask];
+}
+
 int tier_put(struct tier *t, int db, const char *key, size_t klen, const char *variant, size_t vlen,
              const char *reply, size_t rlen, uint64_t expire_at_ms, uint64_t since_seq,
              uint64_t now_ms)

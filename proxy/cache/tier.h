@@ -96,6 +96,12 @@ int tier_put(struct tier *t, int db, const char *key, size_t klen, const char *v
  * and pass it to tier_put() with the reply. */
 uint64_t tier_seq(const struct tier *t);
 
+/* Whether (db, key) may have been invalidated, or the tier flushed, since
+ * since_seq (tier_seq() read then), as tier_put's race rule judges it: a
+ * false positive is possible, a false negative is not. */
+bool tier_invalidated_since(const struct tier *t, int db, const char *key, size_t klen,
+                            uint64_t since_seq);
+
 /* Drops every variant of (db, key) and remembers the invalidation, resident
  * or not, so that fills sent before it are refused. The memory is per hash
  * bucket (max_bytes / 1024 buckets, 256 to 65536), so a fill of another key

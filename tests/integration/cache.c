@@ -528,3 +528,50 @@ Test(cache, bcast_tracking_comes_back_after_a_subscriber_loss)
     close(c);
     proxy_finish(&fx_proxy);
 }
+
+/* Redis's count of GETs run (INFO commandstats). */
+static long long gets_run(void)
+{
+    struct bytes info = redis_call(&fx_redis, "INFO commandstats");
+    bytes_puts(&info, "");
+    const char *at = strstr(info.data, "cmdstat_get:calls=");
+    long long n = at != NULL ? atoll(at + 18) : 0;
+    bytes_free(&info);
+    return n;
+}
+
+/* Single flight: many clients missing one key at once cost Redis one read.
+ * Redis is paused while they ask, so that every miss arrives while the
+ * first is in flight. */
+Test(cache, simultaneous_misses_of_a_key_cost_redis_one_read)
+{
+    enum { CLIENTS = 20 };
+    harness_require_proxy();
+    start_caching_proxy(NULL);
+    redis_call_expect(&fx_redis, "SET hot v", "+OK\r\n");
+    int fds[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        fds[i] = sock_connect_or_fail(fx_proxy.port);
+    long long before = gets_run();
+    redis_pause(&fx_redis);
+    struct bytes req = {0};
+    req_add(&req, "GET", "hot", NULL);
+    for (int i = 0; i < CLIENTS; i++)
+        cr_assert_eq(write(fds[i], req.data, req.len), (ssize_t)req.len);
+    redis_wait_unread(&fx_redis, 1);
+    harness_sleep_ms(50); /* every client's request read by the proxy */
+    redis_resume(&fx_redis);
+    for (int i = 0; i < CLIENTS; i++) {
+        struct bytes in = {0};
+        cr_assert_eq(sock_read_replies(fds[i], &in, 0, 1, HARNESS_TIMEOUT_MS), SOCK_DONE);
+        cr_assert(bytes_equal_str(&in, "$1\r\nv\r\n"), "client %d got %s", i, bytes_show(&in));
+        bytes_free(&in);
+        close(fds[i]);
+    }
+    cr_assert_eq(gets_run() - before, 1, "%lld GETs reached Redis", gets_run() - before);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    cr_assert_eq(proxy_stat(c, "fills_joined"), CLIENTS - 1);
+    close(c);
+    bytes_free(&req);
+    proxy_finish(&fx_proxy);
+}

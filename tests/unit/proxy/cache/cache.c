@@ -9,6 +9,7 @@
 #include "proxy/cache/cache.h"
 #include "proxy/cache/fill.h"
 #include "proxy/cache/mget.h"
+#include "proxy/exchange.h"
 
 #include "tests/unit/leaks.h"
 
@@ -88,7 +89,7 @@ static bool read_through(const char *line, const char *reply, const char *pttl, 
         return true;
     }
     cr_assert_not_null(plan.fill, "%s: a cacheable miss gets a fill", line);
-    cache_fill_reply(plan.fill, reply, strlen(reply));
+    cache_fill_reply(plan.fill, reply, strlen(reply), 0);
     cache_fill_finish(cache, plan.fill, pttl, strlen(pttl), now);
     return false;
 }
@@ -112,7 +113,7 @@ Test(cache, miss_fill_then_hit)
     cache_fill_pttl(plan.fill, &pttl, &len);
     cr_assert_eq(len, strlen("*2\r\n$4\r\nPTTL\r\n$1\r\nk\r\n"));
     cr_assert(memcmp(pttl, "*2\r\n$4\r\nPTTL\r\n$1\r\nk\r\n", len) == 0);
-    cache_fill_reply(plan.fill, "$1\r\nv\r\n", 7);
+    cache_fill_reply(plan.fill, "$1\r\nv\r\n", 7, 0);
     cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
     cr_assert(read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 1));
     cr_assert(read_through("get k", "$1\r\nv\r\n", ":-1\r\n", 1), "the same, spelled otherwise");
@@ -133,7 +134,7 @@ Test(cache, a_fill_racing_an_invalidation_is_refused)
 {
     struct cache_plan plan = plan_of("GET k", &DB0, 0);
     write_through("SET k new");
-    cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9);
+    cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9, 0);
     cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
     cr_assert_not(read_through("GET k", "$3\r\nnew\r\n", ":-1\r\n", 0), "the stale fill was kept");
     cr_assert(read_through("GET k", "$3\r\nnew\r\n", ":-1\r\n", 0));
@@ -422,7 +423,7 @@ Test(cache, a_fill_racing_a_rule_is_not_served)
     struct cache_plan plan = plan_of("GET embeddings:1:a", &DB0, 0);
     cr_assert_not_null(plan.fill);
     write_through("DEL model:1");
-    cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9);
+    cache_fill_reply(plan.fill, "$3\r\nold\r\n", 9, 0);
     cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
     cr_assert_not(read_through("GET embeddings:1:a", "$3\r\nnew\r\n", ":-1\r\n", 0));
     cr_assert(read_through("GET embeddings:1:a", "$3\r\nnew\r\n", ":-1\r\n", 0));
@@ -447,7 +448,7 @@ static bool fill_in(const struct lane *lane, const char *line, const char *reply
     if (plan.hit)
         return true;
     cr_assert_not_null(plan.fill, "%s", line);
-    cache_fill_reply(plan.fill, reply, strlen(reply));
+    cache_fill_reply(plan.fill, reply, strlen(reply), 0);
     cache_fill_finish(cache, plan.fill, ":-1\r\n", 5, 0);
     plan = plan_of(line, lane, 0);
     cache_fill_destroy(&plan.fill);
@@ -475,4 +476,67 @@ Test(cache, a_write_drops_the_key_in_every_database)
     cr_assert(fill_in(&DB1, "GET k", "$2\r\nv1\r\n"));
     cache_invalidate(cache, "k", 1, 0); /* Redis's invalidations name no database */
     cr_assert_not(hits(&DB1, "GET k"));
+}
+
+/* ---- single flight ------------------------------------------------------- */
+
+/* What a joined read was answered with: "" for "go on your own". */
+static char joined_reply[64];
+
+static void joined_done(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
+{
+    (void)now_ms;
+    exchange_destroy(&x);
+    snprintf(joined_reply, sizeof(joined_reply), "%.*s", data != NULL ? (int)len : 0,
+             data != NULL ? data : "");
+}
+
+/* Plans line in lane; it must join a read in flight, and is joined to it. */
+static void join(const struct lane *lane, const char *line)
+{
+    struct cache_plan plan = plan_of(line, lane, 0);
+    cr_assert_not_null(plan.join, "%s did not join the read in flight", line);
+    cr_assert_null(plan.fill);
+    cache_fill_join(plan.join, exchange_create(joined_done, NULL));
+    strcpy(joined_reply, "(none)");
+}
+
+Test(cache, identical_misses_join_the_read_in_flight)
+{
+    struct cache_plan lead = plan_of("GET k", &DB0, 0);
+    cr_assert_not_null(lead.fill);
+    join(&DB0, "GET k");
+    cr_assert_not(hits(&DB1, "GET k"), "another database joined");
+    cr_assert_not(hits(&DB0_RESP3, "GET k"), "another protocol joined");
+    struct cache_plan other = plan_of("GETRANGE k 0 1", &DB0, 0);
+    cr_assert_null(other.join, "another variant joined");
+    cache_fill_destroy(&other.fill);
+    cache_fill_reply(lead.fill, "$1\r\nv\r\n", 7, 0);
+    cr_assert_str_eq(joined_reply, "$1\r\nv\r\n");
+    cache_fill_finish(cache, lead.fill, ":-1\r\n", 5, 0);
+    cr_assert_eq(stat_of("fills_joined"), 1);
+}
+
+Test(cache, an_invalidation_sends_the_joined_on_their_own)
+{
+    struct cache_plan lead = plan_of("GET k", &DB0, 0);
+    join(&DB0, "GET k");
+    write_through("SET k new");
+    struct cache_plan late = plan_of("GET k", &DB0, 0);
+    cr_assert_null(late.join, "joined a read sent before a write");
+    cache_fill_reply(lead.fill, "$3\r\nold\r\n", 9, 0);
+    cr_assert_str_eq(joined_reply, "", "answered with what the write replaced");
+    cache_fill_finish(cache, lead.fill, ":-1\r\n", 5, 0);
+    cache_fill_destroy(&late.fill);
+}
+
+Test(cache, a_read_that_ends_unanswered_sends_the_joined_on_their_own)
+{
+    struct cache_plan lead = plan_of("GET k", &DB0, 0);
+    join(&DB0, "GET k");
+    cache_fill_destroy(&lead.fill);
+    cr_assert_str_eq(joined_reply, "");
+    struct cache_plan next = plan_of("GET k", &DB0, 0);
+    cr_assert_null(next.join, "joined a read that is gone");
+    cache_fill_destroy(&next.fill);
 }
