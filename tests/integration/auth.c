@@ -50,16 +50,23 @@ static void finish(void)
     proxy_stop_clean(&fx_proxy);
 }
 
-/* Runs lines (one reply each) on a fresh connection to Redis and to the
- * proxy, and fails unless the replies are the same bytes. */
-static void compare(const char *lines)
+/* Runs first (its reply not compared: HELLO's holds a connection id), then
+ * lines (one reply each) on a fresh connection to Redis and to the proxy, and
+ * fails unless the replies to lines are the same bytes. */
+static void compare_after(const char *first, const char *lines)
 {
     size_t n = 1;
     for (const char *p = lines; *p != '\0'; p++)
         n += *p == '\n';
     struct bytes direct = {0}, proxied = {0};
     int d = sock_connect_or_fail(fx_redis.port), p = sock_connect_or_fail(fx_proxy.port);
+    redis_reset(&fx_redis);
+    if (first != NULL)
+        sock_call_or_fail(d, first, 1, &direct);
     sock_call_or_fail(d, lines, n, &direct);
+    redis_reset(&fx_redis);
+    if (first != NULL)
+        sock_call_or_fail(p, first, 1, &proxied);
     sock_call_or_fail(p, lines, n, &proxied);
     compare_bytes(lines, &direct, &proxied);
     close(d);
@@ -89,7 +96,11 @@ Test(auth, every_case_replies_as_redis)
 {
     start();
     for (size_t i = 0; i < ARRAY_LEN(CASES); i++)
-        compare(CASES[i]);
+        compare_after(NULL, CASES[i]);
+    /* RESP3 after HELLO ... AUTH: nil, maps and the name are RESP3's. */
+    compare_after("HELLO 3 AUTH app apppw SETNAME web",
+                  "SET k v\nGET k\nGET nokey\nHSET h f v\nHGETALL h\nCLIENT GETNAME\nRESET\nGET k");
+    compare_after("HELLO 3 AUTH orders ordpw", "GET orders:1\nGET k\nAUTH app apppw\nGET k");
     finish();
 }
 
