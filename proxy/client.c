@@ -55,16 +55,20 @@ struct req {
     struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
     struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
     struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
-    struct upstream *joined;   /* a read joined to another client's: sent here after all
-                                  when that one cannot answer it */
-    char *request;             /* the joined read's request */
-    size_t request_len;
+    struct req_join *join;     /* a read joined to another client's */
+};
+
+/* A read joined to another client's keeps its request, to be sent on its
+ * connection after all when that read cannot answer it. */
+struct req_join {
+    struct upstream *up;
+    size_t len;
+    char request[];
 };
 
 static void client_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms);
-static void req_done(struct req *r, const char *data, size_t len, uint64_t now_ms);
 
 /* Freed slots kept for reuse: one is taken and given back for nearly every
  * request, so malloc and free stay off the request path. */
@@ -96,7 +100,7 @@ static struct req *req_create(struct client *c)
 static void req_destroy(struct req *r)
 {
     free(r->data);
-    free(r->request);
+    free(r->join);
     if (req_free_count >= REQ_FREE_KEEP) {
         free(r);
         return;
@@ -214,34 +218,33 @@ static void client_reply(struct client *c, struct req *r, const char *data, size
  * connection it was planned for (its client has sent nothing since). */
 static void client_resend(struct req *r)
 {
-    static const char ERR_OOM[] = "-ERR out of memory\r\n";
-    if (r->client == NULL) {
+    struct client *c = r->client;
+    struct exchange *x = c != NULL ? exchange_create(client_on_reply, r) : NULL;
+    if (x != NULL) {
+        upstream_send(r->join->up, r->join->request, r->join->len, x);
+        return;
+    }
+    r->inflight = false;
+    if (c == NULL) {
         req_destroy(r);
         return;
     }
-    struct exchange *x = exchange_create(client_on_reply, r);
-    if (x == NULL)
-        req_done(r, ERR_OOM, sizeof(ERR_OOM) - 1, 0);
-    else
-        upstream_send(r->joined, r->request, r->request_len, x);
+    c->session.inflight--;
+    client_close(c); /* out of memory */
 }
 
 /* exchange_done_fn of a client's request: the tier takes what it needs (the
  * read's reply for its fill, the second invalidation of a write's keys, the
- * hits an MGET's reply is merged with), then the reply goes in order. */
+ * hits an MGET's reply is merged with), then the reply goes in order. data
+ * NULL: a joined read the read it joined cannot answer (fill.h). */
 static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
 {
     struct req *r = x->arg;
     exchange_destroy(&x);
-    if (data == NULL) /* joined to a read that could not answer it (fill.h) */
+    if (data == NULL) {
         client_resend(r);
-    else
-        req_done(r, data, len, now_ms);
-}
-
-/* The reply to r has come. */
-static void req_done(struct req *r, const char *data, size_t len, uint64_t now_ms)
-{
+        return;
+    }
     r->inflight = false;
     if (r->fill != NULL) {
         cache_fill_reply(r->fill, data, len, now_ms);
@@ -381,18 +384,18 @@ static void client_send(struct client *c, struct upstream *up, struct req *r,
 static dispatch_e client_join(struct client *c, struct upstream *up, const struct request *rq,
                               struct cache_fill *leader)
 {
-    char *copy = malloc(rq->frame->len);
-    struct req *r = copy != NULL ? req_create(c) : NULL;
+    struct req_join *j = malloc(sizeof(*j) + rq->frame->len);
+    struct req *r = j != NULL ? req_create(c) : NULL;
     struct exchange *x = r != NULL ? req_exchange(r) : NULL;
     if (x == NULL) {
-        free(copy);
+        free(j);
         client_close(c);
         return DISPATCH_DONE;
     }
-    memcpy(copy, rq->buf, rq->frame->len);
-    r->request = copy;
-    r->request_len = rq->frame->len;
-    r->joined = up;
+    j->up = up;
+    j->len = rq->frame->len;
+    memcpy(j->request, rq->buf, j->len);
+    r->join = j;
     c->session.cur = up;
     c->session.barrier = true;
     cache_fill_join(leader, x);
@@ -482,7 +485,9 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
     w->stats.total_requests++;
     struct request rq;
     request_init(&rq, w->commands, buf, req, &w->request_keys);
-    if (client_gated(c, &rq))
+    /* Most clients need no check: authenticated, or no authentication, and
+     * no user with limits to find again after a reload. */
+    if ((!c->id.authed || c->id.user_name != NULL) && client_gated(c, &rq))
         return DISPATCH_DONE;
     if (s->state == SESSION_STREAM) {
         /* Replies are not matched here: a write is invalidated now only. */

@@ -37,6 +37,7 @@ bool client_gated(struct client *c, struct request *rq)
     struct identity *id = &c->id;
     char reply[USERS_REPLY_MAX];
     identity_refresh(id, c->w->cfg, c->w->generation);
+    id->authed |= !config_client_auth(c->w->cfg); /* a reload turned authentication off */
     /* Redis runs these before and whatever the user's permissions. */
     if (cmd == NULL || rq->kind == COMMAND_QUIT || rq->kind == COMMAND_RESET ||
         cmd->own == COMMAND_OWN_AUTH || cmd->own == COMMAND_OWN_HELLO)
