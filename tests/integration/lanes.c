@@ -4,6 +4,7 @@
  * repeated reads are tier hits, and a write in any lane, or made elsewhere,
  * invalidates what every lane reads. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -197,5 +198,28 @@ Test(lanes, move_copy_swapdb_and_flushdb_invalidate_what_they_change)
     sock_call_expect(z, "GET k", 1, "$-1\r\n");
     close(z);
     close(o);
+    proxy_finish(&fx_proxy);
+}
+
+/* Redis pushes tracking-redir-broken to a RESP3 connection whose tracking
+ * redirects to a client that is gone: on a RESP3 lane's shared connection
+ * that is the proxy's subscriber, killed here while the proxy is stopped,
+ * before it can redirect again. The push is taken as out of band (never as
+ * a reply), the tier is flushed, and the RESP3 client reads the new value. */
+Test(lanes, a_redirection_broken_push_on_a_resp3_lane)
+{
+    harness_require_proxy();
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    direct_in(0, "SET k v", 1, "+OK\r\n");
+    int a = open_in(0, 3);
+    cache_read(a, "GET k", "$1\r\nv\r\n");
+    proxy_signal(&fx_proxy, SIGSTOP);
+    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
+    direct_in(0, "SET k w", 1, "+OK\r\n"); /* Redis cannot deliver the invalidation */
+    proxy_signal(&fx_proxy, SIGCONT);
+    read_until(a, "$1\r\nw\r\n");
+    sock_call_expect(a, "GET nokey\nGET k", 2, "_\r\n$1\r\nw\r\n");
+    proxy_wait_log(&fx_proxy, "redirection broken");
+    close(a);
     proxy_finish(&fx_proxy);
 }
