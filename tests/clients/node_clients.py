@@ -17,14 +17,8 @@ the install failed.
 import os
 import sys
 
-try:
-    import redis  # noqa: F401  (servers.py needs Debian's python3-redis)
-except ImportError:  # a python3 earlier on PATH (pyenv) without it: use Debian's
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
-sys.dont_write_bytecode = True   # no __pycache__ beside servers.py in the source tree
+sys.dont_write_bytecode = True  # no __pycache__ beside servers.py in the source tree
+import servers  # first: it runs Debian's python3 if this one has no redis module
 import argparse
 import filecmp
 import shutil

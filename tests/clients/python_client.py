@@ -27,20 +27,14 @@ This python3-redis (4.3.x in Debian 12) has no protocol=3: RESP3 clients are
 covered by node-redis in node_clients.py. The last line is "N passed, M
 failed"; the exit status is 1 if a check failed.
 """
-import os
 import sys
 
-try:
-    import redis
-except ImportError:  # a python3 earlier on PATH (pyenv) without it: use Debian's
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
-sys.dont_write_bytecode = True   # no __pycache__ beside servers.py in the source tree
+sys.dont_write_bytecode = True  # no __pycache__ beside servers.py in the source tree
+import servers  # first: it runs Debian's python3 if this one has no redis module
 import argparse
 import time
 
+import redis
 from servers import HOST, Servers
 
 SETTINGS = {"client_name": "web-1", "db": 1, "decode_responses": True, "socket_timeout": 5}

@@ -7,53 +7,19 @@ and strings).
 """
 import os
 import shutil
-import signal
-import socket
 import subprocess
+import sys
 import tempfile
-import time
 
-import redis
+try:
+    import redis  # noqa: F401  (procs.py and the scripts here need Debian's python3-redis)
+except ImportError:  # a python3 earlier on PATH (pyenv) without it: use Debian's
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
 
-HOST = "127.0.0.1"
-
-
-def free_port():
-    """A loopback TCP port that was free a moment ago (bound to port 0)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def answers_ping(port):
-    client = redis.Redis(host=HOST, port=port, socket_timeout=0.5, socket_connect_timeout=0.5)
-    try:
-        return client.ping()
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def wait_until(predicate, timeout, step=0.05):
-    """Poll predicate until it is true or timeout seconds pass; its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(step)
-
-
-def stop(proc, timeout=5.0):
-    """SIGTERM proc, SIGKILL it if it has not exited within timeout."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+from procs import HOST, answers_ping, free_port, stop_pid, wait_until  # noqa: E402,F401
 
 
 def parse_stats(text):
@@ -119,7 +85,7 @@ class Servers:
         if self.stats_client is not None:
             self.stats_client.close()
         for proc in reversed(self.procs):
-            stop(proc)
+            stop_pid(proc)
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def stats(self):

@@ -53,20 +53,14 @@ the servers could not be started.
 import os
 import sys
 
-try:
-    import redis  # noqa: F401  (servers.py and the redis-py driver need it)
-except ImportError:  # a python3 earlier on PATH (pyenv) without it: use Debian's
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
-sys.dont_write_bytecode = True   # no __pycache__ beside servers.py in the source tree
+sys.dont_write_bytecode = True  # no __pycache__ beside servers.py in the source tree
+import servers  # first: it runs Debian's python3 if this one has no redis module
 import argparse
 import json
 import tempfile
 import time
 
-import servers
+import redis
 from servers import HOST, Servers
 from survey_drivers import (ACL_PASSWORD, ACL_USER, NAME, PASSWORD, Clients, DriverError,
                             Spy, redis_conn)

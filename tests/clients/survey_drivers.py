@@ -105,7 +105,7 @@ class LineDriver:
             self.proc.stdin.close()
         except OSError:
             pass
-        servers.stop(self.proc, timeout=5.0)
+        servers.stop_pid(self.proc, timeout=5.0)
         self.errlog.close()
 
 

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "policy/policy.h"
+#include "tests/unit/frame.h"
 #include "tests/unit/leaks.h"
 
 #define LEN(a)  (sizeof(a) / sizeof((a)[0]))
@@ -37,33 +38,6 @@ static inline void policy_test_teardown(void)
 }
 
 /* ---- requests -------------------------------------------------------------- */
-
-struct frame {
-    char *buf;
-    size_t len;
-    struct resp_request req;
-};
-
-static inline void frame_scan(struct frame *f)
-{
-    struct resp_scanner s;
-
-    resp_scanner_reset(&s);
-    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, f->buf, f->len, &f->req), RESP_OK);
-}
-
-/* A frame from an inline line (quotes and \xHH escapes allowed). */
-static inline struct frame frame_of(const char *line)
-{
-    struct frame f;
-    int64_t argc;
-    const char *err;
-
-    f.buf = resp_inline_encode(line, strlen(line), &f.len, &argc, &err);
-    cr_assert_not_null(f.buf, "%s", line);
-    frame_scan(&f);
-    return f;
-}
 
 /* Checks a request; returns the reply ("" when forwarded) in a static buffer. */
 static inline const char *check_frame(struct policy *p, struct frame *f)

@@ -6,6 +6,7 @@
 
 #include "policy/users.h"
 #include "proxy/proto/command.h"
+#include "tests/unit/frame.h"
 #include "tests/unit/leaks.h"
 
 TestSuite(users, .fini = check_leaks);
@@ -48,21 +49,14 @@ Test(users, logins)
 static const char *verdict(const struct command_table *t, const struct user *user, const char *line)
 {
     static char reply[USERS_REPLY_MAX + 1];
-    size_t len;
-    int64_t argc;
-    const char *err;
-    char *buf = resp_inline_encode(line, strlen(line), &len, &argc, &err);
-    struct resp_scanner s;
-    struct resp_request req;
-    resp_scanner_reset(&s);
-    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, buf, len, &req), RESP_OK);
+    struct frame f = frame_of(line);
     struct request_keys scratch = {0};
     struct request r;
-    request_init(&r, t, buf, &req, &scratch);
+    request_init(&r, t, f.buf, &f.req, &scratch);
     size_t n = user_check(user, &r, reply);
     reply[n] = '\0';
     request_keys_free(&scratch);
-    free(buf);
+    free(f.buf);
     return reply;
 }
 

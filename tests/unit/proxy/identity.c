@@ -5,26 +5,7 @@
 
 #include "config/config.h"
 #include "proxy/identity.h"
-
-/* A scanned inline request (freed with free(buf)). */
-struct frame {
-    char *buf;
-    struct resp_request req;
-};
-
-static struct frame frame_of(const char *line)
-{
-    struct frame f;
-    size_t len;
-    int64_t argc;
-    const char *err;
-    f.buf = resp_inline_encode(line, strlen(line), &len, &argc, &err);
-    cr_assert_not_null(f.buf, "%s", line);
-    struct resp_scanner s;
-    resp_scanner_reset(&s);
-    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, f.buf, len, &f.req), RESP_OK);
-    return f;
-}
+#include "tests/unit/frame.h"
 
 static bool parses(const char *line, struct hello *h)
 {

@@ -11,6 +11,7 @@
 #include "proxy/cache/mget.h"
 #include "proxy/exchange.h"
 
+#include "tests/unit/frame.h"
 #include "tests/unit/leaks.h"
 
 static struct config cfg;
@@ -41,26 +42,6 @@ static void teardown(void)
 }
 
 TestSuite(cache, .init = setup, .fini = teardown);
-
-/* A request frame built from an inline line; freed by the caller. */
-struct frame {
-    char *buf;
-    struct resp_request req;
-};
-
-static struct frame frame_of(const char *line)
-{
-    struct frame f;
-    size_t len;
-    int64_t argc;
-    const char *err;
-    f.buf = resp_inline_encode(line, strlen(line), &len, &argc, &err);
-    cr_assert_not_null(f.buf, "%s", line);
-    struct resp_scanner s;
-    resp_scanner_reset(&s);
-    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, f.buf, len, &f.req), RESP_OK);
-    return f;
-}
 
 /* The lane of the configured database in RESP2. */
 static const struct lane DB0 = {0, 2};
