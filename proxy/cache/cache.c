@@ -17,8 +17,12 @@
 
 #define CACHE_KEYS_INLINE 64 /* a write's first keys fit here, without a malloc of their own */
 
+/* The keys of writes in flight: each is counted in the tier as written
+ * (tier_write_begin) until the write completes; flushes counts the writes
+ * whose keys are not known (tier_write_all_begin), which flush the tier. */
 struct cache_keys {
-    bool flush; /* the write's keys are unknown: flush everything */
+    struct cache_keys *next; /* more writes completing with these (a transaction's) */
+    unsigned flushes;
     size_t len;
     size_t cap;
     char *data; /* keys, each as a size_t length then its bytes: inline, or malloc'd */
@@ -144,19 +148,33 @@ static int wkeys_add(struct cache_keys *k, const char *key, size_t len)
     return 0;
 }
 
+/* k counts one more write whose keys are not known; the tier is flushed. */
+static void wkeys_flush(struct cache *c, struct cache_keys *k)
+{
+    k->flushes++;
+    tier_write_all_begin(c->tier);
+    cache_flush(c);
+}
+
 /* Drops the keys a write writes and fires the invalidation rules on them;
- * keeps them in k (NULL: not kept). False when they cannot be told. */
+ * keeps them in k, in flight (NULL: not kept). False when they cannot be
+ * told. */
 static bool write_keys(struct cache *c, struct request *r, uint64_t now_ms, struct cache_keys *k)
 {
     int n = request_keys(r);
     for (int i = 0; i < n; i++) {
         struct resp_view key = r->keys->views[i];
+        const char *kb = r->buf + key.off;
         if (!(r->keys->flags[i] & KEYS_KEY_WRITES))
             continue;
-        drop_key(c, r->buf + key.off, key.len);
-        policy_on_write(c->policy, r->buf + key.off, key.len, r->cmd->name, now_ms);
-        if (k != NULL && !k->flush && wkeys_add(k, r->buf + key.off, key.len) < 0)
-            k->flush = true;
+        drop_key(c, kb, key.len);
+        policy_on_write(c->policy, kb, key.len, r->cmd->name, now_ms);
+        if (k == NULL || k->flushes > 0)
+            continue;
+        if (wkeys_add(k, kb, key.len) == 0)
+            tier_write_begin(c->tier, kb, key.len);
+        else
+            wkeys_flush(c, k);
     }
     return n >= 0;
 }
@@ -174,10 +192,8 @@ static struct cache_keys *plan_write(struct cache *c, struct request *r, uint64_
         cache_flush(c);
         return NULL;
     }
-    if ((r->cmd->traits & COMMAND_FLUSHES) || !write_keys(c, r, now_ms, k))
-        k->flush = true;
-    if (k->flush)
-        cache_flush(c);
+    if (((r->cmd->traits & COMMAND_FLUSHES) || !write_keys(c, r, now_ms, k)) && k->flushes == 0)
+        wkeys_flush(c, k);
     return k;
 }
 
@@ -272,44 +288,34 @@ void cache_plan(struct cache *c, struct request *r, const struct lane *serve, ui
 
 void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)
 {
-    struct cache_keys *d = *dst, *k = *src;
-    if (k == NULL)
-        return;
+    struct cache_keys **tail = dst;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = *src;
     *src = NULL;
-    if (d == NULL) {
-        *dst = k;
-        return;
-    }
-    d->flush |= k->flush;
-    if (!d->flush) {
-        for (size_t off = 0; off < k->len;) {
-            size_t len;
-            memcpy(&len, k->data + off, sizeof(size_t));
-            if (wkeys_add(d, k->data + off + sizeof(size_t), len) < 0)
-                d->flush = true;
-            off += sizeof(size_t) + len;
-        }
-    }
-    wkeys_destroy(k);
 }
 
 void cache_writes_done(struct cache *c, struct cache_keys **kp)
 {
     struct cache_keys *k = *kp;
-    if (k == NULL)
-        return;
-    if (k->flush) {
-        cache_flush(c);
-    } else {
+    *kp = NULL;
+    while (k != NULL) {
+        struct cache_keys *next = k->next;
         for (size_t off = 0; off < k->len;) {
             size_t len;
+            const char *key = k->data + off + sizeof(size_t);
             memcpy(&len, k->data + off, sizeof(size_t));
-            drop_key(c, k->data + off + sizeof(size_t), len);
+            drop_key(c, key, len);
+            tier_write_end(c->tier, key, len);
             off += sizeof(size_t) + len;
         }
+        if (k->flushes > 0)
+            cache_flush(c);
+        for (; k->flushes > 0; k->flushes--)
+            tier_write_all_end(c->tier);
+        wkeys_destroy(k);
+        k = next;
     }
-    wkeys_destroy(k);
-    *kp = NULL;
 }
 
 void cache_tick(struct cache *c, uint64_t now_ms)

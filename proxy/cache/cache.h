@@ -3,7 +3,9 @@
  * For each request the proxy forwards, the cache decides what it means for
  * the tier: a write invalidates the keys it touches before it is forwarded
  * and again when its reply arrives (so that a read racing it on another
- * connection cannot leave a stale entry behind); a cacheable read is answered
+ * connection cannot leave a stale entry behind), and while it is in flight
+ * its keys are neither served nor filled (so that nobody, its sender least
+ * of all, reads the value it replaces once it was sent); a cacheable read is answered
  * from the tier, or forwarded with a PTTL behind it so that its reply can
  * fill the tier with an expiry no later than the key's own. Pure: no I/O.
  */
@@ -72,15 +74,17 @@ void cache_set_active(struct cache *c, bool active);
  * done; its keys are found here if they were not yet). serve is the lane of
  * the shared upstream connection it goes to, the only place reads are served
  * and filled from (NULL: elsewhere). Writes are invalidated here, whatever
- * the connection, in every database, and fire the invalidation rules. */
+ * the connection, in every database, and fire the invalidation rules; until
+ * plan->writes is done, their keys are not served or filled (tier_write_begin). */
 void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
                 struct cache_plan *plan);
 
-/* Moves the keys of src to the end of *dst (creating it if NULL); *src is set
- * to NULL. For a transaction: its writes complete with EXEC. */
+/* Chains the keys of src to *dst (which may be NULL); *src is set to NULL.
+ * For a transaction: its writes complete with EXEC. */
 void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src);
 
-/* Invalidates the keys of a completed (or failed) write again and frees them. */
+/* Invalidates the keys of a completed (or failed) write again, ends their
+ * time in flight and frees them. */
 void cache_writes_done(struct cache *c, struct cache_keys **k);
 
 /* Drops everything (a tracked connection was lost, or Redis said so). */

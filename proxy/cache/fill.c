@@ -53,7 +53,7 @@ struct cache_fill *cache_fill_find(struct cache *c, const struct lane *lane, con
         if (f->hash == h && f->db == lane->db && f->klen == klen && f->vlen == nlen + restlen &&
             memcmp(f->bytes, key, klen) == 0 && memcmp(v, name, nlen - 1) == 0 &&
             v[nlen - 1] == sep && memcmp(v + nlen, rest, restlen) == 0)
-            return tier_invalidated_since(c->tier, f->db, key, klen, f->since_seq) ? NULL : f;
+            return tier_changed_since(c->tier, f->db, key, klen, f->since_seq) ? NULL : f;
     }
     return NULL;
 }
@@ -85,16 +85,25 @@ void cache_fill_join(struct cache_fill *f, struct exchange *x)
     f->cache->joined++;
 }
 
-/* Answers the reads joined to f with data[0, len), or tells them to go on
- * their own (data NULL). */
-static void fill_answer(struct cache_fill *f, const char *data, size_t len, uint64_t now_ms)
+/* Answers the joined reads x (linked by next) with data[0, len), or tells
+ * them to go on their own (data NULL). */
+static void joined_answer(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
 {
-    while (f->joined != NULL) {
-        struct exchange *x = f->joined;
-        f->joined = x->next;
+    while (x != NULL) {
+        struct exchange *next = x->next;
         x->next = NULL;
         x->done(x, data, len, now_ms);
+        x = next;
     }
+}
+
+/* Answers the reads joined to f. f is not touched once the first is
+ * answered: what that sets off may end it. */
+static void fill_answer(struct cache_fill *f, const char *data, size_t len, uint64_t now_ms)
+{
+    struct exchange *x = f->joined;
+    f->joined = NULL;
+    joined_answer(x, data, len, now_ms);
 }
 
 /* Records that the tier holds entries of db, so that keys are dropped there
@@ -160,19 +169,16 @@ void cache_fill_pttl(const struct cache_fill *f, const char **data, size_t *len)
 
 void cache_fill_reply(struct cache_fill *f, const char *data, size_t len, uint64_t now_ms)
 {
+    /* An error (the connection lost, a timeout) is the read's own: the
+     * joined go on their own connections. */
+    bool fresh = len > 0 && data[0] != '-' &&
+                 !tier_changed_since(f->cache->tier, f->db, f->bytes, f->klen, f->since_seq);
     fill_unlead(f);
-    if (f->joined != NULL) {
-        bool fresh =
-            !tier_invalidated_since(f->cache->tier, f->db, f->bytes, f->klen, f->since_seq);
-        fill_answer(f, fresh ? data : NULL, len, now_ms);
-    }
-    if (f->reply != NULL || len == 0 || data[0] == '-')
-        return;
-    f->reply = malloc(len);
-    if (f->reply != NULL) {
+    if (f->reply == NULL && len > 0 && data[0] != '-' && (f->reply = malloc(len)) != NULL) {
         memcpy(f->reply, data, len);
         f->rlen = len;
     }
+    fill_answer(f, fresh ? data : NULL, len, now_ms); /* last: it may end f */
 }
 
 /* The remaining TTL from a PTTL reply: >= 0 ms, -1 for none, -3 for unusable. */
@@ -214,11 +220,13 @@ void cache_fill_destroy(struct cache_fill **fp)
 {
     if (*fp == NULL)
         return;
-    fill_unlead(*fp);
-    fill_answer(*fp, NULL, 0, 0);
-    free((*fp)->reply);
-    free(*fp);
+    struct cache_fill *f = *fp;
+    struct exchange *joined = f->joined;
     *fp = NULL;
+    fill_unlead(f);
+    free(f->reply);
+    free(f);
+    joined_answer(joined, NULL, 0, 0);
 }
 
 /* exchange_done_fn of the PTTL behind a read. */

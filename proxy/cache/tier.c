@@ -71,6 +71,8 @@ struct tier {
     int sketch_shift;     /* 64 - log2(sketch_width) */
     uint64_t sketch_adds; /* increments since the last halving */
     uint64_t *inv_seq;    /* per hash bucket: seq of the last invalidation */
+    uint32_t *pending;    /* per key hash bucket (any db): writes in flight */
+    uint32_t pending_all; /* writes in flight whose keys are not known */
     size_t inv_mask;
     uint64_t seq;       /* bumped by every invalidation and flush */
     uint64_t flush_seq; /* seq of the last flush_db or flush_all */
@@ -86,10 +88,28 @@ static const uint64_t TIER_ROW_SEEDS[TIER_SKETCH_ROWS] = {
 
 /* ---- hashing --------------------------------------------------------------- */
 
-/* MurmurHash64A of the key, seeded with the db. */
+/* MurmurHash64A of the key alone: the writes in flight are counted by it,
+ * whatever the database. */
+static uint64_t tier_key_hash(const char *key, size_t klen)
+{
+    return hash_murmur64a(key, klen, 0);
+}
+
+/* The hash of (db, key) from the key's: the entries' and invalidations'. */
+static uint64_t tier_db_hash(uint64_t hk, int db)
+{
+    return hk ^ (uint64_t)db * 0x9e3779b97f4a7c15ULL;
+}
+
 static uint64_t tier_hash(int db, const char *key, size_t klen)
 {
-    return hash_murmur64a(key, klen, (uint64_t)db * 0x9e3779b97f4a7c15ULL);
+    return tier_db_hash(tier_key_hash(key, klen), db);
+}
+
+/* Whether a write of the key whose hash is hk may be in flight. */
+static bool tier_pending(const struct tier *t, uint64_t hk)
+{
+    return t->pending_all > 0 || t->pending[hk & t->inv_mask] > 0;
 }
 
 static uint64_t tier_entry_hash(const struct tier_entry *e)
@@ -408,13 +428,15 @@ struct tier *tier_create(size_t max_bytes, size_t max_entry_bytes)
     t->nbuckets = TIER_BUCKETS_MIN;
     t->sketch = calloc(TIER_SKETCH_ROWS * t->sketch_width / 16, sizeof(uint64_t));
     t->inv_seq = calloc(ninv, sizeof(uint64_t));
+    t->pending = calloc(ninv, sizeof(uint32_t));
     t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
     t->stats.table_bytes = sizeof(*t) + TIER_SKETCH_ROWS * t->sketch_width / 2 +
-                           ninv * sizeof(uint64_t) + t->nbuckets * sizeof(*t->buckets);
+                           ninv * (sizeof(uint64_t) + sizeof(uint32_t)) +
+                           t->nbuckets * sizeof(*t->buckets);
     t->stats.bytes = t->stats.table_bytes;
     t->stats.max_bytes = max_bytes;
     t->max_entry_bytes = max_entry_bytes;
-    if (t->sketch == NULL || t->inv_seq == NULL || t->buckets == NULL ||
+    if (t->sketch == NULL || t->inv_seq == NULL || t->pending == NULL || t->buckets == NULL ||
         max_bytes <= t->stats.table_bytes)
         tier_destroy(&t);
     return t;
@@ -445,6 +467,7 @@ void tier_destroy(struct tier **t)
     free((*t)->buckets);
     free((*t)->sketch);
     free((*t)->inv_seq);
+    free((*t)->pending);
     free(*t);
     *t = NULL;
 }
@@ -461,14 +484,14 @@ bool tier_get(struct tier *t, int db, const char *key, size_t klen, const char *
               size_t vlen, uint64_t now_ms, struct tier_view *out)
 {
     struct tier_id id = {db, key, klen, variant, vlen};
-    uint64_t h = tier_hash(db, key, klen);
+    uint64_t hk = tier_key_hash(key, klen), h = tier_db_hash(hk, db);
     tier_sketch_increment(t, h);
     struct tier_entry **pp = tier_id_valid(&id) ? tier_find(t, h, &id) : NULL;
     if (pp != NULL && tier_expired(*pp, now_ms)) {
         tier_drop_at(t, pp, TIER_DROP_EXPIRE);
         pp = NULL;
     }
-    if (pp == NULL) {
+    if (pp == NULL || tier_pending(t, hk)) {
         t->stats.misses++;
         return false;
     }
@@ -500,13 +523,21 @@ static struct tier_entry *tier_entry_create(const struct tier_id *id, const char
     return e;
 }
 
+/* Whether the key of hashes hk (alone) and h (with its db) was invalidated
+ * since since_seq, or has a write in flight. */
+static bool tier_changed(const struct tier *t, uint64_t hk, uint64_t h, uint64_t since_seq)
+{
+    return since_seq < t->flush_seq || since_seq < t->inv_seq[h & t->inv_mask] ||
+           tier_pending(t, hk);
+}
+
 /* Why a fill of id must not be stored, or 0. */
-static int tier_put_check(const struct tier *t, const struct tier_id *id, uint64_t h, size_t rlen,
-                          uint64_t expire_at_ms, uint64_t since_seq, uint64_t now_ms)
+static int tier_put_check(const struct tier *t, const struct tier_id *id, uint64_t hk, uint64_t h,
+                          size_t rlen, uint64_t expire_at_ms, uint64_t since_seq, uint64_t now_ms)
 {
     if (!tier_id_valid(id) || rlen > TIER_LEN_MAX)
         return TIER_PUT_INVALID;
-    if (since_seq < t->flush_seq || since_seq < t->inv_seq[h & t->inv_mask])
+    if (tier_changed(t, hk, h, since_seq))
         return TIER_PUT_STALE;
     if (rlen > t->max_entry_bytes ||
         tier_entry_cost(id->klen, id->vlen, rlen) > tier_caps(t).entries)
@@ -516,11 +547,31 @@ static int tier_put_check(const struct tier *t, const struct tier_id *id, uint64
     return 0;
 }
 
-bool tier_invalidated_since(const struct tier *t, int db, const char *key, size_t klen,
-                            uint64_t since_seq)
+bool tier_changed_since(const struct tier *t, int db, const char *key, size_t klen,
+                        uint64_t since_seq)
 {
-    uint64_t h = tier_hash(db, key, klen);
-    return since_seq < t->flush_seq || since_seq < t->inv_seq[h & t->inv_mask];
+    uint64_t hk = tier_key_hash(key, klen);
+    return tier_changed(t, hk, tier_db_hash(hk, db), since_seq);
+}
+
+void tier_write_begin(struct tier *t, const char *key, size_t klen)
+{
+    t->pending[tier_key_hash(key, klen) & t->inv_mask]++;
+}
+
+void tier_write_end(struct tier *t, const char *key, size_t klen)
+{
+    t->pending[tier_key_hash(key, klen) & t->inv_mask]--;
+}
+
+void tier_write_all_begin(struct tier *t)
+{
+    t->pending_all++;
+}
+
+void tier_write_all_end(struct tier *t)
+{
+    t->pending_all--;
 }
 
 int tier_put(struct tier *t, int db, const char *key, size_t klen, const char *variant, size_t vlen,
@@ -528,8 +579,8 @@ int tier_put(struct tier *t, int db, const char *key, size_t klen, const char *v
              uint64_t now_ms)
 {
     struct tier_id id = {db, key, klen, variant, vlen};
-    uint64_t h = tier_hash(db, key, klen);
-    int why = tier_put_check(t, &id, h, rlen, expire_at_ms, since_seq, now_ms);
+    uint64_t hk = tier_key_hash(key, klen), h = tier_db_hash(hk, db);
+    int why = tier_put_check(t, &id, hk, h, rlen, expire_at_ms, since_seq, now_ms);
     if (why == TIER_PUT_STALE || why == TIER_PUT_INVALID) {
         t->stats.fills_refused += why == TIER_PUT_STALE;
         t->stats.fills_rejected += why == TIER_PUT_INVALID;

@@ -97,10 +97,23 @@ int tier_put(struct tier *t, int db, const char *key, size_t klen, const char *v
 uint64_t tier_seq(const struct tier *t);
 
 /* Whether (db, key) may have been invalidated, or the tier flushed, since
- * since_seq (tier_seq() read then), as tier_put's race rule judges it: a
- * false positive is possible, a false negative is not. */
-bool tier_invalidated_since(const struct tier *t, int db, const char *key, size_t klen,
-                            uint64_t since_seq);
+ * since_seq (tier_seq() read then), or a write of it is in flight, as
+ * tier_put's race rule judges it: a false positive is possible, a false
+ * negative is not. */
+bool tier_changed_since(const struct tier *t, int db, const char *key, size_t klen,
+                        uint64_t since_seq);
+
+/* A write of key (in whichever database) is on its way to Redis: until the
+ * matching tier_write_end, no entry of the key is served (tier_get misses)
+ * and no fill of it is stored, so that nobody reads the value it replaces
+ * from the tier once it was sent (its sender least of all). Counted per hash
+ * bucket: other keys of the bucket wait too (a miss, never a stale reply).
+ * tier_write_all_begin/end do the same for every key (a write whose keys are
+ * not known: a script, a flush). */
+void tier_write_begin(struct tier *t, const char *key, size_t klen);
+void tier_write_end(struct tier *t, const char *key, size_t klen);
+void tier_write_all_begin(struct tier *t);
+void tier_write_all_end(struct tier *t);
 
 /* Drops every variant of (db, key) and remembers the invalidation, resident
  * or not, so that fills sent before it are refused. The memory is per hash

@@ -521,3 +521,43 @@ Test(cache, a_read_that_ends_unanswered_sends_the_joined_on_their_own)
     cr_assert_null(next.join, "joined a read that is gone");
     cache_fill_destroy(&next.fill);
 }
+
+/* ---- writes in flight ------------------------------------------------------ */
+
+/* A fill that lands while a write of its key is in flight is not stored,
+ * and what the tier holds of the key is not served until the write is done:
+ * a client that wrote k and reads it before the write's reply must not get
+ * the value the write replaces. */
+Test(cache, a_key_with_a_write_in_flight_is_neither_served_nor_filled)
+{
+    cr_assert(fill_in(&DB1, "GET k", "$3\r\nold\r\n"));
+    struct cache_plan read = plan_of("GET k", &DB0, 0); /* sent before the write */
+    struct cache_plan write = plan_of("SET k new", &DB0, 0);
+    cr_assert_not_null(write.writes);
+    cr_assert_not(hits(&DB1, "GET k"), "served while the write is in flight");
+    struct cache_plan racing = plan_of("GET k", &DB0, 0);
+    cr_assert_null(racing.join, "joined a read while a write of its key is in flight");
+    cache_fill_reply(read.fill, "$3\r\nold\r\n", 9, 0);
+    cache_fill_finish(cache, read.fill, ":-1\r\n", 5, 0);
+    cache_fill_reply(racing.fill, "$3\r\nold\r\n", 9, 0); /* ran at Redis before the write */
+    cache_fill_finish(cache, racing.fill, ":-1\r\n", 5, 0);
+    cr_assert_not(hits(&DB0, "GET k"), "the writer could read what its write replaces");
+    cache_writes_done(cache, &write.writes);
+    cr_assert_not(hits(&DB0, "GET k"), "a fill stored while the write was in flight");
+    cr_assert(fill_in(&DB0, "GET k", "$3\r\nnew\r\n"), "filled again once the write is done");
+}
+
+Test(cache, a_transaction_keeps_its_keys_in_flight_until_exec)
+{
+    struct cache_plan a = plan_of("SET a 1", &DB0, 0), b = plan_of("EVAL x 0", &DB0, 0);
+    struct cache_keys *multi = NULL;
+    cache_writes_merge(&multi, &a.writes);
+    cache_writes_merge(&multi, &b.writes);
+    struct cache_plan other = plan_of("GET z", &DB0, 0);
+    cr_assert_not_null(other.fill);
+    cache_fill_reply(other.fill, "$1\r\nz\r\n", 7, 0);
+    cache_fill_finish(cache, other.fill, ":-1\r\n", 5, 0);
+    cr_assert_not(hits(&DB0, "GET z"), "a script's keys are not known: nothing is filled");
+    cache_writes_done(cache, &multi);
+    cr_assert(fill_in(&DB0, "GET z", "$1\r\nz\r\n"));
+}
