@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "policy/check.h"
 #include "policy/pattern.h"
 #include "policy/rules.h"
+#include "proxy/proto/args.h"
 
 struct user {
     char *name;
@@ -175,12 +177,57 @@ static bool key_allowed(const struct user *user, const char *key, size_t len)
     return false;
 }
 
+/* Whether r may read or write keys it does not name: a script (Redis checks
+ * its keys as it runs, the proxy cannot), a flush or a swap, or a SORT that
+ * reads other keys by pattern (BY, GET). */
+static bool undeclared_keys(const struct request *r)
+{
+    static const char *const SCRIPTS[] = {"eval_ro", "evalsha_ro", "fcall_ro"};
+    const struct command *cmd = r->cmd;
+    if (cmd->traits & COMMAND_FLUSHES)
+        return true;
+    for (size_t i = 0; i < sizeof(SCRIPTS) / sizeof(SCRIPTS[0]); i++)
+        if (strcmp(cmd->name, SCRIPTS[i]) == 0)
+            return true;
+    if (cmd->proc != KEYS_PROC_SORT && cmd->proc != KEYS_PROC_SORT_RO)
+        return false;
+    struct resp_args args;
+    struct resp_view a;
+    resp_args_init(&args, r->buf, r->frame);
+    while (resp_args_next(&args, &a))
+        if (a.len == 2 && (strncasecmp(r->buf + a.off, "by", 2) == 0 ||
+                           (a.len == 3 && strncasecmp(r->buf + a.off, "get", 3) == 0)))
+            return true;
+    return false;
+}
+
 size_t user_check(const struct user *user, struct request *r, char *reply)
 {
+    static const char KEYS[] =
+        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n";
     const struct command *cmd = r->cmd;
     int64_t argc = r->frame->argc;
-    if (cmd == NULL || (cmd->arity > 0 ? argc != cmd->arity : argc < -cmd->arity))
-        return 0; /* Redis answers these with its own errors first */
+    if (cmd == NULL) {
+        /* A subcommand the table does not list (a Redis 6 container's). */
+        if (user->commands.n == 0 && user->commands.classes == 0)
+            return 0;
+        char name[2 * COMMAND_NAME_MAX + 2];
+        size_t n = 0;
+        for (int64_t i = 0; i < argc && i < 2; i++) {
+            struct resp_view a = r->frame->argv[i];
+            if (i > 0)
+                name[n++] = '|';
+            for (size_t j = 0; j < a.len && j < COMMAND_NAME_MAX; j++) {
+                char ch = r->buf[a.off + j];
+                name[n++] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : ch;
+            }
+        }
+        return (size_t)snprintf(
+            reply, USERS_REPLY_MAX,
+            "-NOPERM this user has no permissions to run the '%.*s' command\r\n", (int)n, name);
+    }
+    if (cmd->arity > 0 ? argc != cmd->arity : argc < -cmd->arity)
+        return 0; /* Redis answers with its arity error first */
     struct cmd_query q;
     check_query_command(&q, cmd);
     if (!check_filter_match(&user->commands, &q))
@@ -189,7 +236,7 @@ size_t user_check(const struct user *user, struct request *r, char *reply)
                                 cmd->name);
     if (user->nkeys == 0)
         return 0;
-    int n = request_keys(r);
+    int n = undeclared_keys(r) ? -1 : request_keys(r);
     for (int i = 0; i < n; i++) {
         struct resp_view k = r->keys->views[i];
         if (!key_allowed(user, r->buf + k.off, k.len))
@@ -197,8 +244,6 @@ size_t user_check(const struct user *user, struct request *r, char *reply)
     }
     if (n >= 0)
         return 0;
-    static const char NOPERM[] =
-        "-NOPERM this user has no permissions to access one of the keys used as arguments\r\n";
-    memcpy(reply, NOPERM, sizeof(NOPERM) - 1);
-    return sizeof(NOPERM) - 1;
+    memcpy(reply, KEYS, sizeof(KEYS) - 1);
+    return sizeof(KEYS) - 1;
 }

@@ -67,9 +67,11 @@ const struct user *users_find(const struct users *u, const char *name, size_t le
 const char *user_name(const struct user *user);
 
 /* Whether the user may run r: a command outside its commands, or a key
- * outside its patterns (or keys that cannot be told), gets Redis's NOPERM
- * reply in reply (USERS_REPLY_MAX bytes), whose length is returned; 0 when
- * allowed. */
+ * outside its patterns (or keys that cannot be told: scripts, flushes, SORT
+ * with BY or GET), gets Redis's NOPERM reply in reply (USERS_REPLY_MAX
+ * bytes), whose length is returned; 0 when allowed. r's command may be
+ * unknown (a subcommand the table does not list): allowed only to a user
+ * without command limits. */
 size_t user_check(const struct user *user, struct request *r, char *reply);
 
 #endif

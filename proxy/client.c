@@ -51,7 +51,8 @@ struct req {
     bool inflight;             /* its exchange awaits the reply */
     bool done;                 /* reply complete, waiting for earlier replies */
     bool execabort;            /* a DISCARD in place of EXEC: its +OK becomes EXECABORT */
-    int select_db;             /* a SELECT of another database (>= 0): +OK moves the client */
+    struct lane move;          /* a SELECT or HELLO (move.resp > 0): a reply other than an
+                                  error moves the client to that lane */
     struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
     struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
     struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
@@ -88,7 +89,6 @@ static struct req *req_create(struct client *c)
     }
     r->client = c;
     r->cache = c->w->cache;
-    r->select_db = -1;
     if (c->tail != NULL)
         c->tail->next = r;
     else
@@ -245,11 +245,11 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
         client_resend(r);
         return;
     }
-    r->inflight = false;
-    if (r->fill != NULL) {
+    if (r->fill != NULL) { /* first: reads joined to it may close this client */
         cache_fill_reply(r->fill, data, len, now_ms);
         r->fill = NULL;
     }
+    r->inflight = false;
     cache_writes_done(r->cache, &r->writes);
     if (r->mget != NULL) {
         cache_mget_merge(r->cache, r->mget, data, len, &data, &len);
@@ -259,8 +259,8 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
         req_destroy(r);
         return;
     }
-    if (r->select_db >= 0 && len == 5 && memcmp(data, "+OK\r\n", 5) == 0)
-        client_moved(r->client, r->select_db);
+    if (r->move.resp > 0 && len > 0 && data[0] != '-')
+        client_moved(r->client, r->move);
     client_reply(r->client, r, data, len);
 }
 
@@ -450,7 +450,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
 }
 
 void client_send_own(struct client *c, struct upstream *up, const char *data, size_t len,
-                     int select_db)
+                     const struct lane *move)
 {
     struct req *r = req_create(c);
     struct exchange *x = r != NULL ? req_exchange(r) : NULL;
@@ -458,7 +458,8 @@ void client_send_own(struct client *c, struct upstream *up, const char *data, si
         client_close(c);
         return;
     }
-    r->select_db = select_db;
+    if (move != NULL)
+        r->move = *move;
     c->session.cur = up;
     upstream_send(up, data, len, x);
 }
@@ -507,6 +508,8 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         return DISPATCH_DONE;
     }
     if (rq.kind == COMMAND_RESET && s->state == SESSION_SHARED) {
+        if (s->barrier && s->inflight > 0)
+            return DISPATCH_STALL; /* a SELECT or HELLO in flight would undo it */
         identity_reset(&c->id, w->cfg);
         session_move(s, &w->pool, 0);
         client_local(c, "+RESET\r\n", 8);
@@ -514,8 +517,10 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
     }
     if (client_rejected(c, &rq))
         return DISPATCH_DONE;
-    if (rq.kind == COMMAND_RESET)
+    if (rq.kind == COMMAND_RESET) { /* Redis's RESET: database 0, RESP2; the proxy's: lane 0 */
         identity_reset(&c->id, w->cfg);
+        session_move(s, &w->pool, 0);
+    }
     if (rq.cmd != NULL && rq.cmd->own != COMMAND_OWN_NONE) {
         client_own_e own = client_own(c, &rq);
         if (own != CLIENT_OWN_FORWARD)

@@ -69,10 +69,11 @@ void client_tick(struct client *c, ev_tstamp now, bool stalled);
 void client_local(struct client *c, const char *data, size_t len);
 
 /* Sends bytes of the proxy's making on up as the client's request, whose
- * reply goes to the client in order. select_db >= 0: it is a SELECT of that
- * database, and +OK moves the client there (client_own.h). */
+ * reply goes to the client in order. move (may be NULL): it is a SELECT or a
+ * HELLO, and a reply other than an error moves the client to that lane
+ * (client_own.h). */
 void client_send_own(struct client *c, struct upstream *up, const char *data, size_t len,
-                     int select_db);
+                     const struct lane *move);
 
 /* True when nothing is owed to the client and nothing of it waits: no reply
  * pending or unsent, and no request in flight, buffered, or still unread in

@@ -16,17 +16,18 @@
 #include "proxy/worker.h"
 
 static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
+static const char ERR_NAME[] =
+    "-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
 
-void client_moved(struct client *c, int db)
+void client_moved(struct client *c, struct lane lane)
 {
-    struct session *s = &c->session;
-    int lane = pool_lane(&c->w->pool, (struct lane){db, c->w->pool.lanes[s->lane].resp});
-    if (lane >= 0) {
-        session_move(s, &c->w->pool, lane);
+    int i = pool_lane(&c->w->pool, lane);
+    if (i >= 0) {
+        session_move(&c->session, &c->w->pool, i);
         return;
     }
-    log_limited(LOG_WARN, "client: SELECT %d: no lane left (%d in use), closing", db,
-                POOL_LANES_MAX);
+    log_limited(LOG_WARN, "client: database %d, RESP%d: no lane left (%d in use), closing", lane.db,
+                lane.resp, POOL_LANES_MAX);
     c->last_write = true;
 }
 
@@ -38,13 +39,17 @@ bool client_gated(struct client *c, struct request *rq)
     char reply[USERS_REPLY_MAX];
     identity_refresh(id, c->w->cfg, c->w->generation);
     id->authed |= !config_client_auth(c->w->cfg); /* a reload turned authentication off */
-    /* Redis runs these before and whatever the user's permissions. */
-    if (cmd == NULL || rq->kind == COMMAND_QUIT || rq->kind == COMMAND_RESET ||
-        cmd->own == COMMAND_OWN_AUTH || cmd->own == COMMAND_OWN_HELLO)
+    /* Redis runs these before and whatever the user's permissions. A command
+     * unknown to the table is unknown to Redis (the table is Redis's): its
+     * error comes first. */
+    struct resp_view name = rq->frame->argv[0];
+    if (rq->kind == COMMAND_QUIT || rq->kind == COMMAND_RESET ||
+        (cmd != NULL && (cmd->own == COMMAND_OWN_AUTH || cmd->own == COMMAND_OWN_HELLO)) ||
+        (cmd == NULL && command_lookup(c->w->commands, rq->buf + name.off, name.len) == NULL))
         return false;
     if (!id->authed) {
         int64_t argc = rq->frame->argc;
-        if (cmd->arity > 0 ? argc != cmd->arity : argc < -cmd->arity)
+        if (cmd != NULL && (cmd->arity > 0 ? argc != cmd->arity : argc < -cmd->arity))
             return false; /* Redis's arity error comes first */
         client_local(c, NOAUTH, sizeof(NOAUTH) - 1);
         return true;
@@ -87,8 +92,10 @@ static client_own_e client_select(struct client *c, const struct request *rq)
 {
     struct session *s = &c->session;
     struct resp_view v = rq->frame->argv[1];
-    int64_t db;
+    int64_t db = 0;
     bool valid = resp_parse_ll(rq->buf + v.off, v.len, &db) && db >= 0 && db <= INT32_MAX;
+    if (s->barrier && s->inflight > 0)
+        return CLIENT_OWN_STALL; /* where the client is depends on the answer in flight */
     if (valid && db == client_lane(c)->db) {
         client_local(c, "+OK\r\n", 5);
         return CLIENT_OWN_DONE;
@@ -104,7 +111,8 @@ static client_own_e client_select(struct client *c, const struct request *rq)
     char back[64];
     int n = snprintf(back, sizeof(back), "*2\r\n$6\r\nSELECT\r\n$%d\r\n%d\r\n",
                      snprintf(NULL, 0, "%d", up->lane.db), up->lane.db);
-    client_send_own(c, up, rq->buf, rq->frame->len, valid ? (int)db : -1);
+    struct lane to = {(int)db, client_lane(c)->resp};
+    client_send_own(c, up, rq->buf, rq->frame->len, valid ? &to : NULL);
     if (c->closing)
         return CLIENT_OWN_DONE;
     struct exchange *x = exchange_create(exchange_discard, NULL);
@@ -128,34 +136,38 @@ static client_own_e client_hello(struct client *c, const struct request *rq)
         "-NOAUTH HELLO must be called with the client already authenticated, otherwise the "
         "HELLO AUTH <user> <pass> option can be used to authenticate the client and select "
         "the RESP protocol version at the same time\r\n";
+    static const char *const HELLO[] = {"", "", "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n",
+                                        "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"};
     struct hello h;
     struct session *s = &c->session;
     bool ours = config_client_auth(c->w->cfg);
+    if (rq->frame->argc == 1 && !c->id.authed) {
+        client_local(c, NOAUTH, sizeof(NOAUTH) - 1);
+        return CLIENT_OWN_DONE;
+    }
     if (!hello_parse(rq->buf, rq->frame, &h) ||
         (h.auth && !ours && !identity_upstream_creds(c->w->cfg, rq->buf, &h.user, h.pass)))
         return CLIENT_OWN_FORWARD;
+    if (s->inflight > 0)
+        return CLIENT_OWN_STALL; /* its reply comes on the new lane's connection */
     if (ours && h.auth && !client_login(c, rq->buf, &h.user, h.pass))
         return CLIENT_OWN_DONE;
     if (!c->id.authed) {
         client_local(c, NOAUTH, sizeof(NOAUTH) - 1);
         return CLIENT_OWN_DONE;
     }
-    struct lane want = {client_lane(c)->db, h.resp};
-    int lane = pool_lane(&c->w->pool, want);
+    struct lane to = {client_lane(c)->db, h.resp};
+    int lane = pool_lane(&c->w->pool, to);
     if (lane < 0)
         return CLIENT_OWN_FORWARD;
     if (h.setname && identity_set_name(&c->id, rq->buf + h.name.off, h.name.len) < 0) {
         client_close(c);
         return CLIENT_OWN_DONE;
     }
-    session_move(s, &c->w->pool, lane);
-    bool oom;
-    struct upstream *up = session_route(s, COMMAND_SHARED, &c->w->pool, &c->owner, &oom);
-    if (up == NULL)
-        return CLIENT_OWN_STALL;
-    static const char *const HELLO[] = {"", "", "*2\r\n$5\r\nHELLO\r\n$1\r\n2\r\n",
-                                        "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n"};
-    client_send_own(c, up, HELLO[h.resp], strlen(HELLO[h.resp]), -1);
+    /* Redis answers on a connection of the lane (a no-op HELLO there); the
+     * client moves once it has (a Redis without HELLO 3 says so instead). */
+    client_send_own(c, pool_home(&c->w->pool, lane), HELLO[h.resp], strlen(HELLO[h.resp]), &to);
+    s->barrier = true;
     return CLIENT_OWN_DONE;
 }
 
@@ -194,8 +206,12 @@ client_own_e client_own(struct client *c, const struct request *rq)
         /* Kept on a dedicated connection too, and sent on there as well. */
         if (f->argc != 3 || s->state == SESSION_STREAM || (s->held & SESSION_MULTI))
             return CLIENT_OWN_FORWARD;
-        if (!identity_valid_name(rq->buf + f->argv[2].off, f->argv[2].len))
-            break; /* Redis's error, from Redis */
+        if (!identity_valid_name(rq->buf + f->argv[2].off, f->argv[2].len)) {
+            if (!shared)
+                return CLIENT_OWN_FORWARD;
+            client_local(c, ERR_NAME, sizeof(ERR_NAME) - 1);
+            return CLIENT_OWN_DONE;
+        }
         if (identity_set_name(&c->id, rq->buf + f->argv[2].off, f->argv[2].len) < 0) {
             client_close(c);
             return CLIENT_OWN_DONE;

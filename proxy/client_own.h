@@ -34,10 +34,9 @@ bool client_gated(struct client *c, struct request *rq);
  * its shared connection (or, for a name, its dedicated one). */
 client_own_e client_own(struct client *c, const struct request *rq);
 
-/* Redis accepted the SELECT of db that client_own sent: the client moves to
- * that database's lane in its protocol (with every lane taken, it is closed
- * after this reply). */
-void client_moved(struct client *c, int db);
+/* Redis accepted the SELECT or HELLO that client_own sent: the client moves
+ * to lane (with every lane taken, it is closed after this reply). */
+void client_moved(struct client *c, struct lane lane);
 
 /* A client with a name takes a dedicated connection up: the connection gets
  * the name first (so that GETNAME and CLIENT LIST show it there); it is

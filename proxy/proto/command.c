@@ -391,11 +391,11 @@ command_kind_e command_kind(const struct command *cmd, const char *buf,
         return COMMAND_SHARED;
     switch (cmd->rule) {
     case COMMAND_BY_HELLO:
-        /* HELLO alone, or HELLO 2 alone, leaves the (RESP2, unauthenticated-by-us)
-         * shared connection as it is; anything else changes protocol, user or name. */
-        if (req->argc == 1 || (req->argc == 2 && arg_is(buf, req->argv[1], "2")))
-            return COMMAND_SHARED;
-        return COMMAND_STICKY;
+        /* HELLO alone leaves its connection as it is; with arguments it may
+         * change the protocol, the user or the name (a HELLO 2 after HELLO 3
+         * too). The proxy answers most for clients on their shared
+         * connection (client_own.h); those it cannot go to a dedicated one. */
+        return req->argc == 1 ? COMMAND_SHARED : COMMAND_STICKY;
     case COMMAND_BY_XREAD:
         /* XREAD [COUNT n] [BLOCK ms] STREAMS ...: options come before STREAMS. */
         for (int64_t i = 1; i < req->argc; i++) {

@@ -77,7 +77,8 @@ static void compare_after(const char *first, const char *lines)
 
 static const char *const CASES[] = {
     /* Nothing but AUTH, HELLO, QUIT and RESET before authenticating. */
-    "GET k\nSET k v\nPING\nCLIENT SETNAME x\nSELECT 1\nMULTI\nHELLO 3\nHELLO 2\nRESET\nGET k",
+    "GET k\nSET k v\nPING\nCLIENT SETNAME x\nSELECT 1\nMULTI\nHELLO\nHELLO 3\nHELLO 2\nRESET\nGET "
+    "k",
     /* Redis's own errors come first: unknown commands, arity. */
     "FOO\nGET\nGET k",
     /* Wrong passwords, unknown users, malformed AUTH: the connection is kept. */

@@ -223,3 +223,24 @@ Test(lanes, a_redirection_broken_push_on_a_resp3_lane)
     close(a);
     proxy_finish(&fx_proxy);
 }
+
+/* Where a client's writes land after SELECTs and RESETs pipelined with them,
+ * on its shared connection and on a dedicated one: where Redis would put
+ * them. */
+Test(lanes, pipelined_selects_and_resets_end_where_redis_would)
+{
+    harness_require_proxy();
+    proxy_start(&fx_proxy, fx_redis.port, NULL);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SELECT 1\nSELECT 0\nSET a x", 3, "+OK\r\n+OK\r\n+OK\r\n");
+    sock_call_expect(c, "SELECT 2\nRESET\nSET b x", 3, "+OK\r\n+RESET\r\n+OK\r\n");
+    sock_call_expect(c, "SELECT 3\nWATCH k\nRESET", 3, "+OK\r\n+OK\r\n+RESET\r\n");
+    sock_call_expect(c, "SET c x", 1, "+OK\r\n"); /* after the dedicated connection went */
+    sock_call_expect(c, "SELECT 1\nSELECT 1\nSET d x", 3, "+OK\r\n+OK\r\n+OK\r\n");
+    direct_in(0, "EXISTS a b c d", 1, ":3\r\n");
+    direct_in(1, "DBSIZE", 1, ":1\r\n");
+    direct_in(2, "DBSIZE", 1, ":0\r\n");
+    direct_in(3, "DBSIZE", 1, ":0\r\n");
+    close(c);
+    proxy_finish(&fx_proxy);
+}

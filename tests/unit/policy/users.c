@@ -79,7 +79,16 @@ Test(users, permissions)
     cr_assert_str_eq(verdict(t, o, "CONFIG GET x"),
                      "-NOPERM this user has no permissions to run the 'config|get' command\r\n");
     cr_assert_str_eq(verdict(t, o, "GET"), "", "Redis's arity error comes first");
-    cr_assert_str_eq(verdict(t, o, "NOSUCH x"), "", "Redis's unknown command error");
+    cr_assert_str_eq(verdict(t, o, "NOSUCH x"),
+                     "-NOPERM this user has no permissions to run the 'nosuch|x' command\r\n",
+                     "a subcommand the table does not list");
+    cr_assert_str_eq(verdict(t, app, "NOSUCH x"), "", "no command limits");
+    /* Keys a command reads or writes without naming them. */
+    cr_assert_str_eq(verdict(t, o, "EVAL_RO \"return redis.call('get','x')\" 0"), KEYS,
+                     "a read-only script may read any key");
+    cr_assert_str_eq(verdict(t, o, "SORT_RO orders:l BY nosort"), KEYS, "SORT reads by pattern");
+    cr_assert_str_eq(verdict(t, o, "SORT_RO orders:l"), "", "SORT of its own key");
+    cr_assert_str_eq(verdict(t, app, "EVAL \"return 1\" 0"), "", "no key limits");
     command_table_destroy(&t);
     users_destroy(&u);
 }

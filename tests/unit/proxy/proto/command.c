@@ -54,7 +54,7 @@ static const struct cmd_case CASES[] = {
     {"AUTH secret", COMMAND_STICKY},
     {"READONLY", COMMAND_STICKY},
     {"HELLO", COMMAND_SHARED},
-    {"HELLO 2", COMMAND_SHARED},
+    {"HELLO 2", COMMAND_STICKY},
     {"HELLO 3", COMMAND_STICKY},
     {"HELLO 2 SETNAME app", COMMAND_STICKY},
     {"CLIENT SETNAME app", COMMAND_STICKY},
