@@ -108,12 +108,8 @@ Test(auth, every_case_replies_as_redis)
 /* Whether reading GET k through fd turns into tier hits. */
 static void served_from_tier(int fd)
 {
+    cache_read(fd, "GET k", "$1\r\nv\r\n");
     long long hits = proxy_stat(fd, "hits");
-    for (int i = 0; proxy_stat(fd, "hits") == hits; i++) {
-        cr_assert(i < 100, "GET k was never served from the tier");
-        sock_call_expect(fd, "GET k", 1, "$1\r\nv\r\n");
-    }
-    hits = proxy_stat(fd, "hits");
     sock_call_expect(fd, "GET k\nGET k", 2, "$1\r\nv\r\n$1\r\nv\r\n");
     cr_assert_eq(proxy_stat(fd, "hits"), hits + 2);
 }

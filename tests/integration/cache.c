@@ -189,17 +189,6 @@ static void wait_active(int fd)
     }
 }
 
-/* Caches the reply to line through fd: a read that fills, then a read that
- * must hit. */
-static void cache_read(int fd, const char *line, const char *want)
-{
-    long long hits = proxy_stat(fd, "hits");
-    for (int i = 0; proxy_stat(fd, "hits") == hits; i++) {
-        cr_assert(i < 100, "%s was never served from the tier", line);
-        sock_call_expect(fd, line, 1, want);
-    }
-}
-
 /* Caches GET k through fd. */
 static void cache_key(int fd, const char *want)
 {

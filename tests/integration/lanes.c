@@ -76,16 +76,6 @@ static size_t lines_of(const char *text)
     return n;
 }
 
-/* Reads line through fd until it is served from the tier. */
-static void cache_read(int fd, const char *line, const char *want)
-{
-    long long hits = proxy_stat(fd, "hits");
-    for (int i = 0; proxy_stat(fd, "hits") == hits; i++) {
-        cr_assert(i < 100, "%s was never served from the tier", line);
-        sock_call_expect(fd, line, 1, want);
-    }
-}
-
 Test(lanes, every_preamble_is_served_from_the_tier)
 {
     harness_require_proxy();

@@ -186,3 +186,12 @@ long long proxy_stat(int fd, const char *name)
     bytes_free(&in);
     return v;
 }
+
+void cache_read(int fd, const char *line, const char *want)
+{
+    long long hits = proxy_stat(fd, "hits");
+    for (int i = 0; proxy_stat(fd, "hits") == hits; i++) {
+        cr_assert(i < 100, "%s was never served from the tier", line);
+        sock_call_expect(fd, line, 1, want);
+    }
+}

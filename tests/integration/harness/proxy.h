@@ -59,5 +59,8 @@ void proxy_stop_clean(struct proxy *p);
 void proxy_finish(struct proxy *p);
 /* The value of one NEARCACHE STATS field, asked through fd; fails if absent. */
 long long proxy_stat(int fd, const char *name);
+/* Sends line through fd (its reply must be want each time) until a read is
+ * served from the tier (NEARCACHE STATS hits rises): the first fills it. */
+void cache_read(int fd, const char *line, const char *want);
 
 #endif
