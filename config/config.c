@@ -87,6 +87,9 @@ static const struct option OPTIONS[] = {
     {"cache.tracking", OPT_BOOL, OFF(cache_tracking), 0, 0, "true", FIXED},
     {"cache.tracking_prefixes", OPT_STRING, OFF(cache_tracking_prefixes), 0, 0, NULL, FIXED},
     {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s", 0},
+    {"admin.listen", OPT_STRING, OFF(admin_listen), 0, 0, "127.0.0.1:9470", FIXED},
+    {"admin.token", OPT_STRING, OFF(admin_token), 0, 0, NULL, 0},
+    {"watch_config", OPT_BOOL, OFF(watch_config), 0, 0, "false", FIXED},
 };
 
 #define OPTIONS_LEN (sizeof(OPTIONS) / sizeof(OPTIONS[0]))
@@ -764,5 +767,63 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
         return fail(err, errlen, "limits.max_bulk_len: must not exceed clients.max_query_buffer");
     if (cfg->max_inline_len > cfg->max_query_buffer)
         return fail(err, errlen, "limits.max_inline_len: must not exceed clients.max_query_buffer");
+    if (config_admin_on(cfg)) {
+        const char *why = address_check(cfg->admin_listen);
+        if (why != NULL)
+            return fail(err, errlen, "admin.listen: %s, or none", why);
+        if (strcmp(cfg->admin_listen, cfg->listen) == 0)
+            return fail(err, errlen, "admin.listen: must differ from listen");
+    }
     return prefixes_check(cfg->cache_tracking_prefixes, err, errlen);
+}
+
+bool config_admin_on(const struct config *cfg)
+{
+    return cfg->admin_listen != NULL && strcmp(cfg->admin_listen, "none") != 0;
+}
+
+/* Writes the value of opt in cfg as text into buf. */
+static void option_text(const struct config *cfg, const struct option *opt, char *buf, size_t len)
+{
+    const void *field = (const char *)cfg + opt->offset;
+    switch (opt->type) {
+    case OPT_INT:
+        snprintf(buf, len, "%d", *(const int *)field);
+        break;
+    case OPT_INT64:
+        snprintf(buf, len, "%lld", (long long)*(const int64_t *)field);
+        break;
+    case OPT_BYTES:
+        format_amount(buf, len, *(const int64_t *)field, BYTE_UNITS);
+        break;
+    case OPT_DURATION:
+        format_amount(buf, len, *(const int *)field, TIME_UNITS);
+        break;
+    case OPT_LOG_LEVEL:
+        snprintf(buf, len, "%s", log_level_name(*(const log_level_e *)field));
+        break;
+    case OPT_BOOL:
+        snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false");
+        break;
+    default: /* strings: config_describe passes them as they are */
+        buf[0] = '\0';
+    }
+}
+
+void config_describe(const struct config *cfg,
+                     void (*fn)(void *arg, const char *name, const char *value), void *arg)
+{
+    for (const struct option *opt = OPTIONS; opt < OPTIONS + OPTIONS_LEN; opt++) {
+        char text[64];
+        const char *value = text;
+        if (option_owns_string(opt)) {
+            value = *(char *const *)((const char *)cfg + opt->offset);
+            /* secrets are the settings named so: upstream.password, admin.token... */
+            if (value != NULL && (strstr(opt->name, "password") || strstr(opt->name, "token")))
+                value = "<redacted>";
+        } else {
+            option_text(cfg, opt, text, sizeof(text));
+        }
+        fn(arg, opt->name, value);
+    }
 }

@@ -50,6 +50,10 @@ struct config {
 
     int drain_timeout_ms; /* shutdown.drain_timeout */
 
+    char *admin_listen; /* admin.listen: the HTTP admin endpoint; NULL or "none": off */
+    char *admin_token;  /* admin.token: bearer token the admin actions require */
+    bool watch_config;  /* watch_config: reload when the config file changes */
+
     /* policy: the rules of the file's policy section, added but not built
      * (policy_build is the proxy's: it needs the policy being replaced), or
      * NULL when the file has none or it is null/empty. Owned by cfg. */
@@ -110,6 +114,16 @@ int config_list_split(const char *text, char **items, size_t *n);
  * stay valid once next replaces it. */
 void config_keep_fixed(struct config *next, struct config *cur,
                        void (*changed)(void *arg, const char *name), void *arg);
+
+/* Whether the admin endpoint is on (admin.listen neither unset nor "none"). */
+bool config_admin_on(const struct config *cfg);
+
+/* Calls fn(arg, name, value) for every setting in table order, with its
+ * value as text as it would be written in the file ("5s", "64mb", "true"),
+ * NULL for an unset string; secrets (passwords and tokens) that are set
+ * come as "<redacted>". */
+void config_describe(const struct config *cfg,
+                     void (*fn)(void *arg, const char *name, const char *value), void *arg);
 
 /* ---- for section loaders (config/policy_yaml.c) -------------------------- */
 

@@ -4,6 +4,7 @@
 # against. Needs root (or sudo) only when something is missing.
 set -eu
 PKGS="build-essential cmake pkg-config libev-dev libhiredis-dev libyaml-dev liblz4-dev libssl-dev libcriterion-dev
+      libmicrohttpd-dev libjansson-dev libsystemd-dev
       redis-server redis-tools python3 python3-redis clang libclang-rt-14-dev ca-certificates"
 # Node.js and npm for the real-client tests, unless installed some other way.
 command -v node >/dev/null && command -v npm >/dev/null || PKGS="$PKGS nodejs npm"

@@ -33,6 +33,14 @@ admin_command_e admin_parse(const char *buf, const struct resp_request *req)
     return ADMIN_USAGE;
 }
 
+uint64_t admin_total_requests(const struct worker *w)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < w->metrics.ncalls; i++)
+        n += w->metrics.calls[i];
+    return n;
+}
+
 /* STATS: the worker's, the tracking's and the tier's counters. */
 static size_t admin_stats(const struct worker *w, char *body, size_t cap)
 {
@@ -45,7 +53,7 @@ static size_t admin_stats(const struct worker *w, char *body, size_t cap)
                      "tracking_refusals:%llu\r\ntracking_failures:%llu\r\n"
                      "reloads:%llu\r\nreloads_failed:%llu\r\n",
                      w->stats.clients, (unsigned long long)w->stats.total_connections,
-                     (unsigned long long)w->stats.total_requests, coherence_state_name(co->state),
+                     (unsigned long long)admin_total_requests(w), coherence_state_name(co->state),
                      (unsigned long long)co->losses, (unsigned long long)co->refusals,
                      (unsigned long long)co->failures, (unsigned long long)reloads,
                      (unsigned long long)failed);
@@ -73,4 +81,14 @@ char *admin_reply(const struct worker *w, admin_command_e cmd, size_t *len)
         *len = resp_write_bulk(reply, RESP_HEADER_MAX + n + 2, body, n);
     free(body);
     return reply;
+}
+
+bool admin_ready(const struct worker *w, const char **why)
+{
+    coherence_state_e tracking = invalidation_state(w->inv)->state;
+    *why = !pool_ready(&w->pool)           ? "upstream connections are not up"
+           : tracking == COHERENCE_DOWN    ? "tracking is down: the tier is off"
+           : tracking == COHERENCE_REFUSED ? "Redis refuses CLIENT TRACKING: the tier is off"
+                                           : NULL;
+    return *why == NULL;
 }

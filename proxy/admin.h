@@ -7,7 +7,9 @@
 #ifndef NEARCACHE_ADMIN_H
 #define NEARCACHE_ADMIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "proxy/proto/resp.h"
 
@@ -26,5 +28,13 @@ admin_command_e admin_parse(const char *buf, const struct resp_request *req);
 /* The reply to a command other than ADMIN_RELOAD, in a malloc'd buffer of
  * *len bytes that the caller frees. NULL when out of memory. */
 char *admin_reply(const struct worker *w, admin_command_e cmd, size_t *len);
+
+/* Requests received, of every command. */
+uint64_t admin_total_requests(const struct worker *w);
+
+/* Whether the proxy is ready to serve: every shared connection of lane 0 is
+ * up and, when tracking is on, it has Redis's invalidations. If not, *why
+ * says what is missing. */
+bool admin_ready(const struct worker *w, const char **why);
 
 #endif

@@ -27,7 +27,6 @@
 #define CLIENT_OUT_HIGH (1024 * 1024)
 #define CLIENT_OUT_LOW  (256 * 1024)
 
-static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
 static const char ERR_EXECABORT[] =
     "-EXECABORT Transaction discarded because of previous errors.\r\n";
 /* Sent in place of the EXEC of a transaction with a rejected command. */
@@ -51,6 +50,7 @@ struct req {
     bool inflight;             /* its exchange awaits the reply */
     bool done;                 /* reply complete, waiting for earlier replies */
     bool execabort;            /* a DISCARD in place of EXEC: its +OK becomes EXECABORT */
+    ev_tstamp at;              /* when its client's bytes were read */
     struct lane move;          /* a SELECT or HELLO (move.resp > 0): a reply other than an
                                   error moves the client to that lane */
     struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
@@ -89,6 +89,7 @@ static struct req *req_create(struct client *c)
     }
     r->client = c;
     r->cache = c->w->cache;
+    r->at = c->last_active;
     if (c->tail != NULL)
         c->tail->next = r;
     else
@@ -259,6 +260,7 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
         req_destroy(r);
         return;
     }
+    metrics_observe(&r->client->w->metrics.upstream, ev_now(r->client->w->loop) - r->at, 1);
     if (r->move.resp > 0 && len > 0 && data[0] != '-')
         client_moved(r->client, r->move);
     client_reply(r->client, r, data, len);
@@ -294,7 +296,7 @@ static void client_on_lost(void *arg, struct upstream *up, bool was_ready)
     struct client *c = arg;
     switch (session_lost(&c->session, was_ready)) {
     case SESSION_UNAVAILABLE:
-        client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        client_unavailable(c);
         c->last_write = true;
         break;
     case SESSION_CLOSE:
@@ -424,6 +426,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     cache_plan(w->cache, rq, serve, worker_now_ms(w), &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
+        c->hits_unsent++;
         return DISPATCH_DONE;
     }
     if (plan.join != NULL)
@@ -464,6 +467,13 @@ void client_send_own(struct client *c, struct upstream *up, const char *data, si
     upstream_send(up, data, len, x);
 }
 
+void client_unavailable(struct client *c)
+{
+    static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
+    c->w->pool.counters.failed[UPSTREAM_FAILED_UNAVAILABLE]++;
+    client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+}
+
 /* Answers a request the policy rejects; inside MULTI that dooms the EXEC. */
 static bool client_rejected(struct client *c, struct request *rq)
 {
@@ -483,9 +493,9 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
 {
     struct worker *w = c->w;
     struct session *s = &c->session;
-    w->stats.total_requests++;
     struct request rq;
     request_init(&rq, w->commands, buf, req, &w->request_keys);
+    w->metrics.calls[rq.cmd != NULL ? rq.cmd->index + 1 : 0]++;
     /* Most clients need no check: authenticated, or no authentication, and
      * no user with limits to find again after a reload. */
     if ((!c->id.authed || c->id.user_name != NULL) && client_gated(c, &rq))
@@ -537,7 +547,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
             upstream_close(up);
             session_lost(s, false);
         }
-        client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        client_unavailable(c);
         return DISPATCH_DONE;
     }
     /* A stream's replies are not matched: its name stays the proxy's. */
@@ -639,10 +649,17 @@ static void client_on_flush(struct sched_item *it)
     struct client *c = (struct client *)((char *)it - offsetof(struct client, flush));
     if (c->closing)
         return;
-    if (c->out.len > 0 && obuf_write(&c->out, c->fd, SIZE_MAX) < 0) {
+    struct metrics *m = &c->w->metrics;
+    if (c->hits_unsent > 0) { /* one clock read for the hits of a loop turn */
+        metrics_observe(&m->hit, ev_time() - c->last_active, c->hits_unsent);
+        c->hits_unsent = 0;
+    }
+    ssize_t sent = c->out.len > 0 ? obuf_write(&c->out, c->fd, SIZE_MAX) : 0;
+    if (sent < 0) {
         client_close(c);
         return;
     }
+    m->bytes_out += (uint64_t)sent;
     if (c->out.len > 0) {
         ev_io_start(c->w->loop, &c->wio);
     } else {
@@ -695,6 +712,7 @@ static void client_on_read(struct ev_loop *loop, ev_io *w, int revents)
     }
     if (n > 0) {
         c->last_active = ev_now(loop);
+        c->w->metrics.bytes_in += (uint64_t)n;
         client_process(c);
     }
 }

@@ -41,15 +41,16 @@ struct client {
     struct upstream_owner owner;     /* what its dedicated connection tells it */
     struct cache_keys *multi_writes; /* keys written by the open transaction */
     struct identity id;              /* its name and library, kept by the proxy */
-    ev_tstamp last_active;
-    bool stalled;             /* next request waits for the in-flight ones */
-    bool reading;             /* read watcher active */
-    bool last_write;          /* close once the output is written */
-    bool closing;             /* freed at the next safe point */
-    struct sched_item resume; /* SCHED_RESUME */
-    struct sched_item flush;  /* SCHED_FLUSH_CLIENT */
-    struct sched_item reap;   /* SCHED_REAP */
-    struct client *prev;      /* the worker's list of clients */
+    ev_tstamp last_active;           /* when bytes were last read */
+    unsigned hits_unsent;            /* replies from the tier not yet written */
+    bool stalled;                    /* next request waits for the in-flight ones */
+    bool reading;                    /* read watcher active */
+    bool last_write;                 /* close once the output is written */
+    bool closing;                    /* freed at the next safe point */
+    struct sched_item resume;        /* SCHED_RESUME */
+    struct sched_item flush;         /* SCHED_FLUSH_CLIENT */
+    struct sched_item reap;          /* SCHED_REAP */
+    struct client *prev;             /* the worker's list of clients */
     struct client *next;
 };
 
@@ -67,6 +68,10 @@ void client_tick(struct client *c, ev_tstamp now, bool stalled);
 
 /* Answers from the proxy itself, in order with the replies still owed. */
 void client_local(struct client *c, const char *data, size_t len);
+
+/* Answers -ERR upstream unavailable (no connection to Redis can carry the
+ * request), counting it. */
+void client_unavailable(struct client *c);
 
 /* Sends bytes of the proxy's making on up as the client's request, whose
  * reply goes to the client in order. move (may be NULL): it is a SELECT or a

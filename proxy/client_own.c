@@ -15,7 +15,6 @@
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
-static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
 static const char ERR_NAME[] =
     "-ERR Client names cannot contain spaces, newlines or special characters.\r\n";
 
@@ -105,7 +104,7 @@ static client_own_e client_select(struct client *c, const struct request *rq)
     if (up == NULL)
         return CLIENT_OWN_STALL;
     if (!upstream_usable(up)) {
-        client_local(c, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        client_unavailable(c);
         return CLIENT_OWN_DONE;
     }
     char back[64];

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
     struct ev_loop *loop = ev_default_loop(EVFLAG_AUTO);
     struct server srv;
     int status = 1;
-    if (server_setup(&srv, loop, &cfg, reload_config, &opts) == 0)
+    if (server_setup(&srv, loop, &cfg, reload_config, &opts, opts.config_path) == 0)
         status = server_run(&srv);
     server_teardown(&srv);
     config_deinit(&cfg);

@@ -24,6 +24,7 @@ int pool_setup(struct pool *p, const struct upstream_env *env, int n,
 {
     *p = (struct pool){
         .env = *env, .shared_owner = *shared_owner, .per_lane = n, .keep_spares = true};
+    p->env.counters = &p->counters;
     p->shared = calloc((size_t)n * POOL_LANES_MAX, sizeof(*p->shared));
     if (p->shared == NULL)
         return -1;
@@ -117,4 +118,13 @@ void pool_tick(struct pool *p, ev_tstamp now, bool stalled)
 {
     for (int i = 0; i < pool_slots(p); i++)
         upstream_tick(p->shared[i], now, stalled);
+}
+
+bool pool_ready(const struct pool *p)
+{
+    for (int i = 0; i < p->per_lane; i++) {
+        if (p->shared[i] == NULL || p->shared[i]->state != UPSTREAM_READY)
+            return false;
+    }
+    return true;
 }

@@ -20,7 +20,8 @@
 #define POOL_LANES_MAX 32
 
 struct pool {
-    struct upstream_env env;            /* what every connection needs */
+    struct upstream_env env;            /* what every connection needs (counters: below) */
+    struct upstream_counters counters;  /* of every connection of the pool */
     struct upstream_owner shared_owner; /* of every shared connection */
     struct lane lanes[POOL_LANES_MAX];  /* nlanes open */
     int nlanes;
@@ -65,6 +66,9 @@ struct upstream *pool_dedicated_get(struct pool *p, const struct upstream_owner 
  * state is its lane's), ready, and there is room (upstream.idle_dedicated),
  * else closed. */
 void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable);
+
+/* True when every shared connection of lane 0 carries traffic. */
+bool pool_ready(const struct pool *p);
 
 /* Deadlines and reconnects of the shared connections (upstream_tick). */
 void pool_tick(struct pool *p, ev_tstamp now, bool stalled);

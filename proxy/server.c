@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
+#include "proxy/admin.h"
 #include "proxy/client.h"
+#include "proxy/http.h"
 #include "proxy/introspect.h"
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
@@ -20,6 +24,7 @@
 #define SERVER_CRON_S       0.1 /* deadlines are enforced to this granularity */
 #define SERVER_STALL_S      0.2 /* a longer gap between ticks: the loop stood still */
 #define SERVER_ACCEPT_BURST 64  /* connections accepted per wake-up */
+#define SERVER_WATCH_S      1.0 /* watch_config looks at the file this often */
 
 static const char ERR_MAX_CLIENTS[] = "-ERR max number of clients reached\r\n";
 
@@ -41,7 +46,6 @@ static void server_accept_one(struct server *srv, int fd)
 
 static void server_on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
-    (void)loop;
     (void)revents;
     struct server *srv = io->data;
     for (int i = 0; i < SERVER_ACCEPT_BURST; i++) {
@@ -49,6 +53,8 @@ static void server_on_accept(struct ev_loop *loop, ev_io *io, int revents)
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 log_limited(LOG_WARN, "accept: %s", strerror(errno));
+            if (errno == EMFILE || errno == ENFILE) /* out of descriptors: the next tick retries */
+                ev_io_stop(loop, io);
             return;
         }
         server_accept_one(srv, fd);
@@ -92,6 +98,7 @@ static void server_on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
     }
     log_notice("signal %d: draining %d clients (at most %d ms)", sig->signum, srv->w.stats.clients,
                srv->w.cfg->drain_timeout_ms);
+    sd_notify(0, "STOPPING=1");
     srv->draining = true;
     srv->w.pool.keep_spares = false;
     srv->drain_deadline = ev_now(loop) + srv->w.cfg->drain_timeout_ms / 1000.0;
@@ -99,13 +106,76 @@ static void server_on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
     server_drain_tick(srv, ev_now(loop));
 }
 
+/* exchange_done_fn of a reload the server asked for: systemd hears that it
+ * is over, whatever the outcome (a failed one keeps the running settings). */
+static void server_on_reloaded(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
+{
+    (void)data;
+    (void)len;
+    (void)now_ms;
+    exchange_destroy(&x);
+    sd_notify(0, "READY=1");
+}
+
+static void server_reload(struct server *srv)
+{
+    struct exchange *x = exchange_create(server_on_reloaded, srv);
+    if (x == NULL || reload_request(srv->w.reload, x) < 0) {
+        exchange_destroy(&x);
+        log_error("reload: out of memory");
+        return;
+    }
+    sd_notify(0, "RELOADING=1");
+}
+
 static void server_on_hup(struct ev_loop *loop, ev_signal *sig, int revents)
 {
     (void)loop;
     (void)revents;
-    struct server *srv = sig->data;
-    if (reload_request(srv->w.reload, NULL) < 0)
-        log_error("reload: out of memory");
+    server_reload(sig->data);
+}
+
+/* What identifies a version of the config file: stat() follows symlinks,
+ * so a Kubernetes ConfigMap update, which repoints a symlink, shows as a
+ * new inode ("" when the file cannot be read: a change too). */
+static void server_watch_stamp(const char *path, char *stamp, size_t len)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        snprintf(stamp, len, "-");
+    else
+        snprintf(stamp, len, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)st.st_dev,
+                 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                 st.st_mtim.tv_nsec);
+}
+
+/* watch_config: reloads when the file has changed since the last look. */
+static void server_watch_tick(struct server *srv, ev_tstamp now)
+{
+    char stamp[sizeof(srv->watch_stamp)];
+    if (srv->watch_path == NULL || now < srv->watch_at)
+        return;
+    srv->watch_at = now + SERVER_WATCH_S;
+    server_watch_stamp(srv->watch_path, stamp, sizeof(stamp));
+    if (strcmp(stamp, srv->watch_stamp) == 0)
+        return;
+    memcpy(srv->watch_stamp, stamp, sizeof(stamp));
+    log_notice("config file %s changed: reloading", srv->watch_path);
+    server_reload(srv);
+}
+
+/* Tells systemd when readiness changes (READY=1 the first time). */
+static void server_notify_ready(struct server *srv)
+{
+    const char *why;
+    bool ready = admin_ready(&srv->w, &why);
+    if (ready == srv->ready)
+        return;
+    srv->ready = ready;
+    if (ready)
+        sd_notify(0, "READY=1\nSTATUS=ready");
+    else
+        sd_notifyf(0, "STATUS=not ready: %s", why);
 }
 
 static void server_on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
@@ -121,6 +191,8 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
                     "waits for Redis restart now",
                     (now - srv->cron_at) * 1000);
     srv->cron_at = now;
+    if (srv->listen_fd >= 0 && !ev_is_active(&srv->accept_io))
+        ev_io_start(loop, &srv->accept_io); /* stopped when descriptors ran out */
     pool_tick(&w->pool, now, stalled);
     for (struct client *c = w->clients, *next; c != NULL; c = next) {
         next = c->next;
@@ -128,6 +200,8 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
     }
     invalidation_tick(w->inv, worker_now_ms(w));
     cache_tick(w->cache, worker_now_ms(w));
+    server_notify_ready(srv);
+    server_watch_tick(srv, now);
     if (srv->draining)
         server_drain_tick(srv, now);
 }
@@ -152,7 +226,9 @@ static int server_setup_commands(struct worker *w)
         if (command_table_add_builtin(w->commands) < 0)
             return -1;
     }
-    return command_table_add_proxy(w->commands);
+    if (command_table_add_proxy(w->commands) < 0)
+        return -1;
+    return metrics_setup(&w->metrics, command_table_count(w->commands));
 }
 
 /* The request path: tier, policy, pool, coherence and reloads. */
@@ -178,7 +254,7 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
     }
     if ((w->inv = invalidation_create(w)) == NULL)
         return -1;
-    const struct upstream_env env = {loop, &w->sched, cfg, &srv->upstream_addr, &w->limits};
+    const struct upstream_env env = {loop, &w->sched, cfg, &srv->upstream_addr, &w->limits, NULL};
     if (pool_setup(&w->pool, &env, cfg->pool_size, invalidation_owner(w->inv)) < 0) {
         log_crit("out of memory");
         return -1;
@@ -186,8 +262,21 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
     return invalidation_set_sources(w->inv, w->policy);
 }
 
+/* watch_config: the file at path is looked at every SERVER_WATCH_S. */
+static void server_setup_watch(struct server *srv, const char *path)
+{
+    if (!srv->w.cfg->watch_config)
+        return;
+    if (path == NULL) {
+        log_warn("watch_config: no config file (-c) to watch");
+        return;
+    }
+    srv->watch_path = path;
+    server_watch_stamp(path, srv->watch_stamp, sizeof(srv->watch_stamp));
+}
+
 int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, reload_load_fn load,
-                 void *load_arg)
+                 void *load_arg, const char *config_path)
 {
     memset(srv, 0, sizeof(*srv));
     srv->listen_fd = -1;
@@ -210,6 +299,9 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, r
     }
     if (server_setup_worker(srv, loop, cfg, load, load_arg) < 0)
         return -1;
+    if (config_admin_on(cfg) && (srv->admin = http_create(&srv->w)) == NULL)
+        return -1;
+    server_setup_watch(srv, config_path);
     ev_io_init(&srv->accept_io, server_on_accept, srv->listen_fd, EV_READ);
     ev_timer_init(&srv->cron, server_on_cron, SERVER_CRON_S, SERVER_CRON_S);
     ev_now_update(loop); /* set-up may have taken a while: not a stall */
@@ -242,6 +334,7 @@ void server_teardown(struct server *srv)
     while (w->clients != NULL)
         client_close(w->clients);
     reload_destroy(&w->reload);
+    http_destroy(&srv->admin); /* after the reloads it may wait on are answered */
     if (w->sched.loop != NULL) {
         sched_run(&w->sched); /* writes and frees what the closes queued */
         pool_teardown(&w->pool);
@@ -251,6 +344,7 @@ void server_teardown(struct server *srv)
     cache_destroy(&w->cache);
     policy_destroy(&w->policy);
     command_table_destroy(&w->commands);
+    metrics_teardown(&w->metrics);
     request_keys_free(&w->request_keys);
     ev_timer_stop(w->loop, &srv->cron);
     ev_signal_stop(w->loop, &srv->sig_term);

@@ -16,6 +16,7 @@
 #include "proxy/worker.h"
 
 struct config;
+struct http;
 
 struct server {
     struct worker w;
@@ -27,16 +28,23 @@ struct server {
     ev_signal sig_term;
     ev_signal sig_int;
     ev_signal sig_hup;
+    const char *watch_path; /* the config file, with watch_config; borrowed */
+    char watch_stamp[96];   /* its version last seen */
+    ev_tstamp watch_at;     /* when to look again */
+    struct http *admin;     /* the admin endpoint, NULL when off */
+    bool ready;             /* as last told to systemd */
     bool draining;
     ev_tstamp drain_deadline;
 };
 
-/* Binds the listener, connects the pool and installs the signal handlers
- * (SIGTERM and SIGINT drain, SIGHUP reloads through load). Takes cfg's
- * policy (cfg->policy is left NULL) and builds it. Returns 0, or -1 after
- * logging why. */
+/* Binds the listener and the admin endpoint, connects the pool and installs
+ * the signal handlers (SIGTERM and SIGINT drain, SIGHUP reloads through
+ * load, as does a change of the file at config_path with watch_config).
+ * Takes cfg's policy (cfg->policy is left NULL) and builds it. Tells
+ * systemd (sd_notify) when it is ready, reloading and stopping. Returns 0,
+ * or -1 after logging why. */
 int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, reload_load_fn load,
-                 void *load_arg);
+                 void *load_arg, const char *config_path);
 
 /* Runs until a drain completes; returns the process exit status. */
 int server_run(struct server *srv);

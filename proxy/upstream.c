@@ -123,10 +123,20 @@ void upstream_set_owner(struct upstream *up, const struct upstream_owner *owner)
     up->owner = *owner;
 }
 
+/* Counts n requests failed with err, one of the errors above. */
+static void upstream_count(const struct upstream *up, const char *err, uint64_t n)
+{
+    upstream_failed_e kind = err == ERR_LOST      ? UPSTREAM_FAILED_LOST
+                             : err == ERR_TIMEOUT ? UPSTREAM_FAILED_TIMEOUT
+                                                  : UPSTREAM_FAILED_UNAVAILABLE;
+    up->env->counters->failed[kind] += n;
+}
+
 /* Fails every exchange held with err, oldest first. */
 static void upstream_fail_requests(struct upstream *up, const char *err, size_t len)
 {
     uint64_t now_ms = upstream_now_ms(up);
+    upstream_count(up, err, up->inflight);
     while (up->head != NULL) {
         struct exchange *x = up->head;
         up->head = x->next;
@@ -205,15 +215,13 @@ bool upstream_usable(const struct upstream *up)
 
 void upstream_send(struct upstream *up, const char *data, size_t len, struct exchange *x)
 {
-    if (up->closing || up->state == UPSTREAM_DOWN) { /* failed under an earlier send */
-        if (x != NULL)
+    if (up->closing || up->state == UPSTREAM_DOWN || obuf_append(&up->out, data, len) < 0) {
+        if (!up->closing && up->state != UPSTREAM_DOWN) /* out of memory */
+            upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
+        if (x != NULL) {
+            upstream_count(up, ERR_UNAVAILABLE, 1);
             x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, upstream_now_ms(up));
-        return;
-    }
-    if (obuf_append(&up->out, data, len) < 0) {
-        upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
-        if (x != NULL)
-            x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, upstream_now_ms(up));
+        }
         return;
     }
     if (x != NULL) {
@@ -414,8 +422,10 @@ void upstream_tick(struct upstream *up, ev_tstamp now, bool stalled)
         up->since = up->progress = now;
     switch (up->state) {
     case UPSTREAM_DOWN:
-        if (!up->dedicated && now >= up->retry_at)
+        if (!up->dedicated && now >= up->retry_at) {
+            up->env->counters->reconnects++;
             upstream_connect(up);
+        }
         break;
     case UPSTREAM_CONNECTING:
     case UPSTREAM_HANDSHAKE:

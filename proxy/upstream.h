@@ -28,6 +28,20 @@ struct net_addr;
 /* The reply to a request when no connection to Redis can carry it. */
 #define UPSTREAM_ERR_UNAVAILABLE "-ERR upstream unavailable\r\n"
 
+/* The errors requests get instead of a reply from Redis. */
+typedef enum {
+    UPSTREAM_FAILED_UNAVAILABLE = 0, /* no connection could carry it */
+    UPSTREAM_FAILED_LOST,            /* its connection broke: it may or may not have run */
+    UPSTREAM_FAILED_TIMEOUT,         /* no reply within upstream.timeout */
+    UPSTREAM_FAILED_KINDS,
+} upstream_failed_e;
+
+/* What the connections of a loop count. */
+struct upstream_counters {
+    uint64_t failed[UPSTREAM_FAILED_KINDS]; /* requests, by the error they got */
+    uint64_t reconnects;                    /* attempts of shared connections after the first */
+};
+
 /* What every connection of a loop needs; borrowed, outliving them. */
 struct upstream_env {
     struct ev_loop *loop;
@@ -35,6 +49,7 @@ struct upstream_env {
     const struct config *cfg; /* upstream.* settings, read when used */
     const struct net_addr *addr;
     const struct resp_limits *limits;
+    struct upstream_counters *counters;
 };
 
 struct upstream;

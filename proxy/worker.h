@@ -12,6 +12,7 @@
 #include <ev.h>
 #include <stdint.h>
 
+#include "proxy/metrics.h"
 #include "proxy/pool.h"
 #include "proxy/proto/request.h"
 #include "proxy/proto/resp.h"
@@ -27,7 +28,6 @@ struct reload;
 struct worker_stats {
     int clients; /* connected now */
     uint64_t total_connections;
-    uint64_t total_requests;
 };
 
 struct worker {
@@ -44,7 +44,8 @@ struct worker {
     struct reload *reload;            /* SIGHUP and NEARCACHE RELOAD */
     struct client *clients;           /* every connected client (client.c links them) */
     struct worker_stats stats;
-    uint64_t generation; /* reloads applied: clients find their user again after one */
+    struct metrics metrics; /* requests per command, bytes, latencies */
+    uint64_t generation;    /* reloads applied: clients find their user again after one */
 };
 
 /* The loop's time in milliseconds. */

@@ -72,7 +72,8 @@ def measure(binary, redis_port, clients, rounds, workdir):
     port = free_port()
     log = open(os.path.join(workdir, f"nearcache-{port}.log"), "w")
     proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}",
-                             "--upstream", f"127.0.0.1:{redis_port}"], stderr=log)
+                             "--upstream", f"127.0.0.1:{redis_port}",
+                             "--set", "admin.listen=none"], stderr=log)
     try:
         admin = connect(port)
         while stat(admin, "cache_active") != 1:

@@ -87,8 +87,10 @@ void cache_set_active(struct cache *c, bool active)
 
 void cache_flush(struct cache *c)
 {
-    if (c->tier != NULL)
+    if (c->tier != NULL) {
+        c->dropped[CACHE_DROP_FLUSH] += tier_stats(c->tier)->entries;
         tier_flush_all(c->tier);
+    }
     c->flushes++;
 }
 
@@ -98,18 +100,21 @@ void cache_reload(struct cache *c, const struct config *cfg, struct policy *poli
     c->policy = policy;
 }
 
-/* Drops key in every database the tier has held entries of. */
-static void drop_key(struct cache *c, const char *key, size_t len)
+/* Drops key in every database the tier has held entries of, counting the
+ * entries dropped under cause. */
+static void drop_key(struct cache *c, const char *key, size_t len, cache_drop_e cause)
 {
     if (c->tier == NULL)
         return;
+    uint64_t before = tier_stats(c->tier)->invalidated_entries;
     for (size_t i = 0; i < c->ndbs; i++)
         tier_invalidate_key(c->tier, c->dbs[i], key, len);
+    c->dropped[cause] += tier_stats(c->tier)->invalidated_entries - before;
 }
 
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms)
 {
-    drop_key(c, key, len);
+    drop_key(c, key, len, CACHE_DROP_TRACKING);
     policy_on_write(c->policy, key, len, NULL, now_ms);
 }
 
@@ -167,7 +172,7 @@ static bool write_keys(struct cache *c, struct request *r, uint64_t now_ms, stru
         const char *kb = r->buf + key.off;
         if (!(r->keys->flags[i] & KEYS_KEY_WRITES))
             continue;
-        drop_key(c, kb, key.len);
+        drop_key(c, kb, key.len, CACHE_DROP_WRITE);
         policy_on_write(c->policy, kb, key.len, r->cmd->name, now_ms);
         if (k == NULL || k->flushes > 0)
             continue;
@@ -211,7 +216,7 @@ static bool hit_open(struct cache *c, const char *key, size_t klen, uint64_t now
     if (!ok || rule == NULL || rule->fingerprint != h.fingerprint ||
         !policy_stamps_current(c->policy, stamps, h.nstamps)) {
         c->stale++;
-        drop_key(c, key, klen);
+        drop_key(c, key, klen, CACHE_DROP_RULE);
         return false;
     }
     policy_note_read(c->policy, rule, key, klen, true, now_ms);
@@ -305,7 +310,7 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
             size_t len;
             const char *key = k->data + off + sizeof(size_t);
             memcpy(&len, k->data + off, sizeof(size_t));
-            drop_key(c, key, len);
+            drop_key(c, key, len, CACHE_DROP_WRITE);
             tier_write_end(c->tier, key, len);
             off += sizeof(size_t) + len;
         }
@@ -324,25 +329,57 @@ void cache_tick(struct cache *c, uint64_t now_ms)
         tier_expire_some(c->tier, now_ms, CACHE_EXPIRE_BUDGET);
 }
 
-size_t cache_stats(const struct cache *c, char *buf, size_t len)
+void cache_figures(const struct cache *c, struct cache_figures *out)
 {
     struct tier_stats none = {0};
     const struct tier_stats *s = c->tier != NULL ? tier_stats(c->tier) : &none;
-    uint64_t hits = s->hits - c->stale, misses = s->misses + c->stale, lookups = hits + misses;
-    int n =
-        snprintf(buf, len,
-                 "cache_enabled:%d\r\ncache_active:%d\r\nhits:%llu\r\nmisses:%llu\r\n"
-                 "hit_ratio:%.4f\r\nbypassed:%llu\r\nfills:%llu\r\nfills_refused:%llu\r\n"
-                 "fills_rejected:%llu\r\nevictions:%llu\r\nexpirations:%llu\r\n"
-                 "invalidated_keys:%llu\r\ninvalidated_entries:%llu\r\nflushes:%llu\r\n"
-                 "fills_joined:%llu\r\n"
-                 "entries:%zu\r\nkeys:%zu\r\nbytes:%zu\r\nmax_bytes:%zu\r\n",
-                 c->tier != NULL, c->active, (unsigned long long)hits, (unsigned long long)misses,
-                 lookups ? (double)hits / lookups : 0.0, (unsigned long long)c->bypassed,
-                 (unsigned long long)s->fills, (unsigned long long)s->fills_refused,
-                 (unsigned long long)s->fills_rejected, (unsigned long long)s->evictions,
-                 (unsigned long long)s->expirations, (unsigned long long)s->invalidated_keys,
-                 (unsigned long long)s->invalidated_entries, (unsigned long long)c->flushes,
-                 (unsigned long long)c->joined, s->entries, s->keys, s->bytes, s->max_bytes);
+    *out = (struct cache_figures){
+        .enabled = c->tier != NULL,
+        .active = c->active,
+        .hits = s->hits - c->stale,
+        .misses = s->misses + c->stale,
+        .bypassed = c->bypassed,
+        .fills = s->fills,
+        .fills_refused = s->fills_refused,
+        .fills_rejected = s->fills_rejected,
+        .fills_joined = c->joined,
+        .evictions = s->evictions,
+        .expirations = s->expirations,
+        .invalidated_keys = s->invalidated_keys,
+        .invalidated_entries = s->invalidated_entries,
+        .flushes = c->flushes,
+        .entries = s->entries,
+        .keys = s->keys,
+        .bytes = s->bytes,
+        .max_bytes = s->max_bytes,
+    };
+    memcpy(out->dropped, c->dropped, sizeof(out->dropped));
+}
+
+size_t cache_stats(const struct cache *c, char *buf, size_t len)
+{
+    struct cache_figures f;
+    cache_figures(c, &f);
+    uint64_t lookups = f.hits + f.misses;
+    int n = snprintf(buf, len,
+                     "cache_enabled:%d\r\ncache_active:%d\r\nhits:%llu\r\nmisses:%llu\r\n"
+                     "hit_ratio:%.4f\r\nbypassed:%llu\r\nfills:%llu\r\nfills_refused:%llu\r\n"
+                     "fills_rejected:%llu\r\nevictions:%llu\r\nexpirations:%llu\r\n"
+                     "invalidated_keys:%llu\r\ninvalidated_entries:%llu\r\n"
+                     "invalidated_write:%llu\r\ninvalidated_tracking:%llu\r\n"
+                     "invalidated_rule:%llu\r\ninvalidated_flush:%llu\r\nflushes:%llu\r\n"
+                     "fills_joined:%llu\r\n"
+                     "entries:%zu\r\nkeys:%zu\r\nbytes:%zu\r\nmax_bytes:%zu\r\n",
+                     f.enabled, f.active, (unsigned long long)f.hits, (unsigned long long)f.misses,
+                     lookups ? (double)f.hits / lookups : 0.0, (unsigned long long)f.bypassed,
+                     (unsigned long long)f.fills, (unsigned long long)f.fills_refused,
+                     (unsigned long long)f.fills_rejected, (unsigned long long)f.evictions,
+                     (unsigned long long)f.expirations, (unsigned long long)f.invalidated_keys,
+                     (unsigned long long)f.invalidated_entries,
+                     (unsigned long long)f.dropped[CACHE_DROP_WRITE],
+                     (unsigned long long)f.dropped[CACHE_DROP_TRACKING],
+                     (unsigned long long)f.dropped[CACHE_DROP_RULE],
+                     (unsigned long long)f.dropped[CACHE_DROP_FLUSH], (unsigned long long)f.flushes,
+                     (unsigned long long)f.fills_joined, f.entries, f.keys, f.bytes, f.max_bytes);
     return n < 0 ? 0 : (size_t)n < len ? (size_t)n : len - 1;
 }

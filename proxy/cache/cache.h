@@ -98,6 +98,28 @@ void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now
 /* Reclaims expired entries, a bounded amount per call. */
 void cache_tick(struct cache *c, uint64_t now_ms);
 
+/* Why entries left the tier other than by eviction or expiry. */
+typedef enum {
+    CACHE_DROP_WRITE = 0, /* a write through the proxy */
+    CACHE_DROP_TRACKING,  /* an invalidation from Redis */
+    CACHE_DROP_RULE,      /* a rule change or an invalidation rule voided it */
+    CACHE_DROP_FLUSH,     /* the whole tier was dropped */
+    CACHE_DROP_CAUSES,
+} cache_drop_e;
+
+/* What the tier has done and holds. */
+struct cache_figures {
+    bool enabled, active;
+    uint64_t hits, misses; /* lookups; hits on voided entries count as misses */
+    uint64_t bypassed, fills, fills_refused, fills_rejected, fills_joined;
+    uint64_t evictions, expirations, flushes;
+    uint64_t invalidated_keys, invalidated_entries; /* keys and entries dropped by name */
+    uint64_t dropped[CACHE_DROP_CAUSES];            /* entries, by cause */
+    size_t entries, keys, bytes, max_bytes;
+};
+
+void cache_figures(const struct cache *c, struct cache_figures *out);
+
 /* Writes the statistics as "name:value" lines into buf (at most len bytes,
  * NUL-terminated). Returns the length written. */
 size_t cache_stats(const struct cache *c, char *buf, size_t len);

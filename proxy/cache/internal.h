@@ -34,6 +34,7 @@ struct cache {
     struct entry_buf pack; /* an entry being stored */
     struct cache_fill *flights[CACHE_FLIGHT_BUCKETS]; /* reads in flight, by identity hash */
     uint64_t joined;                                  /* reads that joined one in flight */
+    uint64_t dropped[CACHE_DROP_CAUSES];              /* entries, by why */
 };
 
 /* Whether tracking covers key: any key in default mode, else keys under a

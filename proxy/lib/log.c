@@ -22,6 +22,11 @@ int log_level_parse(const char *name, log_level_e *out)
     return -1;
 }
 
+const char *log_level_name(log_level_e level)
+{
+    return LOG_NAMES[level];
+}
+
 void log_write(log_level_e level, const char *fmt, ...)
 {
     char line[1024];

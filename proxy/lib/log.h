@@ -20,6 +20,9 @@ extern log_level_e log_level;
  * Returns 0 and stores the level, or -1 when the name is unknown. */
 int log_level_parse(const char *name, log_level_e *out);
 
+/* The name of level ("notice"). */
+const char *log_level_name(log_level_e level);
+
 /* Writes one line "<time> <level> <message>" to stderr. Use the macros. */
 void log_write(log_level_e level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -303,12 +303,14 @@ int command_table_add(struct command_table *t, const struct command *cmd)
     len = strlen(copy.name);
     i = slot_find(t, copy.name, len);
     if (t->slots[i] != 0) {
-        t->cmds[t->slots[i] - 1] = copy;
+        copy.index = t->slots[i] - 1;
+        t->cmds[copy.index] = copy;
         return 0;
     }
     if (table_reserve(t) < 0)
         return -1;
     i = slot_find(t, copy.name, len);
+    copy.index = (unsigned)t->count;
     t->cmds[t->count++] = copy;
     t->slots[i] = (uint32_t)t->count;
     return 0;

@@ -65,7 +65,7 @@ class Servers:
             if not wait_until(lambda: answers_ping(self.redis_port), 10):
                 raise RuntimeError(f"redis-server on port {self.redis_port} did not answer PING")
             argv = [self.binary, "--listen", f"{HOST}:{self.proxy_port}",
-                    "--upstream", f"{HOST}:{self.redis_port}"]
+                    "--upstream", f"{HOST}:{self.redis_port}", "--set", "admin.listen=none"]
             for setting in self.settings:
                 argv += ["--set", setting]
             proxy = self._spawn(argv, "nearcache.log")

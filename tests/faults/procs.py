@@ -104,7 +104,7 @@ class Proxy:
         self.port = free_port()
         self.argv = [self.binary, "-c", config_path,
                      "--listen", f"{HOST}:{self.port}",
-                     "--upstream", f"{HOST}:{upstream_port}"]
+                     "--upstream", f"{HOST}:{upstream_port}", "--set", "admin.listen=none"]
         for setting in settings:
             self.argv += ["--set", setting]
         self.proc = None

@@ -49,8 +49,10 @@ static bool proxy_launch(struct proxy *p, int upstream_port, const char *config,
     char listen[32], upstream[32];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
     snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", upstream_port);
-    const char *argv[64] = {harness_bin(), "--listen", listen, "--upstream", upstream};
-    int argc = 5;
+    /* no admin endpoint unless a test sets one: proxies run side by side */
+    const char *argv[64] = {harness_bin(), "--listen", listen, "--upstream", upstream, "--set",
+                            "admin.listen=none"};
+    int argc = 7;
     if (config != NULL) {
         argv[argc++] = "--config";
         argv[argc++] = config;

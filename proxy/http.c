@@ -1,0 +1,382 @@
+/* http.c - the admin endpoint on libmicrohttpd, driven by the loop. */
+#include "proxy/http.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "policy/policy.h"
+#include "policy/users.h"
+#include "proxy/admin.h"
+#include "proxy/cache/cache.h"
+#include "proxy/exchange.h"
+#include "proxy/lib/log.h"
+#include "proxy/metrics.h"
+#include "proxy/net.h"
+#include "proxy/reload.h"
+#include "proxy/worker.h"
+
+#define HTTP_CONNECTIONS_MAX 32         /* admin connections at once */
+#define HTTP_TIMEOUT_S       5          /* a connection idle this long is closed */
+#define HTTP_MEMORY_MAX      (16 << 10) /* per connection: headers beyond this get 431 */
+#define HTTP_BODY_MAX        1024       /* bytes of request body accepted (and ignored) */
+
+static const char JSON[] = "application/json";
+static const char TEXT[] = "text/plain; charset=utf-8";
+static const char PROMETHEUS[] = "text/plain; version=0.0.4; charset=utf-8";
+
+struct http {
+    struct worker *w;
+    struct MHD_Daemon *mhd;
+    int listen_fd;
+    ev_io io;       /* libmicrohttpd's epoll descriptor */
+    ev_timer timer; /* its next timeout */
+};
+
+/* One request's state, from its first call to its completion. */
+struct http_request {
+    struct http *h;
+    struct MHD_Connection *conn;
+    size_t body;  /* bytes of body seen */
+    bool waiting; /* suspended until a reload is answered */
+    char *answer; /* the reload's answer, malloc'd */
+};
+
+/* A reply: status, type and body (copied). */
+static enum MHD_Result http_reply(struct MHD_Connection *conn, unsigned status, const char *type,
+                                  const char *body, size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == MHD_HTTP_UNAUTHORIZED)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result ok = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+/* As http_reply, taking a malloc'd body; 500 when it is NULL. */
+static enum MHD_Result http_reply_owned(struct MHD_Connection *conn, const char *type, char *body,
+                                        size_t len)
+{
+    if (body == NULL)
+        return http_reply(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, TEXT, "out of memory\n", 14);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result ok = MHD_queue_response(conn, MHD_HTTP_OK, r);
+    MHD_destroy_response(r);
+    return ok;
+}
+
+static enum MHD_Result http_text(struct MHD_Connection *conn, unsigned status, const char *text)
+{
+    return http_reply(conn, status, TEXT, text, strlen(text));
+}
+
+/* ---- routes --------------------------------------------------------------- */
+
+typedef enum MHD_Result (*http_route_fn)(struct http_request *req);
+
+static enum MHD_Result route_metrics(struct http_request *req)
+{
+    size_t len = 0;
+    char *text = metrics_prometheus(req->h->w, &len);
+    return http_reply_owned(req->conn, PROMETHEUS, text, len);
+}
+
+static enum MHD_Result route_stats(struct http_request *req)
+{
+    size_t len = 0;
+    char *text = metrics_json(req->h->w, &len);
+    return http_reply_owned(req->conn, JSON, text, len);
+}
+
+static enum MHD_Result route_healthz(struct http_request *req)
+{
+    return http_text(req->conn, MHD_HTTP_OK, "ok\n");
+}
+
+static enum MHD_Result route_readyz(struct http_request *req)
+{
+    const char *why;
+    char text[128];
+    if (admin_ready(req->h->w, &why))
+        return http_text(req->conn, MHD_HTTP_OK, "ready\n");
+    snprintf(text, sizeof(text), "not ready: %s\n", why);
+    return http_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, text);
+}
+
+static void config_one(void *arg, const char *name, const char *value)
+{
+    json_object_set_new(arg, name, value != NULL ? json_string(value) : json_null());
+}
+
+/* The settings in force (secrets redacted) and the policy's rules. */
+static enum MHD_Result route_config(struct http_request *req)
+{
+    static const char *const KINDS[] = {"validate", "cache", "invalidate", "module"};
+    const struct worker *w = req->h->w;
+    json_t *root = json_object(), *settings = json_object(), *rules = json_array();
+    config_describe(w->cfg, config_one, settings);
+    for (size_t i = 0; i < policy_rule_count(w->policy); i++) {
+        const char *name;
+        policy_kind_e kind;
+        policy_rule(w->policy, i, &name, &kind);
+        json_array_append_new(rules, json_pack("{s:s,s:s}", "kind", KINDS[kind], "name", name));
+    }
+    json_object_set_new(root, "settings", settings);
+    json_object_set_new(root, "policy", rules);
+    json_object_set_new(root, "client_users", json_integer((json_int_t)users_count(w->cfg->users)));
+    char *text = json_dumps(root, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    return http_reply_owned(req->conn, JSON, text, text != NULL ? strlen(text) : 0);
+}
+
+/* exchange_done_fn of a reload's waiter: keeps the answer and resumes the
+ * request, which then replies with it. */
+static void reload_answered(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
+{
+    (void)now_ms;
+    struct http_request *req = x->arg;
+    exchange_destroy(&x);
+    req->answer = strndup(data, len);
+    req->waiting = false;
+    MHD_resume_connection(req->conn);
+    ev_feed_event(req->h->w->loop, &req->h->io, EV_READ); /* http_run, outside this call */
+}
+
+static enum MHD_Result route_reload(struct http_request *req)
+{
+    if (req->answer != NULL) { /* "+OK\r\n" or "-ERR reload failed: ...\r\n" */
+        bool ok = req->answer[0] == '+';
+        char text[512];
+        snprintf(text, sizeof(text), "%.*s\n", (int)strcspn(req->answer + 1, "\r\n"),
+                 req->answer + 1);
+        return http_text(req->conn, ok ? MHD_HTTP_OK : MHD_HTTP_UNPROCESSABLE_CONTENT, text);
+    }
+    struct exchange *x = exchange_create(reload_answered, req);
+    if (x == NULL || reload_request(req->h->w->reload, x) < 0) {
+        exchange_destroy(&x);
+        return http_text(req->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    }
+    req->waiting = true;
+    MHD_suspend_connection(req->conn);
+    return MHD_YES;
+}
+
+static enum MHD_Result route_flush(struct http_request *req)
+{
+    struct cache_figures f;
+    char text[64];
+    cache_figures(req->h->w->cache, &f);
+    cache_flush(req->h->w->cache);
+    log_notice("admin: tier flushed (%zu entries)", f.entries);
+    snprintf(text, sizeof(text), "{\"flushed\": %zu}\n", f.entries);
+    return http_reply(req->conn, MHD_HTTP_OK, JSON, text, strlen(text));
+}
+
+static const struct {
+    const char *path;
+    bool action; /* POST, with the token; else GET or HEAD */
+    http_route_fn fn;
+} ROUTES[] = {
+    {"/metrics", false, route_metrics}, {"/stats", false, route_stats},
+    {"/healthz", false, route_healthz}, {"/readyz", false, route_readyz},
+    {"/config", false, route_config},   {"/reload", true, route_reload},
+    {"/flush", true, route_flush},
+};
+
+/* 0 when the request carries admin.token, else the status to refuse it with. */
+static unsigned http_authorize(const struct http *h, struct MHD_Connection *conn)
+{
+    static const char BEARER[] = "Bearer ";
+    const char *token = h->w->cfg->admin_token;
+    const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (auth == NULL)
+        return MHD_HTTP_UNAUTHORIZED;
+    if (token == NULL || strncasecmp(auth, BEARER, sizeof(BEARER) - 1) != 0)
+        return MHD_HTTP_FORBIDDEN;
+    unsigned char digest[USERS_DIGEST_LEN];
+    users_digest(token, strlen(token), digest);
+    const char *given = auth + sizeof(BEARER) - 1;
+    return users_digest_matches(digest, given, strlen(given)) ? 0 : MHD_HTTP_FORBIDDEN;
+}
+
+/* Finds the route of url and checks the method and, for actions, the token;
+ * NULL after queuing the refusal in *refused. */
+static http_route_fn http_route(const struct http *h, struct MHD_Connection *conn, const char *url,
+                                const char *method, enum MHD_Result *refused)
+{
+    bool read = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+    for (size_t i = 0; i < sizeof(ROUTES) / sizeof(*ROUTES); i++) {
+        if (strcmp(url, ROUTES[i].path) != 0)
+            continue;
+        if (ROUTES[i].action ? strcmp(method, "POST") != 0 : !read) {
+            *refused = http_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                 ROUTES[i].action ? "use POST\n" : "use GET\n");
+            return NULL;
+        }
+        unsigned status = ROUTES[i].action ? http_authorize(h, conn) : 0;
+        if (status != 0) {
+            *refused = http_text(
+                conn, status,
+                h->w->cfg->admin_token == NULL    ? "admin actions are off: set admin.token\n"
+                : status == MHD_HTTP_UNAUTHORIZED ? "needs Authorization: Bearer <admin.token>\n"
+                                                  : "wrong token\n");
+            return NULL;
+        }
+        return ROUTES[i].fn;
+    }
+    *refused = http_text(conn, MHD_HTTP_NOT_FOUND, "not found\n");
+    return NULL;
+}
+
+/* MHD_AccessHandlerCallback: called once with the headers, once per piece
+ * of body and once at its end; the route answers at the end. */
+static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                       const char *method, const char *version, const char *upload,
+                                       size_t *upload_size, void **state)
+{
+    (void)version;
+    (void)upload;
+    struct http_request *req = *state;
+    if (req == NULL) {
+        const char *length =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (length != NULL && strtoull(length, NULL, 10) > HTTP_BODY_MAX)
+            return http_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+        if ((req = calloc(1, sizeof(*req))) == NULL)
+            return MHD_NO;
+        *req = (struct http_request){cls, conn, 0, false, NULL};
+        *state = req;
+        return MHD_YES;
+    }
+    if (*upload_size > 0) { /* a body of no announced length can only be cut off */
+        req->body += *upload_size;
+        *upload_size = 0;
+        return req->body <= HTTP_BODY_MAX ? MHD_YES : MHD_NO;
+    }
+    enum MHD_Result refused = MHD_NO;
+    http_route_fn fn = http_route(cls, conn, url, method, &refused);
+    return fn != NULL ? fn(req) : refused;
+}
+
+static void http_on_completed(void *cls, struct MHD_Connection *conn, void **state,
+                              enum MHD_RequestTerminationCode why)
+{
+    (void)cls;
+    (void)conn;
+    (void)why;
+    struct http_request *req = *state;
+    if (req != NULL) {
+        free(req->answer);
+        free(req);
+    }
+    *state = NULL;
+}
+
+static void http_on_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char line[256];
+    vsnprintf(line, sizeof(line), fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_limited(LOG_INFO, "admin: %s", line);
+}
+
+/* ---- on the loop ------------------------------------------------------------ */
+
+/* Lets libmicrohttpd do what is ready, then waits for its next timeout. */
+static void http_run(struct http *h)
+{
+    MHD_UNSIGNED_LONG_LONG ms = 0;
+    MHD_run(h->mhd);
+    ev_timer_stop(h->w->loop, &h->timer);
+    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
+        ev_timer_set(&h->timer, (double)ms / 1000.0, 0.0);
+        ev_timer_start(h->w->loop, &h->timer);
+    }
+}
+
+static void http_on_io(struct ev_loop *loop, ev_io *io, int revents)
+{
+    (void)loop;
+    (void)revents;
+    http_run((struct http *)((char *)io - offsetof(struct http, io)));
+}
+
+static void http_on_timer(struct ev_loop *loop, ev_timer *timer, int revents)
+{
+    (void)loop;
+    (void)revents;
+    http_run((struct http *)((char *)timer - offsetof(struct http, timer)));
+}
+
+static struct MHD_Daemon *http_start(struct http *h)
+{
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    return MHD_start_daemon(flags, 0, NULL, NULL, http_on_request, h, MHD_OPTION_LISTEN_SOCKET,
+                            h->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+                            (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                            (size_t)HTTP_MEMORY_MAX, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed,
+                            NULL, MHD_OPTION_EXTERNAL_LOGGER, http_on_log, NULL, MHD_OPTION_END);
+}
+
+struct http *http_create(struct worker *w)
+{
+    const char *addr = w->cfg->admin_listen, *why;
+    struct net_addr a;
+    struct http *h = calloc(1, sizeof(*h));
+    if (h == NULL) {
+        log_crit("admin: out of memory");
+        return NULL;
+    }
+    h->w = w;
+    h->listen_fd = 0;
+    if (net_addr_parse(addr, &a, &why) < 0 || (h->listen_fd = net_listen(&a)) < 0) {
+        log_crit("admin.listen %s: %s", addr, h->listen_fd < 0 ? strerror(errno) : why);
+        free(h);
+        return NULL;
+    }
+    if ((h->mhd = http_start(h)) == NULL) {
+        log_crit("admin.listen %s: the HTTP server did not start", addr);
+        close(h->listen_fd);
+        free(h);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+    ev_io_init(&h->io, http_on_io, info->epoll_fd, EV_READ);
+    ev_timer_init(&h->timer, http_on_timer, 0.0, 0.0);
+    ev_io_start(w->loop, &h->io);
+    log_notice("admin endpoint on http://%s", addr);
+    return h;
+}
+
+void http_destroy(struct http **hp)
+{
+    struct http *h = hp != NULL ? *hp : NULL;
+    if (h == NULL)
+        return;
+    ev_io_stop(h->w->loop, &h->io);
+    ev_timer_stop(h->w->loop, &h->timer);
+    MHD_stop_daemon(h->mhd); /* closes its connections and the listening socket */
+    if (h->w->cfg->admin_listen[0] == '/')
+        unlink(h->w->cfg->admin_listen);
+    free(h);
+    *hp = NULL;
+}
