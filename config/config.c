@@ -43,6 +43,7 @@ typedef enum {
     OPT_BYTES,     /* int64_t, number with an optional b/kb/mb/gb suffix */
     OPT_DURATION,  /* int milliseconds, number with an optional ms/s/m suffix */
     OPT_LOG_LEVEL, /* log_level_e */
+    OPT_LOG_FMT,   /* log_format_e */
     OPT_BOOL,      /* bool: true/false, yes/no, on/off */
 } opt_type_e;
 
@@ -63,6 +64,7 @@ struct option {
 static const struct option OPTIONS[] = {
     {"listen", OPT_ADDRESS, OFF(listen), 0, 0, "127.0.0.1:6380", FIXED},
     {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "notice", 0},
+    {"log_format", OPT_LOG_FMT, OFF(log_format), 0, 0, "text", 0},
     {"upstream.address", OPT_ADDRESS, OFF(upstream), 0, 0, "127.0.0.1:6379", FIXED},
     {"upstream.username", OPT_STRING, OFF(upstream_username), 0, 0, NULL, FIXED},
     {"upstream.password", OPT_STRING, OFF(upstream_password), 0, 0, NULL, FIXED},
@@ -96,7 +98,7 @@ static const struct option OPTIONS[] = {
 
 /* Environment variables with the prefix that name no setting but are not
  * errors: main.c reads them itself. */
-static const char *const ENV_RESERVED[] = {"NEARCACHE_CONFIG", NULL};
+static const char *const ENV_RESERVED[] = {"NEARCACHE_CONFIG", "NEARCACHE_DEBUG", NULL};
 
 /* ---- setters: text -> field ---------------------------------------------- */
 
@@ -117,6 +119,7 @@ static int set_string(struct config *, const struct option *, const char *, char
 static int set_address(struct config *, const struct option *, const char *, char *, size_t);
 static int set_number(struct config *, const struct option *, const char *, char *, size_t);
 static int set_log_level(struct config *, const struct option *, const char *, char *, size_t);
+static int set_log_format(struct config *, const struct option *, const char *, char *, size_t);
 static int set_bool(struct config *, const struct option *, const char *, char *, size_t);
 
 struct opt_type {
@@ -134,6 +137,7 @@ static const struct opt_type TYPES[] = {
     [OPT_BYTES] = {set_number, BYTE_UNITS, sizeof(int64_t), "expected a size like 64mb"},
     [OPT_DURATION] = {set_number, TIME_UNITS, sizeof(int), "expected a duration like 500ms"},
     [OPT_LOG_LEVEL] = {set_log_level, NULL, 0, "expected crit, error, warn, notice, info or debug"},
+    [OPT_LOG_FMT] = {set_log_format, NULL, 0, "expected text or json"},
     [OPT_BOOL] = {set_bool, NULL, 0, "expected true or false"},
 };
 
@@ -152,6 +156,7 @@ static size_t option_size(const struct option *opt)
 {
     return opt->type == OPT_BOOL        ? sizeof(bool)
            : opt->type == OPT_LOG_LEVEL ? sizeof(log_level_e)
+           : opt->type == OPT_LOG_FMT   ? sizeof(log_format_e)
                                         : TYPES[opt->type].width;
 }
 
@@ -372,6 +377,18 @@ static int set_log_level(struct config *cfg, const struct option *opt, const cha
     if (log_level_parse(text, &level) != 0)
         return fail(reason, len, "%s", TYPES[opt->type].expect);
     *(log_level_e *)field_of(cfg, opt) = level;
+    return 0;
+}
+
+static int set_log_format(struct config *cfg, const struct option *opt, const char *text,
+                          char *reason, size_t len)
+{
+    log_format_e format;
+    if (text == NULL || text[0] == '\0')
+        return fail(reason, len, "needs a value");
+    if (log_format_parse(text, &format) != 0)
+        return fail(reason, len, "%s", TYPES[opt->type].expect);
+    *(log_format_e *)field_of(cfg, opt) = format;
     return 0;
 }
 
@@ -801,6 +818,9 @@ static void option_text(const struct config *cfg, const struct option *opt, char
         break;
     case OPT_LOG_LEVEL:
         snprintf(buf, len, "%s", log_level_name(*(const log_level_e *)field));
+        break;
+    case OPT_LOG_FMT:
+        snprintf(buf, len, "%s", log_format_name(*(const log_format_e *)field));
         break;
     case OPT_BOOL:
         snprintf(buf, len, "%s", *(const bool *)field ? "true" : "false");

@@ -18,8 +18,9 @@ struct policy;
 struct users;
 
 struct config {
-    char *listen;          /* "host:port", "[v6]:port" or a unix socket path */
-    log_level_e log_level; /* log_level */
+    char *listen;            /* "host:port", "[v6]:port" or a unix socket path */
+    log_level_e log_level;   /* log_level */
+    log_format_e log_format; /* log_format: text or json */
 
     char *upstream;          /* upstream.address: Redis, same forms as listen */
     char *upstream_username; /* upstream.username: ACL user for AUTH, or NULL */

@@ -154,7 +154,9 @@ static void client_emit(struct client *c, const char *data, size_t len)
         return;
     int64_t limit = c->w->cfg->max_output_buffer;
     if (obuf_append(&c->out, data, len) < 0 || (limit > 0 && (int64_t)c->out.len > limit)) {
-        log_limited(LOG_WARN, "client: output buffer over %lld bytes, closing", (long long)limit);
+        log_limited(LOG_WARN, "client_output_limit",
+                    "client: output buffer over {limit_bytes=%lld} bytes, closing",
+                    (long long)limit);
         client_close(c);
         return;
     }
@@ -569,7 +571,7 @@ static void client_protocol_error(struct client *c, const char *err)
     int n = snprintf(line, sizeof(line), "-ERR %s\r\n", err);
     client_local(c, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
     c->last_write = true;
-    log_limited(LOG_INFO, "client: %s", err);
+    log_limited(LOG_INFO, "client_protocol_error", "client: {reason=%s}", err);
 }
 /* Inline requests are re-encoded as multibulk before they go upstream. */
 static dispatch_e client_dispatch_inline(struct client *c, const char *line, size_t len)
@@ -606,7 +608,8 @@ static void client_process(struct client *c)
         resp_status_e st = resp_scan_request(&c->scan, &c->w->limits, buf, avail, &req);
         if (st == RESP_INCOMPLETE) {
             if ((int64_t)avail > c->w->cfg->max_query_buffer) {
-                log_limited(LOG_WARN, "client: query buffer over %zu bytes, closing", avail);
+                log_limited(LOG_WARN, "client_query_limit",
+                            "client: query buffer over {bytes=%zu} bytes, closing", avail);
                 client_close(c);
             }
             break;

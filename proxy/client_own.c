@@ -25,8 +25,10 @@ void client_moved(struct client *c, struct lane lane)
         session_move(&c->session, &c->w->pool, i);
         return;
     }
-    log_limited(LOG_WARN, "client: database %d, RESP%d: no lane left (%d in use), closing", lane.db,
-                lane.resp, POOL_LANES_MAX);
+    log_limited(
+        LOG_WARN, "client_no_lane",
+        "client: database {db=%d}, RESP{resp=%d}: no lane left ({lanes=%d} in use), closing",
+        lane.db, lane.resp, POOL_LANES_MAX);
     c->last_write = true;
 }
 

@@ -184,7 +184,7 @@ static enum MHD_Result route_flush(struct http_request *req)
     char text[64];
     cache_figures(req->h->w->cache, &f);
     cache_flush(req->h->w->cache);
-    log_notice("admin: tier flushed (%zu entries)", f.entries);
+    log_notice("admin_flush", "admin: tier flushed ({entries=%zu} entries)", f.entries);
     snprintf(text, sizeof(text), "{\"flushed\": %zu}\n", f.entries);
     return http_reply(req->conn, MHD_HTTP_OK, JSON, text, strlen(text));
 }
@@ -295,7 +295,7 @@ static void http_on_log(void *cls, const char *fmt, va_list ap)
     char line[256];
     vsnprintf(line, sizeof(line), fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    log_limited(LOG_INFO, "admin: %s", line);
+    log_limited(LOG_INFO, "admin_http", "admin: {reason=%s}", line);
 }
 
 /* ---- on the loop ------------------------------------------------------------ */
@@ -343,18 +343,20 @@ struct http *http_create(struct worker *w)
     struct net_addr a;
     struct http *h = calloc(1, sizeof(*h));
     if (h == NULL) {
-        log_crit("admin: out of memory");
+        log_crit("out_of_memory", "admin: out of memory");
         return NULL;
     }
     h->w = w;
     h->listen_fd = 0;
     if (net_addr_parse(addr, &a, &why) < 0 || (h->listen_fd = net_listen(&a)) < 0) {
-        log_crit("admin.listen %s: %s", addr, h->listen_fd < 0 ? strerror(errno) : why);
+        log_crit("admin_listen_failed", "admin.listen {address=%s}: {reason=%s}", addr,
+                 h->listen_fd < 0 ? strerror(errno) : why);
         free(h);
         return NULL;
     }
     if ((h->mhd = http_start(h)) == NULL) {
-        log_crit("admin.listen %s: the HTTP server did not start", addr);
+        log_crit("admin_listen_failed", "admin.listen {address=%s}: the HTTP server did not start",
+                 addr);
         close(h->listen_fd);
         free(h);
         return NULL;
@@ -363,7 +365,7 @@ struct http *http_create(struct worker *w)
     ev_io_init(&h->io, http_on_io, info->epoll_fd, EV_READ);
     ev_timer_init(&h->timer, http_on_timer, 0.0, 0.0);
     ev_io_start(w->loop, &h->io);
-    log_notice("admin endpoint on http://%s", addr);
+    log_notice("admin_listening", "admin endpoint on http://{address=%s}", addr);
     return h;
 }
 

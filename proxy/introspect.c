@@ -10,6 +10,8 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "proxy/lib/log.h"
+
 /* Fields of a COMMAND entry (Redis 7). */
 enum {
     ENTRY_NAME = 0,
@@ -206,7 +208,8 @@ static int auth(redisContext *c, const char *user, const char *password, char *e
     int rc = 0;
 
     if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        set_err(err, errlen, "AUTH refused: %s", r != NULL ? r->str : c->errstr);
+        const char *why = r != NULL ? r->str : c->errstr;
+        set_err(err, errlen, "AUTH refused: %.*s", (int)log_redis_error_len(why, strlen(why)), why);
         rc = -1;
     }
     freeReplyObject(r);

@@ -141,13 +141,17 @@ static void apply(struct invalidation *inv, unsigned actions, struct track_conn 
         return;
     int n = data == NULL ? 0 : shown(len);
     if (co->state == COHERENCE_REFUSED)
-        log_warn("tracking: CLIENT TRACKING refused (%.*s): writes made elsewhere are seen "
-                 "within cache.ttl only; asking again every %d ms",
-                 n, data, COHERENCE_PROBE_MS);
+        log_warn("tracking_state",
+                 "tracking: CLIENT TRACKING {state=%s} ({reason=%.*s}): writes made elsewhere are "
+                 "seen within cache.ttl only; asking again every {retry_ms=%d} ms",
+                 "refused", n, data, COHERENCE_PROBE_MS);
     else if (co->state == COHERENCE_DOWN)
-        log_warn("tracking: subscriber lost: local tier off until it is back");
+        log_warn("tracking_state",
+                 "tracking: subscriber {state=%s}: local tier off until it is back", "lost");
     else
-        log_notice("tracking: invalidations redirected to client %lld", co->id);
+        log_notice("tracking_state",
+                   "tracking: invalidations {state=%s} to client {client_id=%lld}", "redirected",
+                   co->id);
 }
 
 /* The reply to CLIENT TRACKING on ... REDIRECT x->index. */
@@ -160,7 +164,8 @@ static void track_reply(struct exchange *x, const char *data, size_t len, uint64
     struct invalidation *inv = tc->inv;
     unsigned actions = coherence_reply(&inv->coherence, sent_id, data, len, now_ms);
     if (actions & COHERENCE_RETRY)
-        log_limited(LOG_WARN, "tracking: CLIENT TRACKING failed (%.*s): trying again", shown(len),
+        log_limited(LOG_WARN, "tracking_redirect_failed",
+                    "tracking: CLIENT TRACKING failed ({reason=%.*s}): trying again", shown(len),
                     data);
     apply(inv, actions, tc, sent_id, data, len, now_ms);
 }
@@ -181,7 +186,8 @@ static void on_push(void *arg, const char *data, size_t len)
     static const char BROKEN[] = "tracking-redir-broken";
     struct invalidation *inv = arg;
     if (memmem(data, len, BROKEN, sizeof(BROKEN) - 1) != NULL) {
-        log_limited(LOG_WARN, "tracking: redirection broken: local tier flushed");
+        log_limited(LOG_WARN, "tracking_redirect_broken",
+                    "tracking: redirection broken: local tier flushed");
         cache_flush(inv->w->cache);
     }
 }
@@ -243,7 +249,7 @@ struct invalidation *invalidation_create(struct worker *w)
     size_t nconns = (size_t)cfg->pool_size * POOL_LANES_MAX;
     if (inv == NULL || (inv->conns = calloc(nconns, sizeof(*inv->conns))) == NULL) {
         free(inv);
-        log_crit("out of memory");
+        log_crit("out_of_memory", "out of memory");
         return NULL;
     }
     inv->w = w;

@@ -145,6 +145,10 @@ int main(int argc, char **argv)
     struct options opts = {0};
     if (parse_args(argc, argv, &opts) < 0)
         return 2;
+    if (log_debug_setup(getenv("NEARCACHE_DEBUG")) < 0) {
+        fputs("NEARCACHE_DEBUG: expected 0 or 1\n", stderr);
+        return 2;
+    }
     struct config cfg;
     char err[512];
     if (load_config(&cfg, &opts, err, sizeof(err)) < 0) {
@@ -157,7 +161,7 @@ int main(int argc, char **argv)
         config_deinit(&cfg);
         return rc;
     }
-    log_level = cfg.log_level;
+    log_configure(cfg.log_level, cfg.log_format);
     /* Large replies and requests (100 KB values) pass through buffers of
      * their size: keep freed memory in the heap rather than handing it back
      * to the kernel and faulting it in again for the next one (that cost ten

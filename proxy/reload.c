@@ -110,7 +110,7 @@ static void reload_start(struct reload *r)
 static void reload_fixed_changed(void *arg, const char *name)
 {
     (void)arg;
-    log_warn("reload: %s changed: restart to apply it", name);
+    log_warn("reload_restart_needed", "reload: {setting=%s} changed: restart to apply it", name);
 }
 
 /* Puts the job's settings and policy in force; cannot fail. */
@@ -123,7 +123,7 @@ static void reload_apply(struct reload *r)
     config_deinit(w->cfg);
     *w->cfg = job->next;
     w->generation++;
-    log_level = w->cfg->log_level;
+    log_configure(w->cfg->log_level, w->cfg->log_format);
     w->limits.max_bulk_len = w->cfg->max_bulk_len;
     w->limits.max_multibulk_len = w->cfg->max_multibulk_len;
     w->limits.max_inline_len = (size_t)w->cfg->max_inline_len;
@@ -133,9 +133,12 @@ static void reload_apply(struct reload *r)
     w->policy = job->policy;
     job->policy = NULL;
     if (invalidation_set_sources(w->inv, w->policy) < 0)
-        log_error("reload: out of memory registering the invalidation sources");
-    log_notice("reloaded: %zu policy rules, read and built in %.0f ms, applied in %.2f ms",
-               policy_rule_count(w->policy), job->took * 1000, (ev_time() - start) * 1000);
+        log_error("out_of_memory", "reload: out of memory registering the invalidation sources");
+    log_notice(
+        "reloaded",
+        "reloaded: {rules=%zu} policy rules, read and built in {build_ms=%.0f} ms, applied in "
+        "{apply_ms=%.2f} ms",
+        policy_rule_count(w->policy), job->took * 1000, (ev_time() - start) * 1000);
 }
 
 /* Answers every waiter of w with reply[0..len) and empties w. */
@@ -179,7 +182,7 @@ static void reload_on_done(struct ev_loop *loop, ev_async *w, int revents)
     } else {
         r->failed++;
         config_deinit(&r->job.next);
-        log_error("reload failed, running settings kept: %s", r->job.err);
+        log_error("reload_failed", "reload failed, running settings kept: {reason=%s}", r->job.err);
     }
     reload_answer_job(r, ok);
     if (!r->again)

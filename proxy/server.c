@@ -52,7 +52,7 @@ static void server_on_accept(struct ev_loop *loop, ev_io *io, int revents)
         int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_limited(LOG_WARN, "accept: %s", strerror(errno));
+                log_limited(LOG_WARN, "accept_failed", "accept: {reason=%s}", strerror(errno));
             if (errno == EMFILE || errno == ENFILE) /* out of descriptors: the next tick retries */
                 ev_io_stop(loop, io);
             return;
@@ -82,7 +82,7 @@ static void server_drain_tick(struct server *srv, ev_tstamp now)
             client_close(c);
     }
     if (srv->w.stats.clients == 0) {
-        log_notice("drained, exiting");
+        log_notice("drain_done", "drained, exiting");
         ev_break(srv->w.loop, EVBREAK_ALL);
     }
 }
@@ -92,12 +92,13 @@ static void server_on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
     (void)revents;
     struct server *srv = sig->data;
     if (srv->draining) {
-        log_notice("signal %d again: exiting now", sig->signum);
+        log_notice("drain_abort", "signal {signal=%d} again: exiting now", sig->signum);
         ev_break(loop, EVBREAK_ALL);
         return;
     }
-    log_notice("signal %d: draining %d clients (at most %d ms)", sig->signum, srv->w.stats.clients,
-               srv->w.cfg->drain_timeout_ms);
+    log_notice("drain_start",
+               "signal {signal=%d}: draining {clients=%d} clients (at most {timeout_ms=%d} ms)",
+               sig->signum, srv->w.stats.clients, srv->w.cfg->drain_timeout_ms);
     sd_notify(0, "STOPPING=1");
     srv->draining = true;
     srv->w.pool.keep_spares = false;
@@ -122,7 +123,7 @@ static void server_reload(struct server *srv)
     struct exchange *x = exchange_create(server_on_reloaded, srv);
     if (x == NULL || reload_request(srv->w.reload, x) < 0) {
         exchange_destroy(&x);
-        log_error("reload: out of memory");
+        log_error("out_of_memory", "reload: out of memory");
         return;
     }
     sd_notify(0, "RELOADING=1");
@@ -160,7 +161,7 @@ static void server_watch_tick(struct server *srv, ev_tstamp now)
     if (strcmp(stamp, srv->watch_stamp) == 0)
         return;
     memcpy(srv->watch_stamp, stamp, sizeof(stamp));
-    log_notice("config file %s changed: reloading", srv->watch_path);
+    log_notice("config_changed", "config file {path=%s} changed: reloading", srv->watch_path);
     server_reload(srv);
 }
 
@@ -186,8 +187,8 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
     ev_tstamp now = ev_now(loop);
     bool stalled = now - srv->cron_at > SERVER_STALL_S;
     if (stalled)
-        log_limited(LOG_WARN,
-                    "loop stalled for %.0f ms (process stopped or starved); "
+        log_limited(LOG_WARN, "loop_stalled",
+                    "loop stalled for {stall_ms=%.0f} ms (process stopped or starved); "
                     "waits for Redis restart now",
                     (now - srv->cron_at) * 1000);
     srv->cron_at = now;
@@ -220,9 +221,10 @@ static int server_setup_commands(struct worker *w)
                                 cfg->upstream_username, cfg->upstream_password,
                                 cfg->connect_timeout_ms, w->commands, err, sizeof(err));
     if (n > 0) {
-        log_info("key positions of %d commands from COMMAND", n);
+        log_info("commands_loaded", "key positions of {commands=%d} commands from COMMAND", n);
     } else {
-        log_warn("COMMAND unavailable (%s): using the built-in command table", err);
+        log_warn("commands_builtin",
+                 "COMMAND unavailable ({reason=%s}): using the built-in command table", err);
         if (command_table_add_builtin(w->commands) < 0)
             return -1;
     }
@@ -244,19 +246,19 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
     w->limits.max_inline_len = (size_t)cfg->max_inline_len;
     sched_setup(&w->sched, loop);
     if ((w->policy = reload_build_policy(cfg, NULL, err, sizeof(err))) == NULL) {
-        log_crit("policy: %s", err);
+        log_crit("policy_invalid", "policy: {reason=%s}", err);
         return -1;
     }
     if ((w->reload = reload_create(w, load, load_arg)) == NULL || server_setup_commands(w) < 0 ||
         (w->cache = cache_create(cfg, w->policy)) == NULL) {
-        log_crit("out of memory");
+        log_crit("out_of_memory", "out of memory");
         return -1;
     }
     if ((w->inv = invalidation_create(w)) == NULL)
         return -1;
     const struct upstream_env env = {loop, &w->sched, cfg, &srv->upstream_addr, &w->limits, NULL};
     if (pool_setup(&w->pool, &env, cfg->pool_size, invalidation_owner(w->inv)) < 0) {
-        log_crit("out of memory");
+        log_crit("out_of_memory", "out of memory");
         return -1;
     }
     return invalidation_set_sources(w->inv, w->policy);
@@ -268,7 +270,7 @@ static void server_setup_watch(struct server *srv, const char *path)
     if (!srv->w.cfg->watch_config)
         return;
     if (path == NULL) {
-        log_warn("watch_config: no config file (-c) to watch");
+        log_warn("watch_config_unavailable", "watch_config: no config file (-c) to watch");
         return;
     }
     srv->watch_path = path;
@@ -285,16 +287,17 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, r
     struct net_addr listen_addr;
     const char *why;
     if (net_addr_parse(cfg->upstream, &srv->upstream_addr, &why) < 0) {
-        log_crit("upstream.address %s: %s", cfg->upstream, why);
+        log_crit("upstream_address_invalid", "upstream.address {address=%s}: {reason=%s}",
+                 cfg->upstream, why);
         return -1;
     }
     if (net_addr_parse(cfg->listen, &listen_addr, &why) < 0) {
-        log_crit("listen %s: %s", cfg->listen, why);
+        log_crit("listen_failed", "listen {address=%s}: {reason=%s}", cfg->listen, why);
         return -1;
     }
     srv->listen_fd = net_listen(&listen_addr);
     if (srv->listen_fd < 0) {
-        log_crit("listen %s: %s", cfg->listen, strerror(errno));
+        log_crit("listen_failed", "listen {address=%s}: {reason=%s}", cfg->listen, strerror(errno));
         return -1;
     }
     if (server_setup_worker(srv, loop, cfg, load, load_arg) < 0)
@@ -316,8 +319,9 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, r
     ev_signal_start(loop, &srv->sig_term);
     ev_signal_start(loop, &srv->sig_int);
     ev_signal_start(loop, &srv->sig_hup);
-    log_notice("listening on %s, upstream %s, pool of %d", cfg->listen, cfg->upstream,
-               cfg->pool_size);
+    log_notice("listening",
+               "listening on {listen=%s}, upstream {upstream=%s}, pool of {pool_size=%d}",
+               cfg->listen, cfg->upstream, cfg->pool_size);
     return 0;
 }
 

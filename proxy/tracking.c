@@ -84,7 +84,7 @@ static int tracking_resolve(struct tracking *t, const char *address)
     struct net_addr addr;
     const char *why = NULL;
     if (net_addr_parse(address, &addr, &why) < 0) {
-        log_error("tracking: %s: %s", address, why);
+        log_error("tracking_address_invalid", "tracking: {address=%s}: {reason=%s}", address, why);
         return -1;
     }
     if (addr.sa.ss_family == AF_UNIX) {
@@ -96,7 +96,8 @@ static int tracking_resolve(struct tracking *t, const char *address)
     char serv[NI_MAXSERV];
     if (getnameinfo((const struct sockaddr *)&addr.sa, addr.len, t->host, sizeof(t->host), serv,
                     sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        log_error("tracking: %s: cannot convert the address", address);
+        log_error("tracking_address_invalid", "tracking: {address=%s}: cannot convert the address",
+                  address);
         return -1;
     }
     t->port = atoi(serv);
@@ -148,11 +149,14 @@ static void tracking_lost(struct tracking *t, const char *why)
     t->client_id = -1;
     tracking_schedule(t, was_subscribed);
     if (was_subscribed) {
-        log_warn("tracking: invalidation connection lost (%s); reconnecting", why);
+        log_warn("tracking_lost",
+                 "tracking: invalidation connection lost ({reason=%s}); reconnecting", why);
         if (t->cb.state != NULL)
             t->cb.state(t->cb.arg, -1);
     } else {
-        log_limited(LOG_WARN, "tracking: cannot subscribe to invalidations (%s); retry in %d ms",
+        log_limited(LOG_WARN, "tracking_subscribe_failed",
+                    "tracking: cannot subscribe to invalidations ({reason=%s}); retry in "
+                    "{retry_ms=%d} ms",
                     why, t->backoff_ms);
     }
 }
@@ -178,7 +182,7 @@ static void tracking_doom(struct tracking *t, const char *what, const redisReply
 {
     bool auth_refused = r != NULL && r->type == REDIS_REPLY_ERROR &&
                         (strncmp(r->str, "NOAUTH", 6) == 0 || strncmp(r->str, "WRONGPASS", 9) == 0);
-    log_limited(LOG_WARN, "tracking: %s refused%s", what,
+    log_limited(LOG_WARN, "tracking_refused", "tracking: {step=%s} refused%s", what,
                 auth_refused ? " (check upstream.username / upstream.password)" : "");
     tracking_fail(t);
 }
@@ -260,7 +264,8 @@ static void tracking_invalidate(struct tracking *t, const redisReply *payload)
             t->cb.flush(t->cb.arg);
         break;
     default:
-        log_limited(LOG_WARN, "tracking: unexpected invalidation payload type %d", payload->type);
+        log_limited(LOG_WARN, "tracking_unexpected_payload",
+                    "tracking: unexpected invalidation payload type {type=%d}", payload->type);
         break;
     }
 }
@@ -278,7 +283,9 @@ static void tracking_maybe_up(struct tracking *t)
         return;
     t->client_id = t->pending_id;
     t->backoff_ms = 0;
-    log_notice("tracking: subscribed to invalidations as client %lld (%zu source prefixes)",
+    log_notice("tracking_subscribed",
+               "tracking: subscribed to invalidations as client {client_id=%lld} ({prefixes=%zu} "
+               "source prefixes)",
                t->client_id, t->nsrc);
     if (t->cb.state != NULL)
         t->cb.state(t->cb.arg, t->client_id);
@@ -308,7 +315,8 @@ static void tracking_on_message(redisAsyncContext *ac, void *reply, void *privda
         return;
     if (r->type != REDIS_REPLY_ARRAY || r->elements < 3 ||
         r->element[0]->type != REDIS_REPLY_STRING) {
-        log_limited(LOG_WARN, "tracking: unexpected reply on the invalidation connection");
+        log_limited(LOG_WARN, "tracking_unexpected_reply",
+                    "tracking: unexpected reply on the invalidation connection");
         return;
     }
     const char *kind = r->element[0]->str;
@@ -325,7 +333,8 @@ static void tracking_on_message(redisAsyncContext *ac, void *reply, void *privda
 static void tracking_refused(struct tracking *t, const char *what, const redisReply *r)
 {
     const char *err = r->type == REDIS_REPLY_ERROR || r->type == REDIS_REPLY_STATUS ? r->str : "?";
-    log_limited(LOG_WARN, "tracking: %s of the source prefixes refused: %.200s", what, err);
+    log_limited(LOG_WARN, "tracking_prefixes_refused",
+                "tracking: {step=%s} of the source prefixes refused: {reason=%.200s}", what, err);
     tracking_fail(t);
 }
 
@@ -471,12 +480,14 @@ static int tracking_register_start(struct tracking *t)
     char why[128];
     t->rac = tracking_connect(t, why, sizeof(why));
     if (t->rac == NULL) {
-        log_limited(LOG_WARN, "tracking: registration connection: %s", why);
+        log_limited(LOG_WARN, "tracking_register_failed",
+                    "tracking: registration connection: {reason=%s}", why);
         return -1;
     }
     t->reg_waiting = 0;
     if (tracking_auth(t, t->rac) != REDIS_OK || tracking_register_send(t, false) != REDIS_OK) {
-        log_limited(LOG_WARN, "tracking: cannot queue the registration of the source prefixes");
+        log_limited(LOG_WARN, "tracking_register_failed",
+                    "tracking: cannot queue the registration of the source prefixes");
         tracking_drop(&t->rac);
         return -1;
     }
@@ -502,7 +513,8 @@ static void tracking_on_apply(struct ev_loop *loop, ev_timer *w, int revents)
     if (t->rac == NULL ? tracking_register_start(t) < 0
                        : tracking_register_send(t, true) != REDIS_OK) {
         if (t->rac != NULL)
-            log_limited(LOG_WARN, "tracking: cannot queue the new source prefixes");
+            log_limited(LOG_WARN, "tracking_register_failed",
+                        "tracking: cannot queue the new source prefixes");
         tracking_fail(t);
         return;
     }
@@ -586,7 +598,7 @@ struct tracking *tracking_create(struct ev_loop *loop, const char *address, cons
         goto fail;
     if ((user != NULL && (t->user = strdup(user)) == NULL) ||
         (password != NULL && (t->password = strdup(password)) == NULL)) {
-        log_error("tracking: out of memory");
+        log_error("out_of_memory", "tracking: out of memory");
         goto fail;
     }
     ev_timer_init(&t->timer, tracking_on_timer, 0., 0.);

@@ -71,7 +71,8 @@ static void upstream_connect(struct upstream *up)
 {
     up->fd = net_connect(up->env->addr);
     if (up->fd < 0) {
-        log_limited(LOG_WARN, "upstream: connect: %s", strerror(errno));
+        log_limited(LOG_WARN, "upstream_connect_failed", "upstream: connect: {reason=%s}",
+                    strerror(errno));
         upstream_set_state(up, UPSTREAM_DOWN);
         up->retry_at = ev_now(up->env->loop) + up->backoff_ms / 1000.0;
         return;
@@ -83,7 +84,7 @@ static void upstream_connect(struct upstream *up)
     up->was_ready = false;
     upstream_set_state(up, UPSTREAM_CONNECTING);
     if (handshake_queue(up) < 0) {
-        log_limited(LOG_ERROR, "upstream: out of memory");
+        log_limited(LOG_ERROR, "out_of_memory", "upstream: out of memory");
         upstream_disconnect(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         up->retry_at = ev_now(up->env->loop) + UPSTREAM_BACKOFF_MIN_MS / 1000.0;
     }
@@ -172,7 +173,7 @@ static void upstream_fail(struct upstream *up, const char *err, size_t len)
     bool was_ready = up->was_ready;
     struct upstream_owner owner = up->owner;
     if (was_ready)
-        log_limited(LOG_WARN, "upstream: connection lost (%s)",
+        log_limited(LOG_WARN, "upstream_lost", "upstream: connection lost ({connection=%s})",
                     up->dedicated ? "dedicated" : "shared");
     upstream_disconnect(up, err, len);
     if (up->dedicated) {
@@ -285,7 +286,8 @@ static void upstream_on_write(struct ev_loop *loop, ev_io *w, int revents)
     if (up->state == UPSTREAM_CONNECTING) {
         int err = net_connect_error(up->fd);
         if (err != 0) {
-            log_limited(LOG_WARN, "upstream: connect: %s", strerror(err));
+            log_limited(LOG_WARN, "upstream_connect_failed", "upstream: connect: {reason=%s}",
+                        strerror(err));
             upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
             return;
         }
@@ -301,18 +303,20 @@ static void upstream_on_handshake(struct upstream *up, const char *data,
 {
     up->hs_pending--;
     if (rep->type == '-' || rep->type == '!') {
-        int n = (int)(rep->len > 200 ? 200 : rep->len - 2);
+        int n = (int)log_redis_error_len(data, rep->len > 200 ? 200 : rep->len - 2);
         bool noauth = up->hs_pending == 0 && rep->len > 7 && memcmp(data, "-NOAUTH", 7) == 0;
         if (!noauth) {
-            log_limited(LOG_ERROR, "upstream: handshake refused: %.*s", n, data);
+            log_limited(LOG_ERROR, "upstream_handshake_refused",
+                        "upstream: handshake refused: {reason=%.*s}", n, data);
             upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
             return;
         }
-        log_limited(LOG_WARN, "upstream: Redis requires authentication; set upstream.password");
+        log_limited(LOG_WARN, "upstream_auth_required",
+                    "upstream: Redis requires authentication; set upstream.password");
     }
     if (up->hs_pending == 0) {
         if (!up->dedicated)
-            log_notice("upstream: connected");
+            log_notice("upstream_connected", "upstream: connected");
         upstream_set_state(up, UPSTREAM_READY);
         up->was_ready = true;
         up->backoff_ms = 0;
@@ -335,7 +339,8 @@ static void upstream_on_reply(struct upstream *up, const char *data, const struc
     }
     struct exchange *x = up->head;
     if (x == NULL) {
-        log_limited(LOG_WARN, "upstream: unexpected reply of %zu bytes dropped", rep->len);
+        log_limited(LOG_WARN, "upstream_unexpected_reply",
+                    "upstream: unexpected reply of {bytes=%zu} bytes dropped", rep->len);
         return;
     }
     up->head = x->next;
@@ -378,7 +383,8 @@ static void upstream_read(struct upstream *up)
         if (st == RESP_INCOMPLETE)
             return;
         if (st == RESP_ERROR) {
-            log_limited(LOG_ERROR, "upstream: unreadable reply: %s", up->scan.err);
+            log_limited(LOG_ERROR, "upstream_bad_reply", "upstream: unreadable reply: {reason=%s}",
+                        up->scan.err);
             upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
             return;
         }
@@ -434,13 +440,15 @@ void upstream_tick(struct upstream *up, ev_tstamp now, bool stalled)
         if (up->state == UPSTREAM_HANDSHAKE && ev_is_active(&up->rio))
             upstream_read(up); /* the replies may be in after a stall of the loop */
         if (up->fd >= 0 && up->state != UPSTREAM_READY) {
-            log_limited(LOG_WARN, "upstream: no answer within %d ms", cfg->connect_timeout_ms);
+            log_limited(LOG_WARN, "upstream_connect_timeout",
+                        "upstream: no answer within {timeout_ms=%d} ms", cfg->connect_timeout_ms);
             upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
         }
         break;
     case UPSTREAM_READY:
         if (upstream_overdue(up, now, cfg->request_timeout_ms)) {
-            log_limited(LOG_WARN, "upstream: no reply within %d ms", cfg->request_timeout_ms);
+            log_limited(LOG_WARN, "upstream_timeout",
+                        "upstream: no reply within {timeout_ms=%d} ms", cfg->request_timeout_ms);
             upstream_fail(up, ERR_TIMEOUT, sizeof(ERR_TIMEOUT) - 1);
             if (!up->dedicated) /* a stalled server gets a pause, not a reconnect storm */
                 up->retry_at = now + UPSTREAM_BACKOFF_MIN_MS / 1000.0;

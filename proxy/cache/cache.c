@@ -12,8 +12,10 @@
 #include "proxy/cache/internal.h"
 #include "proxy/cache/mget.h"
 #include "proxy/lib/buf.h"
+#include "proxy/lib/log.h"
 
 #define CACHE_EXPIRE_BUDGET 256 /* entries examined per cache_tick() */
+#define CACHE_WHY_MAX       160 /* a reason of tier_check() */
 
 #define CACHE_KEYS_INLINE 64 /* a write's first keys fit here, without a malloc of their own */
 
@@ -325,8 +327,14 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
 
 void cache_tick(struct cache *c, uint64_t now_ms)
 {
-    if (c->tier != NULL)
-        tier_expire_some(c->tier, now_ms, CACHE_EXPIRE_BUDGET);
+    char why[CACHE_WHY_MAX];
+    if (c->tier == NULL)
+        return;
+    tier_expire_some(c->tier, now_ms, CACHE_EXPIRE_BUDGET);
+    if (log_checks && tier_check(c->tier, why, sizeof(why)) < 0) {
+        log_crit("tier_check_failed", "local tier: {reason=%s}", why);
+        abort();
+    }
 }
 
 void cache_figures(const struct cache *c, struct cache_figures *out)

@@ -95,7 +95,9 @@ void cache_flush(struct cache *c);
  * on it (every rule whose source matches: the command is not known). */
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms);
 
-/* Reclaims expired entries, a bounded amount per call. */
+/* Reclaims expired entries, a bounded amount per call. With log_checks
+ * (NEARCACHE_DEBUG=1), then verifies the tier (tier_check): on a violation,
+ * logs it (crit) and aborts. */
 void cache_tick(struct cache *c, uint64_t now_ms);
 
 /* Why entries left the tier other than by eviction or expiry. */

@@ -5,6 +5,8 @@
  */
 #include "proxy/cache/tier.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -691,4 +693,93 @@ size_t tier_expire_some(struct tier *t, uint64_t now_ms, size_t budget)
 const struct tier_stats *tier_stats(const struct tier *t)
 {
     return &t->stats;
+}
+
+/* ---- self-check ------------------------------------------------------------------- */
+
+static int tier_fail(char *why, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes the reason to why. Returns -1. */
+static int tier_fail(char *why, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, len, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* Walks segment s: its links both ways, its entries' marks and its bytes.
+ * Adds its entries to *n, stopping past the count (a cycle). */
+static int tier_check_list(const struct tier *t, int s, size_t *n, char *why, size_t len)
+{
+    const struct tier_list *l = &t->seg[s];
+    const struct tier_entry *prev = NULL;
+    size_t bytes = 0;
+    for (const struct tier_entry *e = l->head; e != NULL; prev = e, e = e->next) {
+        if (e->prev != prev || e->seg != s)
+            return tier_fail(why, len, "segment %d: an entry is linked or marked wrong", s);
+        if (++*n > t->stats.entries)
+            return tier_fail(why, len, "segments hold more than the %zu entries counted",
+                             t->stats.entries);
+        bytes += tier_cost(e);
+    }
+    if (l->tail != prev)
+        return tier_fail(why, len, "segment %d: its tail is not its last entry", s);
+    if (bytes != l->bytes)
+        return tier_fail(why, len, "segment %d: %zu bytes counted, %zu held", s, l->bytes, bytes);
+    return 0;
+}
+
+/* Whether no entry before e in its chain has e's (db, key). */
+static bool tier_first_of_key(const struct tier_entry *chain, const struct tier_entry *e)
+{
+    for (; chain != e; chain = chain->hnext) {
+        if (tier_same_key(chain, e->db, e->data, e->klen))
+            return false;
+    }
+    return true;
+}
+
+/* Walks the hash chains: every entry in the bucket of its hash and in a
+ * segment, as many entries and keys as counted. */
+static int tier_check_chains(const struct tier *t, char *why, size_t len)
+{
+    size_t n = 0, keys = 0;
+    for (size_t b = 0; b < t->nbuckets; b++) {
+        for (const struct tier_entry *e = t->buckets[b]; e != NULL; e = e->hnext) {
+            if (++n > t->stats.entries)
+                return tier_fail(why, len, "hash chains hold more than the %zu entries counted",
+                                 t->stats.entries);
+            if ((tier_entry_hash(e) & (t->nbuckets - 1)) != b || e->seg >= TIER_SEG_COUNT)
+                return tier_fail(why, len, "bucket %zu: an entry of another bucket or no segment",
+                                 b);
+            keys += tier_first_of_key(t->buckets[b], e);
+        }
+    }
+    if (n != t->stats.entries)
+        return tier_fail(why, len, "%zu entries counted, %zu in the hash chains", t->stats.entries,
+                         n);
+    if (keys != t->stats.keys)
+        return tier_fail(why, len, "%zu keys counted, %zu in the hash chains", t->stats.keys, keys);
+    return 0;
+}
+
+int tier_check(const struct tier *t, char *why, size_t len)
+{
+    size_t n = 0, bytes = t->stats.table_bytes;
+    for (int s = 0; s < TIER_SEG_COUNT; s++) {
+        if (tier_check_list(t, s, &n, why, len) < 0)
+            return -1;
+        bytes += t->seg[s].bytes;
+    }
+    if (n != t->stats.entries)
+        return tier_fail(why, len, "%zu entries counted, %zu in the segments", t->stats.entries, n);
+    if (bytes != t->stats.bytes)
+        return tier_fail(why, len, "%zu bytes counted, %zu held", t->stats.bytes, bytes);
+    if (bytes > t->stats.max_bytes)
+        return tier_fail(why, len, "%zu bytes held, over the budget of %zu", bytes,
+                         t->stats.max_bytes);
+    return tier_check_chains(t, why, len);
 }

@@ -137,6 +137,14 @@ size_t tier_expire_some(struct tier *t, uint64_t now_ms, size_t budget);
 /* Returns the counters; the pointer stays valid until tier_destroy(). */
 const struct tier_stats *tier_stats(const struct tier *t);
 
+/* Verifies the tier's bookkeeping, in O(entries): each segment's list is
+ * linked both ways, its entries marked with it and its bytes summed right;
+ * every entry is in the hash chain of its bucket; the counters of entries,
+ * keys and bytes match what is stored, and the bytes the budget. For
+ * NEARCACHE_DEBUG=1 (cache_tick). Returns 0, or -1 with a one-line reason in
+ * why (len bytes). */
+int tier_check(const struct tier *t, char *why, size_t len);
+
 /* Returns what an entry with these lengths costs against max_bytes: its
  * struct plus the three byte strings. */
 size_t tier_entry_cost(size_t klen, size_t vlen, size_t rlen);

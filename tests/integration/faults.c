@@ -647,10 +647,11 @@ static void config_teardown(void)
 
 TestSuite(config, .fini = config_teardown, .timeout = 60);
 
-/* Writes text to config_dir/name and runs --check-config -c on it. Returns its
- * status, with its output in out. */
-static int check_config(const char *name, const char *text, char *path, size_t plen,
-                        struct bytes *out)
+/* Writes text to config_dir/name and runs --check-config -c on it, with the
+ * variable env ("NAME=value") set unless NULL. Returns its status, with its
+ * output in out. */
+static int check_config(const char *env, const char *name, const char *text, char *path,
+                        size_t plen, struct bytes *out)
 {
     char out_path[512];
     if (config_dir[0] == '\0')
@@ -659,8 +660,9 @@ static int check_config(const char *name, const char *text, char *path, size_t p
     snprintf(out_path, sizeof(out_path), "%s/%s.out", config_dir, name);
     FILE *f = fopen(path, "w");
     cr_assert(f != NULL && fputs(text, f) >= 0 && fclose(f) == 0, "writing %s", path);
-    const char *argv[] = {harness_bin(), "--check-config", "-c", path, NULL};
-    int status = harness_run(argv, out_path, HARNESS_TIMEOUT_MS);
+    const char *plain[] = {harness_bin(), "--check-config", "-c", path, NULL};
+    const char *with_env[] = {"env", env, harness_bin(), "--check-config", "-c", path, NULL};
+    int status = harness_run(env != NULL ? with_env : plain, out_path, HARNESS_TIMEOUT_MS);
     bytes_append_file(out, out_path);
     return status;
 }
@@ -675,7 +677,7 @@ Test(config, check_config_accepts_valid_file)
                                 "  timeout: 500ms\n";
     char path[512];
     struct bytes out = {0};
-    int status = check_config("valid.yaml", valid, path, sizeof(path), &out);
+    int status = check_config(NULL, "valid.yaml", valid, path, sizeof(path), &out);
     cr_assert(harness_exited_with(status, 0),
               "--check-config on a valid file: status %#x, output %s", status, bytes_show(&out));
     bytes_free(&out);
@@ -704,7 +706,7 @@ Test(config, check_config_reports_file_line_key)
         char path[512], prefix[600], name[32];
         struct bytes out = {0};
         snprintf(name, sizeof(name), "bad%zu.yaml", i);
-        int status = check_config(name, BAD_CONFIGS[i].yaml, path, sizeof(path), &out);
+        int status = check_config(NULL, name, BAD_CONFIGS[i].yaml, path, sizeof(path), &out);
         cr_assert(harness_exited_with(status, 2), "%s: status %#x, output %s", BAD_CONFIGS[i].name,
                   status, bytes_show(&out));
         snprintf(prefix, sizeof(prefix), "%s:%d: ", path, BAD_CONFIGS[i].line);
@@ -719,6 +721,31 @@ Test(config, check_config_reports_file_line_key)
         snprintf(key, sizeof(key), "%.*s", (int)(sep - at), at);
         cr_assert(strstr(key, BAD_CONFIGS[i].key) != NULL, "%s: key \"%s\", expected %s",
                   BAD_CONFIGS[i].name, key, BAD_CONFIGS[i].key);
+        bytes_free(&out);
+    }
+}
+
+/* NEARCACHE_DEBUG is 0 or 1 (or empty): any other value stops the proxy at
+ * start with status 2, --check-config included. */
+Test(config, nearcache_debug_is_0_or_1)
+{
+    static const struct {
+        const char *env;
+        int status;
+    } CASES[] = {
+        {"NEARCACHE_DEBUG=2", 2}, {"NEARCACHE_DEBUG=yes", 2}, {"NEARCACHE_DEBUG=1", 0},
+        {"NEARCACHE_DEBUG=0", 0}, {"NEARCACHE_DEBUG=", 0},
+    };
+    harness_require_proxy();
+    for (size_t i = 0; i < ARRAY_LEN(CASES); i++) {
+        char path[512];
+        struct bytes out = {0};
+        int status = check_config(CASES[i].env, "debug.yaml", "log_format: json\n", path,
+                                  sizeof(path), &out);
+        cr_expect(harness_exited_with(status, CASES[i].status), "%s: status %#x, output %s",
+                  CASES[i].env, status, bytes_show(&out));
+        bool said = out.data != NULL && strstr(out.data, "NEARCACHE_DEBUG: expected 0 or 1\n");
+        cr_expect(said == (CASES[i].status == 2), "%s: output %s", CASES[i].env, bytes_show(&out));
         bytes_free(&out);
     }
 }

@@ -1,8 +1,11 @@
 /* End-to-end tests of the settings that shape the proxy's upstream connections
  * and its protection against clients: upstream AUTH (password and ACL user),
  * upstream.database, clients.max, clients.max_output_buffer (a client that does
- * not read) and clients.max_query_buffer (a request that never ends). */
+ * not read), clients.max_query_buffer (a request that never ends) and
+ * log_format json. */
 #include <criterion/criterion.h>
+#include <jansson.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "harness/bytes.h"
@@ -163,4 +166,55 @@ Test(settings, request_that_never_ends_is_closed_at_query_limit)
     bytes_free(&in);
     bytes_free(&req);
     proxy_finish(&fx_proxy);
+}
+
+/* Counts the lines of log_path whose event is event, with field; checks that
+ * every line is a JSON object with time, level, event and msg. */
+static int json_events(const char *log_path, const char *event, const char *field)
+{
+    struct bytes log = {0};
+    int n = 0;
+    cr_assert(bytes_append_file(&log, log_path), "read %s", log_path);
+    for (char *line = log.data, *eol; line != NULL && *line != '\0'; line = eol + 1) {
+        eol = strchr(line, '\n');
+        cr_assert_not_null(eol, "a line without its newline");
+        *eol = '\0';
+        json_t *o = json_loads(line, 0, NULL);
+        cr_assert(json_is_object(o), "not JSON: %s", line);
+        static const char *const MEMBERS[] = {"time", "level", "event", "msg"};
+        for (size_t i = 0; i < ARRAY_LEN(MEMBERS); i++)
+            cr_assert(json_is_string(json_object_get(o, MEMBERS[i])), "no %s: %s", MEMBERS[i],
+                      line);
+        if (strcmp(json_string_value(json_object_get(o, "event")), event) == 0) {
+            cr_assert_not_null(json_object_get(o, field), "%s without %s: %s", event, field, line);
+            n++;
+        }
+        json_decref(o);
+    }
+    bytes_free(&log);
+    return n;
+}
+
+Test(settings, log_format_json)
+{
+    harness_require_proxy();
+    static const char *const sets[] = {"log_format=json", "log_level=info", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    int c = sock_connect_or_fail(fx_proxy.port);
+    sock_call_expect(c, "SET k v", 1, "+OK\r\n");
+    proxy_wait_log(&fx_proxy, "\"event\":\"upstream_connected\"");
+    static const char BAD[] = "*1\r\nx\r\n";
+    struct bytes in = {0};
+    sock_exchange(c, BAD, sizeof(BAD) - 1, &in, NULL, 0, HARNESS_TIMEOUT_MS);
+    cr_assert_eq(sock_read_until_eof(c, &in, HARNESS_TIMEOUT_MS), SOCK_EOF);
+    cr_assert(bytes_equal_str(&in, "-ERR Protocol error: expected '$', got 'x'\r\n"), "%s",
+              bytes_show(&in));
+    bytes_free(&in);
+    close(c);
+    proxy_finish(&fx_proxy);
+    cr_expect_eq(json_events(fx_proxy.log, "listening", "pool_size"), 1);
+    cr_expect_geq(json_events(fx_proxy.log, "upstream_connected", "msg"), 1);
+    cr_expect_eq(json_events(fx_proxy.log, "client_protocol_error", "reason"), 1);
+    cr_expect_eq(json_events(fx_proxy.log, "drain_start", "clients"), 1);
+    cr_expect_eq(json_events(fx_proxy.log, "drain_done", "msg"), 1);
 }

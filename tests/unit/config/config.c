@@ -68,6 +68,7 @@ static void init_with_strings(struct config *cfg)
 static const struct kv DEFAULTS[] = {
     {"listen", "127.0.0.1:6380"},
     {"log_level", "notice"},
+    {"log_format", "text"},
     {"upstream.address", "127.0.0.1:6379"},
     {"upstream.username", "(null)"},
     {"upstream.password", "(null)"},
@@ -139,6 +140,9 @@ static const struct good_case GOOD[] = {
     {"log_level", "error", "error"},
     {"log_level", "info", "info"},
     {"log_level", "notice", "notice"},
+    {"log_format", "json", "json"},
+    {"log_format", "JSON", "json"},
+    {"log_format", "text", "text"},
     {"upstream.address", "10.0.0.5:7000", "10.0.0.5:7000"},
     {"upstream.address", "[2001:db8::5]:6379", "[2001:db8::5]:6379"},
     {"upstream.address", "/var/run/redis/redis.sock", "/var/run/redis/redis.sock"},
@@ -276,6 +280,10 @@ static const struct bad_case BAD[] = {
     {"log_level", "verbose", "expected crit, error, warn, notice, info or debug"},
     {"log_level", "5", "expected crit, error, warn, notice, info or debug"},
     {"log_level", "debug ", "expected crit, error, warn, notice, info or debug"},
+    {"log_format", "", "needs a value"},
+    {"log_format", "yaml", "expected text or json"},
+    {"log_format", "json ", "expected text or json"},
+    {"log_format", "1", "expected text or json"},
     {"upstream.database", "", "needs a value"},
     {"upstream.database", "-1", "must be between 0 and 2147483647"},
     {"upstream.database", "2147483648", "must be between 0 and 2147483647"},
@@ -599,6 +607,7 @@ Test(config, reload_keeps_the_fixed_settings)
     cr_assert_eq(config_set(&next, "upstream.pool_size", "9", err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(config_set(&next, "cache.enabled", "false", err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(config_set(&next, "log_level", "debug", err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(config_set(&next, "log_format", "json", err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(config_set(&next, "cache.ttl", "7s", err, sizeof(err)), 0, "%s", err);
     const char *running = cur.listen;
     config_keep_fixed(&next, &cur, note_changed, changed);
@@ -606,7 +615,9 @@ Test(config, reload_keeps_the_fixed_settings)
     cr_assert(next.listen == running, "the running string moves over");
     cr_assert_str_eq(cur.listen, "127.0.0.1:7000", "and the new one is freed with cur");
     cr_assert(next.pool_size == 4 && next.cache_enabled);
-    cr_assert(next.log_level == LOG_DEBUG && next.cache_ttl_ms == 7000, "reloadable ones apply");
+    cr_assert(next.log_level == LOG_DEBUG && next.log_format == LOG_JSON &&
+                  next.cache_ttl_ms == 7000,
+              "reloadable ones apply");
     config_deinit(&cur);
     config_deinit(&next);
 }

@@ -36,6 +36,7 @@ Test(config, example_file_is_the_defaults)
 static const char FULL[] = "# every key, none at its default\n"
                            "listen: /run/nearcache.sock\n"
                            "log_level: debug\n"
+                           "log_format: json\n"
                            "upstream:\n"
                            "  address: \"[::1]:7000\"\n"
                            "  username: app\n"
@@ -68,6 +69,7 @@ static const char FULL[] = "# every key, none at its default\n"
 static const struct kv FULL_WANT[] = {
     {"listen", "/run/nearcache.sock"},
     {"log_level", "debug"},
+    {"log_format", "json"},
     {"upstream.address", "[::1]:7000"},
     {"upstream.username", "app"},
     {"upstream.password", "s3cret: x"},
@@ -302,6 +304,10 @@ static const struct env_case ENVS[] = {
     {"dotted", {"NEARCACHE_UPSTREAM.POOL_SIZE=3"}, "NEARCACHE_UPSTREAM.POOL_SIZE: unknown setting"},
     {"prefix alone", {"NEARCACHE_=3"}, "NEARCACHE_: unknown setting"},
     {"config path is reserved", {"NEARCACHE_CONFIG=/etc/nearcache.yaml"}, ""},
+    {"debug switch is reserved", {"NEARCACHE_DEBUG=2"}, ""}, /* main.c checks its value */
+    {"bad log format",
+     {"NEARCACHE_LOG_FORMAT=xml"},
+     "NEARCACHE_LOG_FORMAT: log_format: expected text or json"},
     {"other variables", {"PATH=/bin", "NEARCACHEX=1", "nearcache_listen=x"}, ""},
     {"no value", {"NEARCACHE_CLIENTS_MAX"}, "NEARCACHE_CLIENTS_MAX: clients.max: needs a value"},
     {"control byte in a name", {"NEARCACHE_A\tB=1"}, "NEARCACHE_A\\x09B: unknown setting"},
@@ -339,6 +345,7 @@ Test(config, env_applies_all_and_skips_reserved)
                     "NEARCACHE_CONFIG=/etc/nearcache.yaml",
                     "NEARCACHE_LISTEN=/run/nc.sock",
                     "NEARCACHE_LOG_LEVEL=info",
+                    "NEARCACHE_LOG_FORMAT=json",
                     "NEARCACHE_UPSTREAM_POOL_SIZE=12",
                     "NEARCACHE_LIMITS_MAX_MULTIBULK_LEN=100",
                     "NEARCACHE_UPSTREAM_POOL_SIZE=13",
@@ -347,6 +354,7 @@ Test(config, env_applies_all_and_skips_reserved)
     cr_assert_eq(config_load_env(&cfg, envp, err, sizeof(err)), 0, "%s", err);
     expect_field(&cfg, "listen", "/run/nc.sock", "env");
     expect_field(&cfg, "log_level", "info", "env");
+    expect_field(&cfg, "log_format", "json", "env");
     expect_field(&cfg, "upstream.pool_size", "13", "env, last wins");
     expect_field(&cfg, "limits.max_multibulk_len", "100", "env");
     cr_expect_eq(config_load_env(&cfg, NULL, err, sizeof(err)), 0, "NULL envp");

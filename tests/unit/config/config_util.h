@@ -19,7 +19,7 @@
 
 /* ---- reading fields back ------------------------------------------------- */
 
-typedef enum { F_STR, F_INT, F_I64, F_LEVEL, F_BOOL } field_kind_e;
+typedef enum { F_STR, F_INT, F_I64, F_LEVEL, F_FORMAT, F_BOOL } field_kind_e;
 
 struct field {
     const char *key;
@@ -35,6 +35,7 @@ struct field {
 static const struct field FIELDS[] = {
     F("listen", listen, F_STR),
     F("log_level", log_level, F_LEVEL),
+    F("log_format", log_format, F_FORMAT),
     F("upstream.address", upstream, F_STR),
     F("upstream.username", upstream_username, F_STR),
     F("upstream.password", upstream_password, F_STR),
@@ -65,7 +66,7 @@ static const struct field FIELDS[] = {
 static const char *const LEVELS[] = {"crit", "error", "warn", "notice", "info", "debug"};
 
 /* Renders a field as text: the string or "(null)", a number in decimal, a
- * level by name. */
+ * level or a log format by name. */
 static inline void field_text(const struct config *cfg, const struct field *f, char *buf,
                               size_t len)
 {
@@ -82,6 +83,9 @@ static inline void field_text(const struct config *cfg, const struct field *f, c
         break;
     case F_LEVEL:
         snprintf(buf, len, "%s", LEVELS[*(const log_level_e *)p]);
+        break;
+    case F_FORMAT:
+        snprintf(buf, len, "%s", log_format_name(*(const log_format_e *)p));
         break;
     case F_BOOL:
         snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");

@@ -1,8 +1,8 @@
 /* tests/unit/tier.c - the local tier: hits and replacement, W-TinyLFU
  * eviction order (scan resistance, LRU window), byte accounting, entry size
  * limit, expiry, invalidation of a key's variants, db isolation, the fill race
- * rule, binary-safe identities, overhead per entry, and a randomized run
- * against a reference model.
+ * rule, binary-safe identities, overhead per entry, a randomized run
+ * against a reference model, and the self-check (tier_check).
  */
 #include <criterion/criterion.h>
 
@@ -579,14 +579,82 @@ Test(tier, randomized_operations_agree_with_the_model)
         struct model m;
         memset(&m, 0, sizeof(m));
         for (int step = 0; step < 5000; step++) {
+            char why[160];
             model_step(t, &m);
             const struct tier_stats *s = tier_stats(t);
             cr_assert_leq(s->bytes, max, "seed %u step %d", seed, step);
             cr_assert_leq(s->keys, s->entries);
+            cr_assert_eq(tier_check(t, why, sizeof(why)), 0, "seed %u step %d: %s", seed, step,
+                         why);
         }
         evictions += tier_stats(t)->evictions;
         cr_assert_gt(tier_stats(t)->hits, 0, "seed %u never hit: the test checks nothing", seed);
         tier_destroy(&t);
     }
     cr_assert_gt(evictions, 0, "no eviction: the bound was never exercised");
+}
+
+/* ---- self-check ---------------------------------------------------------------------------- */
+
+/* A tier of many keys, some with several variants, some evicted, some
+ * invalidated, some hit (promoted to protected). */
+static struct tier *busy_tier(void)
+{
+    struct tier *t = tier_create(MB, MB);
+    char k[KEYBUF];
+    cr_assert_not_null(t);
+    for (int i = 0; i < 30000; i++) {
+        request(t, key_of(k, "busy", i % 10000));
+        if (i % 7 == 0)
+            put(t, 1, key_of(k, "busy", i % 300), "HGET\0f", "$1\r\nv\r\n");
+        if (i % 11 == 0)
+            tier_invalidate_key(t, 0, k, strlen(k));
+    }
+    cr_assert_gt(tier_stats(t)->evictions, 0, "the budget was never reached");
+    cr_assert_gt(tier_stats(t)->keys, 100);
+    return t;
+}
+
+Test(tier, check_passes_on_a_busy_tier)
+{
+    char why[160] = "";
+    struct tier *t = busy_tier();
+    cr_expect_eq(tier_check(t, why, sizeof(why)), 0, "%s", why);
+    tier_flush_db(t, 1);
+    cr_expect_eq(tier_check(t, why, sizeof(why)), 0, "after flush_db: %s", why);
+    tier_flush_all(t);
+    cr_expect_eq(tier_check(t, why, sizeof(why)), 0, "after flush_all: %s", why);
+    tier_destroy(&t);
+}
+
+/* tier_stats() points into the tier: a test may corrupt a counter through it. */
+static struct tier_stats *stats_of(struct tier *t)
+{
+    return (struct tier_stats *)tier_stats(t);
+}
+
+Test(tier, check_fails_on_a_wrong_counter)
+{
+    static const struct {
+        const char *counter;
+        size_t entries, keys, bytes; /* added (mod 2^64) to the counter */
+        const char *why;             /* in the reason */
+    } CASES[] = {
+        {"entries + 1", 1, 0, 0, "entries counted"},
+        {"entries - 1", (size_t)-1, 0, 0, "more than the"},
+        {"keys + 1", 0, 1, 0, "keys counted"},
+        {"keys - 1", 0, (size_t)-1, 0, "keys counted"},
+        {"bytes + 1", 0, 0, 1, "bytes counted"},
+        {"bytes - 100", 0, 0, (size_t)-100, "bytes counted"},
+    };
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        char why[160] = "";
+        struct tier *t = busy_tier();
+        stats_of(t)->entries += CASES[i].entries;
+        stats_of(t)->keys += CASES[i].keys;
+        stats_of(t)->bytes += CASES[i].bytes;
+        cr_expect_eq(tier_check(t, why, sizeof(why)), -1, "%s passed", CASES[i].counter);
+        cr_expect(strstr(why, CASES[i].why) != NULL, "%s: reason \"%s\"", CASES[i].counter, why);
+        tier_destroy(&t);
+    }
 }
