@@ -3,7 +3,7 @@
 # and again under AddressSanitizer/UndefinedBehaviorSanitizer, after short
 # libFuzzer runs of the RESP scanner (FUZZ_SECONDS, default 30) and of the
 # config file and --set/environment loaders (FUZZ_CONFIG_SECONDS each,
-# default 15).
+# default 15), and the pre-commit hooks on every file.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/deps.sh
@@ -30,6 +30,9 @@ trap 'rm -rf "$scratch"' EXIT
 fuzz fuzz_resp corpus "${FUZZ_SECONDS:-30}"
 fuzz fuzz_config corpus_config "${FUZZ_CONFIG_SECONDS:-15}" config/*.yaml
 fuzz fuzz_settings corpus_settings "${FUZZ_CONFIG_SECONDS:-15}"
+
+# The pre-commit hooks (.pre-commit-config.yaml) on every file of a git checkout.
+[ -d .git ] && pre-commit run --all-files
 
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
 ctest --test-dir build --output-on-failure

@@ -50,8 +50,8 @@ static bool proxy_launch(struct proxy *p, int upstream_port, const char *config,
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
     snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", upstream_port);
     /* no admin endpoint unless a test sets one: proxies run side by side */
-    const char *argv[64] = {harness_bin(), "--listen", listen, "--upstream", upstream, "--set",
-                            "admin.listen=none"};
+    const char *argv[64] = {harness_bin(), "--listen",         listen, "--upstream", upstream,
+                            "--set",       "admin.listen=none"};
     int argc = 7;
     if (config != NULL) {
         argv[argc++] = "--config";
