@@ -653,8 +653,8 @@ static void client_on_flush(struct sched_item *it)
     if (c->closing)
         return;
     struct metrics *m = &c->w->metrics;
-    if (c->hits_unsent > 0) { /* one clock read for the hits of a loop turn */
-        metrics_observe(&m->hit, ev_time() - c->last_active, c->hits_unsent);
+    if (c->hits_unsent > 0) {
+        metrics_observe(&m->hit, metrics_clock(m, c->w->loop) - c->last_active, c->hits_unsent);
         c->hits_unsent = 0;
     }
     ssize_t sent = c->out.len > 0 ? obuf_write(&c->out, c->fd, SIZE_MAX) : 0;

@@ -11,6 +11,7 @@
 #ifndef NEARCACHE_METRICS_H
 #define NEARCACHE_METRICS_H
 
+#include <ev.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,7 +35,22 @@ struct metrics {
     uint64_t bytes_out;
     struct metrics_hist hit;      /* replies from the tier */
     struct metrics_hist upstream; /* replies from Redis (and its errors) */
+    ev_tstamp clock;              /* the time, read once in loop turn clock_turn */
+    unsigned clock_turn;
 };
+
+/* The time now, read at most once per turn of loop: the replies of one turn
+ * leave within microseconds of each other, and a clock read is dearer than
+ * the rest of a hit's accounting. */
+static inline ev_tstamp metrics_clock(struct metrics *m, struct ev_loop *loop)
+{
+    unsigned turn = ev_iteration(loop);
+    if (m->clock_turn != turn || m->clock == 0) {
+        m->clock = ev_time();
+        m->clock_turn = turn;
+    }
+    return m->clock;
+}
 
 /* Adds n observations of a duration of seconds. Inline: on the hit path. */
 static inline void metrics_observe(struct metrics_hist *h, double seconds, uint64_t n)
