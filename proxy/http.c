@@ -347,10 +347,12 @@ struct http *http_create(struct worker *w)
         return NULL;
     }
     h->w = w;
-    h->listen_fd = 0;
-    if (net_addr_parse(addr, &a, &why) < 0 || (h->listen_fd = net_listen(&a)) < 0) {
-        log_crit("admin_listen_failed", "admin.listen {address=%s}: {reason=%s}", addr,
-                 h->listen_fd < 0 ? strerror(errno) : why);
+    if (net_addr_parse(addr, &a, &why) < 0) /* config_validate checked it: unlikely */
+        h->listen_fd = -1;
+    else if ((h->listen_fd = net_listen(&a)) < 0)
+        why = strerror(errno);
+    if (h->listen_fd < 0) {
+        log_crit("admin_listen_failed", "admin.listen {address=%s}: {reason=%s}", addr, why);
         free(h);
         return NULL;
     }
