@@ -262,7 +262,11 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
         req_destroy(r);
         return;
     }
-    metrics_observe(&r->client->w->metrics.upstream, ev_now(r->client->w->loop) - r->at, 1);
+    struct worker *w = r->client->w;
+    metrics_observe(&w->metrics.upstream, ev_now(w->loop) - r->at, 1);
+    if (len > 0 && data[0] == '-' && upstream_failed_kind(data) < UPSTREAM_FAILED_KINDS)
+        w->pool.counters.failed[upstream_failed_kind(data)]++;
+
     if (r->move.resp > 0 && len > 0 && data[0] != '-')
         client_moved(r->client, r->move);
     client_reply(r->client, r, data, len);

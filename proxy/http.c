@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+
 #include <unistd.h>
 
 #include "config/config.h"
@@ -27,25 +29,38 @@
 #define HTTP_TIMEOUT_S       5          /* a connection idle this long is closed */
 #define HTTP_MEMORY_MAX      (16 << 10) /* per connection: headers beyond this get 431 */
 #define HTTP_BODY_MAX        1024       /* bytes of request body accepted (and ignored) */
+#define HTTP_REQUEST_S       5   /* a request unfinished this long after it began is cut off */
+#define HTTP_TICK_S          1.0 /* the longest libmicrohttpd is left without a run */
 
 static const char JSON[] = "application/json";
 static const char TEXT[] = "text/plain; charset=utf-8";
 static const char PROMETHEUS[] = "text/plain; version=0.0.4; charset=utf-8";
+
+/* One admin connection: libmicrohttpd's timeout counts only idle time, so
+ * a client trickling a request would never be cut off; the sweep in
+ * http_run cuts off a request not done HTTP_REQUEST_S after it began. */
+struct http_conn {
+    struct MHD_Connection *conn; /* NULL: a free slot */
+    int fd;
+    ev_tstamp since; /* when its current request began: accepted, or the last one done */
+    bool waiting;    /* suspended until a reload is answered: exempt */
+};
 
 struct http {
     struct worker *w;
     struct MHD_Daemon *mhd;
     int listen_fd;
     ev_io io;       /* libmicrohttpd's epoll descriptor */
-    ev_timer timer; /* its next timeout */
+    ev_timer timer; /* its next timeout, or the next sweep */
+    struct http_conn conns[HTTP_CONNECTIONS_MAX];
 };
 
 /* One request's state, from its first call to its completion. */
 struct http_request {
     struct http *h;
     struct MHD_Connection *conn;
+    struct http_conn *slot;
     size_t body;  /* bytes of body seen */
-    bool waiting; /* suspended until a reload is answered */
     char *answer; /* the reload's answer, malloc'd */
 };
 
@@ -154,7 +169,8 @@ static void reload_answered(struct exchange *x, const char *data, size_t len, ui
     struct http_request *req = x->arg;
     exchange_destroy(&x);
     req->answer = strndup(data, len);
-    req->waiting = false;
+    req->slot->waiting = false;
+    req->slot->since = ev_now(req->h->w->loop);
     MHD_resume_connection(req->conn);
     ev_feed_event(req->h->w->loop, &req->h->io, EV_READ); /* http_run, outside this call */
 }
@@ -173,7 +189,7 @@ static enum MHD_Result route_reload(struct http_request *req)
         exchange_destroy(&x);
         return http_text(req->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
     }
-    req->waiting = true;
+    req->slot->waiting = true;
     MHD_suspend_connection(req->conn);
     return MHD_YES;
 }
@@ -259,9 +275,11 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (length != NULL && strtoull(length, NULL, 10) > HTTP_BODY_MAX)
             return http_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         if ((req = calloc(1, sizeof(*req))) == NULL)
             return MHD_NO;
-        *req = (struct http_request){cls, conn, 0, false, NULL};
+        *req = (struct http_request){cls, conn, info->socket_context, 0, NULL};
         *state = req;
         return MHD_YES;
     }
@@ -278,15 +296,53 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
 static void http_on_completed(void *cls, struct MHD_Connection *conn, void **state,
                               enum MHD_RequestTerminationCode why)
 {
-    (void)cls;
     (void)conn;
     (void)why;
+    struct http *h = cls;
     struct http_request *req = *state;
     if (req != NULL) {
+        req->slot->since = ev_now(h->w->loop); /* a next request on it starts now */
         free(req->answer);
         free(req);
     }
     *state = NULL;
+}
+
+/* MHD_NotifyConnectionCallback: a connection takes a slot, or gives it back. */
+static void http_on_connection(void *cls, struct MHD_Connection *conn, void **context,
+                               enum MHD_ConnectionNotificationCode what)
+{
+    struct http *h = cls;
+    struct http_conn *slot = *context;
+    if (what == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (slot != NULL)
+            slot->conn = NULL;
+        return;
+    }
+    for (slot = h->conns; slot < h->conns + HTTP_CONNECTIONS_MAX && slot->conn != NULL; slot++)
+        ;
+    if (slot == h->conns + HTTP_CONNECTIONS_MAX) /* cannot be: libmicrohttpd keeps the limit */
+        abort();
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    *slot = (struct http_conn){conn, info->connect_fd, ev_now(h->w->loop), false};
+    *context = slot;
+}
+
+/* Cuts off the requests that have taken too long: libmicrohttpd sees the
+ * connection end and closes it. */
+static void http_sweep(struct http *h)
+{
+    ev_tstamp now = ev_now(h->w->loop);
+    for (struct http_conn *slot = h->conns; slot < h->conns + HTTP_CONNECTIONS_MAX; slot++) {
+        if (slot->conn == NULL || slot->waiting || now - slot->since < HTTP_REQUEST_S)
+            continue;
+        log_limited(LOG_INFO, "admin_slow_client",
+                    "admin: a request unfinished after {seconds=%d} s: connection cut off",
+                    HTTP_REQUEST_S);
+        shutdown(slot->fd, SHUT_RDWR);
+        slot->since = now; /* once */
+    }
 }
 
 static void http_on_log(void *cls, const char *fmt, va_list ap)
@@ -300,16 +356,18 @@ static void http_on_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- on the loop ------------------------------------------------------------ */
 
-/* Lets libmicrohttpd do what is ready, then waits for its next timeout. */
+/* Lets libmicrohttpd do what is ready, then waits for its next timeout, at
+ * most HTTP_TICK_S: it does not always say when it needs to run again (after
+ * its connection limit it takes the listener back only in its next run). */
 static void http_run(struct http *h)
 {
     MHD_UNSIGNED_LONG_LONG ms = 0;
     MHD_run(h->mhd);
+    http_sweep(h);
+    double wait = MHD_get_timeout(h->mhd, &ms) == MHD_YES ? (double)ms / 1000.0 : HTTP_TICK_S;
     ev_timer_stop(h->w->loop, &h->timer);
-    if (MHD_get_timeout(h->mhd, &ms) == MHD_YES) {
-        ev_timer_set(&h->timer, (double)ms / 1000.0, 0.0);
-        ev_timer_start(h->w->loop, &h->timer);
-    }
+    ev_timer_set(&h->timer, wait < HTTP_TICK_S ? wait : HTTP_TICK_S, 0.0);
+    ev_timer_start(h->w->loop, &h->timer);
 }
 
 static void http_on_io(struct ev_loop *loop, ev_io *io, int revents)
@@ -329,12 +387,12 @@ static void http_on_timer(struct ev_loop *loop, ev_timer *timer, int revents)
 static struct MHD_Daemon *http_start(struct http *h)
 {
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    return MHD_start_daemon(flags, 0, NULL, NULL, http_on_request, h, MHD_OPTION_LISTEN_SOCKET,
-                            h->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
-                            (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-                            (unsigned)HTTP_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-                            (size_t)HTTP_MEMORY_MAX, MHD_OPTION_NOTIFY_COMPLETED, http_on_completed,
-                            NULL, MHD_OPTION_EXTERNAL_LOGGER, http_on_log, NULL, MHD_OPTION_END);
+    return MHD_start_daemon(
+        flags, 0, NULL, NULL, http_on_request, h, MHD_OPTION_EXTERNAL_LOGGER, http_on_log, NULL,
+        MHD_OPTION_LISTEN_SOCKET, h->listen_fd, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY_MAX, MHD_OPTION_NOTIFY_COMPLETED,
+        http_on_completed, h, MHD_OPTION_NOTIFY_CONNECTION, http_on_connection, h, MHD_OPTION_END);
 }
 
 struct http *http_create(struct worker *w)

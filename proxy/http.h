@@ -16,8 +16,8 @@
  * The POST actions need admin.token set and "Authorization: Bearer <token>":
  * 401 without the header, 403 with another token or with no token set.
  * Connections are limited in number, size of request (headers and body) and
- * time (a slow client is closed), so that no admin client can hold memory or
- * the loop.
+ * time (idle for 5 s, or a request unfinished 5 s after it began: closed),
+ * so that no admin client can hold memory or the loop.
  */
 #ifndef NEARCACHE_HTTP_H
 #define NEARCACHE_HTTP_H

@@ -124,20 +124,19 @@ void upstream_set_owner(struct upstream *up, const struct upstream_owner *owner)
     up->owner = *owner;
 }
 
-/* Counts n requests failed with err, one of the errors above. */
-static void upstream_count(const struct upstream *up, const char *err, uint64_t n)
+upstream_failed_e upstream_failed_kind(const char *reply)
 {
-    upstream_failed_e kind = err == ERR_LOST      ? UPSTREAM_FAILED_LOST
-                             : err == ERR_TIMEOUT ? UPSTREAM_FAILED_TIMEOUT
-                                                  : UPSTREAM_FAILED_UNAVAILABLE;
-    up->env->counters->failed[kind] += n;
+    return reply == ERR_LOST          ? UPSTREAM_FAILED_LOST
+           : reply == ERR_TIMEOUT     ? UPSTREAM_FAILED_TIMEOUT
+           : reply == ERR_UNAVAILABLE ? UPSTREAM_FAILED_UNAVAILABLE
+                                      : UPSTREAM_FAILED_KINDS;
 }
 
 /* Fails every exchange held with err, oldest first. */
 static void upstream_fail_requests(struct upstream *up, const char *err, size_t len)
 {
     uint64_t now_ms = upstream_now_ms(up);
-    upstream_count(up, err, up->inflight);
+
     while (up->head != NULL) {
         struct exchange *x = up->head;
         up->head = x->next;
@@ -219,10 +218,8 @@ void upstream_send(struct upstream *up, const char *data, size_t len, struct exc
     if (up->closing || up->state == UPSTREAM_DOWN || obuf_append(&up->out, data, len) < 0) {
         if (!up->closing && up->state != UPSTREAM_DOWN) /* out of memory */
             upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
-        if (x != NULL) {
-            upstream_count(up, ERR_UNAVAILABLE, 1);
+        if (x != NULL)
             x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, upstream_now_ms(up));
-        }
         return;
     }
     if (x != NULL) {

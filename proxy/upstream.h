@@ -36,11 +36,15 @@ typedef enum {
     UPSTREAM_FAILED_KINDS,
 } upstream_failed_e;
 
-/* What the connections of a loop count. */
+/* What a loop counts of its connections. */
 struct upstream_counters {
-    uint64_t failed[UPSTREAM_FAILED_KINDS]; /* requests, by the error they got */
+    uint64_t failed[UPSTREAM_FAILED_KINDS]; /* clients' requests, by the error they got */
     uint64_t reconnects;                    /* attempts of shared connections after the first */
 };
+
+/* Which of the errors above reply is, when it is one an exchange was given
+ * (the very bytes: compared by address); UPSTREAM_FAILED_KINDS when not. */
+upstream_failed_e upstream_failed_kind(const char *reply);
 
 /* What every connection of a loop needs; borrowed, outliving them. */
 struct upstream_env {
