@@ -60,8 +60,9 @@ struct http_request {
     struct http *h;
     struct MHD_Connection *conn;
     struct http_conn *slot;
-    size_t body;  /* bytes of body seen */
-    char *answer; /* the reload's answer, malloc'd */
+    size_t body;   /* bytes of body seen */
+    bool answered; /* the reload it waited for is over */
+    char *answer;  /* its answer, malloc'd (NULL: out of memory) */
 };
 
 /* A reply: status, type and body (copied). */
@@ -169,6 +170,7 @@ static void reload_answered(struct exchange *x, const char *data, size_t len, ui
     struct http_request *req = x->arg;
     exchange_destroy(&x);
     req->answer = strndup(data, len);
+    req->answered = true;
     req->slot->waiting = false;
     req->slot->since = ev_now(req->h->w->loop);
     MHD_resume_connection(req->conn);
@@ -177,7 +179,9 @@ static void reload_answered(struct exchange *x, const char *data, size_t len, ui
 
 static enum MHD_Result route_reload(struct http_request *req)
 {
-    if (req->answer != NULL) { /* "+OK\r\n" or "-ERR reload failed: ...\r\n" */
+    if (req->answered && req->answer == NULL)
+        return http_text(req->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
+    if (req->answered) { /* "+OK\r\n" or "-ERR reload failed: ...\r\n" */
         bool ok = req->answer[0] == '+';
         char text[512];
         snprintf(text, sizeof(text), "%.*s\n", (int)strcspn(req->answer + 1, "\r\n"),
@@ -279,7 +283,7 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         if ((req = calloc(1, sizeof(*req))) == NULL)
             return MHD_NO;
-        *req = (struct http_request){cls, conn, info->socket_context, 0, NULL};
+        *req = (struct http_request){cls, conn, info->socket_context, 0, false, NULL};
         *state = req;
         return MHD_YES;
     }
