@@ -10,9 +10,9 @@ PKGS="build-essential cmake pkg-config libev-dev libhiredis-dev libyaml-dev libl
 if [ "${1:-}" != "--build" ]; then
     # To test it: criterion, Redis, the sanitizers and the fuzzer, the real clients, the
     # admin endpoint's consumers (Prometheus, its Python parser, systemd-analyze) and the
-    # linters pre-commit runs.
+    # linters pre-commit runs (in a git checkout).
     PKGS="$PKGS libcriterion-dev redis-server redis-tools python3 python3-redis python3-yaml
-          python3-prometheus-client prometheus systemd yamllint shellcheck clang-format pre-commit
+          python3-prometheus-client prometheus systemd yamllint shellcheck clang-format pre-commit git
           clang libclang-rt-14-dev"
     # Node.js and npm for the real-client tests, unless installed some other way.
     command -v node >/dev/null && command -v npm >/dev/null || PKGS="$PKGS nodejs npm"
