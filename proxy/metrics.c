@@ -355,7 +355,7 @@ char *metrics_prometheus(const struct worker *w, size_t *len)
 /* A number as JSON: an integer when it is one. */
 static json_t *json_figure(double v)
 {
-        if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(json_int_t)v)
+    if (v > -9007199254740992.0 && v < 9007199254740992.0 && v == (double)(json_int_t)v)
         return json_integer((json_int_t)v);
     return json_real(v);
 }
