@@ -264,8 +264,10 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
     }
     struct worker *w = r->client->w;
     metrics_observe(&w->metrics.upstream, ev_now(w->loop) - r->at, 1);
-    if (len > 0 && data[0] == '-' && upstream_failed_kind(data) < UPSTREAM_FAILED_KINDS)
-        w->pool.counters.failed[upstream_failed_kind(data)]++;
+    upstream_failed_e failed =
+        len > 0 && data[0] == '-' ? upstream_failed_kind(data) : UPSTREAM_FAILED_KINDS;
+    if (failed < UPSTREAM_FAILED_KINDS)
+        w->pool.counters.failed[failed]++;
 
     if (r->move.resp > 0 && len > 0 && data[0] != '-')
         client_moved(r->client, r->move);

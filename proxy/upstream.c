@@ -215,9 +215,13 @@ bool upstream_usable(const struct upstream *up)
 
 void upstream_send(struct upstream *up, const char *data, size_t len, struct exchange *x)
 {
-    if (up->closing || up->state == UPSTREAM_DOWN || obuf_append(&up->out, data, len) < 0) {
-        if (!up->closing && up->state != UPSTREAM_DOWN) /* out of memory */
-            upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
+    if (up->closing || up->state == UPSTREAM_DOWN) { /* failed under an earlier send */
+        if (x != NULL)
+            x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, upstream_now_ms(up));
+        return;
+    }
+    if (obuf_append(&up->out, data, len) < 0) {
+        upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
         if (x != NULL)
             x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, upstream_now_ms(up));
         return;
