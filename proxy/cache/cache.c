@@ -108,10 +108,8 @@ static void drop_key(struct cache *c, const char *key, size_t len, cache_drop_e 
 {
     if (c->tier == NULL)
         return;
-    uint64_t before = tier_stats(c->tier)->invalidated_entries;
     for (size_t i = 0; i < c->ndbs; i++)
-        tier_invalidate_key(c->tier, c->dbs[i], key, len);
-    c->dropped[cause] += tier_stats(c->tier)->invalidated_entries - before;
+        c->dropped[cause] += tier_invalidate_key(c->tier, c->dbs[i], key, len);
 }
 
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms)
