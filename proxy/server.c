@@ -138,7 +138,7 @@ static void server_on_hup(struct ev_loop *loop, ev_signal *sig, int revents)
 
 /* What identifies a version of the config file: stat() follows symlinks,
  * so a Kubernetes ConfigMap update, which repoints a symlink, shows as a
- * new inode ("" when the file cannot be read: a change too). */
+ * new inode ("-" when the file cannot be read: a change too). */
 static void server_watch_stamp(const char *path, char *stamp, size_t len)
 {
     struct stat st;
