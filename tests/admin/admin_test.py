@@ -28,15 +28,8 @@ import os
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source tree
-try:  # Debian's python3-redis, python3-prometheus-client and python3-yaml
-    import redis
-    import yaml
-    from prometheus_client.parser import text_string_to_metric_families
-except ImportError:  # a python3 earlier on PATH (pyenv) without them: use Debian's
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
 import argparse
 import http.client
 import json
@@ -51,8 +44,9 @@ import threading
 import time
 from collections import namedtuple
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-import procs  # noqa: E402
+import redis
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
 from procs import HOST, wait_until  # noqa: E402
 
 TOKEN = "admin-token-5f2c"

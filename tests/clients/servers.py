@@ -11,15 +11,10 @@ import subprocess
 import sys
 import tempfile
 
-try:
-    import redis  # noqa: F401  (procs.py and the scripts here need Debian's python3-redis)
-except ImportError:  # a python3 earlier on PATH (pyenv) without it: use Debian's
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+# first: procs runs Debian's python3 if this one has no redis module
 from procs import HOST, answers_ping, free_port, stop_pid, wait_until  # noqa: E402,F401
+import redis  # noqa: E402
 
 
 def parse_stats(text):

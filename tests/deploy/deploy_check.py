@@ -23,11 +23,10 @@ import tempfile
 import urllib.error
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
 import redis
 import yaml
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
-import procs  # noqa: E402  the fault suite's process helpers (python3-redis)
 
 CONFIG = "/etc/nearcache/nearcache.yaml"   # where the Deployments mount the ConfigMap's file
 HOST = procs.HOST

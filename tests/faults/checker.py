@@ -45,26 +45,18 @@ connection failures and client timeouts are counted per kind, not as failures.
 The last line is "N passed, M failed"; the exit status is 1 if a scenario
 failed (with --expect-fail: 1 unless every scenario failed).
 """
-import os
-import sys
-
-try:
-    import redis  # noqa: F401  (Debian's python3-redis)
-except ImportError:  # a python3 earlier on PATH (pyenv) without it: use Debian's
-    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    raise
-
+import procs  # first: it runs Debian's python3 if this one has no redis module
 import argparse
 import itertools
 import json
+import os
 import shutil
 import signal
+import sys
 import tempfile
 import time
 
 import faults
-import procs
 import workload
 
 UPSTREAM_TIMEOUT = 0.5

@@ -1,15 +1,22 @@
 """procs.py - the processes the fault suite runs: redis-server and nearcache.
 
 Both listen on free loopback ports, live in one temporary directory and are
-stopped by pid. Every wait is bounded.
+stopped by pid. Every wait is bounded. Imported first by every Python test:
+under an interpreter without redis-py it runs the test again with Debian's.
 """
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
-import redis
+try:  # Debian's python3-redis (and the python3-yaml, python3-prometheus-client beside it)
+    import redis
+except ImportError:  # a python3 earlier on PATH (pyenv) without it: run again with Debian's
+    if sys.executable != "/usr/bin/python3" and os.path.exists("/usr/bin/python3"):
+        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
+    raise
 
 HOST = "127.0.0.1"
 
