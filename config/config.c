@@ -74,6 +74,21 @@ static const struct option OPTIONS[] = {
     {"upstream.connect_timeout", OPT_DURATION, OFF(connect_timeout_ms), 1, HOUR_MS, "1s", 0},
     {"upstream.timeout", OPT_DURATION, OFF(request_timeout_ms), 0, HOUR_MS, "5s", 0},
     {"upstream.reconnect_max", OPT_DURATION, OFF(reconnect_max_ms), 1, HOUR_MS, "2s", 0},
+    {"upstream.tls", OPT_BOOL, OFF(upstream_tls), 0, 0, "false", FIXED},
+    {"upstream.tls_ca_file", OPT_STRING, OFF(upstream_tls_ca_file), 0, 0, NULL, 0},
+    {"upstream.tls_cert_file", OPT_STRING, OFF(upstream_tls_cert_file), 0, 0, NULL, 0},
+    {"upstream.tls_key_file", OPT_STRING, OFF(upstream_tls_key_file), 0, 0, NULL, 0},
+    {"upstream.tls_server_name", OPT_STRING, OFF(upstream_tls_server_name), 0, 0, NULL, 0},
+    {"upstream.tls_verify", OPT_BOOL, OFF(upstream_tls_verify), 0, 0, "true", 0},
+    {"upstream.sentinels", OPT_STRING, OFF(sentinels), 0, 0, NULL, FIXED},
+    {"upstream.master_name", OPT_STRING, OFF(master_name), 0, 0, NULL, FIXED},
+    {"upstream.sentinel_username", OPT_STRING, OFF(sentinel_username), 0, 0, NULL, FIXED},
+    {"upstream.sentinel_password", OPT_STRING, OFF(sentinel_password), 0, 0, NULL, FIXED},
+    {"tls.listen", OPT_STRING, OFF(tls_listen), 0, 0, NULL, FIXED},
+    {"tls.cert_file", OPT_STRING, OFF(tls_cert_file), 0, 0, NULL, 0},
+    {"tls.key_file", OPT_STRING, OFF(tls_key_file), 0, 0, NULL, 0},
+    {"tls.ca_file", OPT_STRING, OFF(tls_ca_file), 0, 0, NULL, 0},
+    {"tls.auth_clients", OPT_STRING, OFF(tls_auth_clients), 0, 0, "no", 0},
     {"clients.max", OPT_INT, OFF(max_clients), 1, 1000000, "10000", 0},
     {"clients.max_query_buffer", OPT_BYTES, OFF(max_query_buffer), KB, 4 * GB, "1gb", 0},
     {"clients.max_output_buffer", OPT_BYTES, OFF(max_output_buffer), 0, 64 * GB, "512mb", 0},
@@ -770,6 +785,53 @@ static int prefixes_check(const char *text, char *err, size_t errlen)
 
 /* ---- cross-field rules --------------------------------------------------- */
 
+/* upstream.tls_* and tls.*: files named where they are needed. */
+static int config_validate_tls(const struct config *cfg, char *err, size_t errlen)
+{
+    if ((cfg->upstream_tls_cert_file == NULL) != (cfg->upstream_tls_key_file == NULL))
+        return fail(err, errlen, "upstream.tls_cert_file: needs upstream.tls_key_file, and back");
+    if (!config_tls_on(cfg))
+        return 0;
+    const char *why = address_check(cfg->tls_listen);
+    if (why != NULL)
+        return fail(err, errlen, "tls.listen: %s, or none", why);
+    if (strcmp(cfg->tls_listen, cfg->listen) == 0)
+        return fail(err, errlen, "tls.listen: must differ from listen");
+    if (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)
+        return fail(err, errlen, "tls.listen: needs tls.cert_file and tls.key_file");
+    int auth = config_tls_auth(cfg);
+    if (auth < 0)
+        return fail(err, errlen, "tls.auth_clients: expected no, optional or yes");
+    if (auth > 0 && cfg->tls_ca_file == NULL)
+        return fail(err, errlen, "tls.auth_clients: %s needs tls.ca_file", cfg->tls_auth_clients);
+    return 0;
+}
+
+/* upstream.sentinels: host:port items, with upstream.master_name. */
+static int config_validate_sentinel(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->sentinels == NULL)
+        return cfg->master_name == NULL
+                   ? 0
+                   : fail(err, errlen, "upstream.master_name: needs upstream.sentinels");
+    if (cfg->master_name == NULL)
+        return fail(err, errlen, "upstream.sentinels: needs upstream.master_name");
+    char *items;
+    size_t n;
+    if (config_list_split(cfg->sentinels, &items, &n) < 0)
+        return fail(err, errlen, "out of memory");
+    const char *item = items;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++, item += strlen(item) + 1) {
+        const char *why = address_check(item);
+        if (why != NULL || item[0] == '/')
+            rc = fail(err, errlen, "upstream.sentinels: item %zu: %s", i + 1,
+                      why != NULL ? why : "expected host:port");
+    }
+    free(items);
+    return rc;
+}
+
 int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
     if (cfg->listen == NULL)
@@ -784,6 +846,8 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
         return fail(err, errlen, "limits.max_bulk_len: must not exceed clients.max_query_buffer");
     if (cfg->max_inline_len > cfg->max_query_buffer)
         return fail(err, errlen, "limits.max_inline_len: must not exceed clients.max_query_buffer");
+    if (config_validate_tls(cfg, err, errlen) < 0 || config_validate_sentinel(cfg, err, errlen) < 0)
+        return -1;
     if (config_admin_on(cfg)) {
         const char *why = address_check(cfg->admin_listen);
         if (why != NULL)
@@ -792,6 +856,21 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
             return fail(err, errlen, "admin.listen: must differ from listen");
     }
     return prefixes_check(cfg->cache_tracking_prefixes, err, errlen);
+}
+
+bool config_tls_on(const struct config *cfg)
+{
+    return cfg->tls_listen != NULL && strcmp(cfg->tls_listen, "none") != 0;
+}
+
+int config_tls_auth(const struct config *cfg)
+{
+    static const char *const WORDS[] = {"no", "optional", "yes"};
+    for (int i = 0; i < 3; i++) {
+        if (cfg->tls_auth_clients != NULL && strcasecmp(cfg->tls_auth_clients, WORDS[i]) == 0)
+            return i;
+    }
+    return -1;
 }
 
 bool config_admin_on(const struct config *cfg)

@@ -22,15 +22,31 @@ struct config {
     log_level_e log_level;   /* log_level */
     log_format_e log_format; /* log_format: text or json */
 
-    char *upstream;          /* upstream.address: Redis, same forms as listen */
-    char *upstream_username; /* upstream.username: ACL user for AUTH, or NULL */
-    char *upstream_password; /* upstream.password: AUTH password, or NULL */
-    int upstream_database;   /* upstream.database: SELECTed on every connection */
-    int pool_size;           /* upstream.pool_size: shared connections */
-    int idle_dedicated;      /* upstream.idle_dedicated: spare dedicated conns kept */
-    int connect_timeout_ms;  /* upstream.connect_timeout */
-    int request_timeout_ms;  /* upstream.timeout: reply deadline, blocking commands exempt */
-    int reconnect_max_ms;    /* upstream.reconnect_max: backoff ceiling */
+    char *upstream;                 /* upstream.address: Redis, same forms as listen */
+    char *upstream_username;        /* upstream.username: ACL user for AUTH, or NULL */
+    char *upstream_password;        /* upstream.password: AUTH password, or NULL */
+    int upstream_database;          /* upstream.database: SELECTed on every connection */
+    int pool_size;                  /* upstream.pool_size: shared connections */
+    int idle_dedicated;             /* upstream.idle_dedicated: spare dedicated conns kept */
+    int connect_timeout_ms;         /* upstream.connect_timeout */
+    int request_timeout_ms;         /* upstream.timeout: reply deadline, blocking commands exempt */
+    int reconnect_max_ms;           /* upstream.reconnect_max: backoff ceiling */
+    bool upstream_tls;              /* upstream.tls: every upstream connection speaks TLS */
+    char *upstream_tls_ca_file;     /* upstream.tls_ca_file: NULL = the system store */
+    char *upstream_tls_cert_file;   /* upstream.tls_cert_file: client certificate, or NULL */
+    char *upstream_tls_key_file;    /* upstream.tls_key_file */
+    char *upstream_tls_server_name; /* upstream.tls_server_name: NULL = the address's host */
+    bool upstream_tls_verify;       /* upstream.tls_verify: check Redis's certificate */
+    char *sentinels;                /* upstream.sentinels: comma-separated host:port, or NULL */
+    char *master_name;              /* upstream.master_name: the primary Sentinel names */
+    char *sentinel_username;        /* upstream.sentinel_username: AUTH user, or NULL */
+    char *sentinel_password;        /* upstream.sentinel_password: AUTH password, or NULL */
+
+    char *tls_listen;       /* tls.listen: the TLS listener; NULL or "none": off */
+    char *tls_cert_file;    /* tls.cert_file: its certificate chain */
+    char *tls_key_file;     /* tls.key_file */
+    char *tls_ca_file;      /* tls.ca_file: CAs client certificates are checked against */
+    char *tls_auth_clients; /* tls.auth_clients: no, optional or yes (config_tls_auth) */
 
     int max_clients;            /* clients.max */
     int64_t max_query_buffer;   /* clients.max_query_buffer: bytes of unparsed requests */
@@ -115,6 +131,12 @@ int config_list_split(const char *text, char **items, size_t *n);
  * stay valid once next replaces it. */
 void config_keep_fixed(struct config *next, struct config *cur,
                        void (*changed)(void *arg, const char *name), void *arg);
+
+/* Whether the TLS listener is on (tls.listen neither unset nor "none"). */
+bool config_tls_on(const struct config *cfg);
+
+/* tls.auth_clients as 0 (no), 1 (optional) or 2 (yes); -1 when it is none of them. */
+int config_tls_auth(const struct config *cfg);
 
 /* Whether the admin endpoint is on (admin.listen neither unset nor "none"). */
 bool config_admin_on(const struct config *cfg);

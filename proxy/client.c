@@ -20,12 +20,14 @@
 #include "proxy/lib/log.h"
 #include "proxy/proto/request.h"
 #include "proxy/reload.h"
+#include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
 /* Reading from a client (or its stream) pauses while this much output waits. */
 #define CLIENT_OUT_HIGH (1024 * 1024)
 #define CLIENT_OUT_LOW  (256 * 1024)
+#define CLIENT_TLS_S    10 /* a TLS handshake must be over within this */
 
 static const char ERR_EXECABORT[] =
     "-EXECABORT Transaction discarded because of previous errors.\r\n";
@@ -663,7 +665,7 @@ static void client_on_flush(struct sched_item *it)
         metrics_observe(&m->hit, metrics_clock(m, c->w->loop) - c->last_active, c->hits_unsent);
         c->hits_unsent = 0;
     }
-    ssize_t sent = c->out.len > 0 ? obuf_write(&c->out, c->fd, SIZE_MAX) : 0;
+    ssize_t sent = c->out.len > 0 ? tls_write(c->ssl, c->fd, &c->out, SIZE_MAX) : 0;
     if (sent < 0) {
         client_close(c);
         return;
@@ -705,16 +707,45 @@ void client_tick(struct client *c, ev_tstamp now, bool stalled)
     int idle_ms = c->w->cfg->client_idle_timeout_ms;
     if (c->session.dedicated != NULL)
         upstream_tick(c->session.dedicated, now, stalled);
-    if (idle_ms > 0 && c->head == NULL && c->session.state != SESSION_STREAM &&
-        (now - c->last_active) * 1000 >= idle_ms)
+    if (c->handshaking && !stalled && now - c->last_active >= CLIENT_TLS_S) {
+        log_limited(LOG_WARN, "client_tls_failed",
+                    "client: TLS handshake not over in {timeout_s=%d} s", CLIENT_TLS_S);
         client_close(c);
+    } else if (idle_ms > 0 && c->head == NULL && c->session.state != SESSION_STREAM &&
+               (now - c->last_active) * 1000 >= idle_ms) {
+        client_close(c);
+    }
+}
+
+/* Advances a TLS client's handshake; requests are read once it is over. */
+static void client_tls_step(struct client *c)
+{
+    tls_step_e step = tls_handshake(c->ssl);
+    if (step == TLS_FAILED) {
+        log_limited(LOG_WARN, "client_tls_failed", "client: TLS handshake: {reason=%s}",
+                    tls_reason());
+        client_close(c);
+        return;
+    }
+    c->handshaking = step != TLS_DONE;
+    (step == TLS_WANT_WRITE ? ev_io_start : ev_io_stop)(c->w->loop, &c->wio);
+    if (c->handshaking)
+        return;
+    c->reading = false; /* the watcher, started for the handshake, follows the rules again */
+    ev_io_stop(c->w->loop, &c->rio);
+    client_update_reading(c);
+    ev_feed_event(c->w->loop, &c->rio, EV_READ); /* requests may have come with the last flight */
 }
 
 static void client_on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     struct client *c = (struct client *)((char *)w - offsetof(struct client, rio));
-    ssize_t n = rbuf_read(&c->in, c->fd);
+    if (c->handshaking) {
+        client_tls_step(c);
+        return;
+    }
+    ssize_t n = tls_read(c->ssl, c->fd, &c->in);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
         client_close(c);
         return;
@@ -730,16 +761,24 @@ static void client_on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    client_on_flush(&((struct client *)((char *)w - offsetof(struct client, wio)))->flush);
+    struct client *c = (struct client *)((char *)w - offsetof(struct client, wio));
+    if (c->handshaking)
+        client_tls_step(c);
+    else
+        client_on_flush(&c->flush);
 }
 
-struct client *client_create(struct worker *w, int fd)
+struct client *client_create(struct worker *w, int fd, SSL_CTX *tls)
 {
     struct client *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
+    SSL *ssl = c != NULL && tls != NULL ? tls_accept_new(tls, fd) : NULL;
+    if (c == NULL || (tls != NULL && ssl == NULL)) {
+        free(c);
         close(fd);
         return NULL;
     }
+    c->ssl = ssl;
+    c->handshaking = ssl != NULL;
     c->w = w;
     c->fd = fd;
     identity_init(&c->id, w->cfg);
@@ -759,7 +798,12 @@ struct client *client_create(struct worker *w, int fd)
     w->clients = c;
     w->stats.clients++;
     w->stats.total_connections++;
-    client_update_reading(c);
+    if (c->handshaking) {
+        c->reading = true;
+        ev_io_start(w->loop, &c->rio); /* the ClientHello */
+    } else {
+        client_update_reading(c);
+    }
     return c;
 }
 
@@ -771,6 +815,8 @@ void client_close(struct client *c)
     c->closing = true;
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
+    tls_free(c->ssl);
+    c->ssl = NULL;
     close(c->fd);
     c->fd = -1;
     /* Replies still in flight are dropped when they arrive. */

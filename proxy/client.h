@@ -30,6 +30,7 @@ struct cache_keys;
 struct client {
     struct worker *w;
     int fd;
+    SSL *ssl; /* a client of the TLS listener; NULL for a plain one */
     ev_io rio;
     ev_io wio;
     struct rbuf in;
@@ -43,6 +44,7 @@ struct client {
     struct identity id;              /* its name and library, kept by the proxy */
     ev_tstamp last_active;           /* when bytes were last read */
     unsigned hits_unsent;            /* replies from the tier not yet written */
+    bool handshaking;                /* its TLS handshake is not over */
     bool stalled;                    /* next request waits for the in-flight ones */
     bool reading;                    /* read watcher active */
     bool last_write;                 /* close once the output is written */
@@ -54,9 +56,10 @@ struct client {
     struct client *next;
 };
 
-/* Takes over an accepted socket and links the client into w's list. Returns
- * NULL (socket closed) when out of memory. */
-struct client *client_create(struct worker *w, int fd);
+/* Takes over an accepted socket and links the client into w's list; with
+ * tls, the client's TLS handshake comes first. Returns NULL (socket closed)
+ * when out of memory. */
+struct client *client_create(struct worker *w, int fd, SSL_CTX *tls);
 
 /* Closes the socket now; the client leaves w's list and is freed at the next
  * safe point. */

@@ -1,8 +1,6 @@
 /* introspect.c - the command table from Redis's own COMMAND reply. */
 #include "proxy/introspect.h"
 
-#include <hiredis/hiredis.h>
-
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -189,61 +187,20 @@ static int add_entries(const redisReply *arr, struct command_table *t, bool top,
     return added;
 }
 
-static redisContext *connect_to(const char *host, int port, const char *unix_path, int timeout_ms)
-{
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    redisContext *c = unix_path != NULL ? redisConnectUnixWithTimeout(unix_path, tv)
-                                        : redisConnectWithTimeout(host, port, tv);
-
-    if (c != NULL && c->err == 0 && redisSetTimeout(c, tv) != REDIS_OK && c->err == 0)
-        c->err = REDIS_ERR_OTHER;
-    return c;
-}
-
-static int auth(redisContext *c, const char *user, const char *password, char *err, size_t errlen)
-{
-    const char *argv[3] = {"AUTH", user != NULL ? user : password, password};
-    int argc = user != NULL ? 3 : 2;
-    redisReply *r = redisCommandArgv(c, argc, argv, NULL);
-    int rc = 0;
-
-    if (r == NULL || r->type == REDIS_REPLY_ERROR) {
-        const char *why = r != NULL ? r->str : c->errstr;
-        set_err(err, errlen, "AUTH refused: %.*s", (int)log_redis_error_len(why, strlen(why)), why);
-        rc = -1;
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-int introspect_commands(const char *host, int port, const char *unix_path, const char *user,
-                        const char *password, int timeout_ms, struct command_table *t, char *err,
+int introspect_commands(const struct ctl_target *redis, struct command_table *t, char *err,
                         size_t errlen)
 {
-    redisContext *c = connect_to(host, port, unix_path, timeout_ms);
-    redisReply *r = NULL;
+    redisReply *r = ctl_call(redis, 1, (const char *const[]){"COMMAND"}, err, errlen);
     int added = -1, bad = 0;
-
-    set_err(err, errlen, "%s", "");
-    if (c == NULL || c->err != 0) {
-        set_err(err, errlen, "cannot connect: %s", c != NULL ? c->errstr : "out of memory");
-        goto out;
-    }
-    if (password != NULL && auth(c, user, password, err, errlen) < 0)
-        goto out;
-    r = redisCommand(c, "COMMAND");
     if (r == NULL || !is_array(r)) {
-        set_err(err, errlen, "COMMAND failed: %s",
-                r == NULL                      ? c->errstr
-                : r->type == REDIS_REPLY_ERROR ? r->str
-                                               : "not an array");
-        goto out;
+        if (r != NULL)
+            set_err(err, errlen, "COMMAND failed: %s",
+                    r->type == REDIS_REPLY_ERROR ? r->str : "not an array");
+    } else {
+        added = add_entries(r, t, true, &bad);
+        if (bad > 0)
+            set_err(err, errlen, "%d malformed COMMAND entries skipped", bad);
     }
-    added = add_entries(r, t, true, &bad);
-    if (bad > 0)
-        set_err(err, errlen, "%d malformed COMMAND entries skipped", bad);
-out:
     freeReplyObject(r);
-    redisFree(c);
     return added;
 }

@@ -241,7 +241,7 @@ static void on_subscriber(void *arg, long long id)
     apply(inv, coherence_subscriber(&inv->coherence, id, now_ms), NULL, 0, NULL, 0, now_ms);
 }
 
-struct invalidation *invalidation_create(struct worker *w)
+struct invalidation *invalidation_create(struct worker *w, const struct net_addr *redis)
 {
     const struct config *cfg = w->cfg;
     bool tracking = cfg->cache_enabled && cfg->cache_tracking;
@@ -263,14 +263,20 @@ struct invalidation *invalidation_create(struct worker *w)
         return inv;
     }
     const struct tracking_callbacks cb = {on_invalidate, on_flush, on_subscriber, inv};
-    inv->tracking =
-        tracking_create(w->loop, cfg->upstream, cfg->upstream_username, cfg->upstream_password,
-                        cfg->connect_timeout_ms, cfg->reconnect_max_ms, &cb);
+    inv->tracking = tracking_create(w->loop, redis, cfg->upstream_username, cfg->upstream_password,
+                                    cfg->connect_timeout_ms, cfg->reconnect_max_ms, &cb);
     if (inv->tracking == NULL) {
         invalidation_destroy(&inv);
         return NULL;
     }
     return inv;
+}
+
+void invalidation_restart(struct invalidation *inv, const char *why)
+{
+    cache_flush(inv->w->cache); /* also without tracking: the new primary's data may differ */
+    if (inv->tracking != NULL)
+        tracking_restart(inv->tracking, why);
 }
 
 void invalidation_destroy(struct invalidation **inv)

@@ -18,13 +18,19 @@
 #include "proxy/upstream.h"
 
 struct invalidation;
+struct net_addr;
 struct policy;
 struct worker;
 
 /* Sets up coherence for w (its loop, settings, tier and pool, borrowed); the
- * subscriber starts when the loop runs. NULL (after logging why) when the
- * subscriber cannot be created or memory runs out. */
-struct invalidation *invalidation_create(struct worker *w);
+ * subscriber, which connects to *redis (borrowed, read at each connection),
+ * starts when the loop runs. NULL (after logging why) when memory runs out. */
+struct invalidation *invalidation_create(struct worker *w, const struct net_addr *redis);
+
+/* The primary moved (Sentinel): the tier is emptied and the subscriber
+ * subscribes again on the new one; until it has, the tier neither serves
+ * nor fills. */
+void invalidation_restart(struct invalidation *inv, const char *why);
 
 /* Stops the subscriber and frees *inv; NULL and *inv == NULL accepted. */
 void invalidation_destroy(struct invalidation **inv);

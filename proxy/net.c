@@ -72,6 +72,19 @@ int net_addr_parse(const char *text, struct net_addr *out, const char **why)
     return 0;
 }
 
+void net_addr_format(const struct net_addr *addr, char *out, size_t len)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (addr->sa.ss_family == AF_UNIX)
+        snprintf(out, len, "%s", ((const struct sockaddr_un *)&addr->sa)->sun_path);
+    else if (addr->len == 0 ||
+             getnameinfo((const struct sockaddr *)&addr->sa, addr->len, host, sizeof(host), serv,
+                         sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(out, len, "-");
+    else
+        snprintf(out, len, addr->sa.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, serv);
+}
+
 static int set_nonblock(int fd)
 {
     int flags = fcntl(fd, F_GETFL, 0);

@@ -14,6 +14,9 @@ struct net_addr {
  * or -1 with a static reason in *why. */
 int net_addr_parse(const char *text, struct net_addr *out, const char **why);
 
+/* Writes addr as "ip:port", "[v6]:port" or the unix socket path. */
+void net_addr_format(const struct net_addr *addr, char *out, size_t len);
+
 /* Splits "host:port" or "[v6]:port" into host and port; a unix socket path
  * (starting with '/') gives an empty host and port 0. Returns 0, or -1 when
  * the text is neither. */

@@ -14,6 +14,7 @@
 #include "proxy/cache/cache.h"
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
+#include "proxy/tls.h"
 #include "proxy/worker.h"
 
 /* Requests waiting for one run's result. */
@@ -29,7 +30,9 @@ struct job {
     struct policy *policy; /* built; NULL on failure */
     const struct policy *prev;
     struct policy *retired; /* freed by the thread before it starts */
-    ev_tstamp took;         /* the thread's time, in seconds */
+    SSL_CTX *tls_clients;   /* the TLS contexts of the new settings (NULL when off) */
+    SSL_CTX *tls_upstream;
+    ev_tstamp took; /* the thread's time, in seconds */
     char err[512];
 };
 
@@ -65,6 +68,30 @@ struct policy *reload_build_policy(struct config *cfg, const struct policy *prev
     return p;
 }
 
+/* Builds the TLS contexts of the job's settings: certificates and keys are
+ * read again, and a broken one fails the reload. Returns 0 or -1. */
+static int reload_build_tls(struct job *job)
+{
+    job->tls_clients = tls_listen_ctx(&job->next, job->err, sizeof(job->err));
+    if (job->tls_clients == NULL && job->err[0] != '\0')
+        return -1;
+    job->tls_upstream = tls_upstream_ctx(&job->next, job->err, sizeof(job->err));
+    return job->tls_upstream == NULL && job->err[0] != '\0' ? -1 : 0;
+}
+
+/* Puts *next in force in *cur when both exist (the listener or upstream.tls
+ * being on is fixed: a context cannot appear or vanish), else drops it. */
+static void reload_swap_tls(SSL_CTX **cur, SSL_CTX **next)
+{
+    if (*cur != NULL && *next != NULL) {
+        SSL_CTX_free(*cur); /* connections made with it hold references */
+        *cur = *next;
+    } else {
+        SSL_CTX_free(*next);
+    }
+    *next = NULL;
+}
+
 /* Niceness of the worker: on a busy machine it yields the cores to the
  * event loop rather than competing with it. */
 #define RELOAD_NICE 10
@@ -81,7 +108,8 @@ static void *reload_work(void *arg)
     job->policy = NULL;
     if (r->load == NULL)
         snprintf(job->err, sizeof(job->err), "no settings to read again");
-    else if (r->load(r->load_arg, &job->next, job->err, sizeof(job->err)) == 0)
+    else if (r->load(r->load_arg, &job->next, job->err, sizeof(job->err)) == 0 &&
+             reload_build_tls(job) == 0)
         job->policy = reload_build_policy(&job->next, job->prev, job->err, sizeof(job->err));
     job->took = ev_time() - start;
     ev_async_send(r->w->loop, &r->done);
@@ -132,6 +160,8 @@ static void reload_apply(struct reload *r)
     r->retired = w->policy;
     w->policy = job->policy;
     job->policy = NULL;
+    reload_swap_tls(&w->tls_clients, &job->tls_clients);
+    reload_swap_tls(&w->pool.env.tls, &job->tls_upstream);
     if (invalidation_set_sources(w->inv, w->policy) < 0)
         log_error("out_of_memory", "reload: out of memory registering the invalidation sources");
     log_notice(
@@ -182,6 +212,9 @@ static void reload_on_done(struct ev_loop *loop, ev_async *w, int revents)
     } else {
         r->failed++;
         config_deinit(&r->job.next);
+        SSL_CTX_free(r->job.tls_clients);
+        SSL_CTX_free(r->job.tls_upstream);
+        r->job.tls_clients = r->job.tls_upstream = NULL;
         log_error("reload_failed", "reload failed, running settings kept: {reason=%s}", r->job.err);
     }
     reload_answer_job(r, ok);
@@ -250,6 +283,8 @@ void reload_destroy(struct reload **rp)
         pthread_join(r->thread, NULL);
         config_deinit(&r->job.next);
         policy_destroy(&r->job.policy);
+        SSL_CTX_free(r->job.tls_clients);
+        SSL_CTX_free(r->job.tls_upstream);
     }
     policy_destroy(&r->job.retired);
     policy_destroy(&r->retired);

@@ -1,4 +1,4 @@
-/* server.c - listener, set-up and teardown, the periodic tick, signals, drain. */
+/* server.c - listeners, set-up and teardown, the periodic tick, signals, drain. */
 #include "proxy/server.h"
 
 #include <errno.h>
@@ -20,6 +20,8 @@
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/command.h"
+#include "proxy/tls.h"
+#include "proxy/tunnel.h"
 
 #define SERVER_CRON_S       0.1 /* deadlines are enforced to this granularity */
 #define SERVER_STALL_S      0.2 /* a longer gap between ticks: the loop stood still */
@@ -28,7 +30,7 @@
 
 static const char ERR_MAX_CLIENTS[] = "-ERR max number of clients reached\r\n";
 
-static void server_accept_one(struct server *srv, int fd)
+static void server_accept_one(struct server *srv, int fd, bool tls)
 {
     struct worker *w = &srv->w;
     if (net_tune(fd) < 0 || srv->draining) {
@@ -41,15 +43,15 @@ static void server_accept_one(struct server *srv, int fd)
         close(fd);
         return;
     }
-    client_create(w, fd);
+    client_create(w, fd, tls ? w->tls_clients : NULL);
 }
 
 static void server_on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
     (void)revents;
-    struct server *srv = io->data;
+    struct listener *l = io->data;
     for (int i = 0; i < SERVER_ACCEPT_BURST; i++) {
-        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 log_limited(LOG_WARN, "accept_failed", "accept: {reason=%s}", strerror(errno));
@@ -57,19 +59,49 @@ static void server_on_accept(struct ev_loop *loop, ev_io *io, int revents)
                 ev_io_stop(loop, io);
             return;
         }
-        server_accept_one(srv, fd);
+        server_accept_one(l->srv, fd, l->tls);
     }
+}
+
+/* Binds l to address (NULL: l stays off). Returns 0, or -1 after logging. */
+static int server_listen(struct server *srv, struct listener *l, const char *address, bool tls)
+{
+    struct net_addr addr;
+    const char *why;
+    l->srv = srv;
+    l->fd = -1;
+    l->tls = tls;
+    l->address = address;
+    if (address == NULL)
+        return 0;
+    const char *setting = tls ? "tls.listen" : "listen";
+    if (net_addr_parse(address, &addr, &why) < 0) {
+        log_crit("listen_failed", "{setting=%s} {address=%s}: {reason=%s}", setting, address, why);
+        return -1;
+    }
+    if ((l->fd = net_listen(&addr)) < 0) {
+        log_crit("listen_failed", "{setting=%s} {address=%s}: {reason=%s}", setting, address,
+                 strerror(errno));
+        return -1;
+    }
+    ev_io_init(&l->io, server_on_accept, l->fd, EV_READ);
+    l->io.data = l;
+    ev_io_start(srv->w.loop, &l->io);
+    return 0;
 }
 
 static void server_stop_listening(struct server *srv)
 {
-    if (srv->listen_fd < 0)
-        return;
-    ev_io_stop(srv->w.loop, &srv->accept_io);
-    close(srv->listen_fd);
-    srv->listen_fd = -1;
-    if (srv->w.cfg->listen[0] == '/')
-        unlink(srv->w.cfg->listen);
+    for (int i = 0; i < 2; i++) {
+        struct listener *l = &srv->listeners[i];
+        if (l->fd < 0)
+            continue;
+        ev_io_stop(srv->w.loop, &l->io);
+        close(l->fd);
+        l->fd = -1;
+        if (l->address[0] == '/')
+            unlink(l->address);
+    }
 }
 
 /* Draining: idle clients are closed; the loop ends when none is left or the
@@ -192,8 +224,11 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
                     "waits for Redis restart now",
                     (now - srv->cron_at) * 1000);
     srv->cron_at = now;
-    if (srv->listen_fd >= 0 && !ev_is_active(&srv->accept_io))
-        ev_io_start(loop, &srv->accept_io); /* stopped when descriptors ran out */
+    for (int i = 0; i < 2; i++) {
+        struct listener *l = &srv->listeners[i];
+        if (l->fd >= 0 && !ev_is_active(&l->io))
+            ev_io_start(loop, &l->io); /* stopped when descriptors ran out */
+    }
     pool_tick(&w->pool, now, stalled);
     for (struct client *c = w->clients, *next; c != NULL; c = next) {
         next = c->next;
@@ -209,17 +244,20 @@ static void server_on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
 
 /* Learns the commands from Redis's COMMAND, or falls back to the built-in
  * table when Redis cannot be asked now; then adds the proxy's own. */
-static int server_setup_commands(struct worker *w)
+static int server_setup_commands(struct server *srv, SSL_CTX *tls)
 {
+    struct worker *w = &srv->w;
     const struct config *cfg = w->cfg;
-    char host[256] = "", err[256];
-    int port = 0;
+    char err[256];
+    const struct ctl_target redis = {&srv->upstream.addr,       tls,
+                                     srv->upstream.server_name, cfg->upstream_username,
+                                     cfg->upstream_password,    cfg->connect_timeout_ms};
     w->commands = command_table_create();
-    if (w->commands == NULL || net_addr_split(cfg->upstream, host, sizeof(host), &port) < 0)
+    if (w->commands == NULL)
         return -1;
-    int n = introspect_commands(port > 0 ? host : NULL, port, port > 0 ? NULL : cfg->upstream,
-                                cfg->upstream_username, cfg->upstream_password,
-                                cfg->connect_timeout_ms, w->commands, err, sizeof(err));
+    int n = srv->upstream.addr.len == 0
+                ? (snprintf(err, sizeof(err), "no primary known yet"), -1)
+                : introspect_commands(&redis, w->commands, err, sizeof(err));
     if (n > 0) {
         log_info("commands_loaded", "key positions of {commands=%d} commands from COMMAND", n);
     } else {
@@ -231,6 +269,38 @@ static int server_setup_commands(struct worker *w)
     if (command_table_add_proxy(w->commands) < 0)
         return -1;
     return metrics_setup(&w->metrics, command_table_count(w->commands));
+}
+
+/* The way to Redis: the upstream TLS context, the tracking subscriber
+ * (through a tunnel over TLS) and the pool. */
+static int server_setup_upstream(struct server *srv, SSL_CTX *tls)
+{
+    struct worker *w = &srv->w;
+    const struct config *cfg = w->cfg;
+    char err[512];
+    const struct net_addr *redis = &srv->upstream.addr;
+    const struct upstream_env env = {.loop = w->loop,
+                                     .sched = &w->sched,
+                                     .cfg = cfg,
+                                     .ep = &srv->upstream,
+                                     .limits = &w->limits,
+                                     .tls = tls,
+                                     .check_role = cfg->sentinels != NULL};
+    w->pool.env.tls = tls; /* the tunnel reads it here, also after a reload */
+    if (tls != NULL) {
+        srv->tunnel = tunnel_create(w->loop, &srv->upstream, &w->pool.env.tls, err, sizeof(err));
+        if (srv->tunnel == NULL) {
+            log_crit("tunnel_failed", "upstream.tls: {reason=%s}", err);
+            return -1;
+        }
+        redis = tunnel_addr(srv->tunnel);
+    }
+    if ((w->inv = invalidation_create(w, redis)) == NULL ||
+        pool_setup(&w->pool, &env, cfg->pool_size, invalidation_owner(w->inv)) < 0) {
+        log_crit("out_of_memory", "out of memory");
+        return -1;
+    }
+    return invalidation_set_sources(w->inv, w->policy);
 }
 
 /* The request path: tier, policy, pool, coherence and reloads. */
@@ -249,19 +319,21 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
         log_crit("policy_invalid", "policy: {reason=%s}", err);
         return -1;
     }
-    if ((w->reload = reload_create(w, load, load_arg)) == NULL || server_setup_commands(w) < 0 ||
-        (w->cache = cache_create(cfg, w->policy)) == NULL) {
-        log_crit("out_of_memory", "out of memory");
+    SSL_CTX *tls = tls_upstream_ctx(cfg, err, sizeof(err));
+    if (tls == NULL && err[0] != '\0') {
+        log_crit("upstream_tls_invalid", "upstream.tls: {reason=%s}", err);
         return -1;
     }
-    if ((w->inv = invalidation_create(w)) == NULL)
-        return -1;
-    const struct upstream_env env = {loop, &w->sched, cfg, &srv->upstream_addr, &w->limits, NULL};
-    if (pool_setup(&w->pool, &env, cfg->pool_size, invalidation_owner(w->inv)) < 0) {
+    if (cfg->upstream_tls && !cfg->upstream_tls_verify)
+        log_warn("tls_verify_off",
+                 "upstream.tls_verify is off: Redis's certificate is not checked");
+    if ((w->reload = reload_create(w, load, load_arg)) == NULL ||
+        server_setup_commands(srv, tls) < 0 || (w->cache = cache_create(cfg, w->policy)) == NULL) {
         log_crit("out_of_memory", "out of memory");
+        SSL_CTX_free(tls);
         return -1;
     }
-    return invalidation_set_sources(w->inv, w->policy);
+    return server_setup_upstream(srv, tls);
 }
 
 /* watch_config: the file at path is looked at every SERVER_WATCH_S. */
@@ -281,47 +353,45 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, r
                  void *load_arg, const char *config_path)
 {
     memset(srv, 0, sizeof(*srv));
-    srv->listen_fd = -1;
+    srv->listeners[0].fd = srv->listeners[1].fd = -1;
     srv->w.loop = loop;
     srv->w.cfg = cfg;
-    struct net_addr listen_addr;
-    const char *why;
-    if (net_addr_parse(cfg->upstream, &srv->upstream_addr, &why) < 0) {
-        log_crit("upstream_address_invalid", "upstream.address {address=%s}: {reason=%s}",
-                 cfg->upstream, why);
+    char err[512];
+    if (endpoint_init(&srv->upstream, loop, cfg->sentinels != NULL ? NULL : cfg->upstream,
+                      cfg->upstream_tls_server_name, err, sizeof(err)) < 0) {
+        log_crit("upstream_address_invalid", "{reason=%s}", err);
         return -1;
     }
-    if (net_addr_parse(cfg->listen, &listen_addr, &why) < 0) {
-        log_crit("listen_failed", "listen {address=%s}: {reason=%s}", cfg->listen, why);
+    srv->w.tls_clients = tls_listen_ctx(cfg, err, sizeof(err));
+    if (srv->w.tls_clients == NULL && err[0] != '\0') {
+        log_crit("tls_invalid", "tls: {reason=%s}", err);
         return -1;
     }
-    srv->listen_fd = net_listen(&listen_addr);
-    if (srv->listen_fd < 0) {
-        log_crit("listen_failed", "listen {address=%s}: {reason=%s}", cfg->listen, strerror(errno));
-        return -1;
-    }
-    if (server_setup_worker(srv, loop, cfg, load, load_arg) < 0)
+    if (server_listen(srv, &srv->listeners[0], cfg->listen, false) < 0 ||
+        server_listen(srv, &srv->listeners[1], config_tls_on(cfg) ? cfg->tls_listen : NULL, true) <
+            0 ||
+        server_setup_worker(srv, loop, cfg, load, load_arg) < 0)
         return -1;
     if (config_admin_on(cfg) && (srv->admin = http_create(&srv->w)) == NULL)
         return -1;
     server_setup_watch(srv, config_path);
-    ev_io_init(&srv->accept_io, server_on_accept, srv->listen_fd, EV_READ);
     ev_timer_init(&srv->cron, server_on_cron, SERVER_CRON_S, SERVER_CRON_S);
     ev_now_update(loop); /* set-up may have taken a while: not a stall */
     srv->cron_at = ev_now(loop);
     ev_signal_init(&srv->sig_term, server_on_signal, SIGTERM);
     ev_signal_init(&srv->sig_int, server_on_signal, SIGINT);
     ev_signal_init(&srv->sig_hup, server_on_hup, SIGHUP);
-    srv->accept_io.data = srv->cron.data = srv;
+    srv->cron.data = srv;
     srv->sig_term.data = srv->sig_int.data = srv->sig_hup.data = srv;
-    ev_io_start(loop, &srv->accept_io);
     ev_timer_start(loop, &srv->cron);
     ev_signal_start(loop, &srv->sig_term);
     ev_signal_start(loop, &srv->sig_int);
     ev_signal_start(loop, &srv->sig_hup);
     log_notice("listening",
-               "listening on {listen=%s}, upstream {upstream=%s}, pool of {pool_size=%d}",
-               cfg->listen, cfg->upstream, cfg->pool_size);
+               "listening on {listen=%s} and {tls_listen=%s}, upstream {upstream=%s}, pool of "
+               "{pool_size=%d}",
+               cfg->listen, config_tls_on(cfg) ? cfg->tls_listen : "none",
+               cfg->sentinels != NULL ? cfg->master_name : cfg->upstream, cfg->pool_size);
     return 0;
 }
 
@@ -345,6 +415,7 @@ void server_teardown(struct server *srv)
         sched_teardown(&w->sched);
     }
     invalidation_destroy(&w->inv);
+    tunnel_destroy(&srv->tunnel);
     cache_destroy(&w->cache);
     policy_destroy(&w->policy);
     command_table_destroy(&w->commands);
@@ -354,4 +425,7 @@ void server_teardown(struct server *srv)
     ev_signal_stop(w->loop, &srv->sig_term);
     ev_signal_stop(w->loop, &srv->sig_int);
     ev_signal_stop(w->loop, &srv->sig_hup);
+    SSL_CTX_free(w->tls_clients);
+    SSL_CTX_free(w->pool.env.tls);
+    endpoint_deinit(&srv->upstream);
 }

@@ -1,9 +1,11 @@
-/* server.h - the proxy process: listener, set-up, timers, signals, drain.
+/* server.h - the proxy process: listeners, set-up, timers, signals, drain.
  *
  * The server sets up one worker (worker.h: the request path's shared state)
- * and owns everything around it: the listening socket and the clients it
- * accepts, the periodic tick that enforces deadlines, SIGHUP (reload) and
- * SIGTERM/SIGINT (drain: stop accepting, let clients finish, exit).
+ * and owns everything around it: the listening sockets (listen, and tls.listen
+ * whose clients speak TLS) and the clients they accept, where Redis is (an
+ * endpoint, followed through Sentinel when configured), the periodic tick that
+ * enforces deadlines, SIGHUP (reload) and SIGTERM/SIGINT (drain: stop
+ * accepting, let clients finish, exit).
  */
 #ifndef NEARCACHE_SERVER_H
 #define NEARCACHE_SERVER_H
@@ -11,18 +13,31 @@
 #include <ev.h>
 #include <stdbool.h>
 
+#include "proxy/endpoint.h"
 #include "proxy/net.h"
 #include "proxy/reload.h"
 #include "proxy/worker.h"
 
 struct config;
 struct http;
+struct sentinel;
+struct server;
+struct tunnel;
+
+struct listener {
+    struct server *srv;
+    const char *address; /* borrowed from the settings */
+    int fd;              /* -1 when off or closed */
+    bool tls;            /* its clients speak TLS */
+    ev_io io;
+};
 
 struct server {
     struct worker w;
-    struct net_addr upstream_addr;
-    int listen_fd;
-    ev_io accept_io;
+    struct endpoint upstream;     /* where Redis is */
+    struct sentinel *sentinel;    /* NULL without upstream.sentinels */
+    struct tunnel *tunnel;        /* upstream.tls: the tracking subscriber's way to Redis */
+    struct listener listeners[2]; /* listen, tls.listen */
     ev_timer cron;
     ev_tstamp cron_at; /* when it last ran */
     ev_signal sig_term;

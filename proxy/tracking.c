@@ -51,8 +51,7 @@
 struct tracking {
     struct ev_loop *loop;
     struct tracking_callbacks cb;
-    char host[NI_MAXHOST]; /* numeric address, or the unix socket path */
-    int port;              /* 0 for a unix socket */
+    const struct net_addr *addr; /* borrowed: where to connect, read at each connection */
     char *user;
     char *password;
     ev_tstamp connect_timeout;
@@ -77,31 +76,18 @@ static void tracking_attempt(struct tracking *t);
 
 /* ---- address ------------------------------------------------------------ */
 
-/* Resolves address once into a numeric host and port (or a unix path), so
- * that reconnecting never waits on DNS. */
-static int tracking_resolve(struct tracking *t, const char *address)
+/* Opens a hiredis context to the address in force: numeric, so that
+ * connecting never waits on DNS. */
+static redisAsyncContext *tracking_dial(const struct net_addr *addr)
 {
-    struct net_addr addr;
-    const char *why = NULL;
-    if (net_addr_parse(address, &addr, &why) < 0) {
-        log_error("tracking_address_invalid", "tracking: {address=%s}: {reason=%s}", address, why);
-        return -1;
-    }
-    if (addr.sa.ss_family == AF_UNIX) {
-        const struct sockaddr_un *un = (const struct sockaddr_un *)&addr.sa;
-        snprintf(t->host, sizeof(t->host), "%s", un->sun_path);
-        t->port = 0;
-        return 0;
-    }
-    char serv[NI_MAXSERV];
-    if (getnameinfo((const struct sockaddr *)&addr.sa, addr.len, t->host, sizeof(t->host), serv,
-                    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-        log_error("tracking_address_invalid", "tracking: {address=%s}: cannot convert the address",
-                  address);
-        return -1;
-    }
-    t->port = atoi(serv);
-    return 0;
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (addr->sa.ss_family == AF_UNIX)
+        return redisAsyncConnectUnix(((const struct sockaddr_un *)&addr->sa)->sun_path);
+    if (addr->len == 0 ||
+        getnameinfo((const struct sockaddr *)&addr->sa, addr->len, host, sizeof(host), serv,
+                    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return NULL;
+    return redisAsyncConnect(host, atoi(serv));
 }
 
 /* ---- connection lifecycle ------------------------------------------------- */
@@ -454,10 +440,12 @@ static int tracking_hook(redisAsyncContext *ac)
 
 static redisAsyncContext *tracking_connect(struct tracking *t, char *why, size_t whylen)
 {
-    redisAsyncContext *ac =
-        t->port == 0 ? redisAsyncConnectUnix(t->host) : redisAsyncConnect(t->host, t->port);
+    redisAsyncContext *ac = tracking_dial(t->addr);
     if (ac == NULL || ac->err != 0) {
-        snprintf(why, whylen, "%s", ac != NULL ? ac->errstr : "out of memory");
+        snprintf(why, whylen, "%s",
+                 ac != NULL          ? ac->errstr
+                 : t->addr->len == 0 ? "no address known yet"
+                                     : "out of memory");
         if (ac != NULL)
             redisAsyncFree(ac);
         return NULL;
@@ -579,9 +567,9 @@ static void tracking_on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* ---- public API ------------------------------------------------------------------- */
 
-struct tracking *tracking_create(struct ev_loop *loop, const char *address, const char *user,
-                                 const char *password, int connect_timeout_ms, int reconnect_max_ms,
-                                 const struct tracking_callbacks *cb)
+struct tracking *tracking_create(struct ev_loop *loop, const struct net_addr *addr,
+                                 const char *user, const char *password, int connect_timeout_ms,
+                                 int reconnect_max_ms, const struct tracking_callbacks *cb)
 {
     struct tracking *t = calloc(1, sizeof(*t));
     if (t == NULL)
@@ -594,8 +582,7 @@ struct tracking *tracking_create(struct ev_loop *loop, const char *address, cons
         reconnect_max_ms >= TRACKING_BACKOFF_MIN_MS ? reconnect_max_ms : TRACKING_BACKOFF_MIN_MS;
     t->pending_id = -1;
     t->client_id = -1;
-    if (tracking_resolve(t, address) < 0)
-        goto fail;
+    t->addr = addr;
     if ((user != NULL && (t->user = strdup(user)) == NULL) ||
         (password != NULL && (t->password = strdup(password)) == NULL)) {
         log_error("out_of_memory", "tracking: out of memory");
@@ -612,6 +599,12 @@ fail:
     free(t->password);
     free(t);
     return NULL;
+}
+
+void tracking_restart(struct tracking *t, const char *why)
+{
+    tracking_lost(t, why);
+    tracking_schedule(t, true);
 }
 
 long long tracking_client_id(const struct tracking *t)

@@ -16,14 +16,17 @@
  * subscription is confirmed. With sources, the subscription counts as up only
  * once both connections are ready, and losing either one is a loss of both.
  *
- * Everything runs on the caller's libev loop and never blocks it. A host name
- * is resolved once, in tracking_create.
+ * Everything runs on the caller's libev loop and never blocks it. The address
+ * is the caller's, read at each connection: it may move (endpoint.h) or be a
+ * TLS tunnel's (tunnel.h).
  */
 #ifndef NEARCACHE_TRACKING_H
 #define NEARCACHE_TRACKING_H
 
 #include <ev.h>
 #include <stddef.h>
+
+#include "proxy/net.h"
 
 /* One invalidated key: key[0..len) is binary and borrowed for the call only. */
 typedef void (*tracking_key_fn)(void *arg, const char *key, size_t len);
@@ -49,18 +52,17 @@ struct tracking_callbacks {
 
 struct tracking;
 
-/* Starts the subscriber on loop: address is "host:port", "[v6]:port" or an
- * absolute unix socket path; user may be NULL, password NULL for no AUTH
+/* Starts the subscriber on loop, connecting to *addr (borrowed; len 0: not
+ * known yet, attempts fail until it is); user may be NULL, password NULL for no AUTH
  * (both copied; the registration connection uses them too).
  * connect_timeout_ms bounds connect plus AUTH, CLIENT ID and SUBSCRIBE, and
  * the registration of the sources; reconnect_max_ms caps the backoff. There
  * are no sources until tracking_set_sources. cb is copied. The first
  * attempt starts when the loop runs; Redis being down is not an error.
- * Returns NULL (after logging why) when the address is invalid or cannot be
- * resolved, or when out of memory. */
-struct tracking *tracking_create(struct ev_loop *loop, const char *address, const char *user,
-                                 const char *password, int connect_timeout_ms, int reconnect_max_ms,
-                                 const struct tracking_callbacks *cb);
+ * Returns NULL (after logging why) when out of memory. */
+struct tracking *tracking_create(struct ev_loop *loop, const struct net_addr *addr,
+                                 const char *user, const char *password, int connect_timeout_ms,
+                                 int reconnect_max_ms, const struct tracking_callbacks *cb);
 
 /* The client id invalidations must be redirected to, or -1 unless subscribed
  * (with the sources registered). */
@@ -82,6 +84,11 @@ long long tracking_client_id(const struct tracking *t);
  * stays). */
 int tracking_set_sources(struct tracking *t, const char *const *prefixes, const size_t *lens,
                          size_t n);
+
+/* Drops the connections and subscribes again at once, at the address in
+ * force now (Sentinel moved the primary): a loss, reported as state -1 when
+ * the subscription was up. Not from inside a tracking callback. */
+void tracking_restart(struct tracking *t, const char *why);
 
 /* Closes the connections, stops the timers and frees everything; no callback
  * is called. *t is set to NULL; NULL and *t == NULL are accepted. Not from

@@ -8,9 +8,11 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "proxy/endpoint.h"
 #include "proxy/lib/log.h"
 #include "proxy/net.h"
 #include "proxy/proto/resp_write.h"
+#include "proxy/tls.h"
 
 #define UPSTREAM_BACKOFF_MIN_MS 50
 
@@ -31,9 +33,10 @@ static int handshake_add(struct upstream *up, int argc, const char *const *argv)
     return resp_append_command(&up->out, argc, argv, NULL);
 }
 
-/* Queues AUTH as configured, HELLO 3 and SELECT as the lane says, then PING,
- * which proves that Redis answers (a stopped server still accepts TCP
- * connections). -1 when out of memory. */
+/* Queues AUTH as configured, HELLO 3 and SELECT as the lane says, ROLE under
+ * Sentinel (the node must still be the primary), then PING, which proves that
+ * Redis answers (a stopped server still accepts TCP connections). -1 when out
+ * of memory. */
 static int handshake_queue(struct upstream *up)
 {
     const struct config *cfg = up->env->cfg;
@@ -50,6 +53,8 @@ static int handshake_queue(struct upstream *up)
         snprintf(db, sizeof(db), "%d", up->lane.db);
         rc |= handshake_add(up, 2, (const char *const[]){"SELECT", db});
     }
+    if (up->env->check_role)
+        rc |= handshake_add(up, 1, (const char *const[]){"ROLE"});
     rc |= handshake_add(up, 1, (const char *const[]){"PING"});
     up->hs_bytes = up->out.len;
     return rc;
@@ -69,10 +74,11 @@ static void upstream_set_state(struct upstream *up, upstream_state_e state)
 
 static void upstream_connect(struct upstream *up)
 {
-    up->fd = net_connect(up->env->addr);
+    const struct net_addr *addr = &up->env->ep->addr;
+    up->fd = addr->len > 0 ? net_connect(addr) : -1;
     if (up->fd < 0) {
         log_limited(LOG_WARN, "upstream_connect_failed", "upstream: connect: {reason=%s}",
-                    strerror(errno));
+                    addr->len > 0 ? strerror(errno) : "no primary known yet");
         upstream_set_state(up, UPSTREAM_DOWN);
         up->retry_at = ev_now(up->env->loop) + up->backoff_ms / 1000.0;
         return;
@@ -153,6 +159,8 @@ static void upstream_disconnect(struct upstream *up, const char *err, size_t len
     if (up->fd >= 0) {
         ev_io_stop(up->env->loop, &up->rio);
         ev_io_stop(up->env->loop, &up->wio);
+        tls_free(up->ssl);
+        up->ssl = NULL;
         close(up->fd);
         up->fd = -1;
     }
@@ -252,7 +260,7 @@ void upstream_set_stream(struct upstream *up)
 
 void upstream_pause(struct upstream *up, bool paused)
 {
-    if (up->fd < 0 || up->state == UPSTREAM_CONNECTING)
+    if (up->fd < 0 || up->state == UPSTREAM_CONNECTING || up->state == UPSTREAM_TLS)
         return;
     if (paused)
         ev_io_stop(up->env->loop, &up->rio);
@@ -263,10 +271,11 @@ void upstream_pause(struct upstream *up, bool paused)
 /* Writes queued bytes; run at the safe point. */
 static void upstream_flush(struct upstream *up)
 {
-    if (up->fd < 0 || up->state == UPSTREAM_CONNECTING || up->out.len == 0)
+    if (up->fd < 0 || up->state == UPSTREAM_CONNECTING || up->state == UPSTREAM_TLS ||
+        up->out.len == 0)
         return;
     size_t limit = up->state == UPSTREAM_HANDSHAKE ? up->hs_bytes : SIZE_MAX;
-    ssize_t n = limit == 0 ? 0 : obuf_write(&up->out, up->fd, limit);
+    ssize_t n = limit == 0 ? 0 : tls_write(up->ssl, up->fd, &up->out, limit);
     if (n < 0) {
         upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
         return;
@@ -279,23 +288,78 @@ static void upstream_flush(struct upstream *up)
         ev_io_stop(up->env->loop, &up->wio);
 }
 
+/* The connection carries the Redis handshake from now on. */
+static void upstream_begin_handshake(struct upstream *up)
+{
+    upstream_set_state(up, UPSTREAM_HANDSHAKE);
+    ev_io_start(up->env->loop, &up->rio);
+    upstream_flush(up);
+}
+
+/* Advances the TLS handshake, waiting for the socket as OpenSSL asks. */
+static void upstream_tls_step(struct upstream *up)
+{
+    tls_step_e step = tls_handshake(up->ssl);
+    if (step == TLS_FAILED) {
+        log_limited(LOG_ERROR, "upstream_tls_failed",
+                    "upstream: TLS with {upstream=%s}: {reason=%s}", up->env->ep->shown,
+                    tls_reason());
+        upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+    } else if (step == TLS_DONE) {
+        ev_io_stop(up->env->loop, &up->wio);
+        upstream_begin_handshake(up);
+    } else {
+        bool rd = step == TLS_WANT_READ;
+        (rd ? ev_io_start : ev_io_stop)(up->env->loop, &up->rio);
+        (rd ? ev_io_stop : ev_io_start)(up->env->loop, &up->wio);
+    }
+}
+
+/* connect() completed: TLS first when configured, then the handshake. */
+static void upstream_connected(struct upstream *up)
+{
+    int err = net_connect_error(up->fd);
+    if (err != 0) {
+        log_limited(LOG_WARN, "upstream_connect_failed", "upstream: connect: {reason=%s}",
+                    strerror(err));
+        upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        return;
+    }
+    if (up->env->tls == NULL) {
+        upstream_begin_handshake(up);
+        return;
+    }
+    up->ssl = tls_connect_new(up->env->tls, up->fd, up->env->ep->server_name);
+    if (up->ssl == NULL) {
+        log_limited(LOG_ERROR, "out_of_memory", "upstream: out of memory");
+        upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        return;
+    }
+    upstream_set_state(up, UPSTREAM_TLS);
+    upstream_tls_step(up);
+}
+
 static void upstream_on_write(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
     struct upstream *up = (struct upstream *)((char *)w - offsetof(struct upstream, wio));
-    if (up->state == UPSTREAM_CONNECTING) {
-        int err = net_connect_error(up->fd);
-        if (err != 0) {
-            log_limited(LOG_WARN, "upstream_connect_failed", "upstream: connect: {reason=%s}",
-                        strerror(err));
-            upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
-            return;
-        }
-        upstream_set_state(up, UPSTREAM_HANDSHAKE);
-        ev_io_start(up->env->loop, &up->rio);
-    }
-    upstream_flush(up);
+    if (up->state == UPSTREAM_CONNECTING)
+        upstream_connected(up);
+    else if (up->state == UPSTREAM_TLS)
+        upstream_tls_step(up);
+    else
+        upstream_flush(up);
+}
+
+/* True when a ROLE reply names a primary: an array whose first element is
+ * "master". */
+static bool upstream_role_master(const char *data, size_t len)
+{
+    static const char MASTER[] = "$6\r\nmaster\r\n";
+    const char *crlf = len > 0 && data[0] == '*' ? memchr(data, '\n', len) : NULL;
+    return crlf != NULL && (size_t)(data + len - crlf - 1) >= sizeof(MASTER) - 1 &&
+           memcmp(crlf + 1, MASTER, sizeof(MASTER) - 1) == 0;
 }
 
 /* A handshake reply: errors other than NOAUTH to PING make the connection fail. */
@@ -314,6 +378,13 @@ static void upstream_on_handshake(struct upstream *up, const char *data,
         }
         log_limited(LOG_WARN, "upstream_auth_required",
                     "upstream: Redis requires authentication; set upstream.password");
+    } else if (up->env->check_role && up->hs_pending == 1 &&
+               !upstream_role_master(data, rep->len)) {
+        log_limited(LOG_WARN, "upstream_not_primary",
+                    "upstream: {upstream=%s} is no longer the primary; waiting for Sentinel",
+                    up->env->ep->shown);
+        upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+        return;
     }
     if (up->hs_pending == 0) {
         if (!up->dedicated)
@@ -365,7 +436,7 @@ static void upstream_pass_through(struct upstream *up)
 /* Reads what the socket holds and handles every complete reply in it. */
 static void upstream_read(struct upstream *up)
 {
-    ssize_t n = rbuf_read(&up->in, up->fd);
+    ssize_t n = tls_read(up->ssl, up->fd, &up->in);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
         upstream_fail(up, up->was_ready ? ERR_LOST : ERR_UNAVAILABLE,
                       up->was_ready ? sizeof(ERR_LOST) - 1 : sizeof(ERR_UNAVAILABLE) - 1);
@@ -399,7 +470,11 @@ static void upstream_on_read(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)loop;
     (void)revents;
-    upstream_read((struct upstream *)((char *)w - offsetof(struct upstream, rio)));
+    struct upstream *up = (struct upstream *)((char *)w - offsetof(struct upstream, rio));
+    if (up->state == UPSTREAM_TLS)
+        upstream_tls_step(up);
+    else
+        upstream_read(up);
 }
 
 /* True when the oldest request has waited timeout_ms without reply bytes
@@ -429,12 +504,14 @@ void upstream_tick(struct upstream *up, ev_tstamp now, bool stalled)
         up->since = up->progress = now;
     switch (up->state) {
     case UPSTREAM_DOWN:
-        if (!up->dedicated && now >= up->retry_at) {
+        /* a name is resolved again before each reconnect (endpoint.h) */
+        if (!up->dedicated && now >= up->retry_at && endpoint_ready(up->env->ep, up->since)) {
             up->env->counters->reconnects++;
             upstream_connect(up);
         }
         break;
     case UPSTREAM_CONNECTING:
+    case UPSTREAM_TLS:
     case UPSTREAM_HANDSHAKE:
         if ((now - up->since) * 1000 < cfg->connect_timeout_ms)
             break;

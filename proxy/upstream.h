@@ -13,6 +13,7 @@
 #define NEARCACHE_UPSTREAM_H
 
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -23,7 +24,7 @@
 #include "proxy/sched.h"
 
 struct config;
-struct net_addr;
+struct endpoint;
 
 /* The reply to a request when no connection to Redis can carry it. */
 #define UPSTREAM_ERR_UNAVAILABLE "-ERR upstream unavailable\r\n"
@@ -51,9 +52,11 @@ struct upstream_env {
     struct ev_loop *loop;
     struct sched *sched;
     const struct config *cfg; /* upstream.* settings, read when used */
-    const struct net_addr *addr;
+    struct endpoint *ep;      /* where Redis is now */
     const struct resp_limits *limits;
     struct upstream_counters *counters;
+    SSL_CTX *tls;    /* upstream.tls: connections made from now on speak TLS; else NULL */
+    bool check_role; /* Sentinel: ROLE in the handshake; a node not master is refused */
 };
 
 struct upstream;
@@ -76,6 +79,7 @@ struct upstream_owner {
 typedef enum {
     UPSTREAM_DOWN = 0,   /* no socket; a shared one waits for its next attempt */
     UPSTREAM_CONNECTING, /* connect() in progress */
+    UPSTREAM_TLS,        /* TLS handshake in progress */
     UPSTREAM_HANDSHAKE,  /* AUTH / SELECT / PING sent, replies pending */
     UPSTREAM_READY,      /* carrying traffic */
 } upstream_state_e;
@@ -84,6 +88,7 @@ struct upstream {
     const struct upstream_env *env;
     struct upstream_owner owner;
     int fd;
+    SSL *ssl; /* NULL for a plain connection */
     ev_io rio;
     ev_io wio;
     upstream_state_e state;

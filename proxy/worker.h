@@ -10,6 +10,7 @@
 #define NEARCACHE_WORKER_H
 
 #include <ev.h>
+#include <openssl/ssl.h>
 #include <stdint.h>
 
 #include "proxy/metrics.h"
@@ -35,7 +36,8 @@ struct worker {
     struct config *cfg; /* reloads update it in place */
     struct resp_limits limits;
     struct sched sched;
-    struct pool pool;
+    struct pool pool;                 /* env.tls: the upstream TLS context, or NULL */
+    SSL_CTX *tls_clients;             /* the TLS listener's context, or NULL; reloads replace it */
     struct command_table *commands;   /* from COMMAND, else built in, and the proxy's own */
     struct request_keys request_keys; /* the keys of the request being dispatched */
     struct cache *cache;              /* the local tier in the request path */

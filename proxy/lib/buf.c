@@ -47,8 +47,7 @@ void rbuf_deinit(struct rbuf *b)
     memset(b, 0, sizeof(*b));
 }
 
-/* Makes room for at least RBUF_READ_MIN more bytes after end. */
-static int rbuf_make_room(struct rbuf *b)
+int rbuf_make_room(struct rbuf *b)
 {
     if (b->start > 0 && (b->start == b->end || b->cap - b->end < RBUF_READ_MIN)) {
         memmove(b->data, b->data + b->start, b->end - b->start);
@@ -154,13 +153,11 @@ int obuf_append(struct obuf *b, const void *data, size_t len)
     return 0;
 }
 
-ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
+int obuf_peek(const struct obuf *b, struct iovec *iov, int max, size_t limit)
 {
-    struct iovec iov[OBUF_IOV];
     int cnt = 0;
     size_t total = 0;
-    for (struct obuf_chunk *c = b->head; c != NULL && cnt < OBUF_IOV && total < limit;
-         c = c->next) {
+    for (struct obuf_chunk *c = b->head; c != NULL && cnt < max && total < limit; c = c->next) {
         size_t n = c->end - c->start;
         if (n > limit - total)
             n = limit - total;
@@ -171,6 +168,13 @@ ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
         total += n;
         cnt++;
     }
+    return cnt;
+}
+
+ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
+{
+    struct iovec iov[OBUF_IOV];
+    int cnt = obuf_peek(b, iov, OBUF_IOV, limit);
     if (cnt == 0)
         return 0;
     ssize_t n;
@@ -179,7 +183,13 @@ ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    size_t left = (size_t)n;
+    obuf_consume(b, (size_t)n);
+    return n;
+}
+
+void obuf_consume(struct obuf *b, size_t n)
+{
+    size_t left = n;
     b->len -= left;
     while (left > 0) {
         struct obuf_chunk *c = b->head;
@@ -194,5 +204,4 @@ ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
             b->tail = NULL;
         chunk_put(c);
     }
-    return n;
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 /* Grows the heap block *data of capacity *cap to hold at least need bytes,
  * doubling from min. Returns 0, or -1 when out of memory (nothing changed). */
@@ -25,6 +26,10 @@ struct rbuf {
 
 /* Frees the buffer's memory and leaves it empty. */
 void rbuf_deinit(struct rbuf *b);
+
+/* Makes room for at least 16 KB more bytes after end (moving the unconsumed
+ * bytes to the front or growing). Returns 0, or -1 when out of memory. */
+int rbuf_make_room(struct rbuf *b);
 
 /* Reads once from fd into the buffer, growing it when full. Returns the
  * number of bytes read, 0 on end of file, or -1 with errno (EAGAIN included). */
@@ -57,6 +62,13 @@ void obuf_deinit(struct obuf *b);
 
 /* Queues a copy of len bytes. Returns 0, or -1 when out of memory. */
 int obuf_append(struct obuf *b, const void *data, size_t len);
+
+/* Points iov[0..max) at the first queued bytes, at most limit of them, without
+ * consuming them. Returns the number of entries filled. */
+int obuf_peek(const struct obuf *b, struct iovec *iov, int max, size_t limit);
+
+/* Drops the first n queued bytes (n <= len): they were written. */
+void obuf_consume(struct obuf *b, size_t n);
 
 /* Writes at most limit queued bytes to fd with writev. Returns the number of
  * bytes written (possibly 0 when the socket is full), or -1 with errno on a

@@ -242,12 +242,23 @@ static void check_corpus(const struct command_table *t, const char *which)
     redisFree(c);
 }
 
+static struct net_addr redis_addr(int port)
+{
+    char address[64];
+    struct net_addr addr;
+    const char *why;
+    snprintf(address, sizeof(address), "127.0.0.1:%d", port);
+    cr_assert_eq(net_addr_parse(address, &addr, &why), 0);
+    return addr;
+}
+
 static struct command_table *load_introspected(void)
 {
     struct command_table *t = command_table_create();
     char err[256];
-    int n = introspect_commands("127.0.0.1", fx_redis.port, NULL, NULL, NULL, HARNESS_TIMEOUT_MS, t,
-                                err, sizeof(err));
+    struct net_addr addr = redis_addr(fx_redis.port);
+    const struct ctl_target redis = {.addr = &addr, .timeout_ms = HARNESS_TIMEOUT_MS};
+    int n = introspect_commands(&redis, t, err, sizeof(err));
 
     cr_assert_gt(n, 0, "introspect_commands: %s", err);
     cr_assert_str_empty(err);
@@ -330,13 +341,14 @@ Test(keys, introspect_failure_is_reported)
     struct command_table *t = command_table_create();
     char err[256];
 
-    cr_expect_eq(introspect_commands("127.0.0.1", fx_redis.port, NULL, NULL, "wrong", 2000, t, err,
-                                     sizeof(err)),
-                 -1);
+    struct net_addr addr = redis_addr(fx_redis.port), nowhere;
+    const char *why;
+    cr_assert_eq(net_addr_parse("/nonexistent/redis.sock", &nowhere, &why), 0);
+    struct ctl_target redis = {.addr = &addr, .password = "wrong", .timeout_ms = 2000};
+    cr_expect_eq(introspect_commands(&redis, t, err, sizeof(err)), -1);
     cr_expect(strstr(err, "AUTH") != NULL, "%s", err);
-    cr_expect_eq(introspect_commands(NULL, 0, "/nonexistent/redis.sock", NULL, NULL, 2000, t, err,
-                                     sizeof(err)),
-                 -1);
+    redis = (struct ctl_target){.addr = &nowhere, .timeout_ms = 2000};
+    cr_expect_eq(introspect_commands(&redis, t, err, sizeof(err)), -1);
     cr_expect(strstr(err, "connect") != NULL, "%s", err);
     cr_expect_eq(command_table_count(t), 0);
     command_table_destroy(&t);

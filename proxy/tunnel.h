@@ -1,0 +1,36 @@
+/* tunnel.h - TLS for the hiredis control connections.
+ *
+ * The tracking subscriber and the Sentinel client use hiredis, and Debian
+ * 12's hiredis (0.14) has no TLS. When their server must be reached over TLS
+ * they connect instead to a unix socket in a private directory (mode 0700)
+ * that the tunnel listens on: each connection it accepts is relayed, on the
+ * loop, to a new TLS connection to the endpoint's current address, made
+ * with the data path's transport (tls.h) and the context in force. Either
+ * side closing closes both, so hiredis sees a failed TLS connection as a
+ * closed one and reconnects as it always does.
+ */
+#ifndef NEARCACHE_TUNNEL_H
+#define NEARCACHE_TUNNEL_H
+
+#include <ev.h>
+#include <openssl/ssl.h>
+
+#include "proxy/net.h"
+
+struct endpoint;
+struct tunnel;
+
+/* Listens for control connections to relay to ep (borrowed, read at each
+ * connection) with *ctx (borrowed; a reload may replace it). NULL with err
+ * when the socket cannot be made. */
+struct tunnel *tunnel_create(struct ev_loop *loop, const struct endpoint *ep, SSL_CTX *const *ctx,
+                             char *err, size_t errlen);
+
+/* The address hiredis connects to instead of the server: a unix socket. */
+const struct net_addr *tunnel_addr(const struct tunnel *t);
+
+/* Closes every relayed connection and the socket, and removes its directory.
+ * *t is set to NULL; NULL is accepted. */
+void tunnel_destroy(struct tunnel **t);
+
+#endif
