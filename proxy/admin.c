@@ -8,6 +8,7 @@
 
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
+#include "proxy/endpoint.h"
 #include "proxy/invalidation.h"
 #include "proxy/proto/resp_write.h"
 #include "proxy/reload.h"
@@ -51,12 +52,14 @@ static size_t admin_stats(const struct worker *w, char *body, size_t cap)
                      "clients:%d\r\ntotal_connections:%llu\r\n"
                      "total_requests:%llu\r\ntracking:%s\r\ntracking_losses:%llu\r\n"
                      "tracking_refusals:%llu\r\ntracking_failures:%llu\r\n"
-                     "reloads:%llu\r\nreloads_failed:%llu\r\n",
+                     "reloads:%llu\r\nreloads_failed:%llu\r\n"
+                     "upstream_address:%s\r\nfailovers:%llu\r\n",
                      w->stats.clients, (unsigned long long)w->stats.total_connections,
                      (unsigned long long)admin_total_requests(w), coherence_state_name(co->state),
                      (unsigned long long)co->losses, (unsigned long long)co->refusals,
                      (unsigned long long)co->failures, (unsigned long long)reloads,
-                     (unsigned long long)failed);
+                     (unsigned long long)failed, w->pool.env.ep->shown,
+                     (unsigned long long)w->pool.counters.failovers);
     return (size_t)n + cache_stats(w->cache, body + n, cap - (size_t)n);
 }
 

@@ -2,10 +2,13 @@
 #include "proxy/ctl.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -107,6 +110,18 @@ static redisReply *ctl_recv(struct ctl_conn *c, redisReader *reader)
     }
     rbuf_deinit(&in);
     return reply;
+}
+
+redisAsyncContext *ctl_async_connect(const struct net_addr *addr)
+{
+    char host[NI_MAXHOST], serv[NI_MAXSERV];
+    if (addr->sa.ss_family == AF_UNIX)
+        return redisAsyncConnectUnix(((const struct sockaddr_un *)&addr->sa)->sun_path);
+    if (addr->len == 0 ||
+        getnameinfo((const struct sockaddr *)&addr->sa, addr->len, host, sizeof(host), serv,
+                    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return NULL;
+    return redisAsyncConnect(host, atoi(serv));
 }
 
 redisReply *ctl_call(const struct ctl_target *to, int argc, const char *const *argv, char *err,

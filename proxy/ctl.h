@@ -9,6 +9,7 @@
 #ifndef NEARCACHE_CTL_H
 #define NEARCACHE_CTL_H
 
+#include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <openssl/ssl.h>
 #include <stddef.h>
@@ -31,5 +32,10 @@ struct ctl_target {
  * not answer in time. */
 redisReply *ctl_call(const struct ctl_target *to, int argc, const char *const *argv, char *err,
                      size_t errlen);
+
+/* Starts a hiredis async connection to addr, numeric so that connecting never
+ * waits on DNS (a unix socket: a tunnel's, or Redis's). NULL when addr is not
+ * known yet (len 0) or memory runs out; else check ac->err. */
+redisAsyncContext *ctl_async_connect(const struct net_addr *addr);
 
 #endif

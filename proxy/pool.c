@@ -31,15 +31,21 @@ int pool_setup(struct pool *p, const struct upstream_env *env, int n,
     return pool_lane(p, (struct lane){env->cfg->upstream_database, 2}) == 0 ? 0 : -1;
 }
 
-void pool_teardown(struct pool *p)
+/* Closes the spare dedicated connections. */
+static void pool_drop_spares(struct pool *p)
 {
-    p->keep_spares = false;
     while (p->idle != NULL) {
         struct upstream *up = p->idle;
         p->idle = up->next;
         upstream_close(up);
     }
     p->nidle = 0;
+}
+
+void pool_teardown(struct pool *p)
+{
+    p->keep_spares = false;
+    pool_drop_spares(p);
     for (int i = 0; p->shared != NULL && i < pool_slots(p); i++)
         upstream_destroy(&p->shared[i]);
     free(p->shared);
@@ -112,6 +118,13 @@ void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable)
         return;
     }
     upstream_close(up);
+}
+
+void pool_reset(struct pool *p)
+{
+    pool_drop_spares(p);
+    for (int i = 0; i < pool_slots(p); i++)
+        upstream_reset(p->shared[i]);
 }
 
 void pool_tick(struct pool *p, ev_tstamp now, bool stalled)

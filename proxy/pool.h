@@ -70,6 +70,10 @@ void pool_dedicated_put(struct pool *p, struct upstream *up, bool reusable);
 /* True when every shared connection of lane 0 carries traffic. */
 bool pool_ready(const struct pool *p);
 
+/* The primary moved: every shared connection reconnects (upstream_reset)
+ * and the spares are closed. */
+void pool_reset(struct pool *p);
+
 /* Deadlines and reconnects of the shared connections (upstream_tick). */
 void pool_tick(struct pool *p, ev_tstamp now, bool stalled);
 

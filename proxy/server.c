@@ -20,6 +20,7 @@
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/command.h"
+#include "proxy/sentinel.h"
 #include "proxy/tls.h"
 #include "proxy/tunnel.h"
 
@@ -271,6 +272,21 @@ static int server_setup_commands(struct server *srv, SSL_CTX *tls)
     return metrics_setup(&w->metrics, command_table_count(w->commands));
 }
 
+/* Sentinel moved the primary: the tier is emptied and tracked again there,
+ * and every connection moves (what was in flight gets connection lost). */
+static void server_on_failover(void *arg)
+{
+    struct server *srv = arg;
+    struct worker *w = &srv->w;
+    w->pool.counters.failovers++;
+    invalidation_restart(w->inv, "the primary moved");
+    pool_reset(&w->pool);
+    for (struct client *c = w->clients; c != NULL; c = c->next) {
+        if (c->session.dedicated != NULL)
+            upstream_reset(c->session.dedicated);
+    }
+}
+
 /* The way to Redis: the upstream TLS context, the tracking subscriber
  * (through a tunnel over TLS) and the pool. */
 static int server_setup_upstream(struct server *srv, SSL_CTX *tls)
@@ -286,7 +302,6 @@ static int server_setup_upstream(struct server *srv, SSL_CTX *tls)
                                      .limits = &w->limits,
                                      .tls = tls,
                                      .check_role = cfg->sentinels != NULL};
-    w->pool.env.tls = tls; /* the tunnel reads it here, also after a reload */
     if (tls != NULL) {
         srv->tunnel = tunnel_create(w->loop, &srv->upstream, &w->pool.env.tls, err, sizeof(err));
         if (srv->tunnel == NULL) {
@@ -319,7 +334,8 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
         log_crit("policy_invalid", "policy: {reason=%s}", err);
         return -1;
     }
-    SSL_CTX *tls = tls_upstream_ctx(cfg, err, sizeof(err));
+    /* tunnels and Sentinel read it here, also after a reload (pool_setup keeps it) */
+    SSL_CTX *tls = w->pool.env.tls = tls_upstream_ctx(cfg, err, sizeof(err));
     if (tls == NULL && err[0] != '\0') {
         log_crit("upstream_tls_invalid", "upstream.tls: {reason=%s}", err);
         return -1;
@@ -327,10 +343,15 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
     if (cfg->upstream_tls && !cfg->upstream_tls_verify)
         log_warn("tls_verify_off",
                  "upstream.tls_verify is off: Redis's certificate is not checked");
+    if (cfg->sentinels != NULL &&
+        (srv->sentinel = sentinel_create(loop, cfg, &srv->upstream, &w->pool.env.tls,
+                                         server_on_failover, srv, err, sizeof(err))) == NULL) {
+        log_crit("sentinel_invalid", "upstream.sentinels: {reason=%s}", err);
+        return -1;
+    }
     if ((w->reload = reload_create(w, load, load_arg)) == NULL ||
         server_setup_commands(srv, tls) < 0 || (w->cache = cache_create(cfg, w->policy)) == NULL) {
         log_crit("out_of_memory", "out of memory");
-        SSL_CTX_free(tls);
         return -1;
     }
     return server_setup_upstream(srv, tls);
@@ -415,6 +436,7 @@ void server_teardown(struct server *srv)
         sched_teardown(&w->sched);
     }
     invalidation_destroy(&w->inv);
+    sentinel_destroy(&srv->sentinel);
     tunnel_destroy(&srv->tunnel);
     cache_destroy(&w->cache);
     policy_destroy(&w->policy);

@@ -41,6 +41,7 @@
 #include <sys/ioctl.h>
 #include <sys/un.h>
 
+#include "proxy/ctl.h"
 #include "proxy/lib/log.h"
 #include "proxy/net.h"
 
@@ -73,22 +74,6 @@ struct tracking {
 };
 
 static void tracking_attempt(struct tracking *t);
-
-/* ---- address ------------------------------------------------------------ */
-
-/* Opens a hiredis context to the address in force: numeric, so that
- * connecting never waits on DNS. */
-static redisAsyncContext *tracking_dial(const struct net_addr *addr)
-{
-    char host[NI_MAXHOST], serv[NI_MAXSERV];
-    if (addr->sa.ss_family == AF_UNIX)
-        return redisAsyncConnectUnix(((const struct sockaddr_un *)&addr->sa)->sun_path);
-    if (addr->len == 0 ||
-        getnameinfo((const struct sockaddr *)&addr->sa, addr->len, host, sizeof(host), serv,
-                    sizeof(serv), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
-        return NULL;
-    return redisAsyncConnect(host, atoi(serv));
-}
 
 /* ---- connection lifecycle ------------------------------------------------- */
 
@@ -440,7 +425,7 @@ static int tracking_hook(redisAsyncContext *ac)
 
 static redisAsyncContext *tracking_connect(struct tracking *t, char *why, size_t whylen)
 {
-    redisAsyncContext *ac = tracking_dial(t->addr);
+    redisAsyncContext *ac = ctl_async_connect(t->addr);
     if (ac == NULL || ac->err != 0) {
         snprintf(why, whylen, "%s",
                  ac != NULL          ? ac->errstr
@@ -603,6 +588,7 @@ fail:
 
 void tracking_restart(struct tracking *t, const char *why)
 {
+    t->backoff_ms = 0;
     tracking_lost(t, why);
     tracking_schedule(t, true);
 }

@@ -216,6 +216,17 @@ void upstream_close(struct upstream *up)
     sched_want(up->env->sched, SCHED_REAP, &up->reap);
 }
 
+void upstream_reset(struct upstream *up)
+{
+    if (up->closing)
+        return;
+    if (up->state != UPSTREAM_DOWN)
+        upstream_fail(up, up->was_ready ? ERR_LOST : ERR_UNAVAILABLE,
+                      up->was_ready ? sizeof(ERR_LOST) - 1 : sizeof(ERR_UNAVAILABLE) - 1);
+    up->backoff_ms = 0;
+    up->retry_at = ev_now(up->env->loop);
+}
+
 bool upstream_usable(const struct upstream *up)
 {
     return !up->closing && up->state != UPSTREAM_DOWN;

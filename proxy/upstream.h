@@ -41,6 +41,7 @@ typedef enum {
 struct upstream_counters {
     uint64_t failed[UPSTREAM_FAILED_KINDS]; /* clients' requests, by the error they got */
     uint64_t reconnects;                    /* attempts of shared connections after the first */
+    uint64_t failovers;                     /* moves to a new primary named by Sentinel */
 };
 
 /* Which of the errors above reply is, when it is one an exchange was given
@@ -127,6 +128,11 @@ void upstream_destroy(struct upstream **up);
 /* Marks the connection for destruction at the next safe point, failing what
  * it holds now. Its owner is not told. */
 void upstream_close(struct upstream *up);
+
+/* Drops the connection as if it broke: what it holds gets "-ERR upstream
+ * connection lost" (or unavailable before it was ready), its owner is told,
+ * and a shared one reconnects at once, to the address in force. */
+void upstream_reset(struct upstream *up);
 
 /* Hands the connection to a new owner (a spare dedicated one changing hands). */
 void upstream_set_owner(struct upstream *up, const struct upstream_owner *owner);
