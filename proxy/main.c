@@ -12,6 +12,7 @@
 #include "policy/policy.h"
 #include "proxy/lib/log.h"
 #include "proxy/server.h"
+#include "proxy/tls.h"
 
 #define NEARCACHE_VERSION "0.1.0"
 
@@ -122,13 +123,22 @@ static int reload_config(void *arg, struct config *out, char *err, size_t errlen
     return load_config(out, arg, err, errlen);
 }
 
-/* --check-config: the settings loaded, and the policy built as the proxy
- * would build it. Returns the exit status. */
+/* --check-config: the settings loaded, the TLS certificates and keys read
+ * and the policy built as the proxy would. Returns the exit status. */
 static int check_config(struct config *cfg, const struct options *o)
 {
     char err[512];
     const char *what = o->config_path != NULL ? o->config_path : "settings";
     size_t rules = 0;
+    SSL_CTX *listen = tls_listen_ctx(cfg, err, sizeof(err));
+    SSL_CTX *upstream =
+        listen != NULL || err[0] == '\0' ? tls_upstream_ctx(cfg, err, sizeof(err)) : NULL;
+    SSL_CTX_free(listen);
+    SSL_CTX_free(upstream);
+    if (err[0] != '\0') {
+        fprintf(stderr, "%s: %s\n", what, err);
+        return 2;
+    }
     if (cfg->policy != NULL) {
         if (policy_build(cfg->policy, NULL, err, sizeof(err)) < 0) {
             fprintf(stderr, "%s: policy: %s\n", what, err);

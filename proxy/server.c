@@ -337,7 +337,7 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
     /* tunnels and Sentinel read it here, also after a reload (pool_setup keeps it) */
     SSL_CTX *tls = w->pool.env.tls = tls_upstream_ctx(cfg, err, sizeof(err));
     if (tls == NULL && err[0] != '\0') {
-        log_crit("upstream_tls_invalid", "upstream.tls: {reason=%s}", err);
+        log_crit("upstream_tls_invalid", "{reason=%s}", err);
         return -1;
     }
     if (cfg->upstream_tls && !cfg->upstream_tls_verify)
@@ -385,7 +385,7 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, r
     }
     srv->w.tls_clients = tls_listen_ctx(cfg, err, sizeof(err));
     if (srv->w.tls_clients == NULL && err[0] != '\0') {
-        log_crit("tls_invalid", "tls: {reason=%s}", err);
+        log_crit("tls_invalid", "{reason=%s}", err);
         return -1;
     }
     if (server_listen(srv, &srv->listeners[0], cfg->listen, false) < 0 ||

@@ -8,6 +8,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/config.h"
 
@@ -35,11 +36,17 @@ static void tls_note(const char *what)
     ERR_clear_error();
 }
 
-static SSL_CTX *tls_ctx_fail(SSL_CTX *ctx, const char *what, const char *file, char *err,
+/* Says why setting (naming file, NULL for none) could not be used: the file
+ * cannot be read, or OpenSSL's reason ("key values mismatch"). */
+static SSL_CTX *tls_ctx_fail(SSL_CTX *ctx, const char *setting, const char *file, char *err,
                              size_t errlen)
 {
-    tls_note("");
-    snprintf(err, errlen, "%s %s: %s", what, file != NULL ? file : "", tls_why);
+    const char *why = ERR_reason_error_string(ERR_peek_last_error());
+    if (file != NULL && access(file, R_OK) != 0)
+        why = strerror(errno);
+    snprintf(err, errlen, "%s %s: %s", setting, file != NULL ? file : "",
+             why != NULL ? why : "unusable");
+    ERR_clear_error();
     SSL_CTX_free(ctx);
     return NULL;
 }
@@ -58,16 +65,19 @@ static SSL_CTX *tls_ctx_new(const SSL_METHOD *method)
     return ctx;
 }
 
-/* Loads a certificate chain and its key into ctx; NULL (ctx freed) on failure. */
-static SSL_CTX *tls_ctx_identity(SSL_CTX *ctx, const char *cert, const char *key, char *err,
-                                 size_t errlen)
+/* Loads a certificate chain and its key into ctx, from the settings named
+ * prefix + cert_file and key_file; NULL (ctx freed) on failure. */
+static SSL_CTX *tls_ctx_identity(SSL_CTX *ctx, const char *prefix, const char *cert,
+                                 const char *key, char *err, size_t errlen)
 {
+    char setting[64];
+    snprintf(setting, sizeof(setting), "%scert_file", prefix);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
-        return tls_ctx_fail(ctx, "certificate", cert, err, errlen);
-    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-        return tls_ctx_fail(ctx, "key", key, err, errlen);
-    if (SSL_CTX_check_private_key(ctx) != 1)
-        return tls_ctx_fail(ctx, "key", key, err, errlen);
+        return tls_ctx_fail(ctx, setting, cert, err, errlen);
+    snprintf(setting, sizeof(setting), "%skey_file", prefix);
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1)
+        return tls_ctx_fail(ctx, setting, key, err, errlen);
     return ctx;
 }
 
@@ -78,17 +88,18 @@ SSL_CTX *tls_upstream_ctx(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     SSL_CTX *ctx = tls_ctx_new(TLS_client_method());
     if (ctx == NULL)
-        return tls_ctx_fail(ctx, "context", NULL, err, errlen);
+        return tls_ctx_fail(ctx, "upstream.tls", NULL, err, errlen);
     if (cfg->upstream_tls_verify) {
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
         const char *ca = cfg->upstream_tls_ca_file;
         if (ca != NULL ? SSL_CTX_load_verify_locations(ctx, ca, NULL) != 1
                        : SSL_CTX_set_default_verify_paths(ctx) != 1)
-            return tls_ctx_fail(ctx, "CA file", ca != NULL ? ca : "(system store)", err, errlen);
+            return tls_ctx_fail(ctx, ca != NULL ? "upstream.tls_ca_file" : "the system CA store",
+                                ca, err, errlen);
     }
     if (cfg->upstream_tls_cert_file != NULL)
-        return tls_ctx_identity(ctx, cfg->upstream_tls_cert_file, cfg->upstream_tls_key_file, err,
-                                errlen);
+        return tls_ctx_identity(ctx, "upstream.tls_", cfg->upstream_tls_cert_file,
+                                cfg->upstream_tls_key_file, err, errlen);
     return ctx;
 }
 
@@ -100,15 +111,15 @@ SSL_CTX *tls_listen_ctx(const struct config *cfg, char *err, size_t errlen)
         return NULL;
     SSL_CTX *ctx = tls_ctx_new(TLS_server_method());
     if (ctx == NULL)
-        return tls_ctx_fail(ctx, "context", NULL, err, errlen);
-    if (tls_ctx_identity(ctx, cfg->tls_cert_file, cfg->tls_key_file, err, errlen) == NULL)
+        return tls_ctx_fail(ctx, "tls.listen", NULL, err, errlen);
+    if (tls_ctx_identity(ctx, "tls.", cfg->tls_cert_file, cfg->tls_key_file, err, errlen) == NULL)
         return NULL;
     SSL_CTX_set_session_id_context(ctx, SESSION_CONTEXT, sizeof(SESSION_CONTEXT) - 1);
     if (cfg->tls_ca_file != NULL) {
         STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->tls_ca_file);
         if (names == NULL || SSL_CTX_load_verify_locations(ctx, cfg->tls_ca_file, NULL) != 1) {
             sk_X509_NAME_pop_free(names, X509_NAME_free);
-            return tls_ctx_fail(ctx, "CA file", cfg->tls_ca_file, err, errlen);
+            return tls_ctx_fail(ctx, "tls.ca_file", cfg->tls_ca_file, err, errlen);
         }
         SSL_CTX_set_client_CA_list(ctx, names);
     }
