@@ -52,8 +52,10 @@ static SSL_CTX *tls_ctx_fail(SSL_CTX *ctx, const char *setting, const char *file
 }
 
 /* What both sides share: TLS 1.2 or later, no renegotiation, partial writes
- * (tls_write consumes what each record took), and a peer closing without
- * close_notify seen as an end of stream (RESP frames its own messages). */
+ * (tls_write consumes what each record took), a peer closing without
+ * close_notify seen as an end of stream (RESP frames its own messages), and
+ * read-ahead: one read() takes every record the socket holds instead of two
+ * per record (header, then body); tls_read drains what it buffered. */
 static SSL_CTX *tls_ctx_new(const SSL_METHOD *method)
 {
     SSL_CTX *ctx = SSL_CTX_new(method);
@@ -62,6 +64,7 @@ static SSL_CTX *tls_ctx_new(const SSL_METHOD *method)
     SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(ctx, 1);
     return ctx;
 }
 
@@ -192,13 +195,12 @@ tls_step_e tls_handshake(SSL *ssl)
     return TLS_FAILED;
 }
 
-ssize_t tls_read(SSL *ssl, int fd, struct rbuf *b)
+ssize_t tls_read_ssl(SSL *ssl, struct rbuf *b)
 {
-    if (ssl == NULL)
-        return rbuf_read(b, fd);
     ssize_t total = 0;
     for (;;) {
-        /* Fill the room there is; grow only to drain a record half read. */
+        /* Everything OpenSSL holds is taken now: the socket would not wake
+         * the loop for it. Room is made at first and when full. */
         if ((b->end == b->cap || total == 0) && rbuf_make_room(b) < 0) {
             errno = ENOMEM;
             return -1;
@@ -210,7 +212,7 @@ ssize_t tls_read(SSL *ssl, int fd, struct rbuf *b)
         if (n > 0) {
             b->end += (size_t)n;
             total += n;
-            if (b->end == b->cap && SSL_pending(ssl) == 0)
+            if (!SSL_has_pending(ssl))
                 return total;
             continue;
         }
@@ -230,11 +232,9 @@ ssize_t tls_read(SSL *ssl, int fd, struct rbuf *b)
     }
 }
 
-ssize_t tls_write(SSL *ssl, int fd, struct obuf *b, size_t limit)
+ssize_t tls_write_ssl(SSL *ssl, struct obuf *b, size_t limit)
 {
     static _Thread_local char record[TLS_RECORD];
-    if (ssl == NULL)
-        return obuf_write(b, fd, limit);
     ssize_t written = 0;
     while (b->len > 0 && (size_t)written < limit) {
         struct iovec iov[TLS_IOV];

@@ -11,8 +11,8 @@
  * obuf_write, and take ssl NULL to mean a plain socket, so that a connection
  * makes the same call either way. They never block: a TLS record that cannot
  * be completed now returns as EAGAIN, and the caller waits for its socket as
- * usual. OpenSSL reads no further ahead than the record it needs, so what a
- * read leaves behind is still in the socket and wakes the loop again.
+ * usual. A read takes everything OpenSSL has buffered (it reads ahead), so
+ * what is left is in the socket and wakes the loop again.
  */
 #ifndef NEARCACHE_TLS_H
 #define NEARCACHE_TLS_H
@@ -54,15 +54,25 @@ tls_step_e tls_handshake(SSL *ssl);
  * verify failed: certificate has expired"), or the system error. */
 const char *tls_reason(void);
 
+ssize_t tls_read_ssl(SSL *ssl, struct rbuf *b);
+ssize_t tls_write_ssl(SSL *ssl, struct obuf *b, size_t limit);
+
 /* Reads what fd (ssl NULL) or ssl holds into b, as rbuf_read: the number of
- * bytes, 0 at the end of the stream, or -1 with errno (EAGAIN included). */
-ssize_t tls_read(SSL *ssl, int fd, struct rbuf *b);
+ * bytes, 0 at the end of the stream, or -1 with errno (EAGAIN included).
+ * Inline: a plain connection pays one branch for TLS being possible. */
+static inline ssize_t tls_read(SSL *ssl, int fd, struct rbuf *b)
+{
+    return ssl == NULL ? rbuf_read(b, fd) : tls_read_ssl(ssl, b);
+}
 
 /* Writes at most limit queued bytes of b, as obuf_write: the number written
  * (0 when the socket is full), or -1 on an error. Small chunks are gathered
  * into records of up to 16 KB, so a batch of replies is one record and one
  * system call, as writev makes it for a plain socket. */
-ssize_t tls_write(SSL *ssl, int fd, struct obuf *b, size_t limit);
+static inline ssize_t tls_write(SSL *ssl, int fd, struct obuf *b, size_t limit)
+{
+    return ssl == NULL ? obuf_write(b, fd, limit) : tls_write_ssl(ssl, b, limit);
+}
 
 /* Frees ssl after telling the peer (close_notify, not waited for). */
 void tls_free(SSL *ssl);

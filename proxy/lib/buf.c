@@ -171,22 +171,6 @@ int obuf_peek(const struct obuf *b, struct iovec *iov, int max, size_t limit)
     return cnt;
 }
 
-ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
-{
-    struct iovec iov[OBUF_IOV];
-    int cnt = obuf_peek(b, iov, OBUF_IOV, limit);
-    if (cnt == 0)
-        return 0;
-    ssize_t n;
-    do {
-        n = writev(fd, iov, cnt);
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    obuf_consume(b, (size_t)n);
-    return n;
-}
-
 void obuf_consume(struct obuf *b, size_t n)
 {
     size_t left = n;
@@ -204,4 +188,20 @@ void obuf_consume(struct obuf *b, size_t n)
             b->tail = NULL;
         chunk_put(c);
     }
+}
+
+ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
+{
+    struct iovec iov[OBUF_IOV];
+    int cnt = obuf_peek(b, iov, OBUF_IOV, limit);
+    if (cnt == 0)
+        return 0;
+    ssize_t n;
+    do {
+        n = writev(fd, iov, cnt);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+    obuf_consume(b, (size_t)n);
+    return n;
 }
