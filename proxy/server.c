@@ -281,7 +281,8 @@ static void server_on_failover(void *arg)
     w->pool.counters.failovers++;
     invalidation_restart(w->inv, "the primary moved");
     pool_reset(&w->pool);
-    for (struct client *c = w->clients; c != NULL; c = c->next) {
+    for (struct client *c = w->clients, *next; c != NULL; c = next) {
+        next = c->next; /* a client whose session is lost is closed */
         if (c->session.dedicated != NULL)
             upstream_reset(c->session.dedicated);
     }
