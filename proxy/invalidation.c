@@ -272,6 +272,12 @@ struct invalidation *invalidation_create(struct worker *w, const struct net_addr
     return inv;
 }
 
+void invalidation_poll(struct invalidation *inv)
+{
+    if (inv != NULL && inv->tracking != NULL)
+        tracking_poll(inv->tracking);
+}
+
 void invalidation_restart(struct invalidation *inv, const char *why)
 {
     cache_flush(inv->w->cache); /* also without tracking: the new primary's data may differ */

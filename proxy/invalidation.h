@@ -27,6 +27,10 @@ struct worker;
  * starts when the loop runs. NULL (after logging why) when memory runs out. */
 struct invalidation *invalidation_create(struct worker *w, const struct net_addr *redis);
 
+/* The subscriber's connections may hold bytes the loop has not seen yet
+ * (tracking_poll): handles them now. */
+void invalidation_poll(struct invalidation *inv);
+
 /* The primary moved (Sentinel): the tier is emptied and the subscriber
  * subscribes again on the new one; until it has, the tier neither serves
  * nor fills. */

@@ -288,6 +288,12 @@ static void server_on_failover(void *arg)
     }
 }
 
+/* The tunnel handed invalidations to the subscriber's socket: read them now. */
+static void server_on_relay(void *arg)
+{
+    invalidation_poll(((struct server *)arg)->w.inv);
+}
+
 /* The way to Redis: the upstream TLS context, the tracking subscriber
  * (through a tunnel over TLS) and the pool. */
 static int server_setup_upstream(struct server *srv, SSL_CTX *tls)
@@ -309,6 +315,7 @@ static int server_setup_upstream(struct server *srv, SSL_CTX *tls)
             log_crit("tunnel_failed", "upstream.tls: {reason=%s}", err);
             return -1;
         }
+        tunnel_set_relay(srv->tunnel, server_on_relay, srv);
         redis = tunnel_addr(srv->tunnel);
     }
     if ((w->inv = invalidation_create(w, redis)) == NULL ||

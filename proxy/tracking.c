@@ -392,11 +392,9 @@ static int tracking_auth(struct tracking *t, redisAsyncContext *ac)
  * socket (hiredis reads 16 KB a call), up to TRACKING_READ_MAX calls, so
  * that after a stall of the loop every waiting invalidation is applied
  * before any client's read that waited beside it. */
-static void tracking_on_readable(struct ev_loop *loop, ev_io *w, int revents)
+/* Reads and handles everything ac's socket holds. */
+static void tracking_drain(redisAsyncContext *ac)
 {
-    (void)loop;
-    (void)revents;
-    redisAsyncContext *ac = ((redisLibevEvents *)w->data)->context;
     struct tracking *t = tracking_of(ac);
     int fd = ac->c.fd, unread = 0;
     for (int i = 0; i < TRACKING_READ_MAX; i++) {
@@ -405,6 +403,21 @@ static void tracking_on_readable(struct ev_loop *loop, ev_io *w, int revents)
             unread == 0)
             return;
     }
+}
+
+static void tracking_on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    tracking_drain(((redisLibevEvents *)w->data)->context);
+}
+
+void tracking_poll(struct tracking *t)
+{
+    if (t->ac != NULL)
+        tracking_drain(t->ac);
+    if (t->rac != NULL)
+        tracking_drain(t->rac);
 }
 
 /* Hooks ac's watchers (just attached, not started): the highest priority, so

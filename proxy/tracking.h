@@ -85,6 +85,11 @@ long long tracking_client_id(const struct tracking *t);
 int tracking_set_sources(struct tracking *t, const char *const *prefixes, const size_t *lens,
                          size_t n);
 
+/* Reads what its connections hold now, without waiting for the loop to see
+ * it: a TLS tunnel has just relayed bytes to them (tunnel.h), and an
+ * invalidation must be handled before reads waiting beside it. */
+void tracking_poll(struct tracking *t);
+
 /* Drops the connections and subscribes again at once, at the address in
  * force now (Sentinel moved the primary): a loss, reported as state -1 when
  * the subscription was up. Not from inside a tracking callback. */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include "proxy/tls.h"
 
 #define TUNNEL_QUEUE_MAX (64 * 1024 * 1024) /* bytes one direction may hold back */
+#define TUNNEL_DRAIN     64                 /* reads of the server per wake-up: 1 MB or more */
 
 struct pipe;
 
@@ -27,6 +29,8 @@ struct tunnel {
     int fd;
     ev_io accept;
     struct pipe *pipes;
+    tunnel_relay_fn relayed; /* or NULL */
+    void *relay_arg;
 };
 
 /* One relayed connection: c is hiredis's side (plain), u the server's (TLS). */
@@ -81,8 +85,9 @@ static bool pipe_flush(struct pipe *p)
     return true;
 }
 
-/* Moves what one read of a side brings to the other side's queue. */
-static void pipe_pump(struct pipe *p, SSL *ssl, int fd, struct obuf *to)
+/* Moves what one read of a side brings to the other side's queue; false when
+ * the pipe was closed. */
+static bool pipe_pump(struct pipe *p, SSL *ssl, int fd, struct obuf *to)
 {
     ssize_t n = tls_read(ssl, fd, &p->in);
     if (n == 0 || (n < 0 && errno != EAGAIN) ||
@@ -93,11 +98,28 @@ static void pipe_pump(struct pipe *p, SSL *ssl, int fd, struct obuf *to)
                         "tunnel: TLS with {upstream=%s}: {reason=%s}", p->t->ep->shown,
                         tls_reason());
         pipe_close(p);
-        return;
+        return false;
     }
     if (n > 0)
         rbuf_consume(&p->in, (size_t)n);
-    pipe_flush(p);
+    return pipe_flush(p);
+}
+
+/* The server sent bytes: everything its socket holds (a backlog of
+ * invalidations after a stall, up to TUNNEL_DRAIN reads) is relayed and
+ * handed on at once, before the loop turns to the reads waiting beside it. */
+static void pipe_from_server(struct pipe *p)
+{
+    struct tunnel *t = p->t;
+    int unread = 0;
+    for (int i = 0; i < TUNNEL_DRAIN; i++) {
+        if (!pipe_pump(p, p->ssl, p->ufd, &p->to_c))
+            return;
+        if (t->relayed != NULL)
+            t->relayed(t->relay_arg);
+        if (ioctl(p->ufd, FIONREAD, &unread) < 0 || unread == 0)
+            return;
+    }
 }
 
 /* The server side: connect, then the TLS handshake, then relaying. */
@@ -149,7 +171,7 @@ static void pipe_on_u(struct ev_loop *loop, ev_io *w, int revents)
     if (!p->relaying)
         pipe_server_step(p);
     else if (w == &p->ur)
-        pipe_pump(p, p->ssl, p->ufd, &p->to_c);
+        pipe_from_server(p);
     else
         pipe_flush(p);
 }
@@ -178,6 +200,10 @@ static void tunnel_on_accept(struct ev_loop *loop, ev_io *w, int revents)
     ev_io_init(&p->ur, pipe_on_u, ufd, EV_READ);
     ev_io_init(&p->uw, pipe_on_u, ufd, EV_WRITE);
     p->cr.data = p->cw.data = p->ur.data = p->uw.data = p;
+    ev_set_priority(&p->cr, EV_MAXPRI);
+    ev_set_priority(&p->cw, EV_MAXPRI);
+    ev_set_priority(&p->ur, EV_MAXPRI);
+    ev_set_priority(&p->uw, EV_MAXPRI);
     ev_io_start(loop, &p->cr);
     ev_io_start(loop, &p->uw); /* the connect's completion */
 }
@@ -211,6 +237,12 @@ struct tunnel *tunnel_create(struct ev_loop *loop, const struct endpoint *ep, SS
     t->accept.data = t;
     ev_io_start(loop, &t->accept);
     return t;
+}
+
+void tunnel_set_relay(struct tunnel *t, tunnel_relay_fn fn, void *arg)
+{
+    t->relayed = fn;
+    t->relay_arg = arg;
 }
 
 const struct net_addr *tunnel_addr(const struct tunnel *t)
