@@ -13,6 +13,7 @@
 
 #include "harness/bytes.h"
 #include "harness/proc.h"
+#include "harness/tls.h"
 
 #define LOGDIR_ENV "NC_IT_LOGDIR"
 
@@ -52,6 +53,7 @@ void harness_print_file(const char *path, const char *title)
 ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
     (void)set;
+    harness_tls_setup();
     static char dir[] = "/tmp/nearcache-it-logs.XXXXXX";
     if (getenv(LOGDIR_ENV) == NULL && mkdtemp(dir) != NULL)
         setenv(LOGDIR_ENV, dir, 1);
@@ -76,6 +78,7 @@ ReportHook(POST_TEST)(struct criterion_test_stats *stats)
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
 {
     (void)stats;
+    harness_tls_teardown();
     const char *dir = getenv(LOGDIR_ENV);
     if (dir != NULL && strstr(dir, "/nearcache-it-logs.") != NULL)
         harness_rmdir(dir);

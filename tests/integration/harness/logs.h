@@ -4,7 +4,9 @@
  * log dir ($NC_IT_LOGDIR, created for the run unless set). After each test the
  * runner prints the tail of both when the test failed, and removes them; after
  * the run it removes the dir it created. The run also ignores SIGPIPE, so that
- * a write to a closed socket is an error code, not a death.
+ * a write to a closed socket is an error code, not a death, and in TLS mode
+ * makes the certificates before the first test and removes them after the
+ * last (tls.h).
  */
 #ifndef NEARCACHE_TESTS_HARNESS_LOGS_H
 #define NEARCACHE_TESTS_HARNESS_LOGS_H

@@ -16,7 +16,9 @@
 #include "harness/clock.h"
 #include "harness/logs.h"
 #include "harness/proc.h"
+#include "harness/redis.h"
 #include "harness/sock.h"
+#include "harness/tls.h"
 
 #ifndef NEARCACHE_BIN
 #define NEARCACHE_BIN "nearcache"
@@ -43,16 +45,26 @@ static bool accepts(int port)
     return fd >= 0;
 }
 
-static bool proxy_launch(struct proxy *p, int upstream_port, const char *config,
+/* Starts the proxy in front of upstream_port, or over TLS in front of
+ * tls_port when it is not 0. */
+static bool proxy_launch(struct proxy *p, int upstream_port, int tls_port, const char *config,
                          const char *const *sets)
 {
-    char listen[32], upstream[32];
+    char listen[32], upstream[32], ca[320], ca_file[352];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
-    snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", upstream_port);
+    snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", tls_port != 0 ? tls_port : upstream_port);
     /* no admin endpoint unless a test sets one: proxies run side by side */
     const char *argv[64] = {harness_bin(), "--listen",         listen, "--upstream", upstream,
                             "--set",       "admin.listen=none"};
     int argc = 7;
+    if (tls_port != 0) {
+        harness_tls_path(ca, sizeof(ca), "ca.crt");
+        snprintf(ca_file, sizeof(ca_file), "upstream.tls_ca_file=%s", ca);
+        argv[argc++] = "--set";
+        argv[argc++] = "upstream.tls=on";
+        argv[argc++] = "--set";
+        argv[argc++] = ca_file;
+    }
     if (config != NULL) {
         argv[argc++] = "--config";
         argv[argc++] = config;
@@ -75,11 +87,12 @@ bool proxy_try_start(struct proxy *p, int upstream_port, const char *config,
         return true;
     }
     harness_log_path(p->log, sizeof(p->log), "proxy");
+    int tls_port = redis_tls_port(upstream_port); /* 0 unless in TLS mode */
     for (int attempt = 0; attempt < 3; attempt++) {
-        do /* a stopped Redis's port is free too, but must stay its own */
+        do /* a stopped Redis's ports are free too, but must stay its own */
             p->port = sock_free_port();
-        while (p->port == upstream_port);
-        if (proxy_launch(p, upstream_port, config, sets))
+        while (p->port == upstream_port || p->port == tls_port);
+        if (proxy_launch(p, upstream_port, tls_port, config, sets))
             return true;
     }
     harness_print_tail(p->log, "proxy", 50);

@@ -4,6 +4,8 @@
  *
  * With NC_IT_DIRECT=1 set, every test runs with the "proxy" being Redis itself
  * (validates the harness and the scenarios): proxy_start only points at Redis.
+ * With NC_IT_TLS=1 (tls.h), a proxy started in front of the test's Redis talks
+ * TLS to its TLS port (upstream.tls=on, upstream.tls_ca_file=the test CA).
  * Every function but proxy_try_start fails the current criterion test
  * (cr_assert) when something does not happen within HARNESS_TIMEOUT_MS.
  */
@@ -26,9 +28,10 @@ const char *harness_bin(void);
 bool harness_direct(void);
 
 /* Starts NEARCACHE_BIN --listen 127.0.0.1:PORT --upstream 127.0.0.1:upstream_port
- * with each "key=value" of sets (NULL-terminated, may be NULL) as --set, and
- * waits until PORT accepts connections. Its stderr goes to a log printed when
- * the test fails. */
+ * (in TLS mode, the TLS port of the Redis on upstream_port) with each
+ * "key=value" of sets (NULL-terminated, may be NULL) as --set, and waits until
+ * PORT accepts connections. Its stderr goes to a log printed when the test
+ * fails. */
 void proxy_start(struct proxy *p, int upstream_port, const char *const *sets);
 /* proxy_start with --config FILE too (settings in sets still override it). */
 void proxy_start_config(struct proxy *p, int upstream_port, const char *config,

@@ -17,8 +17,12 @@
 #include "harness/logs.h"
 #include "harness/proc.h"
 #include "harness/sock.h"
+#include "harness/tls.h"
 
 #define START_RETRIES 5
+
+/* The ports of the Redis this test process started, for redis_tls_port. */
+static int started_port, started_tls_port;
 
 /* True when a fresh connection to port answers PING with +PONG within 500 ms. */
 static bool answers_ping(int port)
@@ -36,9 +40,14 @@ static bool answers_ping(int port)
 
 static pid_t redis_spawn(struct redis *r)
 {
-    char port[16];
+    char port[16], tls_port[16], cert[320], key[320], ca[320];
     snprintf(port, sizeof(port), "%d", r->port);
+    snprintf(tls_port, sizeof(tls_port), "%d", r->tls_port);
+    harness_tls_path(cert, sizeof(cert), "server.crt");
+    harness_tls_path(key, sizeof(key), "server.key");
+    harness_tls_path(ca, sizeof(ca), "ca.crt");
     const char *server = getenv("NC_IT_REDIS_SERVER");
+    /* the TLS port and files come last: unless in TLS mode, NULL ends the list before them */
     const char *argv[] = {server ? server : "redis-server",
                           "--port",
                           port,
@@ -54,6 +63,16 @@ static pid_t redis_spawn(struct redis *r)
                           "",
                           "--enable-debug-command",
                           "local",
+                          r->tls_port != 0 ? "--tls-port" : NULL,
+                          tls_port,
+                          "--tls-cert-file",
+                          cert,
+                          "--tls-key-file",
+                          key,
+                          "--tls-ca-cert-file",
+                          ca,
+                          "--tls-auth-clients",
+                          "no",
                           NULL};
     return harness_spawn_append(argv, r->log);
 }
@@ -72,12 +91,23 @@ void redis_start(struct redis *r)
     harness_log_path(r->log, sizeof(r->log), "redis");
     for (int attempt = 0; attempt < START_RETRIES; attempt++) {
         r->port = sock_free_port();
-        if (redis_launch(r))
+        do
+            r->tls_port = harness_tls() ? sock_free_port() : 0;
+        while (r->tls_port == r->port);
+        if (redis_launch(r)) {
+            started_port = r->port;
+            started_tls_port = r->tls_port;
             return;
+        }
     }
     harness_print_tail(r->log, "redis", 30);
     harness_rmdir(r->dir); /* no .fini runs after a failed .init */
     cr_assert_fail("redis-server would not start (is it installed?)");
+}
+
+int redis_tls_port(int port)
+{
+    return port == started_port ? started_tls_port : 0;
 }
 
 void redis_restart(struct redis *r)
@@ -184,7 +214,8 @@ static unsigned long redis_unread(const struct redis *r)
         unsigned port, state;
         unsigned long rx;
         if (sscanf(line, " %*d: %*x:%x %*x:%*x %x %*x:%lx", &port, &state, &rx) == 3 &&
-            port == (unsigned)r->port && state == 1 /* TCP_ESTABLISHED */)
+            (port == (unsigned)r->port || port == (unsigned)r->tls_port) &&
+            state == 1 /* TCP_ESTABLISHED */)
             total += rx;
     }
     fclose(f);

@@ -1,6 +1,8 @@
 /* redis.h - the redis-server of an end-to-end test: a child on a free
  * loopback port in its own temp dir (--save "" --appendonly no), its output in
- * the test's "redis" log, and direct requests to it.
+ * the test's "redis" log, and direct requests to it. In TLS mode (NC_IT_TLS,
+ * tls.h) it also listens on a free --tls-port, for the proxy only: the direct
+ * requests keep the plain port.
  *
  * Every function fails the current criterion test (cr_assert) when Redis does
  * not start, answer or change state within HARNESS_TIMEOUT_MS.
@@ -16,6 +18,7 @@
 struct redis {
     pid_t pid; /* 0 once stopped or killed */
     int port;
+    int tls_port; /* 0 unless in TLS mode */
     char dir[256];
     char log[320];
     char password[64]; /* requirepass, sent by the direct requests below; "" none */
@@ -29,7 +32,7 @@ void redis_start(struct redis *r);
 void redis_stop(struct redis *r);
 /* SIGKILL and waitpid: the port stops answering at once. */
 void redis_kill(struct redis *r);
-/* Starts it again on the same port and dir after redis_kill. */
+/* Starts it again on the same ports and dir after redis_kill. */
 void redis_restart(struct redis *r);
 /* SIGSTOP: connections stay open, nothing is answered. */
 void redis_pause(struct redis *r);
@@ -37,6 +40,9 @@ void redis_pause(struct redis *r);
 void redis_resume(struct redis *r);
 /* FLUSHALL, SCRIPT FLUSH and FUNCTION FLUSH on a direct connection. */
 void redis_reset(const struct redis *r);
+/* The TLS port of the Redis this test process started on plain port `port`
+ * (a test starts one), 0 if none or not in TLS mode. */
+int redis_tls_port(int port);
 /* Sets requirepass to password: the direct requests below authenticate with
  * it from now on. */
 void redis_require_password(struct redis *r, const char *password);
@@ -48,7 +54,8 @@ void redis_call_expect(const struct redis *r, const char *line, const char *want
 /* Polls INFO until `field:value` (e.g. "blocked_clients:3") appears. */
 void redis_wait_info(const struct redis *r, const char *field_value);
 /* For a paused Redis: waits until its connections hold at least min_bytes
- * unread (from /proc/net/tcp), i.e. the proxy has forwarded the requests. */
+ * unread (from /proc/net/tcp), i.e. the proxy has forwarded the requests. In
+ * TLS mode they are the bytes of TLS records: more than the requests'. */
 void redis_wait_unread(const struct redis *r, unsigned long min_bytes);
 
 #endif
