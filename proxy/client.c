@@ -717,6 +717,23 @@ void client_tick(struct client *c, ev_tstamp now, bool stalled)
     }
 }
 
+/* A plain client whose first bytes are a TLS handshake record (type 22,
+ * version 3.x) is told so and closed: read as an inline request it would
+ * wait for a newline that never comes. */
+static bool client_speaks_tls(struct client *c)
+{
+    static const char ERR_TLS[] =
+        "-ERR Protocol error: TLS on a plain port (connect to tls.listen)\r\n";
+    const unsigned char *p = (const unsigned char *)rbuf_head(&c->in);
+    if (c->ssl != NULL || rbuf_len(&c->in) < 2 || p[0] != 0x16 || p[1] != 0x03)
+        return false;
+    log_limited(LOG_WARN, "client_tls_failed", "client: a TLS handshake on the plain port");
+    client_local(c, ERR_TLS, sizeof(ERR_TLS) - 1);
+    c->last_write = true;
+    client_update_reading(c);
+    return true;
+}
+
 /* Advances a TLS client's handshake; requests are read once it is over. */
 static void client_tls_step(struct client *c)
 {
@@ -753,6 +770,9 @@ static void client_on_read(struct ev_loop *loop, ev_io *w, int revents)
     if (n > 0) {
         c->last_active = ev_now(loop);
         c->w->metrics.bytes_in += (uint64_t)n;
+        if (!c->spoke && client_speaks_tls(c))
+            return;
+        c->spoke = true;
         client_process(c);
     }
 }

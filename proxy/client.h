@@ -45,6 +45,7 @@ struct client {
     ev_tstamp last_active;           /* when bytes were last read */
     unsigned hits_unsent;            /* replies from the tier not yet written */
     bool handshaking;                /* its TLS handshake is not over */
+    bool spoke;                      /* bytes were read from it */
     bool stalled;                    /* next request waits for the in-flight ones */
     bool reading;                    /* read watcher active */
     bool last_write;                 /* close once the output is written */

@@ -78,7 +78,8 @@ static int ctl_send(struct ctl_conn *c, struct obuf *out)
 {
     while (out->len > 0) {
         if (tls_write(c->ssl, c->fd, out, SIZE_MAX) < 0)
-            return ctl_fail(c, "write", c->ssl != NULL ? tls_reason() : strerror(errno));
+            return ctl_fail(c, c->ssl != NULL ? "TLS" : "write",
+                            c->ssl != NULL ? tls_reason() : strerror(errno));
         if (out->len > 0 && ctl_wait(c, POLLOUT, "write") < 0)
             return -1;
     }
@@ -102,7 +103,10 @@ static redisReply *ctl_recv(struct ctl_conn *c, redisReader *reader)
             redisReaderFeed(reader, rbuf_head(&in), (size_t)n);
             rbuf_consume(&in, (size_t)n);
         } else if (n == 0 || errno != EAGAIN) {
-            ctl_fail(c, "read", n == 0 ? "connection closed" : strerror(errno));
+            ctl_fail(c, c->ssl != NULL && n < 0 ? "TLS" : "read",
+                     n == 0           ? "connection closed"
+                     : c->ssl != NULL ? tls_reason()
+                                      : strerror(errno));
             break;
         } else if (ctl_wait(c, POLLIN, "reply") < 0) {
             break;

@@ -449,6 +449,10 @@ static void upstream_read(struct upstream *up)
 {
     ssize_t n = tls_read(up->ssl, up->fd, &up->in);
     if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        if (n < 0 && up->ssl != NULL) /* an alert: with TLS 1.3, a refused client certificate */
+            log_limited(LOG_ERROR, "upstream_tls_failed",
+                        "upstream: TLS with {upstream=%s}: {reason=%s}", up->env->ep->shown,
+                        tls_reason());
         upstream_fail(up, up->was_ready ? ERR_LOST : ERR_UNAVAILABLE,
                       up->was_ready ? sizeof(ERR_LOST) - 1 : sizeof(ERR_UNAVAILABLE) - 1);
         return;
