@@ -53,13 +53,13 @@ static size_t admin_stats(const struct worker *w, char *body, size_t cap)
                      "total_requests:%llu\r\ntracking:%s\r\ntracking_losses:%llu\r\n"
                      "tracking_refusals:%llu\r\ntracking_failures:%llu\r\n"
                      "reloads:%llu\r\nreloads_failed:%llu\r\n"
-                     "upstream_address:%s\r\nfailovers:%llu\r\n",
+                     "upstream_address:%s\r\nupstream_moves:%llu\r\n",
                      w->stats.clients, (unsigned long long)w->stats.total_connections,
                      (unsigned long long)admin_total_requests(w), coherence_state_name(co->state),
                      (unsigned long long)co->losses, (unsigned long long)co->refusals,
                      (unsigned long long)co->failures, (unsigned long long)reloads,
                      (unsigned long long)failed, w->pool.env.ep->shown,
-                     (unsigned long long)w->pool.counters.failovers);
+                     (unsigned long long)w->pool.env.ep->moves);
     return (size_t)n + cache_stats(w->cache, body + n, cap - (size_t)n);
 }
 

@@ -168,8 +168,13 @@ bool endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *
     char shown[sizeof(ep->shown)];
     net_addr_format(addr, shown, sizeof(shown));
     log_notice(event, "upstream: {from=%s} -> {to=%s} ({why=%s})", ep->shown, shown, why);
+    bool known = ep->addr.len > 0;
     ep->addr = *addr;
     memcpy(ep->shown, shown, sizeof(shown));
-    ep->moves++;
+    if (known) {
+        ep->moves++;
+        if (ep->moved != NULL)
+            ep->moved(ep->moved_arg);
+    }
     return true;
 }

@@ -6,6 +6,10 @@
  * thread so that a slow DNS server never stalls the loop; a changed address
  * is logged. Under Sentinel the address is the primary Sentinel names, set
  * by sentinel.c, and unknown until it has answered.
+ *
+ * A change of a known address, either way, calls moved: the server then
+ * moves every connection and the tracking subscriber, since the node behind
+ * the new address is another Redis whose data may differ.
  */
 #ifndef NEARCACHE_ENDPOINT_H
 #define NEARCACHE_ENDPOINT_H
@@ -18,6 +22,8 @@
 
 struct endpoint_resolver;
 
+typedef void (*endpoint_moved_fn)(void *arg);
+
 struct endpoint {
     struct ev_loop *loop;
     char name[280];                /* upstream.address when it names a host; "" otherwise */
@@ -25,8 +31,10 @@ struct endpoint {
     char shown[80];                /* addr as text, for logs and NEARCACHE STATS */
     char server_name[256];         /* TLS: the name sent and verified ("" for none) */
     ev_tstamp resolved;            /* when the name's last resolution ended */
-    uint64_t moves;                /* times addr changed after start */
+    uint64_t moves;                /* times a known addr changed */
     struct endpoint_resolver *res; /* the thread, started on first use */
+    endpoint_moved_fn moved;       /* or NULL */
+    void *moved_arg;
 };
 
 /* Sets ep up for address (NULL: unknown until endpoint_set), resolving a name
@@ -45,7 +53,8 @@ void endpoint_deinit(struct endpoint *ep);
 bool endpoint_ready(struct endpoint *ep, ev_tstamp since);
 
 /* Points ep at addr (a Sentinel's answer, or a resolution): logs a change as
- * event, with why. Returns true when the address changed. */
+ * event, with why, and calls moved when the address was known before.
+ * Returns true when the address changed. */
 bool endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *event,
                   const char *why);
 

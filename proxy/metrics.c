@@ -13,6 +13,7 @@
 #include "policy/policy.h"
 #include "proxy/admin.h"
 #include "proxy/cache/cache.h"
+#include "proxy/endpoint.h"
 #include "proxy/invalidation.h"
 #include "proxy/proto/command.h"
 #include "proxy/reload.h"
@@ -97,8 +98,9 @@ static const struct metrics_family UP_ERRORS =
       "Requests answered with an upstream error: unavailable, lost or timeout.");
 static const struct metrics_family RECONNECTS =
     F("upstream_reconnects_total", COUNTER, NULL, "Reconnection attempts of shared connections.");
-static const struct metrics_family FAILOVERS =
-    F("upstream_failovers_total", COUNTER, NULL, "Moves to a new primary named by Sentinel.");
+static const struct metrics_family MOVES =
+    F("upstream_moves_total", COUNTER, NULL,
+      "Moves to a new address: a Sentinel failover, or a name that resolves elsewhere.");
 static const struct metrics_family TRACKING =
     F("tracking_state", GAUGE, "state", "1 for the state tracking is in.");
 static const struct metrics_family TRACKING_LOSSES =
@@ -200,7 +202,7 @@ static void collect_upstream(const struct worker *w, const struct metrics_sink *
     for (int i = 0; i < UPSTREAM_FAILED_KINDS; i++)
         s->value(s->arg, &UP_ERRORS, KINDS[i], (double)u->failed[i]);
     one(s, &RECONNECTS, (double)u->reconnects);
-    one(s, &FAILOVERS, (double)u->failovers);
+    one(s, &MOVES, (double)w->pool.env.ep->moves);
     s->family(s->arg, &TRACKING);
     for (coherence_state_e st = COHERENCE_OFF; st <= COHERENCE_REFUSED; st++)
         s->value(s->arg, &TRACKING, coherence_state_name(st), co->state == st);

@@ -51,8 +51,7 @@ struct sentinel {
     struct ev_loop *loop;
     const struct config *cfg;
     struct endpoint *primary;
-    sentinel_moved_fn moved;
-    void *arg;
+
     struct node *nodes;
     size_t n;
     size_t cur; /* the node asked */
@@ -78,11 +77,9 @@ static void sentinel_learned(struct sentinel *s, const char *ip, const char *por
     snprintf(text, sizeof(text), v6 ? "[%s]:%s" : "%s:%s", ip, port);
     if (net_addr_parse(text, &addr, &why) < 0)
         return;
-    bool known = s->primary->addr.len > 0;
-    if (endpoint_set(s->primary, &addr, known ? "upstream_failover" : "upstream_primary",
-                     from->ep.shown) &&
-        known)
-        s->moved(s->arg);
+    endpoint_set(s->primary, &addr,
+                 s->primary->addr.len > 0 ? "upstream_failover" : "upstream_primary",
+                 from->ep.shown);
 }
 
 /* The reply to SENTINEL GET-MASTER-ADDR-BY-NAME: [ip, port], or nil. */
@@ -280,16 +277,15 @@ static int sentinel_nodes(struct sentinel *s, SSL_CTX *const *tls, char *err, si
 }
 
 struct sentinel *sentinel_create(struct ev_loop *loop, const struct config *cfg,
-                                 struct endpoint *primary, SSL_CTX *const *tls,
-                                 sentinel_moved_fn moved, void *arg, char *err, size_t errlen)
+                                 struct endpoint *primary, SSL_CTX *const *tls, char *err,
+                                 size_t errlen)
 {
     struct sentinel *s = calloc(1, sizeof(*s));
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    *s =
-        (struct sentinel){.loop = loop, .cfg = cfg, .primary = primary, .moved = moved, .arg = arg};
+    *s = (struct sentinel){.loop = loop, .cfg = cfg, .primary = primary};
     if (sentinel_nodes(s, tls, err, errlen) < 0) {
         sentinel_destroy(&s);
         return NULL;

@@ -5,8 +5,8 @@
  * (SENTINEL GET-MASTER-ADDR-BY-NAME); the first answer sets the endpoint.
  * From then on, on the loop: every Sentinel is subscribed to +switch-master,
  * and one of them is asked again every second (the next one when it does not
- * answer). A new address moves the endpoint and calls moved, which moves the
- * connections. When every Sentinel is down the last known primary stays.
+ * answer). A new address moves the endpoint, which moves the connections
+ * (endpoint.h). When every Sentinel is down the last known primary stays.
  * Sentinels are reached with AUTH upstream.sentinel_username/_password and,
  * with upstream.tls, over TLS through tunnels (tunnel.h); they must announce
  * IP addresses (Sentinel's default, resolve-hostnames no).
@@ -21,17 +21,14 @@ struct config;
 struct endpoint;
 struct sentinel;
 
-/* The primary moved to primary's address (already set). */
-typedef void (*sentinel_moved_fn)(void *arg);
-
 /* Resolves the Sentinels' addresses, asks them for the primary (blocking,
  * as above) and starts following it on loop. cfg, primary and *tls (NULL:
  * plain) are borrowed. NULL with err when a Sentinel's address is invalid
  * or memory runs out; no Sentinel answering is not an error (the primary
  * stays unknown until one does). */
 struct sentinel *sentinel_create(struct ev_loop *loop, const struct config *cfg,
-                                 struct endpoint *primary, SSL_CTX *const *tls,
-                                 sentinel_moved_fn moved, void *arg, char *err, size_t errlen);
+                                 struct endpoint *primary, SSL_CTX *const *tls, char *err,
+                                 size_t errlen);
 
 /* Closes the connections and frees *s; NULL and *s == NULL are accepted. */
 void sentinel_destroy(struct sentinel **s);

@@ -272,14 +272,14 @@ static int server_setup_commands(struct server *srv, SSL_CTX *tls)
     return metrics_setup(&w->metrics, command_table_count(w->commands));
 }
 
-/* Sentinel moved the primary: the tier is emptied and tracked again there,
- * and every connection moves (what was in flight gets connection lost). */
-static void server_on_failover(void *arg)
+/* Redis moved (Sentinel named a new primary, or the name resolves to a new
+ * address): the tier is emptied and tracked again there, and every
+ * connection moves (what was in flight gets connection lost). */
+static void server_on_moved(void *arg)
 {
     struct server *srv = arg;
     struct worker *w = &srv->w;
-    w->pool.counters.failovers++;
-    invalidation_restart(w->inv, "the primary moved");
+    invalidation_restart(w->inv, "Redis moved");
     pool_reset(&w->pool);
     for (struct client *c = w->clients, *next; c != NULL; c = next) {
         next = c->next; /* a client whose session is lost is closed */
@@ -352,8 +352,8 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
         log_warn("tls_verify_off",
                  "upstream.tls_verify is off: Redis's certificate is not checked");
     if (cfg->sentinels != NULL &&
-        (srv->sentinel = sentinel_create(loop, cfg, &srv->upstream, &w->pool.env.tls,
-                                         server_on_failover, srv, err, sizeof(err))) == NULL) {
+        (srv->sentinel = sentinel_create(loop, cfg, &srv->upstream, &w->pool.env.tls, err,
+                                         sizeof(err))) == NULL) {
         log_crit("sentinel_invalid", "upstream.sentinels: {reason=%s}", err);
         return -1;
     }
@@ -391,6 +391,8 @@ int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, r
         log_crit("upstream_address_invalid", "{reason=%s}", err);
         return -1;
     }
+    srv->upstream.moved = server_on_moved;
+    srv->upstream.moved_arg = srv;
     srv->w.tls_clients = tls_listen_ctx(cfg, err, sizeof(err));
     if (srv->w.tls_clients == NULL && err[0] != '\0') {
         log_crit("tls_invalid", "{reason=%s}", err);

@@ -224,7 +224,10 @@ void upstream_reset(struct upstream *up)
         upstream_fail(up, up->was_ready ? ERR_LOST : ERR_UNAVAILABLE,
                       up->was_ready ? sizeof(ERR_LOST) - 1 : sizeof(ERR_UNAVAILABLE) - 1);
     up->backoff_ms = 0;
-    up->retry_at = ev_now(up->env->loop);
+    if (!up->dedicated && !up->closing) { /* requests queue while it connects */
+        up->env->counters->reconnects++;
+        upstream_connect(up);
+    }
 }
 
 bool upstream_usable(const struct upstream *up)

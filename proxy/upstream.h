@@ -41,7 +41,6 @@ typedef enum {
 struct upstream_counters {
     uint64_t failed[UPSTREAM_FAILED_KINDS]; /* clients' requests, by the error they got */
     uint64_t reconnects;                    /* attempts of shared connections after the first */
-    uint64_t failovers;                     /* moves to a new primary named by Sentinel */
 };
 
 /* Which of the errors above reply is, when it is one an exchange was given
@@ -131,7 +130,8 @@ void upstream_close(struct upstream *up);
 
 /* Drops the connection as if it broke: what it holds gets "-ERR upstream
  * connection lost" (or unavailable before it was ready), its owner is told,
- * and a shared one reconnects at once, to the address in force. */
+ * and a shared one connects again at once, to the address in force, so that
+ * requests sent meanwhile wait for it instead of failing. */
 void upstream_reset(struct upstream *up);
 
 /* Hands the connection to a new owner (a spare dedicated one changing hands). */
