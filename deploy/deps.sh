@@ -11,7 +11,7 @@ if [ "${1:-}" != "--build" ]; then
     # To test it: criterion, Redis, the sanitizers and the fuzzer, the real clients, the
     # admin endpoint's consumers (Prometheus, its Python parser, systemd-analyze) and the
     # linters pre-commit runs (in a git checkout).
-    PKGS="$PKGS libcriterion-dev redis-server redis-tools redis-sentinel openssl python3 python3-redis python3-yaml
+    PKGS="$PKGS libcriterion-dev redis-server redis-tools redis-sentinel openssl libnss-wrapper python3 python3-redis python3-yaml
           python3-prometheus-client prometheus systemd yamllint shellcheck clang-format pre-commit git
           clang libclang-rt-14-dev"
     # Node.js and npm for the real-client tests, unless installed some other way.
