@@ -9,18 +9,6 @@
  */
 #include "proxy/sentinel.h"
 
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#pragma GCC diagnostic ignored "-Wshadow"
-#include <hiredis/adapters/libev.h>
-#pragma GCC diagnostic pop
-
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +18,7 @@
 #include "config/config.h"
 #include "proxy/ctl.h"
 #include "proxy/endpoint.h"
+#include "proxy/lib/hiredis_libev.h"
 #include "proxy/lib/log.h"
 #include "proxy/tunnel.h"
 

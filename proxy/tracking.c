@@ -17,21 +17,7 @@
  */
 #include "proxy/tracking.h"
 
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
-
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
-#pragma GCC diagnostic ignored "-Wmissing-prototypes"
-#pragma GCC diagnostic ignored "-Wshadow"
-#include <hiredis/adapters/libev.h>
-#pragma GCC diagnostic pop
-
 #include <limits.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,9 +25,9 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/ioctl.h>
-#include <sys/un.h>
 
 #include "proxy/ctl.h"
+#include "proxy/lib/hiredis_libev.h"
 #include "proxy/lib/log.h"
 #include "proxy/net.h"
 
