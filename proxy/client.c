@@ -20,6 +20,7 @@
 #include "proxy/lib/log.h"
 #include "proxy/proto/request.h"
 #include "proxy/reload.h"
+#include "proxy/req.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -39,89 +40,9 @@ typedef enum {
     DISPATCH_STALL,    /* it must wait until the requests in flight are answered */
 } dispatch_e;
 
-/* A reply owed to a client, in its FIFO. A request sent upstream holds one
- * while its exchange is in flight; if the client goes first, the slot is
- * freed when the reply arrives. */
-struct req {
-    struct req *next;      /* the client's FIFO */
-    struct client *client; /* NULL once the client has gone */
-    struct cache *cache;   /* what the reply completes work in */
-    char *data;            /* bytes kept until the reply can be written */
-    size_t len;
-    size_t cap;
-    bool inflight;             /* its exchange awaits the reply */
-    bool done;                 /* reply complete, waiting for earlier replies */
-    bool execabort;            /* a DISCARD in place of EXEC: its +OK becomes EXECABORT */
-    ev_tstamp at;              /* when its client's bytes were read */
-    struct lane move;          /* a SELECT or HELLO (move.resp > 0): a reply other than an
-                                  error moves the client to that lane */
-    struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
-    struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
-    struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
-    struct req_join *join;     /* a read joined to another client's */
-};
-
-/* A read joined to another client's keeps its request, to be sent on its
- * connection after all when that read cannot answer it. */
-struct req_join {
-    struct upstream *up;
-    size_t len;
-    char request[];
-};
-
 static void client_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms);
-
-/* Freed slots kept for reuse: one is taken and given back for nearly every
- * request, so malloc and free stay off the request path. */
-#define REQ_FREE_KEEP 4096
-static struct req *req_free_list; /* linked by next */
-static size_t req_free_count;
-
-static struct req *req_create(struct client *c)
-{
-    struct req *r = req_free_list;
-    if (r != NULL) {
-        req_free_list = r->next;
-        req_free_count--;
-        memset(r, 0, sizeof(*r));
-    } else if ((r = calloc(1, sizeof(*r))) == NULL) {
-        return NULL;
-    }
-    r->client = c;
-    r->cache = c->w->cache;
-    r->at = c->last_active;
-    if (c->tail != NULL)
-        c->tail->next = r;
-    else
-        c->head = r;
-    c->tail = r;
-    return r;
-}
-
-static void req_destroy(struct req *r)
-{
-    free(r->data);
-    free(r->join);
-    if (req_free_count >= REQ_FREE_KEEP) {
-        free(r);
-        return;
-    }
-    r->next = req_free_list;
-    req_free_list = r;
-    req_free_count++;
-}
-
-/* Keeps bytes in r until the reply can be written in order. */
-static int req_keep(struct req *r, const char *data, size_t len)
-{
-    if (buf_grow(&r->data, &r->cap, r->len + len, 64) < 0)
-        return -1;
-    memcpy(r->data + r->len, data, len);
-    r->len += len;
-    return 0;
-}
 
 /* An exchange whose reply goes to r; r counts as in flight from now on. */
 static struct exchange *req_exchange(struct req *r)

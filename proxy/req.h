@@ -1,0 +1,65 @@
+/* req.h - the replies a client is owed, in request order.
+ *
+ * Each request a client sends takes a slot at the end of its FIFO (struct
+ * client's head and tail), answered in place when its reply is there and
+ * written once every earlier one is. A request sent upstream holds its slot
+ * while its exchange is in flight; if the client goes first, the slot is
+ * freed when the reply arrives. Slots are recycled: one is taken and given
+ * back for nearly every request, so malloc and free stay off the request path.
+ */
+#ifndef NEARCACHE_REQ_H
+#define NEARCACHE_REQ_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/pool.h"
+
+struct cache;
+struct cache_fill;
+struct cache_keys;
+struct cache_mget;
+struct client;
+
+/* A reply owed to a client, in its FIFO. A request sent upstream holds one
+ * while its exchange is in flight; if the client goes first, the slot is
+ * freed when the reply arrives. */
+struct req {
+    struct req *next;      /* the client's FIFO */
+    struct client *client; /* NULL once the client has gone */
+    struct cache *cache;   /* what the reply completes work in */
+    char *data;            /* bytes kept until the reply can be written */
+    size_t len;
+    size_t cap;
+    bool inflight;             /* its exchange awaits the reply */
+    bool done;                 /* reply complete, waiting for earlier replies */
+    bool execabort;            /* a DISCARD in place of EXEC: its +OK becomes EXECABORT */
+    ev_tstamp at;              /* when its client's bytes were read */
+    struct lane move;          /* a SELECT or HELLO (move.resp > 0): a reply other than an
+                                  error moves the client to that lane */
+    struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
+    struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
+    struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
+    struct req_join *join;     /* a read joined to another client's */
+};
+
+/* A read joined to another client's keeps its request, to be sent on its
+ * connection after all when that read cannot answer it. */
+struct req_join {
+    struct upstream *up;
+    size_t len;
+    char request[];
+};
+
+/* A new slot at the end of c's FIFO, or NULL when out of memory. */
+struct req *req_create(struct client *c);
+
+/* Frees r's bytes and gives the slot back. */
+void req_destroy(struct req *r);
+
+/* Keeps bytes in r until the reply can be written in order; -1 when out of
+ * memory. */
+int req_keep(struct req *r, const char *data, size_t len);
+
+#endif
