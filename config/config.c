@@ -38,6 +38,7 @@
 typedef enum {
     OPT_STRING,    /* char *, owned; empty or null text stores NULL */
     OPT_ADDRESS,   /* char *, owned; "host:port", "[v6]:port" or "/unix/path" */
+    OPT_LIST,      /* char *, owned; comma-separated items, or in YAML a list of them */
     OPT_INT,       /* int, plain number */
     OPT_INT64,     /* int64_t, plain number */
     OPT_BYTES,     /* int64_t, number with an optional b/kb/mb/gb suffix */
@@ -78,9 +79,9 @@ static const struct option OPTIONS[] = {
     {"upstream.tls_ca_file", OPT_STRING, OFF(upstream_tls_ca_file), 0, 0, NULL, 0},
     {"upstream.tls_cert_file", OPT_STRING, OFF(upstream_tls_cert_file), 0, 0, NULL, 0},
     {"upstream.tls_key_file", OPT_STRING, OFF(upstream_tls_key_file), 0, 0, NULL, 0},
-    {"upstream.tls_server_name", OPT_STRING, OFF(upstream_tls_server_name), 0, 0, NULL, 0},
+    {"upstream.tls_server_name", OPT_STRING, OFF(upstream_tls_server_name), 0, 0, NULL, FIXED},
     {"upstream.tls_verify", OPT_BOOL, OFF(upstream_tls_verify), 0, 0, "true", 0},
-    {"upstream.sentinels", OPT_STRING, OFF(sentinels), 0, 0, NULL, FIXED},
+    {"upstream.sentinels", OPT_LIST, OFF(sentinels), 0, 0, NULL, FIXED},
     {"upstream.master_name", OPT_STRING, OFF(master_name), 0, 0, NULL, FIXED},
     {"upstream.sentinel_username", OPT_STRING, OFF(sentinel_username), 0, 0, NULL, FIXED},
     {"upstream.sentinel_password", OPT_STRING, OFF(sentinel_password), 0, 0, NULL, FIXED},
@@ -102,7 +103,7 @@ static const struct option OPTIONS[] = {
     {"cache.max_entry", OPT_BYTES, OFF(cache_max_entry), 1, GB, "1mb", FIXED},
     {"cache.ttl", OPT_DURATION, OFF(cache_ttl_ms), 1, 7 * DAY_MS, "5m", 0},
     {"cache.tracking", OPT_BOOL, OFF(cache_tracking), 0, 0, "true", FIXED},
-    {"cache.tracking_prefixes", OPT_STRING, OFF(cache_tracking_prefixes), 0, 0, NULL, FIXED},
+    {"cache.tracking_prefixes", OPT_LIST, OFF(cache_tracking_prefixes), 0, 0, NULL, FIXED},
     {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s", 0},
     {"admin.listen", OPT_STRING, OFF(admin_listen), 0, 0, "127.0.0.1:9470", FIXED},
     {"admin.token", OPT_STRING, OFF(admin_token), 0, 0, NULL, 0},
@@ -147,6 +148,7 @@ struct opt_type {
 static const struct opt_type TYPES[] = {
     [OPT_STRING] = {set_string, NULL, 0, NULL},
     [OPT_ADDRESS] = {set_address, NULL, 0, "expected host:port, [ipv6]:port or /unix/path"},
+    [OPT_LIST] = {set_string, NULL, 0, NULL},
     [OPT_INT] = {set_number, NULL, sizeof(int), "expected an integer"},
     [OPT_INT64] = {set_number, NULL, sizeof(int64_t), "expected an integer"},
     [OPT_BYTES] = {set_number, BYTE_UNITS, sizeof(int64_t), "expected a size like 64mb"},
@@ -163,7 +165,7 @@ static void *field_of(struct config *cfg, const struct option *opt)
 
 static bool option_owns_string(const struct option *opt)
 {
-    return opt->type == OPT_STRING || opt->type == OPT_ADDRESS;
+    return opt->type == OPT_STRING || opt->type == OPT_ADDRESS || opt->type == OPT_LIST;
 }
 
 /* Bytes of the field of a setting that is not a string. */
@@ -562,16 +564,26 @@ static int yaml_load_entry(const struct config_yaml *y, const char *key, yaml_no
 {
     char reason[CONFIG_REASON_MAX];
     const struct option *opt = option_find(key);
-    const char *text, *why;
+    const char *text = NULL, *why;
+    char *joined = NULL;
     if (opt == NULL && option_is_section(key))
         return CONFIG_YAML_GROUP;
     if (opt == NULL)
         return config_yaml_fail(y, knode, key, "unknown key");
-    if ((why = config_yaml_value(value, &text)) != NULL)
-        return config_yaml_fail(y, value, opt->name, "%s", why);
-    if (option_apply(cfg, opt, config_yaml_null(value) ? NULL : text, reason, sizeof(reason)))
-        return config_yaml_fail(y, value, opt->name, "%s", reason);
-    return 0;
+    if (opt->type == OPT_LIST && value->type == YAML_SEQUENCE_NODE) {
+        why = config_yaml_list(y->doc, value, &joined);
+        text = joined;
+    } else {
+        why = config_yaml_value(value, &text);
+        text = config_yaml_null(value) ? NULL : text;
+    }
+    int rc = 0;
+    if (why != NULL)
+        rc = config_yaml_fail(y, value, opt->name, "%s", why);
+    else if (option_apply(cfg, opt, text, reason, sizeof(reason)) != 0)
+        rc = config_yaml_fail(y, value, opt->name, "%s", reason);
+    free(joined);
+    return rc;
 }
 
 /* Applies doc over cfg, all or nothing. */

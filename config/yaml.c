@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -72,6 +73,35 @@ const char *config_yaml_value(const yaml_node_t *node, const char **text)
         return "expected a value, not a list";
     if ((*text = config_yaml_text(node)) == NULL)
         return "contains a NUL byte";
+    return NULL;
+}
+
+const char *config_yaml_list(yaml_document_t *doc, const yaml_node_t *seq, char **joined)
+{
+    size_t len = 0, cap = 0;
+    *joined = NULL;
+    for (const yaml_node_item_t *it = seq->data.sequence.items.start;
+         it < seq->data.sequence.items.top; it++) {
+        const yaml_node_t *item = yaml_document_get_node(doc, *it);
+        const char *text, *why = config_yaml_value(item, &text);
+        if (why != NULL || strchr(text, ',') != NULL) {
+            free(*joined);
+            *joined = NULL;
+            return why != NULL ? why : "an item holds a comma";
+        }
+        size_t n = strlen(text);
+        char *grown = len + n + 2 > cap ? realloc(*joined, cap = (len + n + 2) * 2) : *joined;
+        if (grown == NULL) {
+            free(*joined);
+            *joined = NULL;
+            return "out of memory";
+        }
+        *joined = grown;
+        if (len > 0)
+            (*joined)[len++] = ',';
+        memcpy(*joined + len, text, n + 1);
+        len += n;
+    }
     return NULL;
 }
 

@@ -26,6 +26,11 @@ int config_verror(char *err, size_t errlen, const char *fmt, va_list ap);
 /* The text of a scalar node, or NULL if it holds a NUL byte. */
 const char *config_yaml_text(const yaml_node_t *node);
 
+/* The scalar items of the sequence seq joined with commas into *joined (the
+ * caller frees it; NULL for an empty list). Returns NULL, or why it cannot:
+ * an item that is not a value, holds a NUL byte or a comma. */
+const char *config_yaml_list(yaml_document_t *doc, const yaml_node_t *seq, char **joined);
+
 /* True for a plain empty, "~" or "null" scalar. */
 bool config_yaml_null(const yaml_node_t *node);
 

@@ -78,6 +78,8 @@ static const struct kv DEFAULTS[] = {
     {"upstream.connect_timeout", "1000"},
     {"upstream.timeout", "5000"},
     {"upstream.reconnect_max", "2000"},
+    {"upstream.sentinels", "(null)"},
+    {"upstream.master_name", "(null)"},
     {"clients.max", "10000"},
     {"clients.max_query_buffer", "1073741824"},
     {"clients.max_output_buffer", "536870912"},

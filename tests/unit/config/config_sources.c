@@ -47,6 +47,10 @@ static const char FULL[] = "# every key, none at its default\n"
                            "  connect_timeout: 250ms\n"
                            "  timeout: 0\n"
                            "  reconnect_max: 1m\n"
+                           "  sentinels:\n"
+                           "    - 10.0.0.1:26379\n"
+                           "    - \"[::1]:26380\"\n"
+                           "  master_name: mymaster\n"
                            "clients:\n"
                            "  max: 500\n"
                            "  max_query_buffer: 64mb\n"
@@ -62,7 +66,7 @@ static const char FULL[] = "# every key, none at its default\n"
                            "  max_entry: 64kb\n"
                            "  ttl: 10s\n"
                            "  tracking: off\n"
-                           "  tracking_prefixes: \"user:,session:\"\n"
+                           "  tracking_prefixes: [\"user:\", \"session:\"]\n"
                            "shutdown:\n"
                            "  drain_timeout: 30s\n";
 
@@ -79,6 +83,8 @@ static const struct kv FULL_WANT[] = {
     {"upstream.connect_timeout", "250"},
     {"upstream.timeout", "0"},
     {"upstream.reconnect_max", "60000"},
+    {"upstream.sentinels", "10.0.0.1:26379,[::1]:26380"},
+    {"upstream.master_name", "mymaster"},
     {"clients.max", "500"},
     {"clients.max_query_buffer", "67108864"},
     {"clients.max_output_buffer", "0"},
@@ -126,6 +132,12 @@ static const struct file_case FILES[] = {
     {"unknown section", "log_level: info\npolicies:\n  size: 1\n", "2: policies: unknown key"},
     {"unknown key in a section", "cache:\n  size: 1\n", "2: cache.size: unknown key"},
     {"dotted key", "upstream.pool_size: 4\n", "1: upstream.pool_size: unknown key"},
+    {"a list where one value goes", "listen:\n  - 127.0.0.1:7000\n",
+     "2: listen: expected a value, not a list"},
+    {"a list item with a comma", "cache:\n  tracking_prefixes:\n    - \"a:,b:\"\n",
+     "3: cache.tracking_prefixes: an item holds a comma"},
+    {"a list of lists", "upstream:\n  sentinels:\n    - [a, b]\n",
+     "3: upstream.sentinels: expected a value, not a list"},
     {"option name as section", "listen:\n  host: x\n",
      "2: listen: expected a value, not a mapping"},
     {"scalar where a mapping belongs", "log_level: info\nupstream: 127.0.0.1:6379\n",

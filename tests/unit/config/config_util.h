@@ -45,6 +45,8 @@ static const struct field FIELDS[] = {
     F("upstream.connect_timeout", connect_timeout_ms, F_INT),
     F("upstream.timeout", request_timeout_ms, F_INT),
     F("upstream.reconnect_max", reconnect_max_ms, F_INT),
+    F("upstream.sentinels", sentinels, F_STR),
+    F("upstream.master_name", master_name, F_STR),
     F("clients.max", max_clients, F_INT),
     F("clients.max_query_buffer", max_query_buffer, F_I64),
     F("clients.max_output_buffer", max_output_buffer, F_I64),
