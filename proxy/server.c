@@ -18,6 +18,7 @@
 #include "proxy/http.h"
 #include "proxy/introspect.h"
 #include "proxy/invalidation.h"
+#include "proxy/lib/hash.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/command.h"
 #include "proxy/sentinel.h"
@@ -169,32 +170,44 @@ static void server_on_hup(struct ev_loop *loop, ev_signal *sig, int revents)
     server_reload(sig->data);
 }
 
-/* What identifies a version of the config file: stat() follows symlinks,
- * so a Kubernetes ConfigMap update, which repoints a symlink, shows as a
- * new inode ("-" when the file cannot be read: a change too). */
-static void server_watch_stamp(const char *path, char *stamp, size_t len)
+/* What identifies the versions of the watched files (watch_config): the
+ * config file and the TLS certificates, keys and CAs in force, so that a
+ * renewed certificate (a Secret updated by cert-manager) is reloaded too.
+ * stat() follows symlinks, so a Kubernetes ConfigMap or Secret update, which
+ * repoints one, shows as a new inode; a file that cannot be read is a change
+ * too. One hash of them all. */
+static uint64_t server_watch_stamp(const struct server *srv)
 {
-    struct stat st;
-    if (stat(path, &st) < 0)
-        snprintf(stamp, len, "-");
-    else
-        snprintf(stamp, len, "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)st.st_dev,
-                 (unsigned long long)st.st_ino, (long long)st.st_size, (long long)st.st_mtim.tv_sec,
-                 st.st_mtim.tv_nsec);
+    const struct config *cfg = srv->w.cfg;
+    const char *const paths[] = {
+        srv->watch_path,          cfg->tls_cert_file,          cfg->tls_key_file,
+        cfg->tls_ca_file,         cfg->upstream_tls_cert_file, cfg->upstream_tls_key_file,
+        cfg->upstream_tls_ca_file};
+    uint64_t h = hash_fnv1a64("", 0);
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        struct stat st;
+        char one[128] = "-";
+        if (paths[i] != NULL && stat(paths[i], &st) == 0)
+            snprintf(one, sizeof(one), "%llu:%llu:%lld:%lld.%09ld", (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino, (long long)st.st_size,
+                     (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+        h = hash_fnv1a64_continue(h, one, strlen(one) + 1);
+    }
+    return h;
 }
 
-/* watch_config: reloads when the file has changed since the last look. */
+/* watch_config: reloads when a watched file has changed since the last look. */
 static void server_watch_tick(struct server *srv, ev_tstamp now)
 {
-    char stamp[sizeof(srv->watch_stamp)];
-    if (srv->watch_path == NULL || now < srv->watch_at)
+    if (!srv->watching || now < srv->watch_at)
         return;
     srv->watch_at = now + SERVER_WATCH_S;
-    server_watch_stamp(srv->watch_path, stamp, sizeof(stamp));
-    if (strcmp(stamp, srv->watch_stamp) == 0)
+    uint64_t stamp = server_watch_stamp(srv);
+    if (stamp == srv->watch_stamp)
         return;
-    memcpy(srv->watch_stamp, stamp, sizeof(stamp));
-    log_notice("config_changed", "config file {path=%s} changed: reloading", srv->watch_path);
+    srv->watch_stamp = stamp;
+    log_notice("config_changed", "config file {path=%s} or a TLS file changed: reloading",
+               srv->watch_path != NULL ? srv->watch_path : "(none)");
     server_reload(srv);
 }
 
@@ -365,17 +378,18 @@ static int server_setup_worker(struct server *srv, struct ev_loop *loop, struct 
     return server_setup_upstream(srv, tls);
 }
 
-/* watch_config: the file at path is looked at every SERVER_WATCH_S. */
+/* watch_config: the file at path and the TLS files are looked at every
+ * SERVER_WATCH_S. */
 static void server_setup_watch(struct server *srv, const char *path)
 {
     if (!srv->w.cfg->watch_config)
         return;
-    if (path == NULL) {
-        log_warn("watch_config_unavailable", "watch_config: no config file (-c) to watch");
-        return;
-    }
+    if (path == NULL)
+        log_warn("watch_config_unavailable",
+                 "watch_config: no config file (-c) to watch, only the TLS files");
+    srv->watching = true;
     srv->watch_path = path;
-    server_watch_stamp(path, srv->watch_stamp, sizeof(srv->watch_stamp));
+    srv->watch_stamp = server_watch_stamp(srv);
 }
 
 int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, reload_load_fn load,

@@ -43,8 +43,9 @@ struct server {
     ev_signal sig_term;
     ev_signal sig_int;
     ev_signal sig_hup;
-    const char *watch_path; /* the config file, with watch_config; borrowed */
-    char watch_stamp[96];   /* its version last seen */
+    bool watching;          /* watch_config */
+    const char *watch_path; /* the config file, NULL without -c; borrowed */
+    uint64_t watch_stamp;   /* the watched files' versions last seen */
     ev_tstamp watch_at;     /* when to look again */
     struct http *admin;     /* the admin endpoint, NULL when off */
     bool ready;             /* as last told to systemd */
