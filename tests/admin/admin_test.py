@@ -30,22 +30,18 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
-import argparse
-import http.client
 import json
 import math
 import select
-import shutil
 import signal
 import socket
-import subprocess
 import tempfile
 import threading
 import time
-from collections import namedtuple
 
-import redis
+import checks
 import yaml
+from checks import Failed, error_reply, expect, http_request
 from prometheus_client.parser import text_string_to_metric_families
 from procs import HOST, wait_until  # noqa: E402
 
@@ -56,15 +52,6 @@ TRICKLE_CLOSE_BOUND = 8.0  # the proxy cuts off a request unfinished after 5 s (
 DATA_REQUESTS = 200  # PING/GET through the proxy while the slow client trickles
 LATENCY_BOUND = 1.0  # generous: a loop blocked by the trickle stalls for seconds
 IDLE_CONNECTIONS = 40  # more than the endpoint's 32
-
-
-class Failed(Exception):
-    pass
-
-
-def expect(condition, what):
-    if not condition:
-        raise Failed(what)
 
 
 def write_config(path, content):
@@ -111,61 +98,34 @@ class Metrics:
                       if n == name + "_bucket" and labels.items() <= dict(key).items())
 
 
-Reply = namedtuple("Reply", "status headers body")
-
-
-class Stack:
+class Stack(procs.Group):
     """redis-server (unless redis_up is False) and nearcache with its admin
     endpoint, in a temporary directory; `with` stops both and removes it."""
 
     def __init__(self, binary, config=None, settings=(), env=None, redis_up=True):
-        self.dir = tempfile.mkdtemp(prefix="nearcache-admin-")
+        super().__init__("nearcache-admin-", tail_lines=15)
         self.config_path = os.path.join(self.dir, "nearcache.yaml")
         write_config(self.config_path, config or {})
-        self.redis = procs.RedisServer(self.dir)
+        self.redis = self.add(procs.RedisServer(self.dir))
         self.admin_port = procs.free_port()
-        self.proxy = procs.Proxy(binary, self.dir, self.config_path, self.redis.port,
-                                 [f"admin.listen={HOST}:{self.admin_port}", *settings])
+        self.proxy = self.add(procs.Proxy(binary, self.dir, self.config_path, self.redis.port,
+                                          [f"admin.listen={HOST}:{self.admin_port}", *settings],
+                                          timeout=IO_TIMEOUT))
         self.env, self.redis_up = env, redis_up
 
-    def __enter__(self):
-        try:
-            if self.redis_up:
-                self.redis.start()
-            self.start_proxy()
-        except BaseException as e:
-            self.__exit__(type(e), e, None)
-            raise
-        return self
-
-    def __exit__(self, kind, error, tb):
-        self.proxy.stop()
-        self.redis.stop()
-        if isinstance(error, Exception):
-            error.add_note("nearcache log tail:\n" + self.proxy.log_tail())
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def start_proxy(self):
-        """Starts nearcache (with env) and waits for /healthz: procs.Proxy.start
-        waits for a PING, which the proxy forwards to Redis and fails while
-        Redis is down or clients.password is set."""
-        with open(self.proxy.log_path, "ab") as log:
-            self.proxy.proc = subprocess.Popen(self.proxy.argv, stdin=subprocess.DEVNULL,
-                                               stdout=log, stderr=log, env=self.env)
-        wait_until(lambda: not self.proxy.alive() or self.healthy(), 10)
-        expect(self.proxy.alive() and self.healthy(), "nearcache did not start")
+    def start(self):
+        """Starts Redis (if redis_up) and nearcache (with env), and waits for
+        /healthz: a PING is forwarded to Redis and fails while Redis is down or
+        clients.password is set."""
+        if self.redis_up:
+            self.redis.start()
+        self.proxy.start(ready=self.healthy, env=self.env)
 
     def admin(self, method, path, token=None, headers=None):
-        conn = http.client.HTTPConnection(HOST, self.admin_port, timeout=IO_TIMEOUT)
         headers = dict(headers or {})
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        try:
-            conn.request(method, path, headers=headers)
-            r = conn.getresponse()
-            return Reply(r.status, r.headers, r.read().decode())
-        finally:
-            conn.close()
+        return http_request(self.admin_port, method, path, headers, IO_TIMEOUT)
 
     def healthy(self):
         try:
@@ -196,12 +156,10 @@ class Stack:
             raise Failed(f"{what}: {name}{labels or ''} stayed {seen[-1]:g} for {timeout} s")
 
     def client(self):
-        return redis.Redis(host=HOST, port=self.proxy.port, socket_timeout=IO_TIMEOUT,
-                           decode_responses=True)
+        return self.proxy.client()
 
     def direct(self):
-        return redis.Redis(host=HOST, port=self.redis.port, socket_timeout=IO_TIMEOUT,
-                           decode_responses=True)
+        return self.redis.client(timeout=IO_TIMEOUT)
 
 
 # ---- 1. metrics --------------------------------------------------------------
@@ -291,15 +249,6 @@ def check_metrics(binary):
 
 
 # ---- 2. upstream -------------------------------------------------------------
-
-def error_reply(call, *args):
-    """The error a command through the proxy is answered with ("" if none)."""
-    try:
-        call(*args)
-        return ""
-    except redis.ResponseError as e:
-        return str(e)
-
 
 def upstream_errors(m, *kinds):
     return sum(m("nearcache_upstream_errors_total", kind=k) for k in kinds)
@@ -617,26 +566,5 @@ CHECKS = (
 )
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--bin", default="build/nearcache", help="the nearcache binary")
-    p.add_argument("--check", action="append", choices=[name for name, _ in CHECKS],
-                   help="run only this check (repeatable)")
-    args = p.parse_args()
-    failed = 0
-    checks = [(n, f) for n, f in CHECKS if not args.check or n in args.check]
-    for name, check in checks:
-        start = time.monotonic()
-        try:
-            check(args.bin)
-            print(f"PASS {name} ({time.monotonic() - start:.1f} s)", flush=True)
-        except Exception as e:  # noqa: BLE001  (one check's failure, whatever it is)
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            print("".join(getattr(e, "__notes__", [])), end="", flush=True)
-    print(f"{len(checks) - failed} passed, {failed} failed")
-    return 1 if failed else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.main(__doc__, CHECKS))

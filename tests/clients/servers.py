@@ -13,19 +13,9 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 # first: procs runs Debian's python3 if this one has no redis module
-from procs import HOST, answers_ping, free_port, stop_pid, wait_until  # noqa: E402,F401
+from procs import (HOST, answers_ping, free_port, parse_stats,  # noqa: E402,F401
+                   stop_pid, wait_until)
 import redis  # noqa: E402
-
-
-def parse_stats(text):
-    """NEARCACHE STATS' `name:value` lines as a dict; integer values as ints."""
-    if isinstance(text, bytes):
-        text = text.decode()
-    stats = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        stats[name] = int(value) if value.lstrip("-").isdigit() else value
-    return stats
 
 
 class Servers:

@@ -1,14 +1,17 @@
-"""procs.py - the processes the fault suite runs: redis-server and nearcache.
+"""procs.py - the processes the Python tests run: redis-server and nearcache.
 
-Both listen on free loopback ports, live in one temporary directory and are
+They listen on free loopback ports, live in one temporary directory and are
 stopped by pid. Every wait is bounded. Imported first by every Python test:
 under an interpreter without redis-py it runs the test again with Debian's.
 """
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 try:  # Debian's python3-redis (and the python3-yaml, python3-prometheus-client beside it)
@@ -28,14 +31,27 @@ def free_port():
         return s.getsockname()[1]
 
 
-def answers_ping(port, timeout=0.5):
-    """True if a server on port answers PING within timeout."""
-    client = redis.Redis(host=HOST, port=port, socket_timeout=timeout,
-                         socket_connect_timeout=timeout, retry_on_timeout=False)
+def connect(port, host=HOST, timeout=10.0, decode=True, **options):
+    """redis-py to host:port, every wait bounded by timeout; replies as str
+    unless decode is False; options go to redis.Redis as they are."""
+    return redis.Redis(host=host, port=port, socket_timeout=timeout,
+                       socket_connect_timeout=timeout, retry_on_timeout=False,
+                       decode_responses=decode, **options)
+
+
+def pings(client):
+    """True if client's PING is answered."""
     try:
         return client.ping()
     except redis.RedisError:
         return False
+
+
+def answers_ping(port, timeout=0.5, host=HOST):
+    """True if a server on host:port answers PING within timeout."""
+    client = connect(port, host, timeout)
+    try:
+        return pings(client)
     finally:
         client.close()
 
@@ -63,25 +79,57 @@ def stop_pid(proc, timeout=5.0):
     return proc.returncode
 
 
-class RedisServer:
-    """A redis-server with an fsync-always AOF, restartable on the same port and dir."""
+def parse_stats(text):
+    """NEARCACHE STATS' `name:value` lines as a dict; integer values as ints."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    stats = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        stats[name] = int(value) if value.lstrip("-").isdigit() else value
+    return stats
 
-    def __init__(self, workdir):
-        self.dir = os.path.join(workdir, "redis")
+
+def joined(host, port):
+    """host:port, an IPv6 host in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+AOF = ("--appendonly", "yes", "--appendfsync", "always", "--enable-debug-command", "yes")
+
+
+class RedisServer:
+    """A redis-server in workdir/name, restartable on the same port and dir.
+
+    It binds binds (the first is the address it is probed and reached on) at
+    port (a free one if None), plain, or TLS only (--port 0) with tls, the
+    --tls-* options; options follow (by default the fault suite's
+    fsync-always AOF)."""
+
+    def __init__(self, workdir, name="redis", options=AOF, binds=(HOST,), port=None,
+                 tls=None):
+        self.dir = os.path.join(workdir, name)
         os.makedirs(self.dir)
-        self.port = free_port()
+        self.host, self.port = binds[0], port or free_port()
+        self.address = joined(self.host, self.port)
+        listen = ["--port", "0", "--tls-port", str(self.port), *tls] if tls else \
+            ["--port", str(self.port)]
+        self.argv = ["redis-server", *listen, "--bind", *binds, "--dir", self.dir,
+                     "--save", "", "--logfile", os.path.join(self.dir, "redis.log"), *options]
         self.proc = None
 
-    def start(self, timeout=10.0):
-        """Start (or restart) the server and wait until it answers PING."""
-        argv = ["redis-server", "--port", str(self.port), "--bind", HOST,
-                "--dir", self.dir, "--save", "", "--appendonly", "yes",
-                "--appendfsync", "always", "--enable-debug-command", "yes",
-                "--logfile", os.path.join(self.dir, "redis.log")]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+    def start(self, timeout=10.0, ready=None):
+        """Start (or restart) the server and wait until it answers PING (or
+        ready() holds); RuntimeError if it does not in timeout."""
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_until(lambda: answers_ping(self.port), timeout):
-            raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
+        ready = ready or (lambda: answers_ping(self.port, host=self.host))
+        if not wait_until(lambda: self.proc.poll() is None and ready(), timeout):
+            raise RuntimeError(f"{' '.join(self.argv)}: no answer to PING in {timeout:g} s")
+
+    def client(self, **options):
+        """A client of its own (procs.connect)."""
+        return connect(self.port, self.host, **options)
 
     def kill9(self):
         """SIGKILL the server and reap it."""
@@ -95,7 +143,7 @@ class RedisServer:
         os.kill(self.proc.pid, signal.SIGCONT)
 
     def up(self):
-        return self.proc.poll() is None and answers_ping(self.port)
+        return self.proc.poll() is None and answers_ping(self.port, host=self.host)
 
     def stop(self):
         if self.proc:
@@ -103,27 +151,39 @@ class RedisServer:
 
 
 class Proxy:
-    """build/nearcache in front of a RedisServer, its stderr appended to proxy.log."""
+    """build/nearcache in front of upstream (a port on HOST, or "host:port"),
+    reading config_path (none if None), with the admin endpoint off unless
+    settings (each a --set) turn it on; its output appended to workdir/log_name.
 
-    def __init__(self, binary, workdir, config_path, upstream_port, settings):
+    Its clients, and the one STATS is read on, wait at most timeout."""
+
+    def __init__(self, binary, workdir, config_path, upstream, settings=(),
+                 log_name="proxy.log", timeout=10.0):
         self.binary = os.path.abspath(binary)
-        self.log_path = os.path.join(workdir, "proxy.log")
+        self.log_path = os.path.join(workdir, log_name)
         self.port = free_port()
-        self.argv = [self.binary, "-c", config_path,
+        self.timeout = timeout
+        self.argv = [self.binary, *(["-c", config_path] if config_path else []),
                      "--listen", f"{HOST}:{self.port}",
-                     "--upstream", f"{HOST}:{upstream_port}", "--set", "admin.listen=none"]
+                     "--upstream", upstream if isinstance(upstream, str) else f"{HOST}:{upstream}",
+                     "--set", "admin.listen=none"]
         for setting in settings:
             self.argv += ["--set", setting]
         self.proc = None
+        self.stats_client = None
 
-    def start(self, timeout=10.0):
-        """Start the proxy and wait until it answers PING."""
+    def start(self, timeout=10.0, ready=None, env=None):
+        """Start the proxy (with the environment env if given) and wait until it
+        answers PING, or ready() holds; RuntimeError with the log tail if it
+        exits first or timeout passes."""
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
-        if not wait_until(lambda: self.proc.poll() is not None or answers_ping(self.port),
-                          timeout) or self.proc.poll() is not None:
-            raise RuntimeError("nearcache did not start:\n" + self.log_tail())
+                                         stdout=log, stderr=log, env=env)
+        ready = ready or (lambda: answers_ping(self.port))
+        if not wait_until(lambda: not self.alive() or ready(), timeout) or not self.alive():
+            why = f"exit status {self.proc.returncode}" if not self.alive() else \
+                f"not ready in {timeout:g} s"
+            raise RuntimeError(f"nearcache did not start ({why}):\n" + self.log_tail())
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -149,16 +209,86 @@ class Proxy:
             pass
         return 0
 
+    def client(self, **options):
+        """A client of its own (procs.connect), waiting at most self.timeout unless told."""
+        options.setdefault("timeout", self.timeout)
+        return connect(self.port, **options)
+
+    def stats(self):
+        """NEARCACHE STATS (parse_stats), on a connection kept for it; raises
+        redis.RedisError if the proxy does not answer."""
+        if self.stats_client is None:
+            self.stats_client = self.client()
+        return parse_stats(self.stats_client.execute_command("NEARCACHE", "STATS"))
+
+    def wait_cache_active(self, timeout):
+        """Waits until STATS shows cache_active:1 (the tier serves once tracking
+        is up); whether it did in timeout."""
+        return wait_until(lambda: self.stats().get("cache_active") == 1, timeout)
+
+    def log_lines(self):
+        with open(self.log_path, errors="replace") as log:
+            return log.readlines()
+
     def log_tail(self, lines=15):
         try:
-            with open(self.log_path, errors="replace") as log:
-                return "".join(log.readlines()[-lines:])
+            return "".join(self.log_lines()[-lines:])
         except OSError:
             return ""
 
+    def events(self, name):
+        """The JSON log lines (log_format=json) whose event is name, as dicts
+        with the line itself as "line"."""
+        found = []
+        for line in self.log_lines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(entry, dict) and entry.get("event") == name:
+                entry["line"] = line.strip()
+                found.append(entry)
+        return found
+
     def stop(self):
-        if self.proc:
-            stop_pid(self.proc)
+        """Stop the proxy by pid; its exit status (None if it was never started)."""
+        if self.stats_client is not None:
+            self.stats_client.close()
+            self.stats_client = None
+        return stop_pid(self.proc) if self.proc else None
+
+
+class Group:
+    """Processes (anything with stop()) in a temporary directory of their own.
+    `with` runs start() and, on the way out or when start() fails, stops them
+    in the reverse order of add(), notes the last tail_lines lines of
+    self.proxy's log on an exception and removes the directory."""
+
+    def __init__(self, prefix, tail_lines=25):
+        self.dir = tempfile.mkdtemp(prefix=prefix)
+        self.members, self.proxy, self.tail_lines = [], None, tail_lines
+
+    def add(self, member):
+        self.members.append(member)
+        return member
+
+    def start(self):
+        pass
+
+    def __enter__(self):
+        try:
+            self.start()
+        except BaseException as e:
+            self.__exit__(type(e), e, None)
+            raise
+        return self
+
+    def __exit__(self, kind, error, tb):
+        for member in reversed(self.members):
+            member.stop()
+        if isinstance(error, Exception) and self.proxy:
+            error.add_note("nearcache log tail:\n" + self.proxy.log_tail(self.tail_lines))
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 POLICY_VARIANTS = (

@@ -36,11 +36,9 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
-import argparse
+import contextlib
 import grp
-import json
 import pwd
-import shutil
 import socket
 import subprocess
 import tempfile
@@ -48,8 +46,10 @@ import threading
 import time
 from collections import Counter, namedtuple
 
+import checks
 import redis
-from procs import answers_ping, stop_pid, wait_until  # noqa: E402
+from checks import Failed, Skip, UPSTREAM_ERRORS, attempt, expect, expect_move
+from procs import wait_until  # noqa: E402
 
 NAME = "redis.test"
 NSS_WRAPPER = "libnss_wrapper.so"
@@ -61,38 +61,8 @@ MOVE_WAIT = 10.0
 TRACKING_WAIT = 5.0  # a write made directly on B to its invalidation in the tier
 TIER_WAIT = 10.0  # the address moved to the tier serving hits again (tracking re-established)
 GONE_SECONDS = 3.0  # traffic while the name resolves to nothing
-PROXY_ERRORS = ("upstream connection lost", "upstream unavailable", "upstream timeout")
 
 Op = namedtuple("Op", "start end value error")
-
-
-class Failed(Exception):
-    pass
-
-
-class Skip(Exception):
-    pass
-
-
-def expect(condition, what):
-    if not condition:
-        raise Failed(what)
-
-
-def parse_stats(text):
-    """NEARCACHE STATS' `name:value` lines as a dict; integer values as ints."""
-    if isinstance(text, bytes):
-        text = text.decode()
-    stats = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        stats[name] = int(value) if value.lstrip("-").isdigit() else value
-    return stats
-
-
-def client(host, port):
-    return redis.Redis(host=host, port=port, socket_timeout=IO_TIMEOUT,
-                       socket_connect_timeout=IO_TIMEOUT, decode_responses=True)
 
 
 def bindable(host, port=0):
@@ -117,10 +87,6 @@ def address_pair():
     raise Skip("neither 127.0.0.2 nor ::1 can be bound beside 127.0.0.1")
 
 
-def joined(host, port):
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def write_hosts(path, host):
     """The hosts file with redis.test at host (None: without it), replaced whole:
     nss_wrapper reads the file again when its inode or mtime changes."""
@@ -131,115 +97,36 @@ def write_hosts(path, host):
     os.replace(path + ".tmp", path)
 
 
-class Server:
-    """A redis-server on host:port in a directory of its own."""
-
-    def __init__(self, workdir, name, host, port):
-        self.dir = os.path.join(workdir, name)
-        os.makedirs(self.dir)
-        self.host, self.port = host, port
-        self.address = joined(host, port)
-        self.proc = None
-
-    def start(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind", self.host, "--dir", self.dir,
-                "--save", "", "--appendonly", "no", "--logfile", os.path.join(self.dir, "log")]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-        def up():
-            try:
-                return client(self.host, self.port).ping()
-            except redis.RedisError:
-                return False
-        expect(wait_until(up, 10), f"redis-server on {self.address} did not answer PING")
-
-    def client(self):
-        return client(self.host, self.port)
-
-    def stop(self):
-        if self.proc:
-            stop_pid(self.proc)
-
-
-class Stack:
+class Stack(procs.Group):
     """A and B, the hosts file at A, nearcache under nss_wrapper with
-    --upstream redis.test:P; `with` stops every process and removes the directory."""
+    --upstream redis.test:P, JSON logs, the cache and tracking on; `with`
+    stops every process and removes the directory."""
 
     def __init__(self, binary):
-        self.dir = tempfile.mkdtemp(prefix="nearcache-dns-")
+        super().__init__("nearcache-dns-")
         host_a, host_b, port = address_pair()
-        self.a = Server(self.dir, "a", host_a, port)
-        self.b = Server(self.dir, "b", host_b, port)
+        self.a = self.add(procs.RedisServer(self.dir, "a", ("--appendonly", "no"), (host_a,), port))
+        self.b = self.add(procs.RedisServer(self.dir, "b", ("--appendonly", "no"), (host_b,), port))
         self.hosts = os.path.join(self.dir, "hosts")
-        self.env = nss_env(self.dir, self.hosts)
-        self.port = procs.free_port()
-        self.log_path = os.path.join(self.dir, "proxy.log")
-        self.argv = [os.path.abspath(binary), "--listen", f"{procs.HOST}:{self.port}",
-                     "--upstream", f"{NAME}:{port}", "--set", "admin.listen=none",
-                     "--set", "log_format=json", "--set", "cache.enabled=true",
-                     "--set", "cache.tracking=true"]
-        self.proxy = None
-        self.stats_client = None
+        self.proxy = self.add(procs.Proxy(binary, self.dir, None, f"{NAME}:{port}",
+                                          ["log_format=json", "cache.enabled=true",
+                                           "cache.tracking=true"]))
 
-    def __enter__(self):
-        try:
-            write_hosts(self.hosts, self.a.host)
-            self.a.start()
-            self.b.start()
-            self.a.client().set("where", "A")
-            self.b.client().set("where", "B")
-            with open(self.log_path, "ab") as log:
-                self.proxy = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                              stdout=log, stderr=log, env=self.env)
-            started = wait_until(lambda: self.proxy.poll() is not None or
-                                 answers_ping(self.port), 10)
-            expect(started and self.proxy.poll() is None, "nearcache did not start")
-            expect(wait_until(lambda: self.stats().get("cache_active") == 1, 10),
-                   f"cache_active is not 1 10 s after the start: {self.stats()}")
-        except BaseException as e:
-            self.__exit__(type(e), e, None)
-            raise
-        return self
-
-    def __exit__(self, kind, error, tb):
-        if self.stats_client is not None:
-            self.stats_client.close()
-        for p in (self.proxy, self.a.proc, self.b.proc):
-            if p:
-                stop_pid(p)
-        if isinstance(error, Exception):
-            error.add_note("nearcache log tail:\n" + self.log_tail())
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def start(self):
+        write_hosts(self.hosts, self.a.host)
+        self.a.start()
+        self.b.start()
+        self.a.client().set("where", "A")
+        self.b.client().set("where", "B")
+        self.proxy.start(env=nss_env(self.dir, self.hosts))
+        expect(self.proxy.wait_cache_active(10),
+               f"cache_active is not 1 10 s after the start: {self.proxy.stats()}")
 
     def client(self):
-        return client(procs.HOST, self.port)
+        return self.proxy.client()
 
     def stats(self):
-        if self.stats_client is None:
-            self.stats_client = self.client()
-        return parse_stats(self.stats_client.execute_command("NEARCACHE", "STATS"))
-
-    def events(self, name):
-        """The JSON log lines of event name, as dicts with the line itself as "line"."""
-        found = []
-        with open(self.log_path, errors="replace") as log:
-            for line in log:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict) and entry.get("event") == name:
-                    entry["line"] = line.strip()
-                    found.append(entry)
-        return found
-
-    def log_tail(self, lines=25):
-        try:
-            with open(self.log_path, errors="replace") as log:
-                return "".join(log.readlines()[-lines:])
-        except OSError:
-            return ""
+        return self.proxy.stats()
 
     def cache_where(self, c, value, timeout=0):
         """GET where twice through the proxy: value both times, the second a hit
@@ -313,26 +200,47 @@ def preflight():
 
 def reader(port, done, ops):
     """GET where through the proxy until done; each as an Op."""
-    c = client(procs.HOST, port)
+    c = procs.connect(port, timeout=IO_TIMEOUT)
     while not done.is_set():
         start = time.monotonic()
-        value = error = None
-        try:
-            value = c.get("where")
-        except redis.ResponseError as e:
-            error = str(e)
-        except redis.RedisError as e:
-            error = f"{type(e).__name__}: {e}"
+        value, error = attempt(c.get, "where")
         ops.append(Op(start, time.monotonic(), value, error))
         time.sleep(0.005)
     c.close()
+
+
+@contextlib.contextmanager
+def reading(port):
+    """A reader thread on port for the body of the `with`, begun 0.2 s before
+    it; the list of its Ops."""
+    done, ops = threading.Event(), []
+    t = threading.Thread(target=reader, args=(port, done, ops), daemon=True)
+    t.start()
+    try:
+        time.sleep(0.2)
+        yield ops
+    finally:
+        done.set()
+        t.join(IO_TIMEOUT + 2)
+
+
+def check_tracking_on_b(s, c):
+    """After the move, the tier serves B's value as hits, and a write made
+    directly on B reaches the proxy (tracking on B); the seconds that took."""
+    s.cache_where(c, "B", TIER_WAIT)
+    s.b.client().set("where", "B2")
+    written = time.monotonic()
+    expect(wait_until(lambda: c.get("where") == "B2", TRACKING_WAIT, step=0.01),
+           f"GET where not 'B2' {TRACKING_WAIT:g} s after it was written on B: no "
+           "tracking on B")
+    return time.monotonic() - written
 
 
 def check_errors(errors, what):
     """Only the proxy's documented upstream errors or a closed connection."""
     kinds = Counter(errors)
     print(f"     {what}: {len(errors)} errors {dict(kinds) if kinds else ''}", flush=True)
-    bad = [e for e in kinds if not e.startswith(PROXY_ERRORS + ("ConnectionError",))]
+    bad = [e for e in kinds if not e.startswith(UPSTREAM_ERRORS + ("ConnectionError",))]
     expect(not bad, f"{what}: errors other than the documented ones: {bad[:5]}")
 
 
@@ -353,19 +261,12 @@ def check_moved(binary):
     with Stack(binary) as s:
         c = s.client()
         s.cache_where(c, "A")
-        done, ops = threading.Event(), []
-        t = threading.Thread(target=reader, args=(s.port, done, ops), daemon=True)
-        t.start()
-        try:
-            time.sleep(0.2)
+        with reading(s.proxy.port) as ops:
             write_hosts(s.hosts, s.b.host)
             s.a.stop()
             stopped = time.monotonic()
             moved = wait_until(lambda: any(o.value == "B" for o in list(ops)), MOVE_WAIT)
             time.sleep(0.5)
-        finally:
-            done.set()
-            t.join(IO_TIMEOUT + 2)
         expect(moved, f"GET where not 'B' {MOVE_WAIT:g} s after {NAME} moved to {s.b.address} "
                       f"and A stopped: {dict(Counter(o.value or o.error for o in ops))}")
         first_b = next(o for o in ops if o.value == "B")
@@ -380,21 +281,12 @@ def check_moved(binary):
         expect(stats.get("upstream_address") == s.b.address,
                f"STATS upstream_address {stats.get('upstream_address')!r}, {NAME} is at "
                f"{s.b.address} now")
-        changed = s.events("upstream_address_changed")
-        expect(any(e.get("from") == s.a.address and e.get("to") == s.b.address
-                   for e in changed),
-               f"no upstream_address_changed event from {s.a.address} to {s.b.address}: "
-               f"{[e['line'] for e in changed]}")
+        changed = expect_move(s.proxy, "upstream_address_changed", s.a.address, s.b.address)
         print(f"     logged: {changed[0]['line']}", flush=True)
 
-        s.cache_where(c, "B", TIER_WAIT)
-        s.b.client().set("where", "B2")
-        written = time.monotonic()
-        seen = wait_until(lambda: c.get("where") == "B2", TRACKING_WAIT, step=0.01)
-        expect(seen, f"GET where not 'B2' {TRACKING_WAIT:g} s after it was written on B: no "
-                     "tracking on B")
-        print(f"     where written on B: read back through the proxy after "
-              f"{time.monotonic() - written:.3f} s", flush=True)
+        seconds = check_tracking_on_b(s, c)
+        print(f"     where written on B: read back through the proxy after {seconds:.3f} s",
+              flush=True)
 
 
 # ---- 3. moved, the old address still up -----------------------------------------------
@@ -408,11 +300,7 @@ def check_moved_alive(binary):
     with Stack(binary) as s:
         c = s.client()
         s.cache_where(c, "A")
-        done, ops = threading.Event(), []
-        t = threading.Thread(target=reader, args=(s.port, done, ops), daemon=True)
-        t.start()
-        try:
-            time.sleep(0.2)
+        with reading(s.proxy.port) as ops:
             write_hosts(s.hosts, s.b.host)
             a = s.a.client()
             killed = a.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes") + \
@@ -420,9 +308,6 @@ def check_moved_alive(binary):
             closed = time.monotonic()
             moved = wait_until(lambda: any(o.value == "B" for o in list(ops)), MOVE_WAIT)
             time.sleep(1.0)
-        finally:
-            done.set()
-            t.join(IO_TIMEOUT + 2)
         expect(killed > 0, "CLIENT KILL on A closed no connection of the proxy")
         expect(moved, f"GET where not 'B' {MOVE_WAIT:g} s after {NAME} moved to {s.b.address} "
                       f"and A closed the proxy's {killed} connections: "
@@ -437,11 +322,7 @@ def check_moved_alive(binary):
                f"STATS upstream_address {s.stats().get('upstream_address')!r}")
         print(f"     A closed {killed} connections: B's value read after "
               f"{first_b.end - closed:.2f} s", flush=True)
-        s.cache_where(c, "B", TIER_WAIT)
-        s.b.client().set("where", "B2")
-        expect(wait_until(lambda: c.get("where") == "B2", TRACKING_WAIT, step=0.01),
-               f"GET where not 'B2' {TRACKING_WAIT:g} s after it was written on B: no "
-               "tracking on B")
+        check_tracking_on_b(s, c)
 
 
 # ---- 4. the name gone ----------------------------------------------------------------
@@ -469,7 +350,7 @@ def check_name_gone(binary):
               flush=True)
         check_errors(errors, "GET where with the name gone")
         expect(not answered, f"{answered} GETs answered with no Redis to answer them")
-        expect(s.proxy.poll() is None, "the proxy exited")
+        expect(s.proxy.alive(), "the proxy exited")
         write_hosts(s.hosts, s.b.host)
         back = time.monotonic()
 
@@ -492,32 +373,12 @@ CHECKS = (
 )
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--bin", default="build/nearcache", help="the nearcache binary")
-    p.add_argument("--check", action="append", choices=[name for name, _ in CHECKS],
-                   help="run only this check (repeatable)")
-    args = p.parse_args()
-    try:
-        preflight()
-        address_pair()
-    except Skip as e:
-        print(f"SKIP: {e}")
-        return 77
-    failed = 0
-    checks = [(n, f) for n, f in CHECKS if not args.check or n in args.check]
-    for name, check in checks:
-        start = time.monotonic()
-        try:
-            check(args.bin)
-            print(f"PASS {name} ({time.monotonic() - start:.1f} s)", flush=True)
-        except Exception as e:  # noqa: BLE001  (one check's failure, whatever it is)
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            print("".join(getattr(e, "__notes__", [])), end="", flush=True)
-    print(f"{len(checks) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+@contextlib.contextmanager
+def nss_wrapper(args):
+    preflight()
+    address_pair()
+    yield ()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.main(__doc__, CHECKS, nss_wrapper))

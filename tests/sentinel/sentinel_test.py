@@ -49,20 +49,17 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
-import argparse
 import bisect
-import http.client
-import json
+import contextlib
 import shutil
-import signal
-import subprocess
-import tempfile
 import threading
 import time
 from collections import Counter, namedtuple
 
+import checks
 import redis
-from procs import HOST, answers_ping, free_port, stop_pid, wait_until  # noqa: E402
+from checks import Skip, UPSTREAM_ERRORS, attempt, expect, expect_move, http_request
+from procs import HOST, free_port, wait_until  # noqa: E402
 
 MASTER = "mymaster"
 IO_TIMEOUT = 10.0  # every Redis command: twice the proxy's upstream.timeout (5 s)
@@ -81,78 +78,24 @@ AFTER_SWITCH = 2.0  # seconds of traffic kept up after the proxy has switched
 TRACKING_WAIT = 5.0  # a direct write on the new primary to its invalidation in the tier
 DOWN_SECONDS = 3.0  # traffic with every Sentinel down: three of the proxy's checks
 PACE = 0.002  # between one client's requests: a few hundred a second, two shared cores
-PROXY_ERRORS = ("upstream connection lost", "upstream unavailable", "upstream timeout")
 REDIS_ERRORS = ("READONLY", "LOADING")  # Redis's own, answered by a node in transition
 
 Op = namedtuple("Op", "start end command value error")  # one request: monotonic times
 
 
-class Failed(Exception):
-    pass
-
-
-def expect(condition, what):
-    if not condition:
-        raise Failed(what)
-
-
-def parse_stats(text):
-    """NEARCACHE STATS' `name:value` lines as a dict; integer values as ints."""
-    if isinstance(text, bytes):
-        text = text.decode()
-    stats = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        stats[name] = int(value) if value.lstrip("-").isdigit() else value
-    return stats
-
-
-def client(port):
-    return redis.Redis(host=HOST, port=port, socket_timeout=IO_TIMEOUT,
-                       socket_connect_timeout=IO_TIMEOUT, decode_responses=True)
-
-
-class Node:
+class Node(procs.RedisServer):
     """A redis-server, the primary or a replica of one, in a directory of its own."""
 
     def __init__(self, workdir, name, primary=None):
-        self.dir = os.path.join(workdir, name)
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.address = f"{HOST}:{self.port}"
-        self.primary = primary
-        self.proc = None
-
-    def start(self):
-        argv = ["redis-server", "--port", str(self.port), "--bind", HOST, "--dir", self.dir,
-                "--save", "", "--appendonly", "no", "--logfile", os.path.join(self.dir, "log")]
-        if self.primary:
-            argv += ["--replicaof", HOST, str(self.primary.port)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        expect(wait_until(lambda: answers_ping(self.port), 10),
-               f"redis-server on port {self.port} did not answer PING")
-
-    def client(self):
-        return client(self.port)
-
-    def kill9(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(5)
-
-    def stop(self):
-        if self.proc:
-            stop_pid(self.proc)
+        replicaof = ["--replicaof", HOST, str(primary.port)] if primary else []
+        super().__init__(workdir, name, ["--appendonly", "no", *replicaof])
 
 
-class Sentinel:
+class Sentinel(procs.RedisServer):
     """A redis-sentinel monitoring the primary, with the configuration file it rewrites."""
 
     def __init__(self, workdir, name, primary):
-        self.dir = os.path.join(workdir, name)
-        os.makedirs(self.dir)
-        self.port = free_port()
-        self.address = f"{HOST}:{self.port}"
+        super().__init__(workdir, name)
         self.config = os.path.join(self.dir, "sentinel.conf")
         with open(self.config, "w") as f:
             f.write(f"port {self.port}\nbind {HOST}\ndaemonize no\ndir {self.dir}\n"
@@ -162,16 +105,7 @@ class Sentinel:
                     f"sentinel down-after-milliseconds {MASTER} 1000\n"
                     f"sentinel failover-timeout {MASTER} 5000\n"
                     f"sentinel parallel-syncs {MASTER} 1\n")
-        self.proc = None
-
-    def start(self):
-        self.proc = subprocess.Popen(["redis-sentinel", self.config], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        expect(wait_until(lambda: answers_ping(self.port), 10),
-               f"redis-sentinel on port {self.port} did not answer PING")
-
-    def client(self):
-        return client(self.port)
+        self.argv = ["redis-sentinel", self.config]
 
     def ready(self, replica):
         """This Sentinel knows the two others and sees the replica healthy."""
@@ -186,137 +120,47 @@ class Sentinel:
                     not r["is_sdown"] and not r["is_disconnected"] and
                     r.get("master-link-status") == "ok" for r in replicas))
 
-    def kill9(self):
-        os.kill(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(5)
 
-    def stop(self):
-        if self.proc:
-            stop_pid(self.proc)
+class Topology(procs.Group):
+    """The primary, its replica, three Sentinels and (with a binary) nearcache,
+    which asks the Sentinels for the primary, JSON logs, the cache and tracking
+    on; `with` starts them, waits until the Sentinels are ready to fail over,
+    and stops every process by pid and removes the directory."""
 
-
-class Proxy:
-    """nearcache asking the Sentinels for the primary, its stderr in proxy.log."""
-
-    def __init__(self, binary, workdir, sentinels, settings):
-        self.log_path = os.path.join(workdir, "proxy.log")
-        self.port = free_port()
-        self.admin_port = None
-        self.argv = [os.path.abspath(binary), "--listen", f"{HOST}:{self.port}",
-                     # upstream.address is ignored with upstream.sentinels: a closed port
-                     "--upstream", f"{HOST}:{free_port()}",
-                     "--set", "admin.listen=none", "--set", "log_format=json",
-                     "--set", "cache.enabled=true", "--set", "cache.tracking=true",
-                     "--set", "upstream.sentinels=" + ",".join(s.address for s in sentinels),
-                     "--set", f"upstream.master_name={MASTER}"]
-        for setting in settings:
-            self.argv += ["--set", setting]
-        self.proc = None
-        self.stats_client = None
+    def __init__(self, binary, admin=False):
+        super().__init__("nearcache-sentinel-")
+        self.primary = self.add(Node(self.dir, "primary"))
+        self.replica = self.add(Node(self.dir, "replica", self.primary))
+        self.sentinels = [self.add(Sentinel(self.dir, f"sentinel{i}", self.primary))
+                          for i in range(3)]
+        self.admin_port = free_port() if admin else None
+        if binary:
+            settings = ["log_format=json", "cache.enabled=true", "cache.tracking=true",
+                        "upstream.sentinels=" + ",".join(s.address for s in self.sentinels),
+                        f"upstream.master_name={MASTER}"]
+            if admin:
+                settings.append(f"admin.listen={HOST}:{self.admin_port}")
+            # upstream.address is ignored with upstream.sentinels: a closed port
+            self.proxy = self.add(procs.Proxy(binary, self.dir, None, free_port(), settings))
 
     def start(self):
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                         stdout=log, stderr=log)
-        started = wait_until(lambda: self.proc.poll() is not None or answers_ping(self.port), 10)
-        expect(started and self.proc.poll() is None, "nearcache did not start (no PING in 10 s)")
-        # the tier serves once tracking is up on the primary
-        expect(wait_until(lambda: self.stats().get("cache_active") == 1, 10),
-               f"cache_active is not 1 10 s after the start: {self.stats()}")
+        self.primary.start()
+        self.replica.start()
+        expect(wait_until(self.replica_synced, 10), "the replica did not sync in 10 s")
+        for s in self.sentinels:
+            s.start()
+        expect(wait_until(lambda: all(s.ready(self.replica) for s in self.sentinels),
+                          START_WAIT, step=0.2),
+               f"the Sentinels did not find each other and the replica in {START_WAIT:g} s")
+        if self.proxy:
+            self.proxy.start()
+            # the tier serves once tracking is up on the primary
+            expect(self.proxy.wait_cache_active(10),
+                   f"cache_active is not 1 10 s after the start: {self.proxy.stats()}")
 
-    def client(self):
-        return client(self.port)
-
-    def stats(self):
-        """NEARCACHE STATS, on a connection of its own."""
-        if self.stats_client is None:
-            self.stats_client = self.client()
-        return parse_stats(self.stats_client.execute_command("NEARCACHE", "STATS"))
-
-    def events(self, name):
-        """The JSON log lines of event name, as dicts with the line itself as "line"."""
-        found = []
-        with open(self.log_path, errors="replace") as log:
-            for line in log:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(entry, dict) and entry.get("event") == name:
-                    entry["line"] = line.strip()
-                    found.append(entry)
-        return found
-
-    def log_lines(self):
-        with open(self.log_path, errors="replace") as log:
-            return log.readlines()
-
-    def log_tail(self, lines=25):
-        try:
-            return "".join(self.log_lines()[-lines:])
-        except OSError:
-            return ""
-
-    def admin_get(self, path):
-        conn = http.client.HTTPConnection(HOST, self.admin_port, timeout=IO_TIMEOUT)
-        try:
-            conn.request("GET", path)
-            r = conn.getresponse()
-            return r.status, r.read().decode()
-        finally:
-            conn.close()
-
-    def stop(self):
-        if self.stats_client is not None:
-            self.stats_client.close()
-        if self.proc:
-            stop_pid(self.proc)
-
-
-class Topology:
-    """The primary, its replica, three Sentinels and (with a binary) nearcache;
-    `with` starts them, waits until the Sentinels are ready to fail over, and
-    stops every process by pid and removes the directory."""
-
-    def __init__(self, binary, settings=(), admin=False):
-        self.t0 = time.monotonic()
-        self.dir = tempfile.mkdtemp(prefix="nearcache-sentinel-")
-        self.primary = Node(self.dir, "primary")
-        self.replica = Node(self.dir, "replica", self.primary)
-        self.sentinels = [Sentinel(self.dir, f"sentinel{i}", self.primary) for i in range(3)]
-        self.proxy = None
-        if binary:
-            settings = list(settings)
-            admin_port = free_port() if admin else None
-            if admin:
-                settings.append(f"admin.listen={HOST}:{admin_port}")
-            self.proxy = Proxy(binary, self.dir, self.sentinels, settings)
-            self.proxy.admin_port = admin_port
-
-    def __enter__(self):
-        try:
-            self.primary.start()
-            self.replica.start()
-            expect(wait_until(self.replica_synced, 10), "the replica did not sync in 10 s")
-            for s in self.sentinels:
-                s.start()
-            expect(wait_until(lambda: all(s.ready(self.replica) for s in self.sentinels),
-                              START_WAIT, step=0.2),
-                   f"the Sentinels did not find each other and the replica in {START_WAIT:g} s")
-            if self.proxy:
-                self.proxy.start()
-        except BaseException as e:
-            self.__exit__(type(e), e, None)
-            raise
-        return self
-
-    def __exit__(self, kind, error, tb):
-        for p in [self.proxy, *self.sentinels, self.replica, self.primary]:
-            if p:
-                p.stop()
-        if isinstance(error, Exception) and self.proxy:
-            error.add_note("nearcache log tail:\n" + self.proxy.log_tail())
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def readyz(self):
+        """GET /readyz of the admin endpoint (Topology(admin=True))."""
+        return http_request(self.admin_port, "GET", "/readyz", timeout=IO_TIMEOUT)
 
     def replica_synced(self):
         try:
@@ -379,13 +223,7 @@ class SwitchWatcher:
 def call(ops, c, command, *args):
     """Runs one command, appends its Op to ops; (value, error)."""
     start = time.monotonic()
-    value = error = None
-    try:
-        value = c.execute_command(command, *args)
-    except redis.ResponseError as e:
-        error = str(e)
-    except redis.RedisError as e:  # ConnectionError, TimeoutError: the client's own
-        error = f"{type(e).__name__}: {e}"
+    value, error = attempt(c.execute_command, command, *args)
     ops.append(Op(start, time.monotonic(), command, value, error))
     return value, error
 
@@ -394,7 +232,7 @@ def error_kind(error):
     """The allowed kind of an error seen through the proxy, or None if it is not allowed:
     the proxy's documented upstream errors, Redis's READONLY/LOADING, a closed
     connection. A client timeout (no reply, no close in IO_TIMEOUT) is not allowed."""
-    if error.startswith(PROXY_ERRORS):
+    if error.startswith(UPSTREAM_ERRORS):
         return error
     if error.split(" ", 1)[0] in REDIS_ERRORS:
         return error.split(" ", 1)[0]
@@ -416,7 +254,7 @@ class Clients:
             t.start()
 
     def run(self, port, step, ops):
-        c = client(port)
+        c = procs.connect(port, timeout=IO_TIMEOUT)
         i = 0
         while not self.done.is_set():
             i += 1
@@ -463,11 +301,7 @@ def check_failover_seen(t, failovers_before):
            f"{t.replica.address}")
     expect(stats.get("upstream_moves") == failovers_before + 1,
            f"STATS upstream_moves {stats.get('upstream_moves')!r}, {failovers_before} before one failover")
-    events = t.proxy.events("upstream_failover")
-    expect(any(e.get("from") == t.primary.address and e.get("to") == t.replica.address
-               for e in events),
-           f"no upstream_failover event from {t.primary.address} to {t.replica.address}: "
-           f"{[e['line'] for e in events]}")
+    expect_move(t.proxy, "upstream_failover", t.primary.address, t.replica.address)
 
 
 def wait_follow(t, timeout=FOLLOW_WAIT):
@@ -567,6 +401,7 @@ def check_kill_primary(binary):
 
             failovers = t.proxy.stats()["upstream_moves"]
             hits = t.proxy.stats()["hits"]
+            t.proxy.client().set("counter", 0)  # readers never find it missing
             clients = Clients(t.proxy.port, [write, read, read])
             clients.wait_ops(100)
             writes = clients.ops[0]
@@ -813,8 +648,7 @@ def check_tier_coherence(binary):
                           f"{dict(Counter(stale))}")
         check_failover_seen(t, 0)
 
-        expect(wait_until(lambda: t.proxy.stats().get("cache_active") == 1, 10),
-               "cache_active not 1 10 s after the switch")
+        expect(t.proxy.wait_cache_active(10), "cache_active not 1 10 s after the switch")
         first = c.get("tc:tracked")
         hits = t.proxy.stats()["hits"]
         expect([first, c.get("tc:tracked")] == ["A", "A"], "GET tc:tracked twice after the switch")
@@ -836,8 +670,7 @@ def check_tier_coherence(binary):
 def check_sentinels_down(binary):
     with Topology(binary, admin=True) as t:
         c = t.proxy.client()
-        expect(wait_until(lambda: t.proxy.admin_get("/readyz")[0] == 200, 10),
-               f"/readyz before: {t.proxy.admin_get('/readyz')}")
+        expect(wait_until(lambda: t.readyz().status == 200, 10), f"/readyz before: {t.readyz()}")
         logged = len(t.proxy.log_lines())
         for s in t.sentinels:
             s.kill9()
@@ -847,8 +680,9 @@ def check_sentinels_down(binary):
             expect(c.set(f"sd:{i % 10}", i) is True and c.get(f"sd:{i % 10}") == str(i),
                    f"SET/GET {i} with the Sentinels down")
             if i % 50 == 0:
-                status, body = t.proxy.admin_get("/readyz")
-                expect(status == 200, f"/readyz with the Sentinels down: {status} {body!r}")
+                reply = t.readyz()
+                expect(reply.status == 200, f"/readyz with the Sentinels down: {reply.status} "
+                                            f"{reply.body!r}")
             time.sleep(0.01)
         stats = t.proxy.stats()
         expect(stats.get("upstream_address") == t.primary.address and stats["upstream_moves"] == 0,
@@ -873,29 +707,12 @@ CHECKS = (
 )
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--bin", default="build/nearcache", help="the nearcache binary")
-    p.add_argument("--check", action="append", choices=[name for name, _ in CHECKS],
-                   help="run only this check (repeatable)")
-    args = p.parse_args()
+@contextlib.contextmanager
+def sentinel_installed(args):
     if not shutil.which("redis-sentinel"):
-        print("SKIP: no redis-sentinel (Debian's package redis-sentinel)")
-        return 77
-    failed = 0
-    checks = [(n, f) for n, f in CHECKS if not args.check or n in args.check]
-    for name, check in checks:
-        start = time.monotonic()
-        try:
-            check(args.bin)
-            print(f"PASS {name} ({time.monotonic() - start:.1f} s)", flush=True)
-        except Exception as e:  # noqa: BLE001  (one check's failure, whatever it is)
-            failed += 1
-            print(f"FAIL {name}: {type(e).__name__}: {e}", flush=True)
-            print("".join(getattr(e, "__notes__", [])), end="", flush=True)
-    print(f"{len(checks) - failed} passed, {failed} failed")
-    return 1 if failed else 0
+        raise Skip("no redis-sentinel (Debian's package redis-sentinel)")
+    yield ()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(checks.main(__doc__, CHECKS, sentinel_installed))
