@@ -170,6 +170,18 @@ static void node_on_message(redisAsyncContext *ac, void *reply, void *privdata)
     sentinel_learned(nd->s, ip, port, nd);
 }
 
+static void node_on_auth(redisAsyncContext *ac, void *reply, void *privdata)
+{
+    (void)privdata;
+    const redisReply *r = reply;
+    struct node *nd = node_of(ac);
+    if (nd != NULL && r != NULL && r->type == REDIS_REPLY_ERROR)
+        log_limited(LOG_ERROR, "sentinel_unreachable",
+                    "sentinel {sentinel=%s}: AUTH refused: {reason=%.100s} (check "
+                    "upstream.sentinel_password)",
+                    nd->ep.shown, r->str);
+}
+
 /* Opens a context to the node, AUTH queued; NULL when it cannot. */
 static redisAsyncContext *node_connect(struct node *nd)
 {
@@ -185,10 +197,10 @@ static redisAsyncContext *node_connect(struct node *nd)
     redisAsyncSetConnectCallback(ac, node_on_connect);
     redisAsyncSetDisconnectCallback(ac, node_on_disconnect);
     if (cfg->sentinel_password != NULL && cfg->sentinel_username != NULL)
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s %s", cfg->sentinel_username,
+        redisAsyncCommand(ac, node_on_auth, NULL, "AUTH %s %s", cfg->sentinel_username,
                           cfg->sentinel_password);
     else if (cfg->sentinel_password != NULL)
-        redisAsyncCommand(ac, NULL, NULL, "AUTH %s", cfg->sentinel_password);
+        redisAsyncCommand(ac, node_on_auth, NULL, "AUTH %s", cfg->sentinel_password);
     return ac;
 }
 

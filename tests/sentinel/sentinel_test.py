@@ -6,7 +6,8 @@ directory of one temporary directory, stopped by pid: a primary, a replica of
 it, three redis-sentinel processes monitoring it as `mymaster` (quorum 2,
 down-after 1 s, failover-timeout 5 s), and nearcache started with
 upstream.sentinels and upstream.master_name (its --upstream is a closed port,
-which it must ignore), the cache and tracking on, JSON logs.
+which it must ignore), the cache and tracking on, JSON logs. (The same
+topology over TLS with passwords: sentinel_tls_test.py.)
 
   discovery          the proxy finds the primary through Sentinel: STATS
                      upstream_address is the primary's, SET/GET through the proxy
@@ -83,28 +84,70 @@ REDIS_ERRORS = ("READONLY", "LOADING")  # Redis's own, answered by a node in tra
 Op = namedtuple("Op", "start end command value error")  # one request: monotonic times
 
 
-class Node(procs.RedisServer):
-    """A redis-server, the primary or a replica of one, in a directory of its own."""
+def tls_options(certs):
+    """Redis's and Sentinel's TLS options (name, value) with the certificates of
+    certs (tests/tls/certs.py): TLS between the nodes and the Sentinels too, no
+    client certificate asked for."""
+    return (("tls-cert-file", certs.server.cert), ("tls-key-file", certs.server.key),
+            ("tls-ca-cert-file", certs.ca.cert), ("tls-auth-clients", "no"),
+            ("tls-replication", "yes"))
 
-    def __init__(self, workdir, name, primary=None):
+
+class Secured:
+    """A RedisServer reached over TLS (certs, verifying its CA) and with a
+    password if it has them; started once its own client's PING is answered."""
+    certs = password = None
+
+    def client(self, **options):
+        if self.certs:
+            options.update(ssl=True, ssl_ca_certs=self.certs.ca.cert, ssl_cert_reqs="required")
+        return super().client(password=self.password, **options)
+
+    def start(self):
+        probe = self.client(timeout=0.5)
+        try:
+            super().start(ready=lambda: procs.pings(probe))
+        finally:
+            probe.close()
+
+
+class Node(Secured, procs.RedisServer):
+    """A redis-server, the primary or a replica of one, in a directory of its own;
+    TLS only with certs, requiring password (which a replica gives its primary)."""
+
+    def __init__(self, workdir, name, primary=None, certs=None, password=None):
         replicaof = ["--replicaof", HOST, str(primary.port)] if primary else []
-        super().__init__(workdir, name, ["--appendonly", "no", *replicaof])
+        auth = ["--requirepass", password, "--masterauth", password] if password else []
+        tls = [x for name, value in tls_options(certs) for x in (f"--{name}", value)] \
+            if certs else None
+        super().__init__(workdir, name, ["--appendonly", "no", *replicaof, *auth], tls=tls)
+        self.certs, self.password = certs, password
 
 
-class Sentinel(procs.RedisServer):
-    """A redis-sentinel monitoring the primary, with the configuration file it rewrites."""
+class Sentinel(Secured, procs.RedisServer):
+    """A redis-sentinel monitoring the primary, with the configuration file it
+    rewrites; TLS only if the primary is, requiring password if given, and
+    giving the primary its password."""
 
-    def __init__(self, workdir, name, primary):
+    def __init__(self, workdir, name, primary, password=None):
         super().__init__(workdir, name)
+        self.certs, self.password = primary.certs, password
         self.config = os.path.join(self.dir, "sentinel.conf")
+        listen = f"port 0\ntls-port {self.port}\n" if self.certs else f"port {self.port}\n"
         with open(self.config, "w") as f:
-            f.write(f"port {self.port}\nbind {HOST}\ndaemonize no\ndir {self.dir}\n"
+            f.write(f"{listen}bind {HOST}\ndaemonize no\ndir {self.dir}\n"
                     f"logfile {os.path.join(self.dir, 'log')}\n"
                     "sentinel resolve-hostnames no\n"
                     f"sentinel monitor {MASTER} {HOST} {primary.port} 2\n"
                     f"sentinel down-after-milliseconds {MASTER} 1000\n"
                     f"sentinel failover-timeout {MASTER} 5000\n"
                     f"sentinel parallel-syncs {MASTER} 1\n")
+            if self.certs:
+                f.writelines(f"{name} {value}\n" for name, value in tls_options(self.certs))
+            if primary.password:
+                f.write(f"sentinel auth-pass {MASTER} {primary.password}\n")
+            if password:  # also what it gives the other Sentinels
+                f.write(f"requirepass {password}\n")
         self.argv = ["redis-sentinel", self.config]
 
     def ready(self, replica):
@@ -125,23 +168,37 @@ class Topology(procs.Group):
     """The primary, its replica, three Sentinels and (with a binary) nearcache,
     which asks the Sentinels for the primary, JSON logs, the cache and tracking
     on; `with` starts them, waits until the Sentinels are ready to fail over,
-    and stops every process by pid and removes the directory."""
+    and stops every process by pid and removes the directory. With certs
+    (tests/tls/certs.py) every process is TLS only and the proxy reaches them
+    over TLS; password is the nodes', sentinel_password the Sentinels'."""
 
-    def __init__(self, binary, admin=False):
+    def __init__(self, binary, admin=False, certs=None, password=None, sentinel_password=None):
         super().__init__("nearcache-sentinel-")
-        self.primary = self.add(Node(self.dir, "primary"))
-        self.replica = self.add(Node(self.dir, "replica", self.primary))
-        self.sentinels = [self.add(Sentinel(self.dir, f"sentinel{i}", self.primary))
-                          for i in range(3)]
+        self.primary = self.add(Node(self.dir, "primary", certs=certs, password=password))
+        self.replica = self.add(Node(self.dir, "replica", self.primary, certs, password))
+        self.sentinels = [self.add(Sentinel(self.dir, f"sentinel{i}", self.primary,
+                                            sentinel_password)) for i in range(3)]
         self.admin_port = free_port() if admin else None
         if binary:
-            settings = ["log_format=json", "cache.enabled=true", "cache.tracking=true",
-                        "upstream.sentinels=" + ",".join(s.address for s in self.sentinels),
-                        f"upstream.master_name={MASTER}"]
-            if admin:
-                settings.append(f"admin.listen={HOST}:{self.admin_port}")
-            # upstream.address is ignored with upstream.sentinels: a closed port
-            self.proxy = self.add(procs.Proxy(binary, self.dir, None, free_port(), settings))
+            self.proxy = self.add(self.new_proxy(binary, sentinel_password, admin=admin))
+
+    def new_proxy(self, binary, sentinel_password, log_name="proxy.log", admin=False):
+        """nearcache (not started) asking the Sentinels with sentinel_password,
+        over TLS and with the password the nodes have."""
+        certs, password = self.primary.certs, self.primary.password
+        settings = ["log_format=json", "cache.enabled=true", "cache.tracking=true",
+                    "upstream.sentinels=" + ",".join(s.address for s in self.sentinels),
+                    f"upstream.master_name={MASTER}"]
+        if certs:
+            settings += ["upstream.tls=on", f"upstream.tls_ca_file={certs.ca.cert}"]
+        if password:
+            settings.append(f"upstream.password={password}")
+        if sentinel_password:
+            settings.append(f"upstream.sentinel_password={sentinel_password}")
+        if admin:
+            settings.append(f"admin.listen={HOST}:{self.admin_port}")
+        # upstream.address is ignored with upstream.sentinels: a closed port
+        return procs.Proxy(binary, self.dir, None, free_port(), settings, log_name)
 
     def start(self):
         self.primary.start()
@@ -373,17 +430,23 @@ def older_reads(writes, reads, probes, t_kill, t_dead):
 
 def check_discovery(binary):
     with Topology(binary) as t:
-        stats = t.proxy.stats()
-        expect(stats.get("upstream_address") == t.primary.address,
-               f"STATS upstream_address {stats.get('upstream_address')!r}, the primary is "
-               f"{t.primary.address}")
-        expect(stats.get("upstream_moves") == 0, f"STATS upstream_moves {stats.get('upstream_moves')!r}")
-        c = t.proxy.client()
-        expect(c.set("d:1", "one") is True, "SET d:1 through the proxy")
-        expect(t.primary.client().get("d:1") == "one", "SET through the proxy: not on the primary")
-        hits = stats["hits"]
-        expect(c.get("d:1") == "one" and c.get("d:1") == "one", "GET d:1 through the proxy")
-        expect(t.proxy.stats()["hits"] == hits + 1, "GET d:1 twice: the second was no hit")
+        expect_discovered(t)
+
+
+def expect_discovered(t):
+    """STATS upstream_address is the primary's, SET/GET through the proxy reach
+    it, the second GET is a tier hit."""
+    stats = t.proxy.stats()
+    expect(stats.get("upstream_address") == t.primary.address,
+           f"STATS upstream_address {stats.get('upstream_address')!r}, the primary is "
+           f"{t.primary.address}")
+    expect(stats.get("upstream_moves") == 0, f"STATS upstream_moves {stats.get('upstream_moves')!r}")
+    c = t.proxy.client()
+    expect(c.set("d:1", "one") is True, "SET d:1 through the proxy")
+    expect(t.primary.client().get("d:1") == "one", "SET through the proxy: not on the primary")
+    hits = stats["hits"]
+    expect(c.get("d:1") == "one" and c.get("d:1") == "one", "GET d:1 through the proxy")
+    expect(t.proxy.stats()["hits"] == hits + 1, "GET d:1 twice: the second was no hit")
 
 
 # ---- 2. kill -9 of the primary ---------------------------------------------------
@@ -647,22 +710,29 @@ def check_tier_coherence(binary):
         expect(not stale, f"{len(stale)} reads of tc:moved begun after the switch were not 'B': "
                           f"{dict(Counter(stale))}")
         check_failover_seen(t, 0)
+        expect_tracked_after_switch(t, c, "tc:tracked", "A", "C")
 
-        expect(t.proxy.wait_cache_active(10), "cache_active not 1 10 s after the switch")
-        first = c.get("tc:tracked")
-        hits = t.proxy.stats()["hits"]
-        expect([first, c.get("tc:tracked")] == ["A", "A"], "GET tc:tracked twice after the switch")
-        expect(t.proxy.stats()["hits"] == hits + 1, "GET tc:tracked after the switch: the "
-                                                    "second was no hit")
-        invalidated = t.proxy.stats()["invalidated_tracking"]
-        replica.set("tc:tracked", "C")
-        written = time.monotonic()
-        seen = wait_until(lambda: c.get("tc:tracked") == "C", TRACKING_WAIT, step=0.01)
-        print(f"     tc:tracked written on the new primary: read back through the proxy after "
-              f"{time.monotonic() - written:.3f} s; invalidated_tracking "
-              f"+{t.proxy.stats()['invalidated_tracking'] - invalidated}", flush=True)
-        expect(seen, f"GET tc:tracked still 'A' {TRACKING_WAIT:g} s after it was written on "
-                     "the new primary: no tracking there")
+
+def expect_tracked_after_switch(t, c, key, value, new):
+    """key, holding value on the new primary (the replica), is read twice through
+    the proxy (c), the second a hit once the tier serves again, then written
+    directly on the new primary: it reads as new within TRACKING_WAIT s, tracking
+    was set up again there."""
+    expect(t.proxy.wait_cache_active(10), "cache_active not 1 10 s after the switch")
+    first = c.get(key)
+    hits = t.proxy.stats()["hits"]
+    expect([first, c.get(key)] == [value, value], f"GET {key} twice after the switch")
+    expect(t.proxy.stats()["hits"] == hits + 1, f"GET {key} after the switch: the "
+                                                "second was no hit")
+    invalidated = t.proxy.stats()["invalidated_tracking"]
+    t.replica.client().set(key, new)
+    written = time.monotonic()
+    seen = wait_until(lambda: c.get(key) == new, TRACKING_WAIT, step=0.01)
+    print(f"     {key} written on the new primary: read back through the proxy after "
+          f"{time.monotonic() - written:.3f} s; invalidated_tracking "
+          f"+{t.proxy.stats()['invalidated_tracking'] - invalidated}", flush=True)
+    expect(seen, f"GET {key} still {value!r} {TRACKING_WAIT:g} s after it was written on "
+                 "the new primary: no tracking there")
 
 
 # ---- 5. every Sentinel down ------------------------------------------------------------

@@ -37,6 +37,11 @@ nearcache on free loopback ports and stops them by pid (stack.py):
                     that does not match it or an empty key fails the reload
                     (reload_failed) and the previous certificate stays;
                     NEARCACHE RELOAD says so, and applies a good one
+  cert_watch        watch_config without -c (the warning watch_config_unavailable):
+                    the files untouched for WATCH_IDLE s, no reload; then
+                    tls.cert_file and tls.key_file replaced on disk by rename, no
+                    signal: within WATCH_BOUND s new connections get the new
+                    certificate, reloads rises, an idle TLS connection goes on
 
   python3 tests/tls/tls_test.py --bin build/nearcache [--check NAME]... [--keep]
 
@@ -75,6 +80,11 @@ FAIL_BOUND = 5.0  # a request while the upstream's TLS fails is answered within 
 CLOSE_BOUND = 5.0  # a client speaking the wrong protocol is closed within this
 RETRY_WINDOW = 2.0  # upstream_tls_failed lines counted over this long
 MAX_RETRIES_IN_WINDOW = 100  # backoff from 50 ms to 2 s over ~6 connections: ~20-40
+# Certificate and key renamed over to a new connection getting the new certificate
+# (watch_config): the proxy looks every second, and may first see the new
+# certificate with the old key (a failed reload) and only then both.
+WATCH_BOUND = 5.0
+WATCH_IDLE = 1.5  # the files left alone first: the proxy looks at them meanwhile
 
 
 # ---- raw connections ---------------------------------------------------------
@@ -620,6 +630,13 @@ def install(pair, cert_path, key_path):
     write_file(key_path, read(pair.key))
 
 
+def new_connection_cert(proxy, ctx):
+    """The certificate (DER) a new TLS connection to the proxy gets, once it answered PING."""
+    with tls_connect(proxy.tls_port, ctx) as s:
+        expect(resp_ping(s), "PING on a new TLS connection")
+        return s.getpeercert(True)
+
+
 def check_cert_reload(binary, certs, workdir):
     with Run(binary, certs, workdir, "cert_reload") as r:
         cert_path, key_path = os.path.join(r.dir, "live.crt"), os.path.join(r.dir, "live.key")
@@ -631,9 +648,7 @@ def check_cert_reload(binary, certs, workdir):
         ctx = tls_context(certs.ca.cert)
 
         def served_cert():
-            with tls_connect(p.tls_port, ctx) as s:
-                expect(resp_ping(s), "PING on a new TLS connection")
-                return s.getpeercert(True)
+            return new_connection_cert(p, ctx)
 
         def reload(counter):
             before = p.stat(counter)
@@ -677,6 +692,42 @@ def check_cert_reload(binary, certs, workdir):
             old.close()
 
 
+# ---- 9. cert_watch -----------------------------------------------------------
+
+def check_cert_watch(binary, certs, workdir):
+    with Run(binary, certs, workdir, "cert_watch") as r:
+        cert_path, key_path = os.path.join(r.dir, "live.crt"), os.path.join(r.dir, "live.key")
+        install(certs.server, cert_path, key_path)
+        red = r.redis()
+        p = r.proxy(red, [f"tls.cert_file={cert_path}", f"tls.key_file={key_path}",
+                          "watch_config=true"], tls_listen=True)
+        wait_serving(p, "tls.listen with watch_config")
+        p.wait_event("watch_config_unavailable", "watch_config without -c")
+        ctx = tls_context(certs.ca.cert)
+        old = tls_connect(p.tls_port, ctx)
+        try:
+            expect(old.getpeercert(True) == certs.server.der(), "the first certificate")
+            expect(resp_ping(old), "PING on the idle connection")
+            reloads, failed = p.stat("reloads"), p.stat("reloads_failed")
+            # the proxy's first look comes a loop turn after its start: past it and
+            # the next, the change must be found by a later look, not the first
+            time.sleep(WATCH_IDLE)
+            expect(p.stat("reloads") == reloads, f"reloads rose from {reloads} to "
+                                                 f"{p.stat('reloads')} with no file changed")
+            start = time.monotonic()
+            install(certs.reloaded, cert_path, key_path)  # no signal: the watch must see it
+            expect(wait_until(lambda: new_connection_cert(p, ctx) == certs.reloaded.der(),
+                              WATCH_BOUND, step=0.1),
+                   f"certificate and key replaced on disk: a new connection does not get "
+                   f"serial {certs.reloaded.serial:x} within {WATCH_BOUND:g} s")
+            print(f"     replaced to served in {time.monotonic() - start:.2f} s; reloads_failed "
+                  f"+{p.stat('reloads_failed') - failed} (between the two renames)", flush=True)
+            expect(p.stat("reloads") > reloads, f"NEARCACHE STATS reloads stayed {reloads}")
+            expect(resp_ping(old), "the connection made before the certificate changed")
+        finally:
+            old.close()
+
+
 CHECKS = (
     ("upstream_tls", check_upstream_tls),
     ("mutual_tls", check_mutual_tls),
@@ -686,6 +737,7 @@ CHECKS = (
     ("client_auth", check_client_auth),
     ("cross_protocol", check_cross_protocol),
     ("cert_reload", check_cert_reload),
+    ("cert_watch", check_cert_watch),
 )
 
 
