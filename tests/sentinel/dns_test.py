@@ -154,8 +154,12 @@ def nss_env(workdir, hosts):
                           user.pw_dir, user.pw_shell]) + "\n")
     with open(group_path, "w") as f:
         f.write(f"{group.gr_name}:x:{group.gr_gid}:\n")
+    # NSS_WRAPPER_DISABLE_DEEPBIND: a name missing from the file falls through to
+    # libc's own lookup, which nss_wrapper would dlopen with RTLD_DEEPBIND, and an
+    # ASan build aborts on that
     env = dict(os.environ, LD_PRELOAD=NSS_WRAPPER, NSS_WRAPPER_HOSTS=hosts,
-               NSS_WRAPPER_PASSWD=passwd_path, NSS_WRAPPER_GROUP=group_path)
+               NSS_WRAPPER_PASSWD=passwd_path, NSS_WRAPPER_GROUP=group_path,
+               NSS_WRAPPER_DISABLE_DEEPBIND="1")
     # an ASan build refuses a library preloaded before its runtime
     env["ASAN_OPTIONS"] = ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
                                                  "verify_asan_link_order=0"]))

@@ -296,6 +296,14 @@ def expect_unavailable(proxy, what, tries=3):
     expect(proxy.alive() and proxy.stats(), f"{what}: the proxy stopped answering")
 
 
+def resolves(name):
+    """Whether name resolves on this machine."""
+    try:
+        return bool(socket.getaddrinfo(name, None))
+    except socket.gaierror:
+        return False
+
+
 def expect_tls_failure(proxy, what, reasons):
     """An upstream_tls_failed line with one of reasons (lower case) in it."""
     lines = proxy.wait_event("upstream_tls_failed", what)
@@ -383,20 +391,26 @@ def check_bad_upstream_certs(binary, certs, workdir):
             red.stop()
 
         # the name verified by default is the host of upstream.address
-        # (Redis on ::1 too, where localhost is also ::1, if it can)
-        localhost = (HOST, "-::1")
-        red = r.redis(certs.wrong_name, binds=localhost)
-        p = r.proxy(red, r.upstream_tls(), upstream_host="localhost")
-        expect_unavailable(p, "upstream localhost, a certificate for wrong.example")
-        expect_tls_failure(p, "upstream localhost, a certificate for wrong.example",
-                           ("hostname mismatch",))
-        p.stop()
-        red.stop()
-        red = r.redis(certs.server, binds=localhost)
-        p = r.proxy(red, r.upstream_tls(), upstream_host="localhost")
-        wait_serving(p, "upstream localhost, a certificate for localhost")
-        p.stop()
-        red.stop()
+        # (Redis on ::1 too, where localhost is also ::1, if it can); a minimal
+        # root without /etc/hosts has no localhost to resolve
+        if resolves("localhost"):
+            localhost = (HOST, "-::1")
+            red = r.redis(certs.wrong_name, binds=localhost)
+            p = r.proxy(red, r.upstream_tls(), upstream_host="localhost")
+            expect_unavailable(p, "upstream localhost, a certificate for wrong.example")
+            expect_tls_failure(p, "upstream localhost, a certificate for wrong.example",
+                               ("hostname mismatch",))
+            p.stop()
+            red.stop()
+            red = r.redis(certs.server, binds=localhost)
+            p = r.proxy(red, r.upstream_tls(), upstream_host="localhost")
+            wait_serving(p, "upstream localhost, a certificate for localhost")
+            p.stop()
+            red.stop()
+        else:
+            print("     localhost does not resolve here: the default name check is not run",
+                  flush=True)
+
 
         red = r.redis(certs.wrong_ca_server)
         p = r.proxy(red, r.upstream_tls("upstream.tls_verify=off"))
