@@ -18,6 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/rules.h"
 #include "config/yaml.h"
 #include "policy/policy.h"
 #include "policy/users.h"
@@ -207,11 +208,7 @@ static void one_line(char *err, size_t errlen)
     err[at] = '\0';
 }
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* Writes one line to err (if any). Returns -1. */
-static int fail(char *err, size_t errlen, const char *fmt, ...)
+int config_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -228,7 +225,7 @@ static int set_string(struct config *cfg, const struct option *opt, const char *
     char **field = field_of(cfg, opt);
     char *copy = NULL;
     if (text != NULL && text[0] != '\0' && (copy = strdup(text)) == NULL)
-        return fail(reason, len, "out of memory");
+        return config_fail(reason, len, "out of memory");
     free(*field);
     *field = copy;
     return 0;
@@ -293,15 +290,15 @@ static int number_parse(const struct opt_type *type, const char *text, int64_t m
 {
     int64_t v = 0;
     if (text == NULL || text[0] == '\0')
-        return fail(reason, len, "needs a value");
+        return config_fail(reason, len, "needs a value");
     int rc = parse_number(text, type->units, &v);
     if (rc == NUM_JUNK)
-        return fail(reason, len, "%s", type->expect);
+        return config_fail(reason, len, "%s", type->expect);
     if (rc == NUM_RANGE || v < min || v > max) {
         char lo[32], hi[32];
         format_amount(lo, sizeof(lo), min, type->units);
         format_amount(hi, sizeof(hi), max, type->units);
-        return fail(reason, len, "must be between %s and %s", lo, hi);
+        return config_fail(reason, len, "must be between %s and %s", lo, hi);
     }
     *out = v;
     return 0;
@@ -345,8 +342,7 @@ static bool host_chars_ok(const char *s, size_t n, const char *allowed)
     return true;
 }
 
-/* Returns NULL if text is a valid address, else the reason. */
-static const char *address_check(const char *text)
+const char *config_address_check(const char *text)
 {
     const char *expect = TYPES[OPT_ADDRESS].expect;
     const char *port;
@@ -378,10 +374,10 @@ static int set_address(struct config *cfg, const struct option *opt, const char 
                        size_t len)
 {
     if (text == NULL || text[0] == '\0')
-        return fail(reason, len, "needs a value");
-    const char *why = address_check(text);
+        return config_fail(reason, len, "needs a value");
+    const char *why = config_address_check(text);
     if (why != NULL)
-        return fail(reason, len, "%s", why);
+        return config_fail(reason, len, "%s", why);
     return set_string(cfg, opt, text, reason, len);
 }
 
@@ -390,9 +386,9 @@ static int set_log_level(struct config *cfg, const struct option *opt, const cha
 {
     log_level_e level;
     if (text == NULL || text[0] == '\0')
-        return fail(reason, len, "needs a value");
+        return config_fail(reason, len, "needs a value");
     if (log_level_parse(text, &level) != 0)
-        return fail(reason, len, "%s", TYPES[opt->type].expect);
+        return config_fail(reason, len, "%s", TYPES[opt->type].expect);
     *(log_level_e *)field_of(cfg, opt) = level;
     return 0;
 }
@@ -402,9 +398,9 @@ static int set_log_format(struct config *cfg, const struct option *opt, const ch
 {
     log_format_e format;
     if (text == NULL || text[0] == '\0')
-        return fail(reason, len, "needs a value");
+        return config_fail(reason, len, "needs a value");
     if (log_format_parse(text, &format) != 0)
-        return fail(reason, len, "%s", TYPES[opt->type].expect);
+        return config_fail(reason, len, "%s", TYPES[opt->type].expect);
     *(log_format_e *)field_of(cfg, opt) = format;
     return 0;
 }
@@ -422,7 +418,7 @@ int config_parse_bool(const char *text, bool *out, char *reason, size_t len)
             return 0;
         }
     }
-    return fail(reason, len, "%s", TYPES[OPT_BOOL].expect);
+    return config_fail(reason, len, "%s", TYPES[OPT_BOOL].expect);
 }
 
 static int set_bool(struct config *cfg, const struct option *opt, const char *text, char *reason,
@@ -595,10 +591,10 @@ static int yaml_apply(struct config *cfg, yaml_document_t *doc, const char *path
     if (root == NULL || config_yaml_null(root))
         return 0;
     if (root->type != YAML_MAPPING_NODE)
-        return fail(err, errlen, "%s:%zu: yaml: expected a mapping of settings", path,
-                    root->start_mark.line + 1);
+        return config_fail(err, errlen, "%s:%zu: yaml: expected a mapping of settings", path,
+                           root->start_mark.line + 1);
     if (config_copy(&next, cfg) != 0)
-        return fail(err, errlen, "%s: out of memory", path);
+        return config_fail(err, errlen, "%s: out of memory", path);
     struct config_yaml y = {path, doc, err, errlen};
     if (config_yaml_walk(&y, root, yaml_load_entry, &next) != 0) {
         config_drop(&next, cfg);
@@ -676,17 +672,17 @@ static int env_apply(struct config *cfg, const char *entry, char *err, size_t er
         if (!env_names(entry, n, &OPTIONS[i]))
             continue;
         if (option_apply(cfg, &OPTIONS[i], eq != NULL ? eq + 1 : "", reason, sizeof(reason)))
-            return fail(err, errlen, "%.*s: %s: %s", (int)n, entry, OPTIONS[i].name, reason);
+            return config_fail(err, errlen, "%.*s: %s: %s", (int)n, entry, OPTIONS[i].name, reason);
         return 0;
     }
-    return fail(err, errlen, "%.*s: unknown setting", (int)n, entry);
+    return config_fail(err, errlen, "%.*s: unknown setting", (int)n, entry);
 }
 
 int config_load_env(struct config *cfg, char *const *envp, char *err, size_t errlen)
 {
     struct config next;
     if (config_copy(&next, cfg) != 0)
-        return fail(err, errlen, "environment: out of memory");
+        return config_fail(err, errlen, "environment: out of memory");
     for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
         if (env_apply(&next, envp[i], err, errlen) != 0) {
             config_drop(&next, cfg);
@@ -702,192 +698,10 @@ int config_set(struct config *cfg, const char *key, const char *value, char *err
     char reason[CONFIG_REASON_MAX];
     const struct option *opt = option_find(key);
     if (opt == NULL)
-        return fail(err, errlen, "%s: unknown setting", key);
+        return config_fail(err, errlen, "%s: unknown setting", key);
     if (option_apply(cfg, opt, value, reason, sizeof(reason)) != 0)
-        return fail(err, errlen, "%s: %s", key, reason);
+        return config_fail(err, errlen, "%s: %s", key, reason);
     return 0;
-}
-
-/* ---- lists --------------------------------------------------------------- */
-
-#define PREFIXES_KEY "cache.tracking_prefixes"
-#define QUOTE_MAX    32 /* most bytes of a prefix an error quotes */
-
-int config_list_split(const char *text, char **items, size_t *n)
-{
-    *items = NULL;
-    *n = 0;
-    if (text == NULL)
-        return 0;
-    if ((*items = strdup(text)) == NULL)
-        return -1;
-    *n = 1;
-    for (char *p = *items; (p = strchr(p, ',')) != NULL; (*n)++)
-        *p++ = '\0';
-    return 0;
-}
-
-/* Writes text into buf quoted, cut to its first QUOTE_MAX bytes ("..." marks
- * a cut); fail escapes its control bytes. */
-static void quote_bounded(char *buf, size_t len, const char *text)
-{
-    size_t n = strlen(text);
-    snprintf(buf, len, "'%.*s%s'", (int)(n < QUOTE_MAX ? n : QUOTE_MAX), text,
-             n > QUOTE_MAX ? "..." : "");
-}
-
-static int str_cmp(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
-/* Checks the n items of sorted, which is in strcmp order: a prefix sorts
- * right before the items it starts, so comparing neighbours finds every
- * overlap. */
-static int prefixes_disjoint(const char *const *sorted, size_t n, char *err, size_t errlen)
-{
-    char a[QUOTE_MAX + 8], b[QUOTE_MAX + 8];
-    for (size_t i = 1; i < n; i++) {
-        size_t len = strlen(sorted[i - 1]);
-        if (strncmp(sorted[i - 1], sorted[i], len) != 0)
-            continue;
-        quote_bounded(a, sizeof(a), sorted[i]);
-        quote_bounded(b, sizeof(b), sorted[i - 1]);
-        if (sorted[i][len] == '\0')
-            return fail(err, errlen,
-                        PREFIXES_KEY ": prefix %s is repeated (Redis refuses overlapping BCAST "
-                                     "prefixes)",
-                        a);
-        return fail(err, errlen,
-                    PREFIXES_KEY ": prefix %s overlaps %s (Redis refuses overlapping BCAST "
-                                 "prefixes)",
-                    a, b);
-    }
-    return 0;
-}
-
-/* cache.tracking_prefixes: no item empty, none a prefix of another, in
- * O(n log n). */
-static int prefixes_check(const char *text, char *err, size_t errlen)
-{
-    char *items;
-    size_t n;
-    if (text == NULL)
-        return 0;
-    if (config_list_split(text, &items, &n) != 0)
-        return fail(err, errlen, PREFIXES_KEY ": out of memory");
-    const char **sorted = malloc(n * sizeof(*sorted));
-    int rc = sorted != NULL ? 0 : fail(err, errlen, PREFIXES_KEY ": out of memory");
-    const char *p = items;
-    for (size_t i = 0; rc == 0 && i < n; i++, p += strlen(p) + 1) {
-        sorted[i] = p;
-        if (p[0] == '\0')
-            rc = fail(err, errlen,
-                      PREFIXES_KEY ": item %zu is empty (an empty prefix would cover every key)",
-                      i + 1);
-    }
-    if (rc == 0) {
-        qsort(sorted, n, sizeof(*sorted), str_cmp);
-        rc = prefixes_disjoint(sorted, n, err, errlen);
-    }
-    free(sorted);
-    free(items);
-    return rc;
-}
-
-/* ---- cross-field rules --------------------------------------------------- */
-
-/* upstream.tls_* and tls.*: files named where they are needed. */
-static int config_validate_tls(const struct config *cfg, char *err, size_t errlen)
-{
-    if ((cfg->upstream_tls_cert_file == NULL) != (cfg->upstream_tls_key_file == NULL))
-        return fail(err, errlen, "upstream.tls_cert_file: needs upstream.tls_key_file, and back");
-    if (!config_tls_on(cfg))
-        return 0;
-    const char *why = address_check(cfg->tls_listen);
-    if (why != NULL)
-        return fail(err, errlen, "tls.listen: %s, or none", why);
-    if (strcmp(cfg->tls_listen, cfg->listen) == 0)
-        return fail(err, errlen, "tls.listen: must differ from listen");
-    if (cfg->tls_cert_file == NULL || cfg->tls_key_file == NULL)
-        return fail(err, errlen, "tls.listen: needs tls.cert_file and tls.key_file");
-    int auth = config_tls_auth(cfg);
-    if (auth < 0)
-        return fail(err, errlen, "tls.auth_clients: expected no, optional or yes");
-    if (auth > 0 && cfg->tls_ca_file == NULL)
-        return fail(err, errlen, "tls.auth_clients: %s needs tls.ca_file", cfg->tls_auth_clients);
-    return 0;
-}
-
-/* upstream.sentinels: host:port items, with upstream.master_name. */
-static int config_validate_sentinel(const struct config *cfg, char *err, size_t errlen)
-{
-    if (cfg->sentinels == NULL)
-        return cfg->master_name == NULL
-                   ? 0
-                   : fail(err, errlen, "upstream.master_name: needs upstream.sentinels");
-    if (cfg->master_name == NULL)
-        return fail(err, errlen, "upstream.sentinels: needs upstream.master_name");
-    char *items;
-    size_t n;
-    if (config_list_split(cfg->sentinels, &items, &n) < 0)
-        return fail(err, errlen, "out of memory");
-    const char *item = items;
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++, item += strlen(item) + 1) {
-        const char *why = address_check(item);
-        if (why != NULL || item[0] == '/')
-            rc = fail(err, errlen, "upstream.sentinels: item %zu: %s", i + 1,
-                      why != NULL ? why : "expected host:port");
-    }
-    free(items);
-    return rc;
-}
-
-int config_validate(const struct config *cfg, char *err, size_t errlen)
-{
-    if (cfg->listen == NULL)
-        return fail(err, errlen, "listen: needs a value");
-    if (cfg->upstream == NULL)
-        return fail(err, errlen, "upstream.address: needs a value");
-    if (cfg->upstream_username != NULL && cfg->upstream_password == NULL)
-        return fail(err, errlen, "upstream.username: needs upstream.password");
-    if (strcmp(cfg->listen, cfg->upstream) == 0)
-        return fail(err, errlen, "listen: must differ from upstream.address");
-    if (cfg->max_bulk_len > cfg->max_query_buffer)
-        return fail(err, errlen, "limits.max_bulk_len: must not exceed clients.max_query_buffer");
-    if (cfg->max_inline_len > cfg->max_query_buffer)
-        return fail(err, errlen, "limits.max_inline_len: must not exceed clients.max_query_buffer");
-    if (config_validate_tls(cfg, err, errlen) < 0 || config_validate_sentinel(cfg, err, errlen) < 0)
-        return -1;
-    if (config_admin_on(cfg)) {
-        const char *why = address_check(cfg->admin_listen);
-        if (why != NULL)
-            return fail(err, errlen, "admin.listen: %s, or none", why);
-        if (strcmp(cfg->admin_listen, cfg->listen) == 0)
-            return fail(err, errlen, "admin.listen: must differ from listen");
-    }
-    return prefixes_check(cfg->cache_tracking_prefixes, err, errlen);
-}
-
-bool config_tls_on(const struct config *cfg)
-{
-    return cfg->tls_listen != NULL && strcmp(cfg->tls_listen, "none") != 0;
-}
-
-int config_tls_auth(const struct config *cfg)
-{
-    static const char *const WORDS[] = {"no", "optional", "yes"};
-    for (int i = 0; i < 3; i++) {
-        if (cfg->tls_auth_clients != NULL && strcasecmp(cfg->tls_auth_clients, WORDS[i]) == 0)
-            return i;
-    }
-    return -1;
-}
-
-bool config_admin_on(const struct config *cfg)
-{
-    return cfg->admin_listen != NULL && strcmp(cfg->admin_listen, "none") != 0;
 }
 
 /* Writes the value of opt in cfg as text into buf. */
