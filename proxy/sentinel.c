@@ -18,7 +18,7 @@
 #include "config/config.h"
 #include "proxy/ctl.h"
 #include "proxy/endpoint.h"
-#include "proxy/lib/hiredis_libev.h"
+#include "proxy/hiredis_libev.h"
 #include "proxy/lib/log.h"
 #include "proxy/tunnel.h"
 

@@ -27,7 +27,7 @@
 #include <sys/ioctl.h>
 
 #include "proxy/ctl.h"
-#include "proxy/lib/hiredis_libev.h"
+#include "proxy/hiredis_libev.h"
 #include "proxy/lib/log.h"
 #include "proxy/net.h"
 
