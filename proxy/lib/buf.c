@@ -153,7 +153,8 @@ int obuf_append(struct obuf *b, const void *data, size_t len)
     return 0;
 }
 
-int obuf_peek(const struct obuf *b, struct iovec *iov, int max, size_t limit)
+/* obuf_peek and obuf_consume, inlined in obuf_write: the plain hot path. */
+static inline int peek(const struct obuf *b, struct iovec *iov, int max, size_t limit)
 {
     int cnt = 0;
     size_t total = 0;
@@ -171,7 +172,7 @@ int obuf_peek(const struct obuf *b, struct iovec *iov, int max, size_t limit)
     return cnt;
 }
 
-void obuf_consume(struct obuf *b, size_t n)
+static inline void consume(struct obuf *b, size_t n)
 {
     size_t left = n;
     b->len -= left;
@@ -193,7 +194,7 @@ void obuf_consume(struct obuf *b, size_t n)
 ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
 {
     struct iovec iov[OBUF_IOV];
-    int cnt = obuf_peek(b, iov, OBUF_IOV, limit);
+    int cnt = peek(b, iov, OBUF_IOV, limit);
     if (cnt == 0)
         return 0;
     ssize_t n;
@@ -202,6 +203,16 @@ ssize_t obuf_write(struct obuf *b, int fd, size_t limit)
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
-    obuf_consume(b, (size_t)n);
+    consume(b, (size_t)n);
     return n;
+}
+
+int obuf_peek(const struct obuf *b, struct iovec *iov, int max, size_t limit)
+{
+    return peek(b, iov, max, limit);
+}
+
+void obuf_consume(struct obuf *b, size_t n)
+{
+    consume(b, n);
 }
