@@ -409,6 +409,9 @@ Test(cache, a_backlog_of_invalidations_is_applied_before_reads)
         bytes_printf(&gets, "%sGET k%d", sep, i);
     }
     sock_call_or_fail(d, set_a.data, 1000, &in);
+    /* c's connection fills only once Redis accepted its CLIENT TRACKING, which
+     * can come after cache_active (over TLS, under load): wait for one fill */
+    cache_read(c, "GET k0", "$1\r\na\r\n");
     sock_call_or_fail(c, gets.data, 1000, &in); /* fills */
     long long hits = proxy_stat(c, "hits");
     sock_call_or_fail(c, gets.data, 1000, &in);
