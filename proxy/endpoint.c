@@ -160,11 +160,11 @@ bool endpoint_ready(struct endpoint *ep, ev_tstamp since)
     return false;
 }
 
-bool endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *event,
+void endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *event,
                   const char *why)
 {
     if (addr->len == ep->addr.len && memcmp(&addr->sa, &ep->addr.sa, addr->len) == 0)
-        return false;
+        return;
     char shown[sizeof(ep->shown)];
     net_addr_format(addr, shown, sizeof(shown));
     log_notice(event, "upstream: {from=%s} -> {to=%s} ({why=%s})", ep->shown, shown, why);
@@ -176,5 +176,4 @@ bool endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *
         if (ep->moved != NULL)
             ep->moved(ep->moved_arg);
     }
-    return true;
 }

@@ -53,9 +53,8 @@ void endpoint_deinit(struct endpoint *ep);
 bool endpoint_ready(struct endpoint *ep, ev_tstamp since);
 
 /* Points ep at addr (a Sentinel's answer, or a resolution): logs a change as
- * event, with why, and calls moved when the address was known before.
- * Returns true when the address changed. */
-bool endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *event,
+ * event, with why, and calls moved when the address was known before. */
+void endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *event,
                   const char *why);
 
 #endif
