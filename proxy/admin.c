@@ -34,7 +34,8 @@ admin_command_e admin_parse(const char *buf, const struct resp_request *req)
     return ADMIN_USAGE;
 }
 
-uint64_t admin_total_requests(const struct worker *w)
+/* Requests received by one worker, of every command. */
+static uint64_t requests_of(const struct worker *w)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < w->metrics.ncalls; i++)
@@ -42,28 +43,79 @@ uint64_t admin_total_requests(const struct worker *w)
     return n;
 }
 
-/* STATS: the worker's, the tracking's and the tier's counters. */
-static size_t admin_stats(const struct worker *w, char *body, size_t cap)
+void admin_sum(struct worker *w, struct admin_sums *out)
 {
-    const struct coherence *co = invalidation_state(w->inv);
+    memset(out, 0, sizeof(*out));
+    out->pool_ready = true;
+    out->tracking = *invalidation_state(w->all[0]->inv);
+    cache_figures(w->all[0]->cache, &out->cache);
+    for (int i = 0; i < w->nall; i++) {
+        const struct worker *x = w->all[i];
+        if (worker_gone(w, i))
+            continue;
+        const struct coherence *co = invalidation_state(x->inv);
+        out->clients += x->stats.clients;
+        out->total_connections += x->stats.total_connections;
+        out->total_requests += requests_of(x);
+        for (int k = 0; k < UPSTREAM_FAILED_KINDS; k++)
+            out->upstream.failed[k] += x->pool.counters.failed[k];
+        out->upstream.reconnects += x->pool.counters.reconnects;
+        out->pool_ready = out->pool_ready && pool_ready(&x->pool);
+        if (out->tracking.state == COHERENCE_ON && co->state != COHERENCE_ON)
+            out->tracking.state = co->state;
+        if (i > 0) {
+            out->tracking.losses += co->losses;
+            out->tracking.refusals += co->refusals;
+            out->tracking.failures += co->failures;
+            cache_figures_add(x->cache, &out->cache);
+        }
+    }
+}
+
+bool admin_sums_ready(const struct admin_sums *s, const char **why)
+{
+    coherence_state_e tracking = s->tracking.state;
+    *why = !s->pool_ready                  ? "upstream connections are not up"
+           : tracking == COHERENCE_DOWN    ? "tracking is down: the tier is off"
+           : tracking == COHERENCE_REFUSED ? "Redis refuses CLIENT TRACKING: the tier is off"
+                                           : NULL;
+    return *why == NULL;
+}
+
+bool admin_ready(struct worker *w, const char **why)
+{
+    struct admin_sums sums;
+    worker_stop_others(w);
+    admin_sum(w, &sums);
+    worker_resume(w);
+    return admin_sums_ready(&sums, why);
+}
+
+/* STATS: the workers', the tracking's and the tier's counters. */
+static size_t admin_stats(struct worker *w, char *body, size_t cap)
+{
+    struct admin_sums s;
     uint64_t reloads, failed;
-    reload_counts(w->reload, &reloads, &failed);
+    worker_stop_others(w);
+    admin_sum(w, &s);
+    reload_counts(w->all[0]->reload, &reloads, &failed);
+    const struct endpoint *ep = w->all[0]->pool.env.ep;
     int n = snprintf(body, cap,
                      "clients:%d\r\ntotal_connections:%llu\r\n"
                      "total_requests:%llu\r\ntracking:%s\r\ntracking_losses:%llu\r\n"
                      "tracking_refusals:%llu\r\ntracking_failures:%llu\r\n"
                      "reloads:%llu\r\nreloads_failed:%llu\r\n"
-                     "upstream_address:%s\r\nupstream_moves:%llu\r\n",
-                     w->stats.clients, (unsigned long long)w->stats.total_connections,
-                     (unsigned long long)admin_total_requests(w), coherence_state_name(co->state),
-                     (unsigned long long)co->losses, (unsigned long long)co->refusals,
-                     (unsigned long long)co->failures, (unsigned long long)reloads,
-                     (unsigned long long)failed, w->pool.env.ep->shown,
-                     (unsigned long long)w->pool.env.ep->moves);
-    return (size_t)n + cache_stats(w->cache, body + n, cap - (size_t)n);
+                     "upstream_address:%s\r\nupstream_moves:%llu\r\nworkers:%d\r\n",
+                     s.clients, (unsigned long long)s.total_connections,
+                     (unsigned long long)s.total_requests, coherence_state_name(s.tracking.state),
+                     (unsigned long long)s.tracking.losses, (unsigned long long)s.tracking.refusals,
+                     (unsigned long long)s.tracking.failures, (unsigned long long)reloads,
+                     (unsigned long long)failed, ep->shown, (unsigned long long)ep->moves, w->nall);
+    worker_resume(w);
+    return (size_t)n + cache_stats(&s.cache, body + n, cap - (size_t)n);
 }
 
-char *admin_reply(const struct worker *w, admin_command_e cmd, size_t *len)
+char *admin_reply(struct worker *w, admin_command_e cmd, size_t *len)
 {
     if (cmd != ADMIN_STATS && cmd != ADMIN_POLICY) {
         char *usage = malloc(sizeof(USAGE) - 1);
@@ -78,20 +130,17 @@ char *admin_reply(const struct worker *w, admin_command_e cmd, size_t *len)
     char *body = malloc(cap);
     if (body == NULL)
         return NULL;
-    size_t n = cmd == ADMIN_STATS ? admin_stats(w, body, cap) : policy_stats(w->policy, body, cap);
+    size_t n = 0;
+    if (cmd == ADMIN_STATS) {
+        n = admin_stats(w, body, cap);
+    } else {
+        worker_stop_others(w); /* the policy's counters are the workers' */
+        n = policy_stats(w->policy, body, cap);
+        worker_resume(w);
+    }
     char *reply = malloc(RESP_HEADER_MAX + n + 2);
     if (reply != NULL)
         *len = resp_write_bulk(reply, RESP_HEADER_MAX + n + 2, body, n);
     free(body);
     return reply;
-}
-
-bool admin_ready(const struct worker *w, const char **why)
-{
-    coherence_state_e tracking = invalidation_state(w->inv)->state;
-    *why = !pool_ready(&w->pool)           ? "upstream connections are not up"
-           : tracking == COHERENCE_DOWN    ? "tracking is down: the tier is off"
-           : tracking == COHERENCE_REFUSED ? "Redis refuses CLIENT TRACKING: the tier is off"
-                                           : NULL;
-    return *why == NULL;
 }

@@ -11,7 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proxy/cache/cache.h"
+#include "proxy/cache/coherence.h"
 #include "proxy/proto/resp.h"
+#include "proxy/upstream.h"
 
 struct worker;
 
@@ -26,15 +29,31 @@ typedef enum {
 admin_command_e admin_parse(const char *buf, const struct resp_request *req);
 
 /* The reply to a command other than ADMIN_RELOAD, in a malloc'd buffer of
- * *len bytes that the caller frees. NULL when out of memory. */
-char *admin_reply(const struct worker *w, admin_command_e cmd, size_t *len);
+ * *len bytes that the caller frees; every worker's counters (the others are
+ * stopped meanwhile). NULL when out of memory. */
+char *admin_reply(struct worker *w, admin_command_e cmd, size_t *len);
 
-/* Requests received, of every command. */
-uint64_t admin_total_requests(const struct worker *w);
+/* The counters of every worker, summed. */
+struct admin_sums {
+    int clients;
+    uint64_t total_connections;
+    uint64_t total_requests;
+    struct upstream_counters upstream;
+    bool pool_ready;           /* every worker's shared connections of lane 0 are up */
+    struct coherence tracking; /* worker 0's state unless another's is worse; counters summed */
+    struct cache_figures cache;
+};
 
-/* Whether the proxy is ready to serve: every shared connection of lane 0 is
- * up and, when tracking is on, it has Redis's invalidations. If not, *why
- * says what is missing. */
-bool admin_ready(const struct worker *w, const char **why);
+/* Sums every worker's counters into out; call with the others stopped
+ * (worker_stop_others). */
+void admin_sum(struct worker *w, struct admin_sums *out);
+
+/* Whether the proxy is ready to serve by these sums: every shared connection
+ * of lane 0 is up and, when tracking is on, it has Redis's invalidations. If
+ * not, *why says what is missing. */
+bool admin_sums_ready(const struct admin_sums *s, const char **why);
+
+/* The same, stopping the others to sum. */
+bool admin_ready(struct worker *w, const char **why);
 
 #endif

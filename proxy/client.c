@@ -120,7 +120,9 @@ static void client_reply(struct client *c, struct req *r, const char *data, size
         data = ERR_EXECABORT;
         len = sizeof(ERR_EXECABORT) - 1;
     } else if (len > 0 && (data[0] == '-' || data[0] == '!')) {
+        cache_lock(c->w->cache);
         policy_on_error(c->w->policy, data, len);
+        cache_unlock(c->w->cache);
     }
     c->session.inflight--;
     if (r == c->head) {
@@ -253,7 +255,7 @@ static dispatch_e client_nearcache(struct client *c, const char *buf,
             client_close(c);
             return DISPATCH_DONE;
         }
-        if (reload_request(c->w->reload, x) < 0)
+        if (worker_reload(c->w, x) < 0)
             client_on_reply(x, ERR_OOM, sizeof(ERR_OOM) - 1, 0);
         return DISPATCH_DONE;
     }
@@ -411,7 +413,9 @@ static bool client_rejected(struct client *c, struct request *rq)
     char reply[POLICY_REPLY_MAX];
     if (policy_empty(c->w->policy))
         return false;
+    cache_lock(c->w->cache);
     size_t n = policy_check(c->w->policy, rq, reply);
+    cache_unlock(c->w->cache);
     if (n == 0)
         return false;
     c->session.multi_dirty |= (c->session.held & SESSION_MULTI) != 0;
@@ -737,7 +741,7 @@ struct client *client_create(struct worker *w, int fd, SSL_CTX *tls)
     if (w->clients != NULL)
         w->clients->prev = c;
     w->clients = c;
-    w->stats.clients++;
+    __atomic_store_n(&w->stats.clients, w->stats.clients + 1, __ATOMIC_RELAXED); /* others count */
     w->stats.total_connections++;
     if (c->handshaking) {
         c->reading = true;
@@ -779,6 +783,6 @@ void client_close(struct client *c)
     if (c->next != NULL)
         c->next->prev = c->prev;
     c->prev = c->next = NULL;
-    w->stats.clients--;
+    __atomic_store_n(&w->stats.clients, w->stats.clients - 1, __ATOMIC_RELAXED);
     sched_want(&w->sched, SCHED_REAP, &c->reap);
 }

@@ -38,8 +38,8 @@ struct exchange {
  * for nearly every forwarded request, inline. Only the functions below
  * touch them. */
 #define EXCHANGE_FREE_KEEP 4096
-extern struct exchange *exchange_free_list; /* linked by next */
-extern size_t exchange_free_count;
+extern _Thread_local struct exchange *exchange_free_list; /* linked by next */
+extern _Thread_local size_t exchange_free_count;
 
 /* Returns an exchange whose reply goes to done(x, ...) with x->arg = arg,
  * or NULL when out of memory. */
@@ -70,6 +70,9 @@ static inline void exchange_destroy(struct exchange **x)
     }
     *x = NULL;
 }
+
+/* Frees the exchanges this thread keeps for reuse (a worker thread ending). */
+void exchange_free_kept(void);
 
 /* An exchange_done_fn for requests whose reply goes nowhere (the proxy's
  * own bookkeeping on a connection): destroys x. */

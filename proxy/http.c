@@ -411,7 +411,7 @@ struct http *http_create(struct worker *w)
     h->w = w;
     if (net_addr_parse(addr, &a, &why) < 0) /* config_validate checked it: unlikely */
         h->listen_fd = -1;
-    else if ((h->listen_fd = net_listen(&a)) < 0)
+    else if ((h->listen_fd = net_listen(&a, false)) < 0)
         why = strerror(errno);
     if (h->listen_fd < 0) {
         log_crit("admin_listen_failed", "admin.listen {address=%s}: {reason=%s}", addr, why);

@@ -143,10 +143,29 @@ static void calls_one(void *arg, const struct command *cmd)
         walk->sink->value(walk->sink->arg, &REQUESTS, cmd->name, (double)n);
 }
 
-/* The request path's own: requests per command (those seen), latencies, bytes. */
-static void collect_requests(const struct worker *w, const struct metrics_sink *s)
+/* Adds one worker's request counters to sum (whose calls has room for
+ * them). */
+static void metrics_add(struct metrics *sum, const struct metrics *m)
 {
-    const struct metrics *m = &w->metrics;
+    for (size_t i = 0; i < m->ncalls && i < sum->ncalls; i++)
+        sum->calls[i] += m->calls[i];
+    sum->bytes_in += m->bytes_in;
+    sum->bytes_out += m->bytes_out;
+    const struct metrics_hist *from[] = {&m->hit, &m->upstream};
+    struct metrics_hist *to[] = {&sum->hit, &sum->upstream};
+    for (int h = 0; h < 2; h++) {
+        for (int b = 0; b < METRICS_BUCKETS; b++)
+            to[h]->counts[b] += from[h]->counts[b];
+        to[h]->count += from[h]->count;
+        to[h]->sum += from[h]->sum;
+    }
+}
+
+/* The request path's own: requests per command (those seen), latencies,
+ * bytes; m summed over the workers. */
+static void collect_requests(const struct worker *w, const struct metrics *m,
+                             const struct admin_sums *sums, const struct metrics_sink *s)
+{
     struct calls_walk walk = {m, s};
     s->family(s->arg, &REQUESTS);
     command_table_each(w->commands, calls_one, &walk);
@@ -157,11 +176,11 @@ static void collect_requests(const struct worker *w, const struct metrics_sink *
     s->hist(s->arg, &DURATION, "upstream", &m->upstream);
     one(s, &BYTES_IN, (double)m->bytes_in);
     one(s, &BYTES_OUT, (double)m->bytes_out);
-    one(s, &CLIENTS, w->stats.clients);
-    one(s, &CONNECTIONS, (double)w->stats.total_connections);
+    one(s, &CLIENTS, sums->clients);
+    one(s, &CONNECTIONS, (double)sums->total_connections);
 }
 
-static void collect_cache(const struct worker *w, const struct metrics_sink *s)
+static void collect_cache(const struct admin_sums *sums, const struct metrics_sink *s)
 {
     static const char *const CAUSES[] = {
         [CACHE_DROP_WRITE] = "write",
@@ -169,8 +188,7 @@ static void collect_cache(const struct worker *w, const struct metrics_sink *s)
         [CACHE_DROP_RULE] = "rule",
         [CACHE_DROP_FLUSH] = "flush",
     };
-    struct cache_figures f;
-    cache_figures(w->cache, &f);
+    const struct cache_figures f = sums->cache;
     one(s, &HITS, (double)f.hits);
     one(s, &MISSES, (double)f.misses);
     one(s, &BYPASSED, (double)f.bypassed);
@@ -187,17 +205,18 @@ static void collect_cache(const struct worker *w, const struct metrics_sink *s)
     one(s, &CACHE_ACTIVE, f.active);
 }
 
-static void collect_upstream(const struct worker *w, const struct metrics_sink *s)
+static void collect_upstream(const struct worker *w, const struct admin_sums *sums,
+                             const struct metrics_sink *s)
 {
     static const char *const KINDS[] = {
         [UPSTREAM_FAILED_UNAVAILABLE] = "unavailable",
         [UPSTREAM_FAILED_LOST] = "lost",
         [UPSTREAM_FAILED_TIMEOUT] = "timeout",
     };
-    const struct upstream_counters *u = &w->pool.counters;
-    const struct coherence *co = invalidation_state(w->inv);
+    const struct upstream_counters *u = &sums->upstream;
+    const struct coherence *co = &sums->tracking;
     const char *why;
-    one(s, &UP, pool_ready(&w->pool));
+    one(s, &UP, sums->pool_ready);
     s->family(s->arg, &UP_ERRORS);
     for (int i = 0; i < UPSTREAM_FAILED_KINDS; i++)
         s->value(s->arg, &UP_ERRORS, KINDS[i], (double)u->failed[i]);
@@ -207,7 +226,7 @@ static void collect_upstream(const struct worker *w, const struct metrics_sink *
     for (coherence_state_e st = COHERENCE_OFF; st <= COHERENCE_REFUSED; st++)
         s->value(s->arg, &TRACKING, coherence_state_name(st), co->state == st);
     one(s, &TRACKING_LOSSES, (double)co->losses);
-    one(s, &READY, admin_ready(w, &why));
+    one(s, &READY, admin_sums_ready(sums, &why));
 }
 
 /* The policy's rules: each counter of a rule in the family of its kind. */
@@ -244,7 +263,7 @@ static void collect_policy(const struct worker *w, const struct metrics_sink *s)
         }
     }
     uint64_t runs, failed;
-    reload_counts(w->reload, &runs, &failed);
+    reload_counts(w->all[0]->reload, &runs, &failed);
     s->family(s->arg, &RELOADS);
     s->value(s->arg, &RELOADS, "success", (double)(runs - failed));
     s->value(s->arg, &RELOADS, "failure", (double)failed);
@@ -268,13 +287,25 @@ static void collect_process(const struct metrics_sink *s)
     one(s, &RSS, (double)resident * (double)sysconf(_SC_PAGESIZE));
 }
 
-void metrics_collect(const struct worker *w, const struct metrics_sink *sink)
+void metrics_collect(struct worker *w, const struct metrics_sink *sink)
 {
-    collect_requests(w, sink);
-    collect_cache(w, sink);
-    collect_upstream(w, sink);
+    struct admin_sums sums;
+    struct metrics m = {.ncalls = w->metrics.ncalls};
+    m.calls = calloc(m.ncalls, sizeof(*m.calls));
+    if (m.calls == NULL)
+        m.ncalls = 0;
+    worker_stop_others(w);
+    admin_sum(w, &sums);
+    for (int i = 0; i < w->nall; i++)
+        if (!worker_gone(w, i))
+            metrics_add(&m, &w->all[i]->metrics);
+    collect_requests(w, &m, &sums, sink);
+    collect_cache(&sums, sink);
+    collect_upstream(w, &sums, sink);
     collect_policy(w, sink);
+    worker_resume(w);
     collect_process(sink);
+    free(m.calls);
 }
 
 /* ---- Prometheus text format ----------------------------------------------- */
@@ -340,7 +371,7 @@ static void prom_hist(void *arg, const struct metrics_family *f, const char *lab
     fprintf(arg, " %llu\n", (unsigned long long)h->count);
 }
 
-char *metrics_prometheus(const struct worker *w, size_t *len)
+char *metrics_prometheus(struct worker *w, size_t *len)
 {
     char *buf = NULL;
     FILE *out = open_memstream(&buf, len);
@@ -403,7 +434,7 @@ static void json_hist(void *arg, const struct metrics_family *f, const char *lab
         json_decref(o);
 }
 
-char *metrics_json(const struct worker *w, size_t *len)
+char *metrics_json(struct worker *w, size_t *len)
 {
     json_t *root = json_object();
     if (root == NULL)

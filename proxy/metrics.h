@@ -96,18 +96,19 @@ struct metrics_sink {
     void *arg;
 };
 
-/* Hands every figure of w to sink. */
-void metrics_collect(const struct worker *w, const struct metrics_sink *sink);
+/* Hands every figure of the process to sink: every worker's counters,
+ * summed (the others are stopped meanwhile; w is the caller's). */
+void metrics_collect(struct worker *w, const struct metrics_sink *sink);
 
 /* The figures in the Prometheus text exposition format (version 0.0.4), in
  * a malloc'd buffer of *len bytes that the caller frees; NULL when out of
  * memory. */
-char *metrics_prometheus(const struct worker *w, size_t *len);
+char *metrics_prometheus(struct worker *w, size_t *len);
 
 /* The same figures as one JSON object ({"nearcache_cache_hits_total": 3,
  * labelled families as objects by label value, histograms as
  * {"count", "sum", "buckets": {le: cumulative count}}}), malloc'd, *len
  * bytes, NUL-terminated; NULL when out of memory. */
-char *metrics_json(const struct worker *w, size_t *len);
+char *metrics_json(struct worker *w, size_t *len);
 
 #endif

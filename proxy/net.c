@@ -105,13 +105,19 @@ int net_tune(int fd)
     return 0;
 }
 
-int net_listen(const struct net_addr *addr)
+int net_listen(const struct net_addr *addr, bool shared)
 {
     int fd = socket(addr->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
     if (addr->sa.ss_family == AF_UNIX)
         unlink(((const struct sockaddr_un *)&addr->sa)->sun_path);
     if (bind(fd, (const struct sockaddr *)&addr->sa, addr->len) < 0 ||

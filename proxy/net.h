@@ -2,6 +2,7 @@
 #ifndef NEARCACHE_NET_H
 #define NEARCACHE_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
 
@@ -22,9 +23,11 @@ void net_addr_format(const struct net_addr *addr, char *out, size_t len);
  * the text is neither. */
 int net_addr_split(const char *text, char *host, size_t hostlen, int *port);
 
-/* Opens a non-blocking listening socket (a stale unix socket file is replaced).
- * Returns the fd, or -1 with errno. */
-int net_listen(const struct net_addr *addr);
+/* Opens a non-blocking listening socket (a stale unix socket file is replaced);
+ * shared: a TCP port that other sockets of this process listen on too
+ * (SO_REUSEPORT: the kernel spreads connections over them). Returns the fd,
+ * or -1 with errno. */
+int net_listen(const struct net_addr *addr, bool shared);
 
 /* Starts a non-blocking connect. Returns the fd (connected or in progress), or
  * -1 with errno. TCP sockets get TCP_NODELAY and keepalive. */

@@ -141,12 +141,25 @@ static void reload_fixed_changed(void *arg, const char *name)
     log_warn("reload_restart_needed", "reload: {setting=%s} changed: restart to apply it", name);
 }
 
-/* Puts the job's settings and policy in force; cannot fail. */
+/* Puts what w (worker 0) now uses in force in another worker x too. */
+static void reload_follow(const struct worker *w, struct worker *x)
+{
+    x->generation = w->generation;
+    x->limits = w->limits;
+    cache_reload(x->cache, x->cfg, w->policy);
+    x->policy = w->policy;
+    x->tls_clients = w->tls_clients;
+    x->pool.env.tls = w->pool.env.tls;
+}
+
+/* Puts the job's settings and policy in force in every worker, the others
+ * stopped meanwhile; cannot fail. */
 static void reload_apply(struct reload *r)
 {
     struct worker *w = r->w;
     struct job *job = &r->job;
     ev_tstamp start = ev_time();
+    worker_stop_others(w);
     config_keep_fixed(&job->next, w->cfg, reload_fixed_changed, NULL);
     config_deinit(w->cfg);
     *w->cfg = job->next;
@@ -162,8 +175,14 @@ static void reload_apply(struct reload *r)
     job->policy = NULL;
     reload_swap_tls(&w->tls_clients, &job->tls_clients);
     reload_swap_tls(&w->pool.env.tls, &job->tls_upstream);
-    if (invalidation_set_sources(w->inv, w->policy) < 0)
-        log_error("out_of_memory", "reload: out of memory registering the invalidation sources");
+    for (int i = 1; i < w->nall; i++)
+        if (!worker_gone(w, i))
+            reload_follow(w, w->all[i]);
+    for (int i = 0; i < w->nall; i++)
+        if (!worker_gone(w, i) && invalidation_set_sources(w->all[i]->inv, w->policy) < 0)
+            log_error("out_of_memory",
+                      "reload: out of memory registering the invalidation sources");
+    worker_resume(w);
     log_notice(
         "reloaded",
         "reloaded: {rules=%zu} policy rules, read and built in {build_ms=%.0f} ms, applied in "

@@ -11,8 +11,8 @@
 /* Freed slots kept for reuse: one is taken and given back for nearly every
  * request, so malloc and free stay off the request path. */
 #define REQ_FREE_KEEP 4096
-static struct req *req_free_list; /* linked by next */
-static size_t req_free_count;
+static _Thread_local struct req *req_free_list; /* linked by next */
+static _Thread_local size_t req_free_count;
 
 struct req *req_create(struct client *c)
 {
@@ -46,6 +46,16 @@ void req_destroy(struct req *r)
     r->next = req_free_list;
     req_free_list = r;
     req_free_count++;
+}
+
+void req_free_kept(void)
+{
+    while (req_free_list != NULL) {
+        struct req *r = req_free_list;
+        req_free_list = r->next;
+        free(r);
+    }
+    req_free_count = 0;
 }
 
 int req_keep(struct req *r, const char *data, size_t len)

@@ -58,6 +58,9 @@ struct req *req_create(struct client *c);
 /* Frees r's bytes and gives the slot back. */
 void req_destroy(struct req *r);
 
+/* Frees the slots this thread keeps for reuse (a worker thread ending). */
+void req_free_kept(void);
+
 /* Keeps bytes in r until the reply can be written in order; -1 when out of
  * memory. */
 int req_keep(struct req *r, const char *data, size_t len);

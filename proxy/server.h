@@ -1,11 +1,12 @@
-/* server.h - the proxy process: listeners, set-up, timers, signals, drain.
+/* server.h - the proxy process: workers, set-up, timers, signals, drain.
  *
- * The server sets up one worker (worker.h: the request path's shared state)
- * and owns everything around it: the listening sockets (listen, and tls.listen
- * whose clients speak TLS) and the clients they accept, where Redis is (an
- * endpoint, followed through Sentinel when configured), the periodic tick that
- * enforces deadlines, SIGHUP (reload) and SIGTERM/SIGINT (drain: stop
- * accepting, let clients finish, exit).
+ * The server runs `workers` event loops (crew.h), each a worker
+ * (worker.h: the request path's state) with its own clients, upstream
+ * connections and tracking subscriber; they share the settings, the policy,
+ * the command table and the local tier (cache_store). Worker 0 runs on the
+ * main thread and also owns what there is one of: the admin endpoint,
+ * reloads, Sentinel, SIGHUP (reload) and SIGTERM/SIGINT (drain: stop
+ * accepting, let clients finish, exit). server_worker.c is one worker's part.
  */
 #ifndef NEARCACHE_SERVER_H
 #define NEARCACHE_SERVER_H
@@ -13,11 +14,13 @@
 #include <ev.h>
 #include <stdbool.h>
 
+#include "proxy/crew.h"
 #include "proxy/endpoint.h"
 #include "proxy/net.h"
 #include "proxy/reload.h"
 #include "proxy/worker.h"
 
+struct cache_store;
 struct config;
 struct http;
 struct sentinel;
@@ -25,21 +28,38 @@ struct server;
 struct tunnel;
 
 struct listener {
-    struct server *srv;
+    struct server_worker *sw;
     const char *address; /* borrowed from the settings */
     int fd;              /* -1 when off or closed */
     bool tls;            /* its clients speak TLS */
     ev_io io;
 };
 
-struct server {
+/* One worker's part: its request path, its listeners (TCP ports are shared
+ * with SO_REUSEPORT, so the kernel spreads connections over the workers; a
+ * unix socket is worker 0's alone), where Redis is as it sees it, and its
+ * tick. */
+struct server_worker {
     struct worker w;
-    struct endpoint upstream;     /* where Redis is */
-    struct sentinel *sentinel;    /* NULL without upstream.sentinels */
-    struct tunnel *tunnel;        /* upstream.tls: the tracking subscriber's way to Redis */
+    struct server *srv;
     struct listener listeners[2]; /* listen, tls.listen */
+    struct endpoint upstream;     /* where Redis is */
+    struct tunnel *tunnel;        /* upstream.tls: the tracking subscriber's way to Redis */
     ev_timer cron;
     ev_tstamp cron_at; /* when it last ran */
+    bool draining;
+    ev_tstamp drain_deadline;
+};
+
+struct server {
+    struct config *cfg;
+    struct crew crew;
+    struct server_worker *workers[CREW_MAX]; /* nworkers; [0] runs on the main thread */
+    struct worker *all[CREW_MAX];            /* each one's w */
+    int nworkers;
+    struct cache_store *store; /* the tier they share */
+    struct sentinel *sentinel; /* NULL without upstream.sentinels; moves worker 0's endpoint */
+    ev_timer tick;             /* readiness and watch_config, on worker 0's loop */
     ev_signal sig_term;
     ev_signal sig_int;
     ev_signal sig_hup;
@@ -50,7 +70,6 @@ struct server {
     struct http *admin;     /* the admin endpoint, NULL when off */
     bool ready;             /* as last told to systemd */
     bool draining;
-    ev_tstamp drain_deadline;
 };
 
 /* Binds the listener and the admin endpoint, connects the pool and installs

@@ -228,7 +228,7 @@ struct tunnel *tunnel_create(struct ev_loop *loop, const struct endpoint *ep, SS
         return NULL;
     }
     snprintf(path, sizeof(path), "%s/tls.sock", t->dir);
-    if (net_addr_parse(path, &t->addr, &why) < 0 || (t->fd = net_listen(&t->addr)) < 0) {
+    if (net_addr_parse(path, &t->addr, &why) < 0 || (t->fd = net_listen(&t->addr, false)) < 0) {
         snprintf(err, errlen, "tunnel socket %s: %s", path, why != NULL ? why : strerror(errno));
         tunnel_destroy(&t);
         return NULL;

@@ -2,7 +2,9 @@
  *
  * The settings, the command table, the local tier, the policy, the upstream
  * pool, the safe-point queues and the counters that clients, the admin
- * command and reloads use. The server (server.h) sets one up and owns it;
+ * command and reloads use. The settings, the command table and the policy
+ * are the same for every worker, and the cache's tier is shared (cache.h);
+ * the rest is the worker's own. The server (server.h) sets them up and owns them;
  * clients and the modules under them see only this, so that none of them
  * depends on the listener, the signals or the drain.
  */
@@ -11,6 +13,7 @@
 
 #include <ev.h>
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "proxy/metrics.h"
@@ -20,6 +23,8 @@
 #include "proxy/sched.h"
 
 struct config;
+struct crew;
+struct exchange;
 struct cache;
 struct client;
 struct invalidation;
@@ -27,7 +32,7 @@ struct policy;
 struct reload;
 
 struct worker_stats {
-    int clients; /* connected now */
+    int clients; /* connected now; other workers read it (relaxed atomic stores) */
     uint64_t total_connections;
 };
 
@@ -48,7 +53,25 @@ struct worker {
     struct worker_stats stats;
     struct metrics metrics; /* requests per command, bytes, latencies */
     uint64_t generation;    /* reloads applied: clients find their user again after one */
+    int id;                 /* 0: the main thread's, which has the reloads and the admin endpoint */
+    struct worker *const *all; /* every worker of the process, all[id] being this one */
+    int nall;
+    struct crew *crew; /* to stop the others while reading or changing their state */
 };
+
+/* Stops every other worker, for w to read or change their state (crew.h),
+ * until worker_resume; nothing to do with one worker. */
+void worker_stop_others(struct worker *w);
+void worker_resume(struct worker *w);
+
+/* Reloads the settings and the policy of every worker (worker 0's reload.h
+ * runs it); waiter gets the answer on w's loop. Returns 0, or -1 when out of
+ * memory (waiter not taken). */
+int worker_reload(struct worker *w, struct exchange *waiter);
+
+/* Whether worker i has ended (its state is being freed): read it only while
+ * the others are stopped. */
+bool worker_gone(const struct worker *w, int i);
 
 /* The loop's time in milliseconds. */
 static inline uint64_t worker_now_ms(const struct worker *w)

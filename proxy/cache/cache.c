@@ -44,25 +44,55 @@ const char *cache_prefix(const struct cache *c, size_t i)
     return p;
 }
 
-struct cache *cache_create(const struct config *cfg, struct policy *policy)
+struct cache_store *cache_store_create(const struct config *cfg, bool shared)
+{
+    struct cache_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    if (cfg->cache_enabled && (s->tier = tier_create((size_t)cfg->cache_max_memory,
+                                                     (size_t)cfg->cache_max_entry)) == NULL) {
+        free(s);
+        return NULL;
+    }
+    s->locking = shared;
+    pthread_mutex_init(&s->lock, NULL);
+    return s;
+}
+
+void cache_store_destroy(struct cache_store **sp)
+{
+    if (*sp == NULL)
+        return;
+    tier_destroy(&(*sp)->tier);
+    pthread_mutex_destroy(&(*sp)->lock);
+    free(*sp);
+    *sp = NULL;
+}
+
+void cache_lock(struct cache *c)
+{
+    cache_store_lock(c->store);
+}
+
+void cache_unlock(struct cache *c)
+{
+    cache_store_unlock(c->store);
+}
+
+struct cache *cache_create(const struct config *cfg, struct policy *policy,
+                           struct cache_store *store)
 {
     struct cache *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return NULL;
+    c->store = store;
+    c->tier = store->tier;
     c->policy = policy;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
     if (config_list_split(cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL, &c->prefixes,
                           &c->nprefixes) < 0) {
         free(c);
         return NULL;
-    }
-    if (cfg->cache_enabled) {
-        c->tier = tier_create((size_t)cfg->cache_max_memory, (size_t)cfg->cache_max_entry);
-        if (c->tier == NULL) {
-            free(c->prefixes);
-            free(c);
-            return NULL;
-        }
     }
     return c;
 }
@@ -71,13 +101,22 @@ void cache_destroy(struct cache **cp)
 {
     if (*cp == NULL)
         return;
-    tier_destroy(&(*cp)->tier);
     free((*cp)->scratch);
     entry_buf_free(&(*cp)->raw);
     entry_buf_free(&(*cp)->pack);
     free((*cp)->prefixes);
     free(*cp);
     *cp = NULL;
+}
+
+/* cache_flush with the lock held. */
+static void flush_locked(struct cache *c)
+{
+    if (c->tier != NULL) {
+        c->dropped[CACHE_DROP_FLUSH] += tier_stats(c->tier)->entries;
+        tier_flush_all(c->tier);
+    }
+    c->flushes++;
 }
 
 void cache_set_active(struct cache *c, bool active)
@@ -89,11 +128,9 @@ void cache_set_active(struct cache *c, bool active)
 
 void cache_flush(struct cache *c)
 {
-    if (c->tier != NULL) {
-        c->dropped[CACHE_DROP_FLUSH] += tier_stats(c->tier)->entries;
-        tier_flush_all(c->tier);
-    }
-    c->flushes++;
+    cache_store_lock(c->store);
+    flush_locked(c);
+    cache_store_unlock(c->store);
 }
 
 void cache_reload(struct cache *c, const struct config *cfg, struct policy *policy)
@@ -108,14 +145,16 @@ static void drop_key(struct cache *c, const char *key, size_t len, cache_drop_e 
 {
     if (c->tier == NULL)
         return;
-    for (size_t i = 0; i < c->ndbs; i++)
-        c->dropped[cause] += tier_invalidate_key(c->tier, c->dbs[i], key, len);
+    for (size_t i = 0; i < c->store->ndbs; i++)
+        c->dropped[cause] += tier_invalidate_key(c->tier, c->store->dbs[i], key, len);
 }
 
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms)
 {
+    cache_store_lock(c->store);
     drop_key(c, key, len, CACHE_DROP_TRACKING);
     policy_on_write(c->policy, key, len, NULL, now_ms);
+    cache_store_unlock(c->store);
 }
 
 /* An empty list of keys, or NULL when out of memory. */
@@ -158,7 +197,7 @@ static void wkeys_flush(struct cache *c, struct cache_keys *k)
 {
     k->flushes++;
     tier_write_all_begin(c->tier);
-    cache_flush(c);
+    flush_locked(c);
 }
 
 /* Drops the keys a write writes and fires the invalidation rules on them;
@@ -194,7 +233,7 @@ static struct cache_keys *plan_write(struct cache *c, struct request *r, uint64_
     }
     struct cache_keys *k = wkeys_create();
     if (k == NULL) {
-        cache_flush(c);
+        flush_locked(c);
         return NULL;
     }
     if (((r->cmd->traits & COMMAND_FLUSHES) || !write_keys(c, r, now_ms, k)) && k->flushes == 0)
@@ -268,13 +307,11 @@ static void plan_read(struct cache *c, const struct lane *lane, struct request *
         cache_fill_lead(c, plan->fill);
 }
 
-void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
-                struct cache_plan *plan)
+/* cache_plan with the lock held. */
+static void plan_locked(struct cache *c, struct request *r, const struct lane *serve,
+                        uint64_t now_ms, struct cache_plan *plan)
 {
-    memset(plan, 0, sizeof(*plan));
     const struct command *cmd = r->cmd;
-    if (cmd == NULL)
-        return;
     if (cmd->classes & COMMAND_CLASS_WRITE) {
         plan->writes = plan_write(c, r, now_ms);
         return;
@@ -291,6 +328,32 @@ void cache_plan(struct cache *c, struct request *r, const struct lane *serve, ui
         plan_read(c, serve, r, now_ms, plan);
 }
 
+void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
+                struct cache_plan *plan)
+{
+    memset(plan, 0, sizeof(*plan));
+    if (r->cmd == NULL)
+        return;
+    if (!c->store->locking) {
+        plan_locked(c, r, serve, now_ms, plan);
+        return;
+    }
+    pthread_mutex_lock(&c->store->lock);
+    plan_locked(c, r, serve, now_ms, plan);
+    /* a hit in the tier lives only as long as the lock: copied out (an
+     * MGET's is in scratch already) */
+    if (plan->hit && plan->view.reply != c->scratch) {
+        c->scratch_len = 0;
+        if (buf_grow(&c->scratch, &c->scratch_cap, plan->view.len, 256) == 0) {
+            memcpy(c->scratch, plan->view.reply, plan->view.len);
+            plan->view.reply = c->scratch;
+        } else {
+            plan->hit = false; /* out of memory: forwarded */
+        }
+    }
+    pthread_mutex_unlock(&c->store->lock);
+}
+
 void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)
 {
     struct cache_keys **tail = dst;
@@ -304,6 +367,7 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
 {
     struct cache_keys *k = *kp;
     *kp = NULL;
+    cache_store_lock(c->store);
     while (k != NULL) {
         struct cache_keys *next = k->next;
         for (size_t off = 0; off < k->len;) {
@@ -315,12 +379,13 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
             off += sizeof(size_t) + len;
         }
         if (k->flushes > 0)
-            cache_flush(c);
+            flush_locked(c);
         for (; k->flushes > 0; k->flushes--)
             tier_write_all_end(c->tier);
         wkeys_destroy(k);
         k = next;
     }
+    cache_store_unlock(c->store);
 }
 
 void cache_tick(struct cache *c, uint64_t now_ms)
@@ -328,44 +393,57 @@ void cache_tick(struct cache *c, uint64_t now_ms)
     char why[CACHE_WHY_MAX];
     if (c->tier == NULL)
         return;
+    cache_store_lock(c->store);
     tier_expire_some(c->tier, now_ms, CACHE_EXPIRE_BUDGET);
-    if (log_checks && tier_check(c->tier, why, sizeof(why)) < 0) {
+    int bad = log_checks ? tier_check(c->tier, why, sizeof(why)) : 0;
+    cache_store_unlock(c->store);
+    if (bad < 0) {
         log_crit("tier_check_failed", "local tier: {reason=%s}", why);
         abort();
     }
 }
 
-void cache_figures(const struct cache *c, struct cache_figures *out)
+void cache_figures(struct cache *c, struct cache_figures *out)
 {
     struct tier_stats none = {0};
-    const struct tier_stats *s = c->tier != NULL ? tier_stats(c->tier) : &none;
+    cache_store_lock(c->store);
+    const struct tier_stats s = c->tier != NULL ? *tier_stats(c->tier) : none;
+    cache_store_unlock(c->store);
     *out = (struct cache_figures){
         .enabled = c->tier != NULL,
-        .active = c->active,
-        .hits = s->hits - c->stale,
-        .misses = s->misses + c->stale,
-        .bypassed = c->bypassed,
-        .fills = s->fills,
-        .fills_refused = s->fills_refused,
-        .fills_rejected = s->fills_rejected,
-        .fills_joined = c->joined,
-        .evictions = s->evictions,
-        .expirations = s->expirations,
-        .invalidated_keys = s->invalidated_keys,
-        .invalidated_entries = s->invalidated_entries,
-        .flushes = c->flushes,
-        .entries = s->entries,
-        .keys = s->keys,
-        .bytes = s->bytes,
-        .max_bytes = s->max_bytes,
+        .active = true,
+        .hits = s.hits,
+        .misses = s.misses,
+        .fills = s.fills,
+        .fills_refused = s.fills_refused,
+        .fills_rejected = s.fills_rejected,
+        .evictions = s.evictions,
+        .expirations = s.expirations,
+        .invalidated_keys = s.invalidated_keys,
+        .invalidated_entries = s.invalidated_entries,
+        .entries = s.entries,
+        .keys = s.keys,
+        .bytes = s.bytes,
+        .max_bytes = s.max_bytes,
     };
-    memcpy(out->dropped, c->dropped, sizeof(out->dropped));
+    cache_figures_add(c, out);
 }
 
-size_t cache_stats(const struct cache *c, char *buf, size_t len)
+void cache_figures_add(const struct cache *c, struct cache_figures *out)
 {
-    struct cache_figures f;
-    cache_figures(c, &f);
+    out->active = out->active && c->active;
+    out->hits -= c->stale;
+    out->misses += c->stale;
+    out->bypassed += c->bypassed;
+    out->fills_joined += c->joined;
+    out->flushes += c->flushes;
+    for (int i = 0; i < CACHE_DROP_CAUSES; i++)
+        out->dropped[i] += c->dropped[i];
+}
+
+size_t cache_stats(const struct cache_figures *figures, char *buf, size_t len)
+{
+    struct cache_figures f = *figures;
     uint64_t lookups = f.hits + f.misses;
     int n = snprintf(buf, len,
                      "cache_enabled:%d\r\ncache_active:%d\r\nhits:%llu\r\nmisses:%llu\r\n"

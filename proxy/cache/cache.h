@@ -42,15 +42,33 @@ struct cache_plan {
     struct cache_mget *mget;   /* forward its request instead, then its PTTLs; owned */
 };
 
-/* Creates the cache for cfg's cache.* settings, using policy (a built one,
- * borrowed and outliving it) for the cache and invalidation rules. The tier starts inactive. NULL
- * on ENOMEM.
+/* What the caches of every worker share: the tier (cfg's cache.* size, none
+ * when cache.enabled is off) and the databases it holds entries of. shared:
+ * more than one worker uses it, so a lock guards it, and the policy with it
+ * (the policy is used by one thread at a time): every function below takes
+ * it while it uses them, and a hit's view is copied out before it is let go.
+ * NULL on ENOMEM. */
+struct cache_store;
+struct cache_store *cache_store_create(const struct config *cfg, bool shared);
+
+/* Frees the store and its tier; *s is set to NULL. Accepts NULL and *s NULL. */
+void cache_store_destroy(struct cache_store **s);
+
+/* Holds the store's lock (when shared) around a use of the policy outside
+ * this module. */
+void cache_lock(struct cache *c);
+void cache_unlock(struct cache *c);
+
+/* Creates one worker's cache over store (borrowed, outliving it) for cfg's
+ * cache.* settings, using policy (a built one, borrowed and outliving it)
+ * for the cache and invalidation rules. It starts inactive. NULL on ENOMEM.
  *
  * Every stored entry records the cache rule it was filled under (index and
  * fingerprint) and the invalidation stamps of its key: a hit on an entry
  * whose rule has since changed, or that an invalidation rule has voided, is
  * dropped and answered as a miss. */
-struct cache *cache_create(const struct config *cfg, struct policy *policy);
+struct cache *cache_create(const struct config *cfg, struct policy *policy,
+                           struct cache_store *store);
 
 /* After a reload: takes cache.ttl from cfg and policy as the rules from now
  * on (borrowed; the previous one may be destroyed once this returns).
@@ -62,7 +80,7 @@ void cache_reload(struct cache *c, const struct config *cfg, struct policy *poli
 size_t cache_prefix_count(const struct cache *c);
 const char *cache_prefix(const struct cache *c, size_t i);
 
-/* Frees the cache and its tier; *c is set to NULL. */
+/* Frees the cache (not its store); *c is set to NULL. */
 void cache_destroy(struct cache **c);
 
 /* Turns serving and filling on or off (off while invalidations could be
@@ -120,10 +138,15 @@ struct cache_figures {
     size_t entries, keys, bytes, max_bytes;
 };
 
-void cache_figures(const struct cache *c, struct cache_figures *out);
+/* The tier's figures and c's own counters. */
+void cache_figures(struct cache *c, struct cache_figures *out);
 
-/* Writes the statistics as "name:value" lines into buf (at most len bytes,
+/* Adds another worker's own counters to out (the tier's are counted once,
+ * by cache_figures). */
+void cache_figures_add(const struct cache *c, struct cache_figures *out);
+
+/* Writes the figures as "name:value" lines into buf (at most len bytes,
  * NUL-terminated). Returns the length written. */
-size_t cache_stats(const struct cache *c, char *buf, size_t len);
+size_t cache_stats(const struct cache_figures *f, char *buf, size_t len);
 
 #endif

@@ -110,12 +110,12 @@ static void fill_answer(struct cache_fill *f, const char *data, size_t len, uint
  * too; false when CACHE_DBS_MAX databases are held already. */
 static bool fill_db(struct cache *c, int db)
 {
-    for (size_t i = 0; i < c->ndbs; i++)
-        if (c->dbs[i] == db)
+    for (size_t i = 0; i < c->store->ndbs; i++)
+        if (c->store->dbs[i] == db)
             return true;
-    if (c->ndbs == CACHE_DBS_MAX)
+    if (c->store->ndbs == CACHE_DBS_MAX)
         return false;
-    c->dbs[c->ndbs++] = db;
+    c->store->dbs[c->store->ndbs++] = db;
     return true;
 }
 
@@ -171,8 +171,11 @@ void cache_fill_reply(struct cache_fill *f, const char *data, size_t len, uint64
 {
     /* An error (the connection lost, a timeout) is the read's own: the
      * joined go on their own connections. */
+    struct cache_store *store = f->cache->store;
+    cache_store_lock(store);
     bool fresh = len > 0 && data[0] != '-' &&
                  !tier_changed_since(f->cache->tier, f->db, f->bytes, f->klen, f->since_seq);
+    cache_store_unlock(store);
     fill_unlead(f);
     if (f->reply == NULL && len > 0 && data[0] != '-' && (f->reply = malloc(len)) != NULL) {
         memcpy(f->reply, data, len);
@@ -197,6 +200,7 @@ void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, 
                        uint64_t now_ms)
 {
     int64_t pttl = pttl_value(data, len);
+    cache_store_lock(c->store);
     const struct policy_cached *rule = policy_cache_rule_at(c->policy, f->head.rule);
     const char *key = f->bytes;
     bool keep = f->reply != NULL && pttl != -3 && c->active && pttl != 0 && rule != NULL &&
@@ -213,7 +217,8 @@ void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, 
         tier_put(c->tier, f->db, key, f->klen, key + f->klen, f->vlen, c->pack.data, elen,
                  now_ms + ttl, f->since_seq, now_ms);
     }
-    cache_fill_destroy(&f);
+    cache_store_unlock(c->store);
+    cache_fill_destroy(&f); /* after: answering the joined may take the lock */
 }
 
 void cache_fill_destroy(struct cache_fill **fp)

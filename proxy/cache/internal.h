@@ -4,6 +4,7 @@
 #ifndef NEARCACHE_CACHE_INTERNAL_H
 #define NEARCACHE_CACHE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,11 +16,20 @@
 #define CACHE_DBS_MAX        64  /* databases the tier holds entries of */
 #define CACHE_FLIGHT_BUCKETS 256 /* the table of reads in flight that others may join */
 
-struct cache {
-    struct tier *tier; /* NULL when cache.enabled is off */
-    struct policy *policy;
+/* What the caches of every worker share (cache.h). */
+struct cache_store {
+    struct tier *tier;      /* NULL when cache.enabled is off */
     int dbs[CACHE_DBS_MAX]; /* the databases filled so far: a key is dropped in each */
     size_t ndbs;
+    bool locking; /* more than one worker: lock is taken */
+    pthread_mutex_t lock;
+};
+
+/* One worker's: its reads in flight, counters and buffers. */
+struct cache {
+    struct cache_store *store;
+    struct tier *tier; /* the store's */
+    struct policy *policy;
     uint64_t ttl_ms;
     bool active;
     uint64_t bypassed; /* reads not served because the tier was inactive */
@@ -36,6 +46,19 @@ struct cache {
     uint64_t joined;                                  /* reads that joined one in flight */
     uint64_t dropped[CACHE_DROP_CAUSES];              /* entries, by why */
 };
+
+/* The store's lock, when workers share it (cache_lock without the check). */
+static inline void cache_store_lock(struct cache_store *s)
+{
+    if (s->locking)
+        pthread_mutex_lock(&s->lock);
+}
+
+static inline void cache_store_unlock(struct cache_store *s)
+{
+    if (s->locking)
+        pthread_mutex_unlock(&s->lock);
+}
 
 /* Whether tracking covers key: any key in default mode, else keys under a
  * prefix. */

@@ -22,9 +22,9 @@ struct obuf_chunk {
     char data[];
 };
 
-/* Ordinary chunks are recycled: the event loop is single-threaded. */
-static struct obuf_chunk *chunk_free_list;
-static size_t chunk_free_count;
+/* Ordinary chunks are recycled, per thread: each worker is one event loop. */
+static _Thread_local struct obuf_chunk *chunk_free_list;
+static _Thread_local size_t chunk_free_count;
 
 int buf_grow(char **data, size_t *cap, size_t need, size_t min)
 {
@@ -215,4 +215,14 @@ int obuf_peek(const struct obuf *b, struct iovec *iov, int max, size_t limit)
 void obuf_consume(struct obuf *b, size_t n)
 {
     consume(b, n);
+}
+
+void obuf_free_kept(void)
+{
+    while (chunk_free_list != NULL) {
+        struct obuf_chunk *c = chunk_free_list;
+        chunk_free_list = c->next;
+        free(c);
+    }
+    chunk_free_count = 0;
 }

@@ -60,6 +60,9 @@ struct obuf {
 /* Frees every queued chunk. */
 void obuf_deinit(struct obuf *b);
 
+/* Frees the chunks this thread keeps for reuse (a worker thread ending). */
+void obuf_free_kept(void);
+
 /* Queues a copy of len bytes. Returns 0, or -1 when out of memory. */
 int obuf_append(struct obuf *b, const void *data, size_t len);
 

@@ -115,7 +115,7 @@ bool log_limit_pass(struct log_limit *lim, log_level_e level);
  * messages that a client or a flapping upstream can trigger at will. */
 #define log_limited(lvl, event, ...)                                                               \
     do {                                                                                           \
-        static struct log_limit lim_;                                                              \
+        static _Thread_local struct log_limit lim_;                                                \
         if ((lvl) <= log_level && log_limit_pass(&lim_, (lvl)))                                    \
             log_write((lvl), (event), __VA_ARGS__);                                                \
     } while (0)

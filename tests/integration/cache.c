@@ -218,7 +218,7 @@ static void wait_tracking(int fd, const char *state)
 static void kill_subscriber(int fd)
 {
     long long losses = proxy_stat(fd, "tracking_losses");
-    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
+    redis_kill_subscribers(&fx_redis);
     for (int i = 0; proxy_stat(fd, "tracking_losses") == losses; i++) {
         cr_assert(i < 400, "the loss was never seen");
         harness_sleep_ms(25);
@@ -260,7 +260,7 @@ Test(cache, subscriber_killed_then_back_keeps_the_tier_coherent)
     redis_call_expect(&fx_redis, "SET k before", "+OK\r\n");
     sock_read_until(c, "GET k", "$6\r\nbefore\r\n");
     cache_key(c, "$6\r\nbefore\r\n");
-    redis_call_expect(&fx_redis, "CLIENT KILL TYPE pubsub", ":1\r\n");
+    redis_kill_subscribers(&fx_redis);
     /* Written while the subscriber may be down: never served stale after. */
     redis_call_expect(&fx_redis, "SET k after", "+OK\r\n");
     sock_read_until(c, "GET k", "$5\r\nafter\r\n");
@@ -560,9 +560,11 @@ Test(cache, simultaneous_misses_of_a_key_cost_redis_one_read)
         bytes_free(&in);
         close(fds[i]);
     }
-    cr_assert_eq(gets_run() - before, 1, "%lld GETs reached Redis", gets_run() - before);
+    /* one read per worker: reads in flight are joined within a worker */
+    long long reads = gets_run() - before;
+    cr_assert(reads >= 1 && reads <= proxy_workers(), "%lld GETs reached Redis", reads);
     int c = sock_connect_or_fail(fx_proxy.port);
-    cr_assert_eq(proxy_stat(c, "fills_joined"), CLIENTS - 1);
+    cr_assert_eq(proxy_stat(c, "fills_joined"), CLIENTS - reads);
     close(c);
     bytes_free(&req);
     proxy_finish(&fx_proxy);

@@ -45,12 +45,20 @@ static bool accepts(int port)
     return fd >= 0;
 }
 
+int proxy_workers(void)
+{
+    const char *v = getenv("NC_IT_WORKERS");
+    int n = v != NULL ? atoi(v) : 1;
+    return n > 0 ? n : 1;
+}
+
 /* Starts the proxy in front of upstream_port, or over TLS in front of
  * tls_port when it is not 0. */
 static bool proxy_launch(struct proxy *p, int upstream_port, int tls_port, const char *config,
                          const char *const *sets)
 {
-    char listen[32], upstream[32], ca[320], ca_file[352];
+    char listen[32], upstream[32], ca[320], ca_file[352], nworkers[32];
+    const char *workers = getenv("NC_IT_WORKERS");
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
     snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", tls_port != 0 ? tls_port : upstream_port);
     /* no admin endpoint unless a test sets one: proxies run side by side */
@@ -64,6 +72,11 @@ static bool proxy_launch(struct proxy *p, int upstream_port, int tls_port, const
         argv[argc++] = "upstream.tls=on";
         argv[argc++] = "--set";
         argv[argc++] = ca_file;
+    }
+    if (workers != NULL && *workers != '\0') {
+        snprintf(nworkers, sizeof(nworkers), "workers=%s", workers);
+        argv[argc++] = "--set";
+        argv[argc++] = nworkers;
     }
     if (config != NULL) {
         argv[argc++] = "--config";

@@ -6,6 +6,7 @@
  * (validates the harness and the scenarios): proxy_start only points at Redis.
  * With NC_IT_TLS=1 (tls.h), a proxy started in front of the test's Redis talks
  * TLS to its TLS port (upstream.tls=on, upstream.tls_ca_file=the test CA).
+ * With NC_IT_WORKERS=N, it runs N workers (--set workers=N).
  * Every function but proxy_try_start fails the current criterion test
  * (cr_assert) when something does not happen within HARNESS_TIMEOUT_MS.
  */
@@ -33,6 +34,10 @@ bool harness_direct(void);
  * PORT accepts connections. Its stderr goes to a log printed when the test
  * fails. */
 void proxy_start(struct proxy *p, int upstream_port, const char *const *sets);
+
+/* The workers each proxy runs: NC_IT_WORKERS, or 1. Each has its own
+ * invalidation subscriber. */
+int proxy_workers(void);
 /* proxy_start with --config FILE too (settings in sets still override it). */
 void proxy_start_config(struct proxy *p, int upstream_port, const char *config,
                         const char *const *sets);

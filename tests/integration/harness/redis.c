@@ -2,6 +2,8 @@
  * for the contracts. */
 #include "harness/redis.h"
 
+#include "harness/proxy.h"
+
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -16,6 +18,7 @@
 #include "harness/clock.h"
 #include "harness/logs.h"
 #include "harness/proc.h"
+#include "harness/proxy.h"
 #include "harness/sock.h"
 #include "harness/tls.h"
 
@@ -170,6 +173,13 @@ void redis_call_expect(const struct redis *r, const char *line, const char *want
     struct bytes got = redis_call(r, line);
     cr_assert(bytes_equal_str(&got, want), "direct %s: got %s", line, bytes_show(&got));
     bytes_free(&got);
+}
+
+void redis_kill_subscribers(const struct redis *r)
+{
+    char want[32];
+    snprintf(want, sizeof(want), ":%d\r\n", proxy_workers());
+    redis_call_expect(r, "CLIENT KILL TYPE pubsub", want);
 }
 
 void redis_require_password(struct redis *r, const char *password)

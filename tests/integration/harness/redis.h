@@ -49,6 +49,10 @@ void redis_require_password(struct redis *r, const char *password);
 /* Sends one request on a fresh direct connection (authenticated first when
  * a password is required) and returns its whole reply (caller frees). */
 struct bytes redis_call(const struct redis *r, const char *line);
+/* Kills the proxy's invalidation subscribers (CLIENT KILL TYPE pubsub):
+ * fails unless there were proxy_workers() of them. */
+void redis_kill_subscribers(const struct redis *r);
+
 /* redis_call that fails the test unless the reply is exactly want. */
 void redis_call_expect(const struct redis *r, const char *line, const char *want);
 /* Polls INFO until `field:value` (e.g. "blocked_clients:3") appears. */

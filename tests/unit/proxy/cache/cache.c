@@ -17,6 +17,7 @@
 static struct config cfg;
 static struct command_table *keys;
 static struct policy *policy;
+static struct cache_store *store;
 static struct cache *cache;
 
 static void setup(void)
@@ -27,7 +28,9 @@ static void setup(void)
     char err[256];
     policy = policy_create();
     cr_assert(policy != NULL && policy_build(policy, NULL, err, sizeof(err)) == 0);
-    cache = cache_create(&cfg, policy);
+    store = cache_store_create(&cfg, false);
+    cr_assert_not_null(store);
+    cache = cache_create(&cfg, policy, store);
     cr_assert_not_null(cache);
     cache_set_active(cache, true);
 }
@@ -35,6 +38,7 @@ static void setup(void)
 static void teardown(void)
 {
     cache_destroy(&cache);
+    cache_store_destroy(&store);
     policy_destroy(&policy);
     command_table_destroy(&keys);
     config_deinit(&cfg);
@@ -42,6 +46,13 @@ static void teardown(void)
 }
 
 TestSuite(cache, .init = setup, .fini = teardown);
+
+static size_t stats_of(char *buf, size_t len)
+{
+    struct cache_figures f;
+    cache_figures(cache, &f);
+    return cache_stats(&f, buf, len);
+}
 
 /* The lane of the configured database in RESP2. */
 static const struct lane DB0 = {0, 2};
@@ -202,12 +213,12 @@ Test(cache, stats_lines)
     read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0);
     read_through("GET k", "$1\r\nv\r\n", ":-1\r\n", 0);
     char buf[1024];
-    size_t n = cache_stats(cache, buf, sizeof(buf));
+    size_t n = stats_of(buf, sizeof(buf));
     cr_assert_eq(n, strlen(buf));
     cr_assert_not_null(strstr(buf, "\r\nhits:1\r\n"), "%s", buf);
     cr_assert_not_null(strstr(buf, "\r\nmisses:1\r\n"), "%s", buf);
     cr_assert_not_null(strstr(buf, "\r\nentries:1\r\n"), "%s", buf);
-    cr_assert_eq(cache_stats(cache, buf, 10), 9, "truncated to the buffer");
+    cr_assert_eq(stats_of(buf, 10), 9, "truncated to the buffer");
 }
 
 Test(cache, mget_is_split_between_the_tier_and_redis)
@@ -291,7 +302,7 @@ static void read_unfilled(const char *line)
 static size_t stat_of(const char *name)
 {
     char buf[2048], want[64];
-    cache_stats(cache, buf, sizeof(buf));
+    stats_of(buf, sizeof(buf));
     snprintf(want, sizeof(want), "\n%s:", name);
     const char *p = strstr(buf, want);
     cr_assert_not_null(p, "%s", name);
