@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds and runs every test: unit and integration tests in an optimized build
-# and again under AddressSanitizer/UndefinedBehaviorSanitizer, after short
+# and again under AddressSanitizer/UndefinedBehaviorSanitizer, then a stress of
+# two workers sharing the tier under ThreadSanitizer, after short
 # libFuzzer runs of the RESP scanner (FUZZ_SECONDS, default 30) and of the
 # config file and --set/environment loaders (FUZZ_CONFIG_SECONDS each,
 # default 15), and the pre-commit hooks on every file.
@@ -14,6 +15,9 @@ cmake --build build -j"$jobs"
 cmake -S . -B build-asan -DNEARCACHE_WERROR=ON -DNEARCACHE_SANITIZE=ON \
     -DCMAKE_BUILD_TYPE=Debug >/dev/null
 cmake --build build-asan -j"$jobs"
+cmake -S . -B build-tsan -DNEARCACHE_WERROR=ON -DNEARCACHE_TSAN=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build-tsan --target nearcache -j"$jobs"
 CC=clang cmake -S . -B build-fuzz -DNEARCACHE_FUZZ=ON >/dev/null
 cmake --build build-fuzz --target fuzz_resp fuzz_config fuzz_settings -j"$jobs"
 
@@ -36,3 +40,6 @@ fuzz fuzz_settings corpus_settings "${FUZZ_CONFIG_SECONDS:-15}"
 
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build-asan --output-on-failure
 ctest --test-dir build --output-on-failure
+# Two workers reading, filling and invalidating the one tier under
+# ThreadSanitizer (STRESS_SECONDS, default 20).
+tests/workers/stress_test.py build-tsan/nearcache "${STRESS_SECONDS:-20}"
