@@ -407,6 +407,15 @@ static int build_sets(struct policy *p)
     return 0;
 }
 
+/* policy_empty, worked out. */
+static bool policy_has_nothing(const struct policy *p)
+{
+    const struct policy_defaults *d = &p->defaults;
+
+    return p->nvalidate == 0 && p->ncache == 0 && p->ninval == 0 && p->nmods == 0 &&
+           d->action == POLICY_ALLOW && d->max_key_length == 0 && d->max_value_size == 0;
+}
+
 int policy_build(struct policy *p, const struct policy *prev, char *err, size_t errlen)
 {
     if (p->built || p == prev) {
@@ -425,6 +434,7 @@ int policy_build(struct policy *p, const struct policy *prev, char *err, size_t 
         p->validates = p->validates || p->mods[i].mod->validate != NULL;
     for (size_t i = 0; i < p->ncache; i++)
         p->counts_writes = p->counts_writes || p->cache[i]->cfg.ttl_max_ms != 0;
+    p->empty = policy_has_nothing(p);
     p->built = true;
     return 0;
 oom:
@@ -434,10 +444,7 @@ oom:
 
 bool policy_empty(const struct policy *p)
 {
-    const struct policy_defaults *d = &p->defaults;
-
-    return p->nvalidate == 0 && p->ncache == 0 && p->ninval == 0 && p->nmods == 0 &&
-           d->action == POLICY_ALLOW && d->max_key_length == 0 && d->max_value_size == 0;
+    return p->built ? p->empty : policy_has_nothing(p); /* asked on every request */
 }
 
 /* ---- cache rules ----------------------------------------------------------- */

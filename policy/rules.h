@@ -138,6 +138,7 @@ struct policy {
     struct source *sources;
     size_t nsources;
     uint32_t *gens;     /* the generation table (invalidate.c) */
+    bool empty;         /* policy_empty */
     bool validates;     /* rules, defaults or a module hook to check requests with */
     bool counts_writes; /* an adaptive cache rule */
     /* built over the policy a reload replaces, until policy_take_over */

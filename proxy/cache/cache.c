@@ -71,12 +71,12 @@ void cache_store_destroy(struct cache_store **sp)
 
 void cache_lock(struct cache *c)
 {
-    cache_store_lock(c->store);
+    cache_hold(c);
 }
 
 void cache_unlock(struct cache *c)
 {
-    cache_store_unlock(c->store);
+    cache_release(c);
 }
 
 struct cache *cache_create(const struct config *cfg, struct policy *policy,
@@ -87,6 +87,7 @@ struct cache *cache_create(const struct config *cfg, struct policy *policy,
         return NULL;
     c->store = store;
     c->tier = store->tier;
+    c->locking = store->locking;
     c->policy = policy;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
     if (config_list_split(cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL, &c->prefixes,
@@ -128,9 +129,9 @@ void cache_set_active(struct cache *c, bool active)
 
 void cache_flush(struct cache *c)
 {
-    cache_store_lock(c->store);
+    cache_hold(c);
     flush_locked(c);
-    cache_store_unlock(c->store);
+    cache_release(c);
 }
 
 void cache_reload(struct cache *c, const struct config *cfg, struct policy *policy)
@@ -151,10 +152,10 @@ static void drop_key(struct cache *c, const char *key, size_t len, cache_drop_e 
 
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms)
 {
-    cache_store_lock(c->store);
+    cache_hold(c);
     drop_key(c, key, len, CACHE_DROP_TRACKING);
     policy_on_write(c->policy, key, len, NULL, now_ms);
-    cache_store_unlock(c->store);
+    cache_release(c);
 }
 
 /* An empty list of keys, or NULL when out of memory. */
@@ -307,6 +308,22 @@ static void plan_read(struct cache *c, const struct lane *lane, struct request *
         cache_fill_lead(c, plan->fill);
 }
 
+/* A hit in the tier lives only as long as the lock: copied out (an MGET's
+ * is in scratch already), then the lock is let go. */
+static void plan_unlock(struct cache *c, struct cache_plan *plan)
+{
+    if (plan->hit && plan->view.reply != c->scratch) {
+        c->scratch_len = 0;
+        if (buf_grow(&c->scratch, &c->scratch_cap, plan->view.len, 256) == 0) {
+            memcpy(c->scratch, plan->view.reply, plan->view.len);
+            plan->view.reply = c->scratch;
+        } else {
+            plan->hit = false; /* out of memory: forwarded */
+        }
+    }
+    pthread_mutex_unlock(&c->store->lock);
+}
+
 /* cache_plan with the lock held. */
 static void plan_locked(struct cache *c, struct request *r, const struct lane *serve,
                         uint64_t now_ms, struct cache_plan *plan)
@@ -334,24 +351,10 @@ void cache_plan(struct cache *c, struct request *r, const struct lane *serve, ui
     memset(plan, 0, sizeof(*plan));
     if (r->cmd == NULL)
         return;
-    if (!c->store->locking) {
-        plan_locked(c, r, serve, now_ms, plan);
-        return;
-    }
-    pthread_mutex_lock(&c->store->lock);
+    cache_hold(c);
     plan_locked(c, r, serve, now_ms, plan);
-    /* a hit in the tier lives only as long as the lock: copied out (an
-     * MGET's is in scratch already) */
-    if (plan->hit && plan->view.reply != c->scratch) {
-        c->scratch_len = 0;
-        if (buf_grow(&c->scratch, &c->scratch_cap, plan->view.len, 256) == 0) {
-            memcpy(c->scratch, plan->view.reply, plan->view.len);
-            plan->view.reply = c->scratch;
-        } else {
-            plan->hit = false; /* out of memory: forwarded */
-        }
-    }
-    pthread_mutex_unlock(&c->store->lock);
+    if (c->locking)
+        plan_unlock(c, plan);
 }
 
 void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)
@@ -366,8 +369,10 @@ void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)
 void cache_writes_done(struct cache *c, struct cache_keys **kp)
 {
     struct cache_keys *k = *kp;
+    if (k == NULL)
+        return;
     *kp = NULL;
-    cache_store_lock(c->store);
+    cache_hold(c);
     while (k != NULL) {
         struct cache_keys *next = k->next;
         for (size_t off = 0; off < k->len;) {
@@ -385,7 +390,7 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
         wkeys_destroy(k);
         k = next;
     }
-    cache_store_unlock(c->store);
+    cache_release(c);
 }
 
 void cache_tick(struct cache *c, uint64_t now_ms)
@@ -393,10 +398,10 @@ void cache_tick(struct cache *c, uint64_t now_ms)
     char why[CACHE_WHY_MAX];
     if (c->tier == NULL)
         return;
-    cache_store_lock(c->store);
+    cache_hold(c);
     tier_expire_some(c->tier, now_ms, CACHE_EXPIRE_BUDGET);
     int bad = log_checks ? tier_check(c->tier, why, sizeof(why)) : 0;
-    cache_store_unlock(c->store);
+    cache_release(c);
     if (bad < 0) {
         log_crit("tier_check_failed", "local tier: {reason=%s}", why);
         abort();
@@ -406,9 +411,9 @@ void cache_tick(struct cache *c, uint64_t now_ms)
 void cache_figures(struct cache *c, struct cache_figures *out)
 {
     struct tier_stats none = {0};
-    cache_store_lock(c->store);
+    cache_hold(c);
     const struct tier_stats s = c->tier != NULL ? *tier_stats(c->tier) : none;
-    cache_store_unlock(c->store);
+    cache_release(c);
     *out = (struct cache_figures){
         .enabled = c->tier != NULL,
         .active = true,

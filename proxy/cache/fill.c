@@ -171,11 +171,10 @@ void cache_fill_reply(struct cache_fill *f, const char *data, size_t len, uint64
 {
     /* An error (the connection lost, a timeout) is the read's own: the
      * joined go on their own connections. */
-    struct cache_store *store = f->cache->store;
-    cache_store_lock(store);
+    cache_hold(f->cache);
     bool fresh = len > 0 && data[0] != '-' &&
                  !tier_changed_since(f->cache->tier, f->db, f->bytes, f->klen, f->since_seq);
-    cache_store_unlock(store);
+    cache_release(f->cache);
     fill_unlead(f);
     if (f->reply == NULL && len > 0 && data[0] != '-' && (f->reply = malloc(len)) != NULL) {
         memcpy(f->reply, data, len);
@@ -200,7 +199,7 @@ void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, 
                        uint64_t now_ms)
 {
     int64_t pttl = pttl_value(data, len);
-    cache_store_lock(c->store);
+    cache_hold(c);
     const struct policy_cached *rule = policy_cache_rule_at(c->policy, f->head.rule);
     const char *key = f->bytes;
     bool keep = f->reply != NULL && pttl != -3 && c->active && pttl != 0 && rule != NULL &&
@@ -217,7 +216,7 @@ void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, 
         tier_put(c->tier, f->db, key, f->klen, key + f->klen, f->vlen, c->pack.data, elen,
                  now_ms + ttl, f->since_seq, now_ms);
     }
-    cache_store_unlock(c->store);
+    cache_release(c);
     cache_fill_destroy(&f); /* after: answering the joined may take the lock */
 }
 

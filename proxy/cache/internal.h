@@ -29,6 +29,7 @@ struct cache_store {
 struct cache {
     struct cache_store *store;
     struct tier *tier; /* the store's */
+    bool locking;      /* the store's */
     struct policy *policy;
     uint64_t ttl_ms;
     bool active;
@@ -47,17 +48,17 @@ struct cache {
     uint64_t dropped[CACHE_DROP_CAUSES];              /* entries, by why */
 };
 
-/* The store's lock, when workers share it (cache_lock without the check). */
-static inline void cache_store_lock(struct cache_store *s)
+/* Holds the store's lock when workers share it (cache_lock, inline). */
+static inline void cache_hold(struct cache *c)
 {
-    if (s->locking)
-        pthread_mutex_lock(&s->lock);
+    if (c->locking)
+        pthread_mutex_lock(&c->store->lock);
 }
 
-static inline void cache_store_unlock(struct cache_store *s)
+static inline void cache_release(struct cache *c)
 {
-    if (s->locking)
-        pthread_mutex_unlock(&s->lock);
+    if (c->locking)
+        pthread_mutex_unlock(&c->store->lock);
 }
 
 /* Whether tracking covers key: any key in default mode, else keys under a
