@@ -46,3 +46,6 @@ wait_tier() {
     echo "tier on port $1 not active" >&2
     exit 1
 }
+
+# CPU ticks (user + system, of every thread) of process $1 so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

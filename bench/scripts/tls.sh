@@ -74,9 +74,6 @@ start_nearcache nearcache-tls-upstream 0 1
 start_nearcache nearcache-tls-both 1 1
 names="redis redis-tls twemproxy nearcache nearcache-tls-clients nearcache-tls-upstream nearcache-tls-both"
 
-# CPU ticks (user + system) of a process so far.
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-
 redis-benchmark -p "$redis_port" -q -t set -r 1000 -n 20000 -d 32 >/dev/null # the hot keys
 hz=$(getconf CLK_TCK)
 results="$dir/results"
