@@ -65,7 +65,7 @@ struct option {
  * (config_keep_fixed), 0 for those a reload applies. */
 static const struct option OPTIONS[] = {
     {"listen", OPT_ADDRESS, OFF(listen), 0, 0, "127.0.0.1:6380", FIXED},
-    {"workers", OPT_INT, OFF(workers), 0, 64, "1", FIXED},
+    {"workers", OPT_INT, OFF(workers), 0, 64, "0", FIXED},
     {"log_level", OPT_LOG_LEVEL, OFF(log_level), 0, 0, "notice", 0},
     {"log_format", OPT_LOG_FMT, OFF(log_format), 0, 0, "text", 0},
     {"upstream.address", OPT_ADDRESS, OFF(upstream), 0, 0, "127.0.0.1:6379", FIXED},

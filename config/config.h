@@ -26,7 +26,7 @@ struct config {
     char *upstream_username;        /* upstream.username: ACL user for AUTH, or NULL */
     char *upstream_password;        /* upstream.password: AUTH password, or NULL */
     int upstream_database;          /* upstream.database: SELECTed on every connection */
-    int workers;                    /* event loops, each on a thread; 0: one per CPU */
+    int workers;                    /* event loops, each on a thread; 0: one per CPU (server.c) */
     int pool_size;                  /* upstream.pool_size: shared connections (per worker) */
     int idle_dedicated;             /* upstream.idle_dedicated: spare dedicated conns kept */
     int connect_timeout_ms;         /* upstream.connect_timeout */

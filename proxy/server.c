@@ -2,6 +2,7 @@
 #include "proxy/server.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,13 +240,42 @@ static int server_setup_shared(struct server *srv, reload_load_fn load, void *lo
     return 0;
 }
 
-/* The number of workers: workers, or 0 for one per CPU the process may use. */
+/* The CPU time the process's cgroup may use, in CPUs rounded up (a
+ * Kubernetes CPU limit): cgroup v2's cpu.max, else v1's CFS quota; 0 when
+ * there is no limit or none can be read. */
+static int server_cpu_quota(void)
+{
+    long long quota = -1, period = 0;
+    char max[32] = "";
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "r");
+    if (f != NULL) {
+        if (fscanf(f, "%31s %lld", max, &period) == 2 && strcmp(max, "max") != 0)
+            quota = atoll(max);
+        fclose(f);
+    } else if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_quota_us", "r")) != NULL) {
+        if (fscanf(f, "%lld", &quota) != 1)
+            quota = -1;
+        fclose(f);
+        if ((f = fopen("/sys/fs/cgroup/cpu/cpu.cfs_period_us", "r")) != NULL) {
+            if (fscanf(f, "%lld", &period) != 1)
+                period = 0;
+            fclose(f);
+        }
+    }
+    return quota > 0 && period > 0 ? (int)((quota + period - 1) / period) : 0;
+}
+
+/* The number of workers: workers, or for 0 one per CPU the process may run
+ * on (its affinity), at most its cgroup's CPU limit. */
 static int server_worker_count(const struct config *cfg)
 {
     cpu_set_t set;
     int n = cfg->workers;
-    if (n == 0)
+    if (n == 0) {
+        int quota = server_cpu_quota();
         n = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : 1;
+        n = quota > 0 && quota < n ? quota : n;
+    }
     return n < 1 ? 1 : n > CREW_MAX ? CREW_MAX : n;
 }
 

@@ -58,7 +58,6 @@ static bool proxy_launch(struct proxy *p, int upstream_port, int tls_port, const
                          const char *const *sets)
 {
     char listen[32], upstream[32], ca[320], ca_file[352], nworkers[32];
-    const char *workers = getenv("NC_IT_WORKERS");
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", p->port);
     snprintf(upstream, sizeof(upstream), "127.0.0.1:%d", tls_port != 0 ? tls_port : upstream_port);
     /* no admin endpoint unless a test sets one: proxies run side by side */
@@ -73,11 +72,9 @@ static bool proxy_launch(struct proxy *p, int upstream_port, int tls_port, const
         argv[argc++] = "--set";
         argv[argc++] = ca_file;
     }
-    if (workers != NULL && *workers != '\0') {
-        snprintf(nworkers, sizeof(nworkers), "workers=%s", workers);
-        argv[argc++] = "--set";
-        argv[argc++] = nworkers;
-    }
+    snprintf(nworkers, sizeof(nworkers), "workers=%d", proxy_workers());
+    argv[argc++] = "--set";
+    argv[argc++] = nworkers;
     if (config != NULL) {
         argv[argc++] = "--config";
         argv[argc++] = config;

@@ -6,7 +6,7 @@
  * (validates the harness and the scenarios): proxy_start only points at Redis.
  * With NC_IT_TLS=1 (tls.h), a proxy started in front of the test's Redis talks
  * TLS to its TLS port (upstream.tls=on, upstream.tls_ca_file=the test CA).
- * With NC_IT_WORKERS=N, it runs N workers (--set workers=N).
+ * It runs one worker, or N with NC_IT_WORKERS=N (--set workers=N).
  * Every function but proxy_try_start fails the current criterion test
  * (cr_assert) when something does not happen within HARNESS_TIMEOUT_MS.
  */
