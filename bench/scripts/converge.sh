@@ -20,7 +20,7 @@ start_redis
 proxy_ports=()
 for name in a b; do
     port=$(free_port)
-    "$build/nearcache" --set admin.listen=none --listen "127.0.0.1:$port" --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache-$name.log" &
+    "$build/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$port" --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache-$name.log" &
     pids+=($!)
     wait_port "$port"
     wait_tier "$port"

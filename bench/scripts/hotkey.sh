@@ -26,7 +26,7 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 start_redis
 
 nc_port=$(free_port)
-"$build/nearcache" --set admin.listen=none --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache.log" &
+"$build/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache.log" &
 nc_pid=$!
 pids+=("$nc_pid")
 wait_port "$nc_port"

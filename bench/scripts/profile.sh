@@ -27,7 +27,7 @@ start_redis
 start_profiled() {
     port=$(free_port)
     valgrind --tool=callgrind --compress-strings=no --callgrind-out-file="$dir/cg.$1.%p" \
-        "$build/nearcache" --set admin.listen=none --listen "127.0.0.1:$port" --upstream "127.0.0.1:$redis_port" \
+        "$build/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$port" --upstream "127.0.0.1:$redis_port" \
         "${@:2}" 2>"$dir/$1.log" &
     pid=$!
     pids+=("$pid")

@@ -27,7 +27,7 @@ EOF
 
 start_redis
 port=$(free_port)
-build/nearcache --config "$dir/nearcache.yaml" --set admin.listen=none --listen "127.0.0.1:$port" \
+build/nearcache --config "$dir/nearcache.yaml" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$port" \
     --upstream "127.0.0.1:$redis_port" 2>"$dir/nearcache.log" &
 proxy_pid=$!
 pids+=("$proxy_pid")

@@ -64,7 +64,7 @@ policy:
     - {name: miss, keys: "$2", cache: false}
 YML
     nc_ports[$1]=$(free_port)
-    "$build/nearcache" -c "$dir/nc$1.yaml" --set admin.listen=none --listen "127.0.0.1:${nc_ports[$1]}" \
+    "$build/nearcache" -c "$dir/nc$1.yaml" --set admin.listen=none --set workers=1 --listen "127.0.0.1:${nc_ports[$1]}" \
         --upstream "127.0.0.1:$relay_port" 2>>"$dir/nearcache$1.log" &
     pids+=($!)
     rt_pid "$!"

@@ -53,7 +53,7 @@ pids+=($!)
 wait_port "$twem_port"
 
 nc_port=$(free_port)
-"$build/nearcache" --set admin.listen=none --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" \
+"$build/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" \
     --set cache.max_memory=256mb 2>"$dir/nearcache.log" &
 pids+=($!)
 wait_port "$nc_port"

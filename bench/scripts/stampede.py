@@ -73,7 +73,7 @@ def measure(binary, redis_port, clients, rounds, workdir):
     log = open(os.path.join(workdir, f"nearcache-{port}.log"), "w")
     proc = subprocess.Popen([binary, "--listen", f"127.0.0.1:{port}",
                              "--upstream", f"127.0.0.1:{redis_port}",
-                             "--set", "admin.listen=none"], stderr=log)
+                             "--set", "admin.listen=none", "--set", "workers=1"], stderr=log)
     try:
         admin = connect(port)
         while stat(admin, "cache_active") != 1:

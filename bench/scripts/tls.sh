@@ -61,7 +61,7 @@ start_nearcache() {
         args+=(--set upstream.tls=on --set "upstream.tls_ca_file=$dir/ca.pem")
     [ "$2" = 1 ] && args+=(--set "tls.listen=127.0.0.1:$tls_port" --set "tls.cert_file=$dir/tls.pem"
         --set "tls.key_file=$dir/tls.key")
-    "$build/nearcache" --set admin.listen=none --listen "127.0.0.1:$port" --upstream "$up" \
+    "$build/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$port" --upstream "$up" \
         --set cache.max_memory=256mb "${args[@]}" 2>"$dir/$1.log" &
     pids+=($!)
     wait_port "$port"
