@@ -385,6 +385,7 @@ size_t policy_check(struct policy *p, struct request *r, char *reply)
         ck.nkeys = (size_t)n;
     }
     bool rejected;
+    policy_hold(p); /* the scratch, the modules' state */
     if (r->keys->lost || koffs_reserve(p, ck.nkeys) < 0)
         rejected = reject(&v, p, NULL, "out of memory");
     else if (n > 0)
@@ -393,11 +394,13 @@ size_t policy_check(struct policy *p, struct request *r, char *reply)
         rejected = check_keyless(&ck, &v);
     if (!rejected)
         rejected = check_modules(&ck, &v);
-    if (!rejected)
-        return 0;
-    size_t len = reply_format(reply, &v);
-    if (v.stats != NULL)
-        v.stats->rejections++;
-    policy_on_error(p, reply, len);
+    size_t len = 0;
+    if (rejected) {
+        len = reply_format(reply, &v);
+        if (v.stats != NULL)
+            v.stats->rejections++;
+        policy_on_error_held(p, reply, len);
+    }
+    policy_release(p);
     return len;
 }

@@ -227,7 +227,8 @@ struct stamping {
 static void stamp_put(struct stamping *s, uint32_t slot)
 {
     if (s->n < s->max)
-        s->out[s->n] = (struct policy_stamp){slot, s->p->gens[slot]};
+        s->out[s->n] =
+            (struct policy_stamp){slot, __atomic_load_n(&s->p->gens[slot], __ATOMIC_RELAXED)};
     s->n++;
 }
 
@@ -264,7 +265,7 @@ size_t policy_stamp(const struct policy *p, const char *key, size_t klen, struct
 bool policy_stamps_current(const struct policy *p, const struct policy_stamp *s, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        if (p->gens[s[i].slot & (GEN_SLOTS - 1)] != s[i].gen)
+        if (__atomic_load_n(&p->gens[s[i].slot & (GEN_SLOTS - 1)], __ATOMIC_RELAXED) != s[i].gen)
             return false;
     return true;
 }
@@ -289,7 +290,8 @@ static void drop_fire(struct policy *p, const struct drop *d, const char *key,
             exact = false;
         h = hash_field(h, key + c->off, c->len);
     }
-    p->gens[exact ? slot_of(h) : slot_of(d->ident)]++;
+    /* read without the lock by policy_stamps_current */
+    __atomic_fetch_add(&p->gens[exact ? slot_of(h) : slot_of(d->ident)], 1, __ATOMIC_RELAXED);
 }
 
 /* pattern_set_each callback over the when patterns: every rule fires. */
@@ -314,12 +316,13 @@ size_t policy_on_write(struct policy *p, const char *key, size_t klen, const cha
     struct firing f = {p, key, NULL, 0};
     struct crule *c;
 
-    if (!p->built)
+    if (!p->built || (p->ninval == 0 && !p->counts_writes && p->nmods == 0))
         return 0;
     if (command != NULL) {
         check_query_write(&q, command);
         f.q = &q;
     }
+    policy_hold(p);
     if (p->ninval > 0)
         pattern_set_each(p->wset, key, klen, fire_rule, &f);
     c = p->counts_writes ? pattern_set_first(p->cset, key, klen, NULL) : NULL;
@@ -328,6 +331,7 @@ size_t policy_on_write(struct policy *p, const char *key, size_t klen, const cha
     for (size_t i = 0; i < p->nmods; i++)
         if (p->mods[i].mod->on_write != NULL)
             p->mods[i].mod->on_write(p->mods[i].state, key, klen, command);
+    policy_release(p);
     return f.fired;
 }
 

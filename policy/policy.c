@@ -112,6 +112,7 @@ struct policy *policy_create(void)
 
     if (p == NULL)
         return NULL;
+    pthread_mutex_init(&p->lock, NULL);
     p->gens = invalidate_table_create();
     if (p->gens == NULL || (p->validate_default = registry_cell(p)) == NULL ||
         (stats = registry_cell(p)) == NULL) {
@@ -167,6 +168,7 @@ void policy_destroy(struct policy **pp)
     free(p->window_moves);
     free(p->gens);
     free(p->koffs);
+    pthread_mutex_destroy(&p->lock);
     free(p);
     *pp = NULL;
 }
@@ -473,15 +475,15 @@ void policy_note_read(struct policy *p, const struct policy_cached *rule, const 
 {
     struct crule *c = crule_of(p, rule);
 
-    if (hit)
-        c->pub.stats->hits++;
-    else
-        c->pub.stats->misses++;
-
+    policy_count(p, hit ? &c->pub.stats->hits : &c->pub.stats->misses);
+    if (c->admit == NULL && c->reads == NULL)
+        return;
+    policy_hold(p);
     if (c->admit != NULL)
         window_add(c->admit, key, klen, now_ms);
     if (c->reads != NULL)
         window_add(c->reads, key, klen, now_ms);
+    policy_release(p);
 }
 
 bool policy_admit(struct policy *p, const struct policy_cached *rule, const char *key, size_t klen,
@@ -491,19 +493,27 @@ bool policy_admit(struct policy *p, const struct policy_cached *rule, const char
 
     if (!c->cfg.cache)
         return false;
+    if (c->admit == NULL)
+        return true;
+    policy_hold(p);
+    double reads = window_estimate(c->admit, key, klen, now_ms);
+    policy_release(p);
     /* The estimate is a sum of whole counts and a fraction: allow for rounding. */
-    return c->admit == NULL ||
-           window_estimate(c->admit, key, klen, now_ms) + 1e-9 >= (double)c->cfg.admit_reads;
+    return reads + 1e-9 >= (double)c->cfg.admit_reads;
 }
 
 bool policy_should_cache(struct policy *p, const char *key, size_t klen, size_t reply_len)
 {
-    for (size_t i = 0; i < p->nmods; i++) {
+    bool keep = true;
+    if (p->nmods == 0)
+        return true;
+    policy_hold(p);
+    for (size_t i = 0; keep && i < p->nmods; i++) {
         const struct policy_module *m = p->mods[i].mod;
-        if (m->should_cache != NULL && !m->should_cache(p->mods[i].state, key, klen, reply_len))
-            return false;
+        keep = m->should_cache == NULL || m->should_cache(p->mods[i].state, key, klen, reply_len);
     }
-    return true;
+    policy_release(p);
+    return keep;
 }
 
 uint64_t policy_ttl(struct policy *p, const struct policy_cached *rule, const char *key,
@@ -513,6 +523,7 @@ uint64_t policy_ttl(struct policy *p, const struct policy_cached *rule, const ch
     const struct policy_cache_rule *r = &c->cfg;
     uint64_t ttl = r->ttl_ms != 0 ? r->ttl_ms : default_ms;
 
+    policy_hold(p);
     if (r->ttl_max_ms != 0 && c->reads != NULL && c->writes != NULL) {
         double reads = window_estimate(c->reads, key, klen, now_ms);
         double writes = window_estimate(c->writes, key, klen, now_ms);
@@ -522,14 +533,29 @@ uint64_t policy_ttl(struct policy *p, const struct policy_cached *rule, const ch
     for (size_t i = 0; i < p->nmods; i++)
         if (p->mods[i].mod->ttl != NULL)
             ttl = p->mods[i].mod->ttl(p->mods[i].state, key, klen, ttl);
+    policy_release(p);
     return ttl;
 }
 
 /* ---- modules --------------------------------------------------------------- */
 
-void policy_on_error(struct policy *p, const char *reply, size_t len)
+void policy_on_error_held(struct policy *p, const char *reply, size_t len)
 {
     for (size_t i = 0; i < p->nmods; i++)
         if (p->mods[i].mod->on_error != NULL)
             p->mods[i].mod->on_error(p->mods[i].state, reply, len);
+}
+
+void policy_on_error(struct policy *p, const char *reply, size_t len)
+{
+    if (p->nmods == 0)
+        return;
+    policy_hold(p);
+    policy_on_error_held(p, reply, len);
+    policy_release(p);
+}
+
+void policy_share(struct policy *p)
+{
+    p->shared = true;
 }

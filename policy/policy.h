@@ -37,8 +37,11 @@
  * (policy_stamps_current).
  *
  * Pure: no I/O and no clock; time is passed in as now_ms. A policy is used by
- * one thread at a time, except that policy_build may read the policy it
- * replaces while that one serves requests (see policy_build). Nothing on the
+ * one thread at a time unless it is shared (policy_share: the request path's
+ * functions may then be called from several threads at once), except that
+ * policy_build may read the policy it replaces while that one serves
+ * requests (see policy_build); the rest (policy_take_over, policy_stats,
+ * policy_rule) wants the others stopped. Nothing on the
  * building path (policy_create, policy_add_*, policy_build) keeps static
  * state or logs: it may run on any thread.
  */
@@ -170,6 +173,14 @@ struct policy *policy_create(void);
 
 /* Frees *p (NULL allowed), destroying module states; sets *p to NULL. */
 void policy_destroy(struct policy **p);
+
+/* Lets several threads (workers) consult p at once: its rules' counters are
+ * counted with atomic adds, the generations of the invalidation rules are
+ * read without a lock, and the rest the request path changes (windows,
+ * policy_check's scratch, the modules' state) is changed under a lock of
+ * p's own, taken only by the rules and modules that need it: a policy of
+ * plain cache rules takes none on a hit. Call before p is used. */
+void policy_share(struct policy *p);
 
 /* Each add returns 0, or -1 with "field: reason" in err (for the loader to
  * prefix with file:line): a duplicate name (within its list), a bad pattern,

@@ -11,6 +11,7 @@
 #ifndef NEARCACHE_POLICY_RULES_H
 #define NEARCACHE_POLICY_RULES_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -150,7 +151,35 @@ struct policy {
     /* policy_check's scratch: the sorted key offsets of a request */
     size_t *koffs;
     size_t cap_koffs;
+    /* policy_share: consulted by several threads at once */
+    bool shared;
+    pthread_mutex_t lock; /* what the request path changes but its counters */
 };
+
+/* Counts one more in a rule's counter: an atomic add when shared. */
+static inline void policy_count(const struct policy *p, uint64_t *counter)
+{
+    if (p->shared)
+        __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+    else
+        (*counter)++;
+}
+
+/* Holds the policy's lock when it is shared (nothing to do otherwise). */
+static inline void policy_hold(struct policy *p)
+{
+    if (p->shared)
+        pthread_mutex_lock(&p->lock);
+}
+
+static inline void policy_release(struct policy *p)
+{
+    if (p->shared)
+        pthread_mutex_unlock(&p->lock);
+}
+
+/* policy_on_error with the lock held (policy_check). */
+void policy_on_error_held(struct policy *p, const char *reply, size_t len);
 
 /* ---- helpers for building rules (policy.c) ------------------------------- */
 

@@ -120,9 +120,7 @@ static void client_reply(struct client *c, struct req *r, const char *data, size
         data = ERR_EXECABORT;
         len = sizeof(ERR_EXECABORT) - 1;
     } else if (len > 0 && (data[0] == '-' || data[0] == '!')) {
-        cache_lock(c->w->cache);
         policy_on_error(c->w->policy, data, len);
-        cache_unlock(c->w->cache);
     }
     c->session.inflight--;
     if (r == c->head) {
@@ -413,9 +411,7 @@ static bool client_rejected(struct client *c, struct request *rq)
     char reply[POLICY_REPLY_MAX];
     if (policy_empty(c->w->policy))
         return false;
-    cache_lock(c->w->cache);
     size_t n = policy_check(c->w->policy, rq, reply);
-    cache_unlock(c->w->cache);
     if (n == 0)
         return false;
     c->session.multi_dirty |= (c->session.held & SESSION_MULTI) != 0;

@@ -111,6 +111,8 @@ static void *reload_work(void *arg)
     else if (r->load(r->load_arg, &job->next, job->err, sizeof(job->err)) == 0 &&
              reload_build_tls(job) == 0)
         job->policy = reload_build_policy(&job->next, job->prev, job->err, sizeof(job->err));
+    if (job->policy != NULL && r->w->nall > 1)
+        policy_share(job->policy); /* before any worker sees it */
     job->took = ev_time() - start;
     ev_async_send(r->w->loop, &r->done);
     return NULL;

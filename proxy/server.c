@@ -211,6 +211,8 @@ static int server_setup_shared(struct server *srv, reload_load_fn load, void *lo
         log_crit("policy_invalid", "policy: {reason=%s}", err);
         return -1;
     }
+    if (srv->nworkers > 1)
+        policy_share(w->policy);
     w->tls_clients = tls_listen_ctx(cfg, err, sizeof(err));
     if (w->tls_clients == NULL && err[0] != '\0') {
         log_crit("tls_invalid", "{reason=%s}", err);

@@ -44,41 +44,6 @@ const char *cache_prefix(const struct cache *c, size_t i)
     return p;
 }
 
-struct cache_store *cache_store_create(const struct config *cfg, bool shared)
-{
-    struct cache_store *s = calloc(1, sizeof(*s));
-    if (s == NULL)
-        return NULL;
-    if (cfg->cache_enabled && (s->tier = tier_create((size_t)cfg->cache_max_memory,
-                                                     (size_t)cfg->cache_max_entry)) == NULL) {
-        free(s);
-        return NULL;
-    }
-    s->locking = shared;
-    pthread_mutex_init(&s->lock, NULL);
-    return s;
-}
-
-void cache_store_destroy(struct cache_store **sp)
-{
-    if (*sp == NULL)
-        return;
-    tier_destroy(&(*sp)->tier);
-    pthread_mutex_destroy(&(*sp)->lock);
-    free(*sp);
-    *sp = NULL;
-}
-
-void cache_lock(struct cache *c)
-{
-    cache_hold(c);
-}
-
-void cache_unlock(struct cache *c)
-{
-    cache_release(c);
-}
-
 struct cache *cache_create(const struct config *cfg, struct policy *policy,
                            struct cache_store *store)
 {
@@ -86,7 +51,7 @@ struct cache *cache_create(const struct config *cfg, struct policy *policy,
     if (c == NULL)
         return NULL;
     c->store = store;
-    c->tier = store->tier;
+    c->tier = store->nshards > 0 ? store->shards[0].tier : NULL;
     c->locking = store->locking;
     c->policy = policy;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
@@ -110,16 +75,6 @@ void cache_destroy(struct cache **cp)
     *cp = NULL;
 }
 
-/* cache_flush with the lock held. */
-static void flush_locked(struct cache *c)
-{
-    if (c->tier != NULL) {
-        c->dropped[CACHE_DROP_FLUSH] += tier_stats(c->tier)->entries;
-        tier_flush_all(c->tier);
-    }
-    c->flushes++;
-}
-
 void cache_set_active(struct cache *c, bool active)
 {
     if (c->active && !active)
@@ -129,9 +84,13 @@ void cache_set_active(struct cache *c, bool active)
 
 void cache_flush(struct cache *c)
 {
-    cache_hold(c);
-    flush_locked(c);
-    cache_release(c);
+    for (size_t i = 0; c->tier != NULL && i < c->store->nshards; i++) {
+        cache_hold_shard(c, i);
+        c->dropped[CACHE_DROP_FLUSH] += tier_stats(c->tier)->entries;
+        tier_flush_all(c->tier);
+        cache_release(c);
+    }
+    c->flushes++;
 }
 
 void cache_reload(struct cache *c, const struct config *cfg, struct policy *policy)
@@ -141,21 +100,20 @@ void cache_reload(struct cache *c, const struct config *cfg, struct policy *poli
 }
 
 /* Drops key in every database the tier has held entries of, counting the
- * entries dropped under cause. */
-static void drop_key(struct cache *c, const char *key, size_t len, cache_drop_e cause)
+ * entries dropped under cause; its shard is held. */
+static void drop_key_held(struct cache *c, const char *key, size_t len, cache_drop_e cause)
 {
-    if (c->tier == NULL)
-        return;
-    for (size_t i = 0; i < c->store->ndbs; i++)
+    size_t ndbs = cache_ndbs(c);
+    for (size_t i = 0; c->tier != NULL && i < ndbs; i++)
         c->dropped[cause] += tier_invalidate_key(c->tier, c->store->dbs[i], key, len);
 }
 
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms)
 {
-    cache_hold(c);
-    drop_key(c, key, len, CACHE_DROP_TRACKING);
-    policy_on_write(c->policy, key, len, NULL, now_ms);
+    cache_hold_key(c, key, len);
+    drop_key_held(c, key, len, CACHE_DROP_TRACKING);
     cache_release(c);
+    policy_on_write(c->policy, key, len, NULL, now_ms);
 }
 
 /* An empty list of keys, or NULL when out of memory. */
@@ -197,8 +155,12 @@ static int wkeys_add(struct cache_keys *k, const char *key, size_t len)
 static void wkeys_flush(struct cache *c, struct cache_keys *k)
 {
     k->flushes++;
-    tier_write_all_begin(c->tier);
-    flush_locked(c);
+    for (size_t i = 0; i < c->store->nshards; i++) {
+        cache_hold_shard(c, i);
+        tier_write_all_begin(c->tier);
+        cache_release(c);
+    }
+    cache_flush(c);
 }
 
 /* Drops the keys a write writes and fires the invalidation rules on them;
@@ -212,13 +174,14 @@ static bool write_keys(struct cache *c, struct request *r, uint64_t now_ms, stru
         const char *kb = r->buf + key.off;
         if (!(r->keys->flags[i] & KEYS_KEY_WRITES))
             continue;
-        drop_key(c, kb, key.len, CACHE_DROP_WRITE);
-        policy_on_write(c->policy, kb, key.len, r->cmd->name, now_ms);
-        if (k == NULL || k->flushes > 0)
-            continue;
-        if (wkeys_add(k, kb, key.len) == 0)
+        bool kept = k != NULL && k->flushes == 0 && wkeys_add(k, kb, key.len) == 0;
+        cache_hold_key(c, kb, key.len);
+        drop_key_held(c, kb, key.len, CACHE_DROP_WRITE);
+        if (kept)
             tier_write_begin(c->tier, kb, key.len);
-        else
+        cache_release(c);
+        policy_on_write(c->policy, kb, key.len, r->cmd->name, now_ms);
+        if (k != NULL && k->flushes == 0 && !kept)
             wkeys_flush(c, k);
     }
     return n >= 0;
@@ -234,7 +197,7 @@ static struct cache_keys *plan_write(struct cache *c, struct request *r, uint64_
     }
     struct cache_keys *k = wkeys_create();
     if (k == NULL) {
-        flush_locked(c);
+        cache_flush(c);
         return NULL;
     }
     if (((r->cmd->traits & COMMAND_FLUSHES) || !write_keys(c, r, now_ms, k)) && k->flushes == 0)
@@ -256,7 +219,7 @@ static bool hit_open(struct cache *c, const char *key, size_t klen, uint64_t now
     if (!ok || rule == NULL || rule->fingerprint != h.fingerprint ||
         !policy_stamps_current(c->policy, stamps, h.nstamps)) {
         c->stale++;
-        drop_key(c, key, klen, CACHE_DROP_RULE);
+        drop_key_held(c, key, klen, CACHE_DROP_RULE);
         return false;
     }
     policy_note_read(c->policy, rule, key, klen, true, now_ms);
@@ -284,6 +247,18 @@ bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, siz
     return hit && hit_open(c, key, klen, now_ms, out);
 }
 
+/* A hit in the tier lives only as long as its shard's lock: copied out. */
+static void hit_copy(struct cache *c, struct cache_plan *plan)
+{
+    c->scratch_len = 0;
+    if (buf_grow(&c->scratch, &c->scratch_cap, plan->view.len, 256) == 0) {
+        memcpy(c->scratch, plan->view.reply, plan->view.len);
+        plan->view.reply = c->scratch;
+    } else {
+        plan->hit = false; /* out of memory: forwarded */
+    }
+}
+
 /* A cacheable read: answered from the tier, or given a fill. */
 static void plan_read(struct cache *c, const struct lane *lane, struct request *r, uint64_t now_ms,
                       struct cache_plan *plan)
@@ -293,42 +268,28 @@ static void plan_read(struct cache *c, const struct lane *lane, struct request *
     struct resp_view key = r->keys->views[0];
     const struct resp_request *req = r->frame;
     size_t skip = req->argv[0].off + req->argv[0].len + 2; /* the name and its CRLF */
-    const char *rest = r->buf + skip, *name = r->cmd->name;
-    if (cache_lookup(c, lane, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms,
-                     &plan->view)) {
+    const char *rest = r->buf + skip, *name = r->cmd->name, *kb = r->buf + key.off;
+    cache_hold_key(c, kb, key.len);
+    if (cache_lookup(c, lane, kb, key.len, name, rest, req->len - skip, now_ms, &plan->view)) {
         plan->hit = true;
-        return;
-    }
-    plan->join = cache_fill_find(c, lane, r->buf + key.off, key.len, name, rest, req->len - skip);
-    if (plan->join != NULL)
-        return;
-    plan->fill =
-        cache_fill_create(c, lane, r->buf + key.off, key.len, name, rest, req->len - skip, now_ms);
-    if (plan->fill != NULL)
+        if (c->locking)
+            hit_copy(c, plan);
+    } else if ((plan->join = cache_fill_find(c, lane, kb, key.len, name, rest, req->len - skip)) ==
+                   NULL &&
+               (plan->fill = cache_fill_create(c, lane, kb, key.len, name, rest, req->len - skip,
+                                               now_ms)) != NULL) {
         cache_fill_lead(c, plan->fill);
-}
-
-/* A hit in the tier lives only as long as the lock: copied out (an MGET's
- * is in scratch already), then the lock is let go. */
-static void plan_unlock(struct cache *c, struct cache_plan *plan)
-{
-    if (plan->hit && plan->view.reply != c->scratch) {
-        c->scratch_len = 0;
-        if (buf_grow(&c->scratch, &c->scratch_cap, plan->view.len, 256) == 0) {
-            memcpy(c->scratch, plan->view.reply, plan->view.len);
-            plan->view.reply = c->scratch;
-        } else {
-            plan->hit = false; /* out of memory: forwarded */
-        }
     }
-    pthread_mutex_unlock(&c->store->lock);
+    cache_release(c);
 }
 
-/* cache_plan with the lock held. */
-static void plan_locked(struct cache *c, struct request *r, const struct lane *serve,
-                        uint64_t now_ms, struct cache_plan *plan)
+void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
+                struct cache_plan *plan)
 {
+    memset(plan, 0, sizeof(*plan));
     const struct command *cmd = r->cmd;
+    if (cmd == NULL)
+        return;
     if (cmd->classes & COMMAND_CLASS_WRITE) {
         plan->writes = plan_write(c, r, now_ms);
         return;
@@ -343,18 +304,6 @@ static void plan_locked(struct cache *c, struct request *r, const struct lane *s
         cache_mget_plan(c, serve, r->buf, r->frame, now_ms, plan);
     else
         plan_read(c, serve, r, now_ms, plan);
-}
-
-void cache_plan(struct cache *c, struct request *r, const struct lane *serve, uint64_t now_ms,
-                struct cache_plan *plan)
-{
-    memset(plan, 0, sizeof(*plan));
-    if (r->cmd == NULL)
-        return;
-    cache_hold(c);
-    plan_locked(c, r, serve, now_ms, plan);
-    if (c->locking)
-        plan_unlock(c, plan);
 }
 
 void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)
@@ -372,48 +321,74 @@ void cache_writes_done(struct cache *c, struct cache_keys **kp)
     if (k == NULL)
         return;
     *kp = NULL;
-    cache_hold(c);
     while (k != NULL) {
         struct cache_keys *next = k->next;
         for (size_t off = 0; off < k->len;) {
             size_t len;
             const char *key = k->data + off + sizeof(size_t);
             memcpy(&len, k->data + off, sizeof(size_t));
-            drop_key(c, key, len, CACHE_DROP_WRITE);
+            cache_hold_key(c, key, len);
+            drop_key_held(c, key, len, CACHE_DROP_WRITE);
             tier_write_end(c->tier, key, len);
+            cache_release(c);
             off += sizeof(size_t) + len;
         }
         if (k->flushes > 0)
-            flush_locked(c);
-        for (; k->flushes > 0; k->flushes--)
-            tier_write_all_end(c->tier);
+            cache_flush(c);
+        for (size_t i = 0; k->flushes > 0 && i < c->store->nshards; i++) {
+            cache_hold_shard(c, i);
+            for (unsigned f = 0; f < k->flushes; f++)
+                tier_write_all_end(c->tier);
+            cache_release(c);
+        }
         wkeys_destroy(k);
         k = next;
     }
-    cache_release(c);
 }
 
 void cache_tick(struct cache *c, uint64_t now_ms)
 {
     char why[CACHE_WHY_MAX];
-    if (c->tier == NULL)
-        return;
-    cache_hold(c);
-    tier_expire_some(c->tier, now_ms, CACHE_EXPIRE_BUDGET);
-    int bad = log_checks ? tier_check(c->tier, why, sizeof(why)) : 0;
-    cache_release(c);
+    int bad = 0;
+    for (size_t i = 0; c->tier != NULL && i < c->store->nshards && bad == 0; i++) {
+        cache_hold_shard(c, i);
+        tier_expire_some(c->tier, now_ms, CACHE_EXPIRE_BUDGET);
+        bad = log_checks ? tier_check(c->tier, why, sizeof(why)) : 0;
+        cache_release(c);
+    }
     if (bad < 0) {
         log_crit("tier_check_failed", "local tier: {reason=%s}", why);
         abort();
     }
 }
 
+/* Adds a shard's figures to sum. */
+static void stats_add(struct tier_stats *sum, const struct tier_stats *s)
+{
+    sum->hits += s->hits;
+    sum->misses += s->misses;
+    sum->fills += s->fills;
+    sum->fills_refused += s->fills_refused;
+    sum->fills_rejected += s->fills_rejected;
+    sum->evictions += s->evictions;
+    sum->expirations += s->expirations;
+    sum->invalidated_keys += s->invalidated_keys;
+    sum->invalidated_entries += s->invalidated_entries;
+    sum->entries += s->entries;
+    sum->keys += s->keys;
+    sum->bytes += s->bytes;
+    sum->table_bytes += s->table_bytes;
+    sum->max_bytes += s->max_bytes;
+}
+
 void cache_figures(struct cache *c, struct cache_figures *out)
 {
-    struct tier_stats none = {0};
-    cache_hold(c);
-    const struct tier_stats s = c->tier != NULL ? *tier_stats(c->tier) : none;
-    cache_release(c);
+    struct tier_stats s = {0};
+    for (size_t i = 0; c->tier != NULL && i < c->store->nshards; i++) {
+        cache_hold_shard(c, i);
+        stats_add(&s, tier_stats(c->tier));
+        cache_release(c);
+    }
     *out = (struct cache_figures){
         .enabled = c->tier != NULL,
         .active = true,

@@ -44,20 +44,16 @@ struct cache_plan {
 
 /* What the caches of every worker share: the tier (cfg's cache.* size, none
  * when cache.enabled is off) and the databases it holds entries of. shared:
- * more than one worker uses it, so a lock guards it, and the policy with it
- * (the policy is used by one thread at a time): every function below takes
- * it while it uses them, and a hit's view is copied out before it is let go.
- * NULL on ENOMEM. */
+ * more than one worker uses it at once, so the tier is split by key into
+ * shards (up to 16, each at least four cache.max_entry large), each behind a
+ * lock of its own that the functions below take while they use it; a hit is
+ * copied out of its shard before the lock is let go. Otherwise one shard and
+ * no lock. NULL on ENOMEM. */
 struct cache_store;
 struct cache_store *cache_store_create(const struct config *cfg, bool shared);
 
 /* Frees the store and its tier; *s is set to NULL. Accepts NULL and *s NULL. */
 void cache_store_destroy(struct cache_store **s);
-
-/* Holds the store's lock (when shared) around a use of the policy outside
- * this module. */
-void cache_lock(struct cache *c);
-void cache_unlock(struct cache *c);
 
 /* Creates one worker's cache over store (borrowed, outliving it) for cfg's
  * cache.* settings, using policy (a built one, borrowed and outliving it)

@@ -110,13 +110,22 @@ static void fill_answer(struct cache_fill *f, const char *data, size_t len, uint
  * too; false when CACHE_DBS_MAX databases are held already. */
 static bool fill_db(struct cache *c, int db)
 {
-    for (size_t i = 0; i < c->store->ndbs; i++)
-        if (c->store->dbs[i] == db)
+    struct cache_store *s = c->store;
+    size_t n = cache_ndbs(c);
+    for (size_t i = 0; i < n; i++)
+        if (s->dbs[i] == db)
             return true;
-    if (c->store->ndbs == CACHE_DBS_MAX)
-        return false;
-    c->store->dbs[c->store->ndbs++] = db;
-    return true;
+    pthread_mutex_lock(&s->dbs_lock); /* another worker may add one now */
+    bool found = false;
+    for (n = s->ndbs; n > 0 && !found; n--)
+        found = s->dbs[n - 1] == db;
+    if (!found && s->ndbs < CACHE_DBS_MAX) {
+        s->dbs[s->ndbs] = db;
+        __atomic_store_n(&s->ndbs, s->ndbs + 1, __ATOMIC_RELEASE); /* read without the lock */
+        found = true;
+    }
+    pthread_mutex_unlock(&s->dbs_lock);
+    return found;
 }
 
 struct cache_fill *cache_fill_create(struct cache *c, const struct lane *lane, const char *key,
@@ -171,10 +180,11 @@ void cache_fill_reply(struct cache_fill *f, const char *data, size_t len, uint64
 {
     /* An error (the connection lost, a timeout) is the read's own: the
      * joined go on their own connections. */
-    cache_hold(f->cache);
+    struct cache *c = f->cache;
+    cache_hold_key(c, f->bytes, f->klen);
     bool fresh = len > 0 && data[0] != '-' &&
-                 !tier_changed_since(f->cache->tier, f->db, f->bytes, f->klen, f->since_seq);
-    cache_release(f->cache);
+                 !tier_changed_since(c->tier, f->db, f->bytes, f->klen, f->since_seq);
+    cache_release(c);
     fill_unlead(f);
     if (f->reply == NULL && len > 0 && data[0] != '-' && (f->reply = malloc(len)) != NULL) {
         memcpy(f->reply, data, len);
@@ -199,7 +209,7 @@ void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, 
                        uint64_t now_ms)
 {
     int64_t pttl = pttl_value(data, len);
-    cache_hold(c);
+    cache_hold_key(c, f->bytes, f->klen);
     const struct policy_cached *rule = policy_cache_rule_at(c->policy, f->head.rule);
     const char *key = f->bytes;
     bool keep = f->reply != NULL && pttl != -3 && c->active && pttl != 0 && rule != NULL &&

@@ -16,20 +16,30 @@
 #define CACHE_DBS_MAX        64  /* databases the tier holds entries of */
 #define CACHE_FLIGHT_BUCKETS 256 /* the table of reads in flight that others may join */
 
+#define CACHE_SHARDS_MAX 16 /* shards of a shared tier, each with a lock of its own */
+
+/* A part of the tier: the keys whose hash falls in it (cache_shard_of). */
+struct cache_shard {
+    pthread_mutex_t lock; /* when the store is shared */
+    struct tier *tier;
+};
+
 /* What the caches of every worker share (cache.h). */
 struct cache_store {
-    struct tier *tier;      /* NULL when cache.enabled is off */
-    int dbs[CACHE_DBS_MAX]; /* the databases filled so far: a key is dropped in each */
-    size_t ndbs;
-    bool locking; /* more than one worker: lock is taken */
-    pthread_mutex_t lock;
+    struct cache_shard *shards; /* nshards; none when cache.enabled is off */
+    size_t nshards;             /* a power of two: 1 unless shared */
+    bool locking;               /* shared: the shards' locks are taken */
+    int dbs[CACHE_DBS_MAX];     /* the databases filled so far: a key is dropped in each */
+    size_t ndbs;                /* grows under dbs_lock; read with acquire */
+    pthread_mutex_t dbs_lock;
 };
 
 /* One worker's: its reads in flight, counters and buffers. */
 struct cache {
     struct cache_store *store;
-    struct tier *tier; /* the store's */
-    bool locking;      /* the store's */
+    struct tier *tier;        /* the held shard's (the only one's without locking); NULL: off */
+    struct cache_shard *held; /* the shard whose lock this worker holds */
+    bool locking;             /* the store's */
     struct policy *policy;
     uint64_t ttl_ms;
     bool active;
@@ -48,17 +58,43 @@ struct cache {
     uint64_t dropped[CACHE_DROP_CAUSES];              /* entries, by why */
 };
 
-/* Holds the store's lock when workers share it (cache_lock, inline). */
-static inline void cache_hold(struct cache *c)
+/* The shard of key (the hash is one of its own, so that the tier's buckets
+ * within a shard stay spread) (store.c). */
+struct cache_shard *cache_shard_of(const struct cache_store *s, const char *key, size_t klen);
+
+/* Holds the lock of key's shard, whose tier c->tier is until
+ * cache_release: every use of the tier is between the two. Nothing to do
+ * without locking (one shard, c->tier fixed) or without a tier. */
+static inline void cache_hold_key(struct cache *c, const char *key, size_t klen)
 {
-    if (c->locking)
-        pthread_mutex_lock(&c->store->lock);
+    if (!c->locking || c->tier == NULL)
+        return;
+    c->held = cache_shard_of(c->store, key, klen);
+    pthread_mutex_lock(&c->held->lock);
+    c->tier = c->held->tier;
+}
+
+/* The same for shard i (i < c->store->nshards): to go through all of them. */
+static inline void cache_hold_shard(struct cache *c, size_t i)
+{
+    if (!c->locking || c->tier == NULL)
+        return;
+    c->held = &c->store->shards[i];
+    pthread_mutex_lock(&c->held->lock);
+    c->tier = c->held->tier;
 }
 
 static inline void cache_release(struct cache *c)
 {
-    if (c->locking)
-        pthread_mutex_unlock(&c->store->lock);
+    if (c->locking && c->tier != NULL)
+        pthread_mutex_unlock(&c->held->lock);
+}
+
+/* The number of databases the tier holds entries of: c->store->dbs[i] for
+ * i below it are set. */
+static inline size_t cache_ndbs(const struct cache *c)
+{
+    return __atomic_load_n(&c->store->ndbs, __ATOMIC_ACQUIRE);
 }
 
 /* Whether tracking covers key: any key in default mode, else keys under a

@@ -70,15 +70,18 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
     for (size_t i = 0; i < n && ok && resp_args_next(&args, &key); i++) {
         struct resp_view arg = resp_args_encoding(key);
         struct tier_view hit;
+        cache_hold_key(c, buf + key.off, key.len);
         if (cache_lookup(c, lane, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms,
                          &hit)) {
             m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
             ok = bytes_add(&m->hits, &m->hits_len, &m->hits_cap, hit.reply, hit.len);
+            cache_release(c);
             continue;
         }
         m->slots[i] = (struct mget_slot){m->nmiss, 0};
         m->fills[m->nmiss++] = cache_fill_create(c, lane, buf + key.off, key.len, "get",
                                                  buf + arg.off, arg.len, now_ms);
+        cache_release(c);
         ok = bytes_add(&m->request, &m->request_len, &m->request_cap, buf + arg.off, arg.len);
     }
     char head[48];

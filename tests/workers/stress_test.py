@@ -5,7 +5,10 @@ Usage: stress_test.py BINARY [SECONDS]
 
 Runs BINARY (a nearcache built with -DNEARCACHE_TSAN=ON in CI; any build works)
 with workers: 2 in front of its own redis-server, for SECONDS (default 20), while
-threads read, fill and invalidate the one tier from both workers at once:
+threads read, fill and invalidate the one tier from both workers at once,
+under a policy whose every kind of rule takes the policy's lock (POLICY: an
+adaptive TTL, an admission window, an invalidation rule, limits and the
+hygiene module):
 
   owners      each owns a set of keys: SET through one connection, then GET the
               key through another (often on the other worker) and through MGET:
@@ -30,6 +33,26 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import procs  # noqa: E402  (re-runs this under Debian's python3 when redis-py is missing)
 
 HOT = [f"hot:{i}" for i in range(8)]
+POLICY = """
+cache:
+  ttl: 60s
+policy:
+  default: {max_key_length: 1kb}
+  cache:
+    - name: owned
+      keys: "own:*"
+      ttl: {min: 1s, max: 60s, window: 10s}
+    - name: hot
+      keys: "hot:*"
+      admit: {reads: 2, window: 10s}
+  invalidate:
+    - name: derived
+      when: "own:{o}:{i}"
+      drop: "derived:{o}:*"
+  modules:
+    - name: hygiene
+      jitter: 10
+"""
 
 
 def owner(proxy, index, stop, errors, counts):
@@ -50,6 +73,7 @@ def owner(proxy, index, stop, errors, counts):
         got = random.choice(readers).mget([key, random.choice(keys)])[0]
         if got != value:
             errors.append(f"{key}: wrote {value}, then MGET read {got!r}")
+        random.choice(readers).get(f"derived:{index}:{version % 5}")
         counts[index] += 1
 
 
@@ -82,8 +106,11 @@ def main():
     seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 20.0
     work = tempfile.mkdtemp(prefix="nc-stress-")
     redis = procs.RedisServer(work, options=())
-    proxy = procs.Proxy(binary, work, None, redis.port,
-                        settings=("workers=2", "upstream.pool_size=2", "cache.ttl=60s"),
+    config = os.path.join(work, "nearcache.yaml")
+    with open(config, "w") as f:
+        f.write(POLICY)
+    proxy = procs.Proxy(binary, work, config, redis.port,
+                        settings=("workers=2", "upstream.pool_size=2"),
                         timeout=60.0)
     errors, counts, stop = [], [0] * 4, threading.Event()
     env = dict(os.environ, TSAN_OPTIONS="halt_on_error=0 exitcode=66 second_deadlock_stack=1")

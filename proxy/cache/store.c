@@ -1,0 +1,67 @@
+/* store.c - the tier the workers share: its shards, and what spans them. */
+#include <stdlib.h>
+
+#include "config/config.h"
+#include "proxy/cache/cache.h"
+#include "proxy/cache/internal.h"
+#include "proxy/lib/hash.h"
+
+#define SHARD_SEED        0x9e3779b97f4a7c15ULL /* not the tier's: its buckets stay spread */
+#define SHARD_MIN_ENTRIES 4                     /* largest replies a shard holds at least */
+
+/* The number of shards: CACHE_SHARDS_MAX when shared, fewer when a shard
+ * would not hold SHARD_MIN_ENTRIES of the largest replies, 1 otherwise. */
+static size_t store_shards(const struct config *cfg, bool shared)
+{
+    size_t n = shared ? CACHE_SHARDS_MAX : 1;
+    while (n > 1 &&
+           (size_t)cfg->cache_max_memory / n < SHARD_MIN_ENTRIES * (size_t)cfg->cache_max_entry)
+        n /= 2;
+    return n;
+}
+
+struct cache_store *cache_store_create(const struct config *cfg, bool shared)
+{
+    struct cache_store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    pthread_mutex_init(&s->dbs_lock, NULL);
+    s->locking = shared;
+    if (!cfg->cache_enabled)
+        return s;
+    size_t n = store_shards(cfg, shared);
+    if ((s->shards = calloc(n, sizeof(*s->shards))) == NULL) {
+        cache_store_destroy(&s);
+        return NULL;
+    }
+    for (; s->nshards < n; s->nshards++) {
+        struct cache_shard *sh = &s->shards[s->nshards];
+        sh->tier = tier_create((size_t)cfg->cache_max_memory / n, (size_t)cfg->cache_max_entry);
+        if (sh->tier == NULL) {
+            cache_store_destroy(&s);
+            return NULL;
+        }
+        pthread_mutex_init(&sh->lock, NULL);
+    }
+    return s;
+}
+
+void cache_store_destroy(struct cache_store **sp)
+{
+    struct cache_store *s = *sp;
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nshards; i++) {
+        tier_destroy(&s->shards[i].tier);
+        pthread_mutex_destroy(&s->shards[i].lock);
+    }
+    free(s->shards);
+    pthread_mutex_destroy(&s->dbs_lock);
+    free(s);
+    *sp = NULL;
+}
+
+struct cache_shard *cache_shard_of(const struct cache_store *s, const char *key, size_t klen)
+{
+    return &s->shards[hash_murmur64a(key, klen, SHARD_SEED) & (s->nshards - 1)];
+}
