@@ -572,3 +572,101 @@ Test(cache, a_transaction_keeps_its_keys_in_flight_until_exec)
     cache_writes_done(cache, &multi);
     cr_assert(fill_in(&DB0, "GET z", "$1\r\nz\r\n"));
 }
+
+/* ---- a store shared by workers: the tier in shards ------------------------- */
+
+static void setup_shared(void)
+{
+    setup();
+    cache_destroy(&cache);
+    cache_store_destroy(&store);
+    store = cache_store_create(&cfg, true); /* 64mb / 1mb: 16 shards */
+    cr_assert_not_null(store);
+    cache = cache_create(&cfg, policy, store);
+    cr_assert_not_null(cache);
+    cache_set_active(cache, true);
+}
+
+TestSuite(shared, .init = setup_shared, .fini = teardown);
+
+/* The tier's entries, summed over the shards. */
+static size_t entries(void)
+{
+    struct cache_figures f;
+    cache_figures(cache, &f);
+    return f.entries;
+}
+
+Test(shared, keys_spread_over_the_shards_are_each_served_and_invalidated)
+{
+    char line[32];
+    for (int i = 0; i < 200; i++) {
+        snprintf(line, sizeof(line), "GET k%d", i);
+        cr_assert(fill_in(&DB0, line, "$1\r\nv\r\n"), "%s", line);
+    }
+    struct cache_figures f;
+    cache_figures(cache, &f);
+    cr_assert_eq(f.entries, 200);
+    cr_assert_eq(f.max_bytes, (size_t)cfg.cache_max_memory, "the shards share the budget");
+    for (int i = 0; i < 200; i++) {
+        snprintf(line, sizeof(line), "GET k%d", i);
+        cr_assert(hits(&DB0, line), "%s", line);
+    }
+    write_through("DEL k7 k150");
+    cache_invalidate(cache, "k42", 3, 0);
+    cr_assert_eq(entries(), 197);
+    cr_assert_not(hits(&DB0, "GET k7"));
+    cr_assert_not(hits(&DB0, "GET k150"));
+    cr_assert_not(hits(&DB0, "GET k42"));
+    cr_assert(hits(&DB0, "GET k8"));
+    cache_flush(cache);
+    cr_assert_eq(entries(), 0, "a flush empties every shard");
+}
+
+Test(shared, a_write_of_unknown_keys_holds_back_fills_in_every_shard)
+{
+    struct cache_plan script = plan_of("EVAL x 0", &DB0, 0);
+    char line[32];
+    for (int i = 0; i < 50; i++) {
+        snprintf(line, sizeof(line), "GET s%d", i);
+        cr_assert_not(fill_in(&DB0, line, "$1\r\nv\r\n"));
+    }
+    cr_assert_eq(entries(), 0, "a fill was stored while the script was in flight");
+    cache_writes_done(cache, &script.writes);
+    cr_assert(fill_in(&DB0, "GET s3", "$1\r\nv\r\n"));
+    cr_assert_eq(entries(), 1);
+}
+
+Test(shared, a_hit_is_a_copy_that_outlives_the_entry)
+{
+    cr_assert(fill_in(&DB0, "GET k", "$1\r\nv\r\n"));
+    struct cache_plan plan = plan_of("GET k", &DB0, 0);
+    cr_assert(plan.hit);
+    struct cache *mine = cache, *other = cache_create(&cfg, policy, store); /* a second worker */
+    cr_assert_not_null(other);
+    cache_set_active(other, true);
+    cache = other;
+    write_through("SET k w");                         /* frees the entry */
+    cr_assert(fill_in(&DB0, "GET k", "$1\r\nw\r\n")); /* likely in its memory */
+    cache = mine;
+    cache_destroy(&other);
+    cr_assert_eq(plan.view.len, 7);
+    cr_assert(memcmp(plan.view.reply, "$1\r\nv\r\n", 7) == 0);
+}
+
+Test(shared, a_key_is_dropped_in_every_database_of_every_worker)
+{
+    static const struct lane DB3 = {3, 2};
+    cr_assert(fill_in(&DB0, "GET k", "$1\r\nv\r\n"));
+    struct cache *other = cache_create(&cfg, policy, store); /* a second worker */
+    cr_assert_not_null(other);
+    cache_set_active(other, true);
+    struct cache *mine = cache;
+    cache = other;
+    cr_assert(fill_in(&DB3, "GET k", "$1\r\nw\r\n"));
+    cr_assert(hits(&DB0, "GET k"), "filled by the other worker, served by this one");
+    cache = mine;
+    cache_invalidate(cache, "k", 1, 0);
+    cr_assert_eq(entries(), 0, "database 3, first filled by the other worker, kept its entry");
+    cache_destroy(&other);
+}
