@@ -3,8 +3,10 @@
 # workers: 2 (sharing the port and the tier), under the same redis-benchmark
 # runs (hot GET answered from the tier, forwarded SET), interleaved and
 # repeated. For each it prints the throughput, the CPU the server process used
-# per request (user + system of all its threads, from /proc) and, for two
-# workers, both against one worker. On a 2-core machine the benchmark client
+# per request (user + system of all its threads, from /proc), the futex calls
+# it made per request (perf stat, when perf can count syscalls: a lock the
+# workers meet on shows here) and, for two workers, throughput and CPU
+# against one worker. On a 2-core machine the benchmark client
 # and Redis share the cores with the workers, so throughput says little about
 # scaling; the CPU per request says what a second worker and the shared tier's
 # lock cost each request.
@@ -41,15 +43,28 @@ done
 redis-benchmark -p "$redis_port" -q -t set -r 1000 -n 20000 -d 32 >/dev/null # the hot keys
 hz=$(getconf CLK_TCK)
 results="$dir/results"
+perf_ok=
+if perf stat -e syscalls:sys_enter_futex true >/dev/null 2>&1; then perf_ok=1; fi
 for round in $(seq "$rounds"); do
     for test in get set; do
         for name in redis workers-1 workers-2; do
             read -r port pid <<<"${target[$name]}"
+            if [ -n "$perf_ok" ]; then # counts until interrupted
+                perf stat -x, -e syscalls:sys_enter_futex -p "$pid" -o "$dir/perf" &
+                perf_pid=$!
+            fi
             before=$(cpu_ticks "$pid")
             rps=$(redis-benchmark -p "$port" -c "$clients" --threads "$threads" -P 16 \
                 -n "$requests" -r 1000 -d 32 -t "$test" -q |
                 tr '\r' '\n' | awk '/requests per second/ {print $2}' | tail -1)
-            echo "$round $test $name $rps $(($(cpu_ticks "$pid") - before))" >>"$results"
+            ticks=$(($(cpu_ticks "$pid") - before))
+            futex=-1
+            if [ -n "$perf_ok" ]; then
+                kill -INT "$perf_pid"
+                wait "$perf_pid" || true
+                futex=$(awk -F, '/futex/ {print $1}' "$dir/perf")
+            fi
+            echo "$round $test $name $rps $ticks $futex" >>"$results"
         done
     done
 done
@@ -58,17 +73,20 @@ done
 python3 - "$results" "$hz" "$requests" <<'PY'
 import statistics, sys
 table = {}
-for _, test, name, rps, ticks in (line.split() for line in open(sys.argv[1])):
-    table.setdefault((test, name), []).append((float(rps), int(ticks)))
+for _, test, name, rps, ticks, futex in (line.split() for line in open(sys.argv[1])):
+    table.setdefault((test, name), []).append((float(rps), int(ticks), int(futex)))
 hz, n = int(sys.argv[2]), int(sys.argv[3])
-print(f"{'test':5} {'target':10} {'req/s':>10} {'CPU us/req':>11} {'req/s vs 1':>11} {'CPU vs 1':>9}")
+print(f"{'test':5} {'target':10} {'req/s':>10} {'CPU us/req':>11} {'futex/req':>10} "
+      f"{'req/s vs 1':>11} {'CPU vs 1':>9}")
 for test in ("get", "set"):
     one = None
     for name in ("redis", "workers-1", "workers-2"):
         vals = table[(test, name)]
         rps = statistics.median(v[0] for v in vals)
         us = statistics.median(v[1] for v in vals) / hz * 1e6 / n
+        futex = statistics.median(v[2] for v in vals)
+        shown = f"{futex / n:.4f}" if futex >= 0 else "-"
         one = (rps, us) if name == "workers-1" else one
         vs = f"{rps / one[0]:>10.2f}x {us / one[1]:>8.2f}x" if name == "workers-2" else ""
-        print(f"{test:5} {name:10} {rps:>10.0f} {us:>11.2f} {vs}")
+        print(f"{test:5} {name:10} {rps:>10.0f} {us:>11.2f} {shown:>10} {vs}")
 PY
