@@ -171,9 +171,7 @@ void endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *
     bool known = ep->addr.len > 0;
     ep->addr = *addr;
     memcpy(ep->shown, shown, sizeof(shown));
-    if (known) {
-        ep->moves++;
-        if (ep->moved != NULL)
-            ep->moved(ep->moved_arg);
-    }
+    ep->moves += known;
+    if (ep->moved != NULL)
+        ep->moved(ep->moved_arg, known);
 }

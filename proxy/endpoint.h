@@ -7,9 +7,11 @@
  * is logged. Under Sentinel the address is the primary Sentinel names, set
  * by sentinel.c, and unknown until it has answered.
  *
- * A change of a known address, either way, calls moved: the server then
- * moves every connection and the tracking subscriber, since the node behind
- * the new address is another Redis whose data may differ.
+ * Every change of the address calls moved. A change of a known one, either
+ * way, is a move: the server then moves every connection and the tracking
+ * subscriber, since the node behind the new address is another Redis whose
+ * data may differ; the first address learnt is not (the other workers hear
+ * of both).
  */
 #ifndef NEARCACHE_ENDPOINT_H
 #define NEARCACHE_ENDPOINT_H
@@ -22,7 +24,8 @@
 
 struct endpoint_resolver;
 
-typedef void (*endpoint_moved_fn)(void *arg);
+/* known: an address was known before (a move), else it is the first. */
+typedef void (*endpoint_moved_fn)(void *arg, bool known);
 
 struct endpoint {
     struct ev_loop *loop;
@@ -53,7 +56,8 @@ void endpoint_deinit(struct endpoint *ep);
 bool endpoint_ready(struct endpoint *ep, ev_tstamp since);
 
 /* Points ep at addr (a Sentinel's answer, or a resolution): logs a change as
- * event, with why, and calls moved when the address was known before. */
+ * event, with why, and calls moved (counted in moves when the address was
+ * known before). */
 void endpoint_set(struct endpoint *ep, const struct net_addr *addr, const char *event,
                   const char *why);
 

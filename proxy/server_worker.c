@@ -235,14 +235,19 @@ static void on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
         drain_tick(sw, now);
 }
 
-/* Redis moved (Sentinel named a new primary, or the name resolves to a new
- * address): the tier is emptied and tracked again there, and every
+/* Redis moved (known: Sentinel named a new primary, or the name resolves to
+ * a new address): the tier is emptied and tracked again there, and every
  * connection moves (what was in flight gets connection lost). Worker 0's
- * endpoint, which Sentinel moves, tells the others. */
-static void on_moved(void *arg)
+ * endpoint, which Sentinel sets, tells the others, also of the first
+ * primary named. */
+static void on_moved(void *arg, bool known)
 {
     struct server_worker *sw = arg;
     struct worker *w = &sw->w;
+    for (int i = 1; w->id == 0 && i < sw->srv->nworkers; i++)
+        server_worker_follow(sw->srv->workers[i], &sw->upstream.addr);
+    if (!known)
+        return;
     invalidation_restart(w->inv, "Redis moved");
     pool_reset(&w->pool);
     for (struct client *c = w->clients, *next; c != NULL; c = next) {
@@ -250,8 +255,6 @@ static void on_moved(void *arg)
         if (c->session.dedicated != NULL)
             upstream_reset(c->session.dedicated);
     }
-    for (int i = 1; w->id == 0 && i < sw->srv->nworkers; i++)
-        server_worker_follow(sw->srv->workers[i], &sw->upstream.addr);
 }
 
 /* A new address for a worker other than 0, on its loop. */

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """sentinel_tls_test.py - nearcache behind Redis Sentinel over TLS with passwords,
-and its refusal of a node that is not the primary (issue 13).
+its refusal of a node that is not the primary (issue 13), and a primary named
+only after start reaching every worker (issue 14).
 
 The topology of sentinel_test.py (imported from it): a primary, its replica and
 three redis-sentinel processes on free loopback ports, each in a directory of
@@ -26,6 +27,10 @@ one temporary directory, stopped by pid; nearcache asks the Sentinels for
             unavailable` and no key written through the proxy reaches either node;
             naming the primary, within FOLLOW_WAIT s SET/GET through the proxy
             work, land on the primary and STATS upstream_address is the primary's
+  late      the fake names no primary at start: with two workers, STATS
+            upstream_address `-`; once it names the primary, each of 16
+            connections (spread over both workers by SO_REUSEPORT) gets SET
+            answered within FOLLOW_WAIT s: every worker follows worker 0
 
   python3 tests/sentinel/sentinel_tls_test.py --bin build/nearcache [--check NAME]...
 
@@ -57,6 +62,7 @@ from sentinel_test import (FAILOVER_WAIT, FOLLOW_WAIT, MASTER, Node, SwitchWatch
 PASSWORD = "s3cret"  # the nodes'
 SENTINEL_PASSWORD = "s3ntinel"  # the Sentinels'
 REFUSED_WAIT = 10.0  # the proxy started to its first upstream_not_primary / sentinel log line
+LATE_CLIENTS = 16  # connections spread over two workers: all on one is 1 chance in 2^15
 
 
 def stats_answered(proxy):
@@ -240,24 +246,25 @@ def read_request(f):
 
 class FakeTopology(procs.Group):
     """A primary, its replica (plain, no Sentinels), the fake Sentinel naming
-    the replica and nearcache asking the fake, JSON logs, the cache and
-    tracking on; `with` starts them (the proxy answering STATS) and stops every
-    process by pid."""
+    the replica (or, with name_replica False, nothing) and nearcache asking the
+    fake with workers, JSON logs, the cache and tracking on; `with` starts them
+    (the proxy answering STATS) and stops every process by pid."""
 
-    def __init__(self, binary):
+    def __init__(self, binary, name_replica=True, workers=1):
         super().__init__("nearcache-sentinel-role-")
+        self.name_replica = name_replica
         self.primary = self.add(Node(self.dir, "primary"))
         self.replica = self.add(Node(self.dir, "replica", self.primary))
         self.fake = self.add(FakeSentinel())
         self.proxy = self.add(procs.Proxy(
             binary, self.dir, None, free_port(),
-            ["log_format=json", "cache.enabled=true", "cache.tracking=true",
+            ["log_format=json", "cache.enabled=true", "cache.tracking=true", f"workers={workers}",
              f"upstream.sentinels={self.fake.address}", f"upstream.master_name={MASTER}"]))
 
     def start(self):
         self.primary.start()
         self.replica.start()
-        self.fake.primary = self.replica.address
+        self.fake.primary = self.replica.address if self.name_replica else None
         self.fake.start()
         self.proxy.start(ready=lambda: stats_answered(self.proxy))
 
@@ -298,9 +305,29 @@ def check_role(binary):
                               f"on the {node.dir.rsplit('/', 1)[1]}")
 
 
+def check_late(binary):
+    with FakeTopology(binary, name_replica=False, workers=2) as t:
+        expect(wait_until(lambda: t.fake.asked >= 2, FOLLOW_WAIT, step=0.1),
+               "the proxy did not ask the fake Sentinel again")
+        address = t.proxy.stats().get("upstream_address")
+        expect(address == "-", f"no primary named: STATS upstream_address {address!r}")
+        t.fake.primary = t.primary.address
+        clients = [t.proxy.client() for _ in range(LATE_CLIENTS)]
+        for i, c in enumerate(clients):
+            expect(wait_until(lambda: attempt(c.set, f"late:{i}", i) == (True, None),
+                              FOLLOW_WAIT, step=0.1),
+                   f"the primary named: client {i} of {LATE_CLIENTS} not answered in "
+                   f"{FOLLOW_WAIT:g} s: {error_reply(c.set, f'late:{i}', i) or 'OK'}")
+        expect(t.primary.client().get(f"late:{LATE_CLIENTS - 1}") == str(LATE_CLIENTS - 1),
+               "the writes did not reach the primary")
+        print(f"     {LATE_CLIENTS} clients over 2 workers answered once the primary was "
+              f"named", flush=True)
+
+
 CHECKS = (
     ("tls-auth", check_tls_auth),
     ("role", check_role),
+    ("late", check_late),
 )
 
 
