@@ -7,7 +7,9 @@ NSS_WRAPPER_PASSWD and NSS_WRAPPER_GROUP), so that its getaddrinfo() reads a
 hosts file of the test's. Two redis-servers listen on the same port number at
 two loopback addresses (127.0.0.1:P and 127.0.0.2:P, or [::1]:P where
 127.0.0.2 cannot be bound), A and B, holding different values of `where`.
-Every process lives in one temporary directory and is stopped by pid.
+Every process lives in one temporary directory and is stopped by pid. The
+proxy runs one worker: nss_wrapper is not thread-safe, and each worker
+resolves the name on threads of its own (glibc's getaddrinfo is safe).
 
   resolve    the name is resolved at the start: GET where is A's value, STATS
              upstream_address is A's address, the tier serves a hit
@@ -108,9 +110,11 @@ class Stack(procs.Group):
         self.a = self.add(procs.RedisServer(self.dir, "a", ("--appendonly", "no"), (host_a,), port))
         self.b = self.add(procs.RedisServer(self.dir, "b", ("--appendonly", "no"), (host_b,), port))
         self.hosts = os.path.join(self.dir, "hosts")
+        # one worker: nss_wrapper's getaddrinfo is not safe to call from several
+        # threads at once (it crashed in strlen with two workers resolving)
         self.proxy = self.add(procs.Proxy(binary, self.dir, None, f"{NAME}:{port}",
                                           ["log_format=json", "cache.enabled=true",
-                                           "cache.tracking=true"]))
+                                           "cache.tracking=true", "workers=1"]))
 
     def start(self):
         write_hosts(self.hosts, self.a.host)
