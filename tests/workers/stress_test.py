@@ -16,14 +16,16 @@ hygiene module):
               the value it replaced
   readers     GET and MGET a small hot set (hits, fills, single flight)
   outside     writes the hot set directly on Redis (tracking invalidations),
-              deletes it now and then, and reads NEARCACHE STATS (stopping the
-              world)
+              deletes it now and then, reads NEARCACHE STATS and asks for
+              NEARCACHE RELOAD on new connections (both stop the world; a
+              reload asked of worker 1 is relayed to worker 0)
 
 Fails on a wrong reply, a proxy that dies, a ThreadSanitizer report in its log,
 or an exit status other than 0 on SIGTERM.
 """
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -98,6 +100,10 @@ def outside(redis, proxy, stop, errors):
             direct.delete(*HOT)
         if n % 50 == 0 and "workers:2" not in admin.execute_command("NEARCACHE", "STATS"):
             errors.append("NEARCACHE STATS does not count 2 workers")
+        if n % 400 == 0:  # on a new connection: either worker, relayed to worker 0 or not
+            with proxy.client() as c:
+                if c.execute_command("NEARCACHE", "RELOAD") != "OK":
+                    errors.append("NEARCACHE RELOAD did not answer OK")
         time.sleep(0.001)
 
 
@@ -145,6 +151,10 @@ def main():
         redis.stop()
     for e in errors[:20]:
         print("FAIL", e)
+    if errors:
+        print(f"logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     sys.exit(1 if errors else 0)
 
 
