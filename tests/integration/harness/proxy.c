@@ -193,7 +193,9 @@ void proxy_finish(struct proxy *p)
         cr_assert_fail("the proxy died during the test: %s", describe_status(status));
     }
     int fd = sock_connect_or_fail(p->port);
-    sock_call_expect(fd, "PING", 1, "+PONG\r\n");
+    /* its worker may still be reconnecting to Redis after a fault the test
+     * made (with several workers, not the one the test's clients were on) */
+    sock_read_until(fd, "PING", "+PONG\r\n");
     close(fd);
     proxy_stop_clean(p);
 }

@@ -62,7 +62,8 @@ int proxy_stop(struct proxy *p);
  * PING through it cannot succeed; proxy_finish ends with it. */
 void proxy_stop_clean(struct proxy *p);
 /* Every test ends with it: fails unless the proxy survived the test (still
- * running, a fresh client gets +PONG) and then exits 0 on SIGTERM, so that a
+ * running, a fresh client gets +PONG within HARNESS_TIMEOUT_MS, once its
+ * worker is connected to Redis again) and then exits 0 on SIGTERM, so that a
  * crash, or a sanitizer report at exit, anywhere is a failure. */
 void proxy_finish(struct proxy *p);
 /* The value of one NEARCACHE STATS field, asked through fd; fails if absent. */
