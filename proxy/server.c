@@ -56,9 +56,7 @@ static void server_on_signal(struct ev_loop *loop, ev_signal *sig, int revents)
         ev_break(loop, EVBREAK_ALL);
         return;
     }
-    int clients = 0;
-    for (int i = 0; i < srv->nworkers; i++)
-        clients += __atomic_load_n(&srv->all[i]->stats.clients, __ATOMIC_RELAXED);
+    int clients = worker_clients(srv->all[0]);
     log_notice("drain_start",
                "signal {signal=%d}: draining {clients=%d} clients (at most {timeout_ms=%d} ms)",
                sig->signum, clients, srv->cfg->drain_timeout_ms);

@@ -102,8 +102,7 @@ int worker_reload(struct worker *w, struct exchange *waiter)
     return 0;
 }
 
-/* The clients of every worker: clients.max is the process's. */
-static int clients_now(const struct worker *w)
+int worker_clients(const struct worker *w)
 {
     int n = 0;
     for (int i = 0; i < w->nall; i++)
@@ -118,7 +117,7 @@ static void accept_one(struct server_worker *sw, int fd, bool tls)
         close(fd);
         return;
     }
-    if (clients_now(w) >= w->cfg->max_clients) {
+    if (worker_clients(w) >= w->cfg->max_clients) { /* clients.max is the process's */
         ssize_t ignored = write(fd, ERR_MAX_CLIENTS, sizeof(ERR_MAX_CLIENTS) - 1);
         (void)ignored;
         close(fd);

@@ -69,6 +69,9 @@ void worker_resume(struct worker *w);
  * memory (waiter not taken). */
 int worker_reload(struct worker *w, struct exchange *waiter);
 
+/* The clients connected to every worker now (read without stopping them). */
+int worker_clients(const struct worker *w);
+
 /* Whether worker i has ended (its state is being freed): read it only while
  * the others are stopped. */
 bool worker_gone(const struct worker *w, int i);
