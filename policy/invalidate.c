@@ -46,7 +46,7 @@ static uint64_t hash_field(uint64_t h, const char *s, size_t n)
     return hash_fnv1a64_continue(hash_fnv1a64_continue(h, len, sizeof(len)), s, n);
 }
 
-static uint32_t slot_of(uint64_t h)
+static uint32_t stamp_slot(uint64_t h)
 {
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdull;
@@ -246,9 +246,9 @@ static bool stamp_drop(void *arg, void *value, const struct pattern_capture *wid
     if (pattern_match(d->pat, s->key, s->klen, caps)) {
         for (size_t i = 0; i < d->ncaps; i++)
             h = hash_field(h, s->key + caps[i].off, caps[i].len);
-        stamp_put(s, slot_of(h));
+        stamp_put(s, stamp_slot(h));
     }
-    stamp_put(s, slot_of(d->ident));
+    stamp_put(s, stamp_slot(d->ident));
     return false;
 }
 
@@ -291,7 +291,7 @@ static void drop_fire(struct policy *p, const struct drop *d, const char *key,
         h = hash_field(h, key + c->off, c->len);
     }
     /* read without the lock by policy_stamps_current */
-    __atomic_fetch_add(&p->gens[exact ? slot_of(h) : slot_of(d->ident)], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&p->gens[exact ? stamp_slot(h) : stamp_slot(d->ident)], 1, __ATOMIC_RELAXED);
 }
 
 /* pattern_set_each callback over the when patterns: every rule fires. */
