@@ -42,6 +42,9 @@ struct config {
     char *master_name;              /* upstream.master_name: the primary Sentinel names */
     char *sentinel_username;        /* upstream.sentinel_username: AUTH user, or NULL */
     char *sentinel_password;        /* upstream.sentinel_password: AUTH password, or NULL */
+    char *cluster;                  /* upstream.cluster: seed nodes, comma-separated host:port */
+    int cluster_refresh_ms;         /* upstream.cluster_refresh: the slot map is read this often */
+    int cluster_max_redirects; /* upstream.cluster_max_redirects: MOVED/ASK followed per request */
 
     char *tls_listen;       /* tls.listen: the TLS listener; NULL or "none": off */
     char *tls_cert_file;    /* tls.cert_file: its certificate chain */

@@ -121,29 +121,43 @@ static int config_validate_tls(const struct config *cfg, char *err, size_t errle
     return 0;
 }
 
-/* upstream.sentinels: host:port items, with upstream.master_name. */
-static int config_validate_sentinel(const struct config *cfg, char *err, size_t errlen)
+/* A list setting of host:port items (setting names it in errors). */
+static int config_validate_hosts(const char *list, const char *setting, char *err, size_t errlen)
 {
-    if (cfg->sentinels == NULL)
-        return cfg->master_name == NULL
-                   ? 0
-                   : config_fail(err, errlen, "upstream.master_name: needs upstream.sentinels");
-    if (cfg->master_name == NULL)
-        return config_fail(err, errlen, "upstream.sentinels: needs upstream.master_name");
     char *items;
     size_t n;
-    if (config_list_split(cfg->sentinels, &items, &n) < 0)
+    if (config_list_split(list, &items, &n) < 0)
         return config_fail(err, errlen, "out of memory");
     const char *item = items;
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++, item += strlen(item) + 1) {
         const char *why = config_address_check(item);
         if (why != NULL || item[0] == '/')
-            rc = config_fail(err, errlen, "upstream.sentinels: item %zu: %s", i + 1,
+            rc = config_fail(err, errlen, "%s: item %zu: %s", setting, i + 1,
                              why != NULL ? why : "expected host:port");
     }
     free(items);
     return rc;
+}
+
+/* upstream.sentinels: host:port items, with upstream.master_name; or
+ * upstream.cluster: host:port items, database 0 (a cluster has no other). */
+static int config_validate_topology(const struct config *cfg, char *err, size_t errlen)
+{
+    if (cfg->cluster != NULL) {
+        if (cfg->sentinels != NULL)
+            return config_fail(err, errlen, "upstream.cluster: not with upstream.sentinels");
+        if (cfg->upstream_database != 0)
+            return config_fail(err, errlen, "upstream.database: a cluster has only database 0");
+        return config_validate_hosts(cfg->cluster, "upstream.cluster", err, errlen);
+    }
+    if (cfg->sentinels == NULL)
+        return cfg->master_name == NULL
+                   ? 0
+                   : config_fail(err, errlen, "upstream.master_name: needs upstream.sentinels");
+    if (cfg->master_name == NULL)
+        return config_fail(err, errlen, "upstream.sentinels: needs upstream.master_name");
+    return config_validate_hosts(cfg->sentinels, "upstream.sentinels", err, errlen);
 }
 
 int config_validate(const struct config *cfg, char *err, size_t errlen)
@@ -162,7 +176,7 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
     if (cfg->max_inline_len > cfg->max_query_buffer)
         return config_fail(err, errlen,
                            "limits.max_inline_len: must not exceed clients.max_query_buffer");
-    if (config_validate_tls(cfg, err, errlen) < 0 || config_validate_sentinel(cfg, err, errlen) < 0)
+    if (config_validate_tls(cfg, err, errlen) < 0 || config_validate_topology(cfg, err, errlen) < 0)
         return -1;
     if (config_admin_on(cfg)) {
         const char *why = config_address_check(cfg->admin_listen);

@@ -61,6 +61,10 @@ void admin_sum(struct worker *w, struct admin_sums *out)
             out->upstream.failed[k] += x->pool.counters.failed[k];
         out->upstream.reconnects += x->pool.counters.reconnects;
         out->pool_ready = out->pool_ready && pool_ready(&x->pool);
+        if (x->route != NULL) {
+            route_counters_add(x->route, &out->upstream, &out->cluster);
+            out->pool_ready = out->pool_ready && route_ready(x->route);
+        }
         if (out->tracking.state == COHERENCE_ON && co->state != COHERENCE_ON)
             out->tracking.state = co->state;
         if (i > 0) {
@@ -112,6 +116,11 @@ static size_t admin_stats(struct worker *w, char *body, size_t cap)
                      (unsigned long long)s.tracking.failures, (unsigned long long)reloads,
                      (unsigned long long)failed, ep->shown, (unsigned long long)ep->moves, w->nall);
     worker_resume(w);
+    if (w->route != NULL)
+        n += snprintf(body + n, cap - (size_t)n,
+                      "cluster_moved:%llu\r\ncluster_ask:%llu\r\ncluster_refreshes:%llu\r\n",
+                      (unsigned long long)s.cluster.moved, (unsigned long long)s.cluster.ask,
+                      (unsigned long long)s.cluster.refreshes);
     return (size_t)n + cache_stats(&s.cache, body + n, cap - (size_t)n);
 }
 

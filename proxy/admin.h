@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "proxy/cache/cache.h"
+#include "proxy/cluster/route.h"
 #include "proxy/cache/coherence.h"
 #include "proxy/proto/resp.h"
 #include "proxy/upstream.h"
@@ -39,9 +40,11 @@ struct admin_sums {
     uint64_t total_connections;
     uint64_t total_requests;
     struct upstream_counters upstream;
-    bool pool_ready;           /* every worker's shared connections of lane 0 are up */
+    bool pool_ready; /* every worker's shared connections of lane 0 are up (of every primary,
+                        in a cluster, whose map is known) */
     struct coherence tracking; /* worker 0's state unless another's is worse; counters summed */
     struct cache_figures cache;
+    struct route_counters cluster; /* upstream.cluster: redirects and maps read */
 };
 
 /* Sums every worker's counters into out; call with the others stopped

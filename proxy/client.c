@@ -10,7 +10,7 @@
 
 #include "config/config.h"
 #include "policy/policy.h"
-#include "proxy/admin.h"
+#include "proxy/client_cluster.h"
 #include "proxy/client_own.h"
 #include "proxy/cache/cache.h"
 #include "proxy/cache/fill.h"
@@ -19,7 +19,6 @@
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/request.h"
-#include "proxy/reload.h"
 #include "proxy/req.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
@@ -44,8 +43,7 @@ static void client_on_read(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_write(struct ev_loop *loop, ev_io *w, int revents);
 static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms);
 
-/* An exchange whose reply goes to r; r counts as in flight from now on. */
-static struct exchange *req_exchange(struct req *r)
+struct exchange *client_exchange(struct req *r)
 {
     struct exchange *x = exchange_create(client_on_reply, r);
     if (x != NULL) {
@@ -147,7 +145,7 @@ static void client_resend(struct req *r)
     struct client *c = r->client;
     struct exchange *x = c != NULL ? exchange_create(client_on_reply, r) : NULL;
     if (x != NULL) {
-        upstream_send(r->join->up, r->join->request, r->join->len, x);
+        upstream_send(r->kept->up, r->kept->request, r->kept->len, x);
         return;
     }
     r->inflight = false;
@@ -166,6 +164,9 @@ static void client_resend(struct req *r)
 static void client_on_reply(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
 {
     struct req *r = x->arg;
+    if (data != NULL && len > 0 && data[0] == '-' && r->client != NULL &&
+        r->client->w->route != NULL && client_cluster_redirect(r, x, data, len))
+        return;
     exchange_destroy(&x);
     if (data == NULL) {
         client_resend(r);
@@ -240,32 +241,18 @@ static void client_on_lost(void *arg, struct upstream *up, bool was_ready)
     client_update_reading(c);
 }
 
-/* NEARCACHE STATS | POLICY | RELOAD (admin.h). */
-static dispatch_e client_nearcache(struct client *c, const char *buf,
-                                   const struct resp_request *req)
+/* Keeps the bytes of r's request, to be sent again on a redirect or a join
+ * that cannot be answered. Returns 0, or -1 when out of memory. */
+static int client_keep_request(struct req *r, struct upstream *up, const struct request *rq)
 {
-    static const char ERR_OOM[] = "-ERR reload failed: out of memory\r\n";
-    admin_command_e cmd = admin_parse(buf, req);
-    if (cmd == ADMIN_RELOAD) { /* answered once the reload is applied or has failed */
-        struct req *r = req_create(c);
-        struct exchange *x = r != NULL ? req_exchange(r) : NULL;
-        if (x == NULL) {
-            client_close(c);
-            return DISPATCH_DONE;
-        }
-        if (worker_reload(c->w, x) < 0)
-            client_on_reply(x, ERR_OOM, sizeof(ERR_OOM) - 1, 0);
-        return DISPATCH_DONE;
-    }
-    size_t len;
-    char *reply = admin_reply(c->w, cmd, &len);
-    if (reply == NULL) {
-        client_close(c);
-        return DISPATCH_DONE;
-    }
-    client_local(c, reply, len);
-    free(reply);
-    return DISPATCH_DONE;
+    struct req_kept *k = malloc(sizeof(*k) + rq->frame->len);
+    if (k == NULL)
+        return -1;
+    k->up = up;
+    k->len = rq->frame->len;
+    memcpy(k->request, rq->buf, k->len);
+    r->kept = k;
+    return 0;
 }
 
 /* Queues the exchanges of a planned request: the request itself (or the MGET
@@ -274,7 +261,7 @@ static dispatch_e client_nearcache(struct client *c, const char *buf,
 static void client_send(struct client *c, struct upstream *up, struct req *r,
                         const struct request *rq, struct cache_plan *plan)
 {
-    struct exchange *x = req_exchange(r);
+    struct exchange *x = client_exchange(r);
     if (x == NULL) {
         cache_fill_destroy(&plan->fill);
         cache_mget_put(&plan->mget);
@@ -299,6 +286,13 @@ static void client_send(struct client *c, struct upstream *up, struct req *r,
         return;
     }
     if (plan->fill == NULL) {
+        if (c->w->route != NULL && up->slot >= 0 && client_keep_request(r, up, rq) < 0) {
+            exchange_destroy(&x);
+            r->inflight = false;
+            c->session.inflight--;
+            client_close(c);
+            return;
+        }
         upstream_send(up, rq->buf, rq->frame->len, x);
         return;
     }
@@ -317,18 +311,13 @@ static void client_send(struct client *c, struct upstream *up, struct req *r,
 static dispatch_e client_join(struct client *c, struct upstream *up, const struct request *rq,
                               struct cache_fill *leader)
 {
-    struct req_join *j = malloc(sizeof(*j) + rq->frame->len);
-    struct req *r = j != NULL ? req_create(c) : NULL;
-    struct exchange *x = r != NULL ? req_exchange(r) : NULL;
+    struct req *r = req_create(c);
+    struct exchange *x =
+        r != NULL && client_keep_request(r, up, rq) == 0 ? client_exchange(r) : NULL;
     if (x == NULL) {
-        free(j);
         client_close(c);
         return DISPATCH_DONE;
     }
-    j->up = up;
-    j->len = rq->frame->len;
-    memcpy(j->request, rq->buf, j->len);
-    r->join = j;
     c->session.cur = up;
     c->session.barrier = true;
     cache_fill_join(leader, x);
@@ -353,7 +342,9 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     session_apply(s, kind);
     struct cache_plan plan;
     const struct lane *serve =
-        up == s->home && invalidation_may_fill(w->inv, up) ? &w->pool.lanes[s->lane] : NULL;
+        up == s->home && w->route == NULL && invalidation_may_fill(w->inv, up)
+            ? &w->pool.lanes[s->lane]
+            : NULL;
     cache_plan(w->cache, rq, serve, worker_now_ms(w), &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
@@ -387,7 +378,7 @@ void client_send_own(struct client *c, struct upstream *up, const char *data, si
                      const struct lane *move)
 {
     struct req *r = req_create(c);
-    struct exchange *x = r != NULL ? req_exchange(r) : NULL;
+    struct exchange *x = r != NULL ? client_exchange(r) : NULL;
     if (x == NULL) {
         client_close(c);
         return;
@@ -441,8 +432,10 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         upstream_send(s->dedicated, buf, req->len, NULL);
         return DISPATCH_DONE;
     }
-    if (rq.kind == COMMAND_NEARCACHE)
-        return client_nearcache(c, buf, req);
+    if (rq.kind == COMMAND_NEARCACHE) {
+        client_nearcache(c, buf, req);
+        return DISPATCH_DONE;
+    }
     if (rq.kind == COMMAND_QUIT) {
         client_local(c, "+OK\r\n", 5);
         c->last_write = true;
@@ -452,6 +445,7 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         if (s->barrier && s->inflight > 0)
             return DISPATCH_STALL; /* a SELECT or HELLO in flight would undo it */
         identity_reset(&c->id, w->cfg);
+        session_apply(s, COMMAND_RESET);
         session_move(s, &w->pool, 0);
         client_local(c, "+RESET\r\n", 8);
         return DISPATCH_DONE;
@@ -467,12 +461,17 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
         if (own != CLIENT_OWN_FORWARD)
             return own == CLIENT_OWN_STALL ? DISPATCH_STALL : DISPATCH_DONE;
     }
-    bool oom, was_shared = s->state == SESSION_SHARED;
-    struct upstream *up = session_route(s, rq.kind, &w->pool, &c->owner, &oom);
-    if (oom)
-        client_close(c);
-    if (up == NULL)
+    bool oom = false, was_shared = s->state == SESSION_SHARED;
+    struct upstream *up;
+    if (w->route != NULL) {
+        bool stall;
+        if ((up = client_cluster_route(c, &rq, &stall)) == NULL)
+            return stall ? DISPATCH_STALL : DISPATCH_DONE;
+    } else if ((up = session_route(s, rq.kind, &w->pool, s->lane, &c->owner, &oom)) == NULL) {
+        if (oom)
+            client_close(c);
         return oom ? DISPATCH_DONE : DISPATCH_STALL;
+    }
     if (!upstream_usable(up)) {
         if (up == s->dedicated && !up->was_ready) { /* refused at once: don't keep it */
             upstream_close(up);
@@ -484,6 +483,8 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
     /* A stream's replies are not matched: its name stays the proxy's. */
     if (was_shared && s->state != SESSION_SHARED && c->id.name != NULL && rq.kind != COMMAND_STREAM)
         client_name_carry(c, up);
+    if (s->parked && s->state == SESSION_DEDICATED)
+        client_cluster_open(c, up);
     if (rq.kind == COMMAND_STREAM) {
         session_apply(s, rq.kind);
         upstream_set_stream(up);
@@ -570,7 +571,7 @@ static void client_on_resume(struct sched_item *it)
     struct client *c = (struct client *)((char *)it - offsetof(struct client, resume));
     if (c->closing)
         return;
-    session_settle(&c->session, &c->w->pool);
+    session_settle(&c->session);
     c->stalled = false;
     client_process(c);
 }
@@ -724,7 +725,9 @@ struct client *client_create(struct worker *w, int fd, SSL_CTX *tls)
     c->fd = fd;
     identity_init(&c->id, w->cfg);
     resp_scanner_reset(&c->scan);
+    c->session.pick = w->pool.next;
     c->session.home = pool_home(&w->pool, 0);
+    c->session.spread = w->route != NULL;
     c->owner = (struct upstream_owner){
         .lost = client_on_lost, .push = client_on_push, .stream = client_on_stream, .arg = c};
     c->last_active = ev_now(w->loop);

@@ -73,6 +73,10 @@ void client_tick(struct client *c, ev_tstamp now, bool stalled);
 /* Answers from the proxy itself, in order with the replies still owed. */
 void client_local(struct client *c, const char *data, size_t len);
 
+/* An exchange whose reply goes to r, in its client's order; r counts as in
+ * flight from now on. NULL when out of memory. */
+struct exchange *client_exchange(struct req *r);
+
 /* Answers -ERR upstream unavailable (no connection to Redis can carry the
  * request), counting it. */
 void client_unavailable(struct client *c);

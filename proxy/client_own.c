@@ -7,11 +7,13 @@
 
 #include "config/config.h"
 #include "policy/users.h"
+#include "proxy/admin.h"
 #include "proxy/exchange.h"
 #include "proxy/identity.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/args.h"
 #include "proxy/proto/resp_write.h"
+#include "proxy/req.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
 
@@ -102,7 +104,7 @@ static client_own_e client_select(struct client *c, const struct request *rq)
         return CLIENT_OWN_DONE;
     }
     bool oom;
-    struct upstream *up = session_route(s, COMMAND_SHARED, &c->w->pool, &c->owner, &oom);
+    struct upstream *up = session_route(s, COMMAND_SHARED, &c->w->pool, s->lane, &c->owner, &oom);
     if (up == NULL)
         return CLIENT_OWN_STALL;
     if (!upstream_usable(up)) {
@@ -264,4 +266,27 @@ void client_name_carry(struct client *c, struct upstream *up)
     }
     free(cmd);
     c->session.named = true;
+}
+
+void client_nearcache(struct client *c, const char *buf, const struct resp_request *req)
+{
+    static const char ERR_OOM[] = "-ERR reload failed: out of memory\r\n";
+    admin_command_e cmd = admin_parse(buf, req);
+    if (cmd == ADMIN_RELOAD) { /* answered once the reload is applied or has failed */
+        struct req *r = req_create(c);
+        struct exchange *x = r != NULL ? client_exchange(r) : NULL;
+        if (x == NULL)
+            client_close(c);
+        else if (worker_reload(c->w, x) < 0)
+            x->done(x, ERR_OOM, sizeof(ERR_OOM) - 1, 0);
+        return;
+    }
+    size_t len;
+    char *reply = admin_reply(c->w, cmd, &len);
+    if (reply == NULL) {
+        client_close(c);
+        return;
+    }
+    client_local(c, reply, len);
+    free(reply);
 }

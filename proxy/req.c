@@ -38,7 +38,7 @@ struct req *req_create(struct client *c)
 void req_destroy(struct req *r)
 {
     free(r->data);
-    free(r->join);
+    free(r->kept);
     if (req_free_count >= REQ_FREE_KEEP) {
         free(r);
         return;

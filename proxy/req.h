@@ -41,12 +41,14 @@ struct req {
     struct cache_fill *fill;   /* a read whose reply may fill the tier (the PTTL finishes it) */
     struct cache_mget *mget;   /* an MGET split with the tier: the reply is merged */
     struct cache_keys *writes; /* keys to invalidate again when the reply arrives */
-    struct req_join *join;     /* a read joined to another client's */
+    struct req_kept *kept;     /* its request, when it may have to be sent again */
+    unsigned char redirects;   /* cluster: -MOVED and -ASK replies followed */
 };
 
-/* A read joined to another client's keeps its request, to be sent on its
- * connection after all when that read cannot answer it. */
-struct req_join {
+/* A request kept to be sent again: a read joined to another client's, sent
+ * on its connection up after all when that read cannot answer it, or a
+ * request to a cluster node, sent to another node on a redirect. */
+struct req_kept {
     struct upstream *up;
     size_t len;
     char request[];

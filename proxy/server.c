@@ -15,6 +15,7 @@
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
 #include "proxy/admin.h"
+#include "proxy/cluster/route.h"
 #include "proxy/http.h"
 #include "proxy/introspect.h"
 #include "proxy/lib/hash.h"
@@ -231,6 +232,15 @@ static int server_setup_shared(struct server *srv, reload_load_fn load, void *lo
         log_crit("sentinel_invalid", "upstream.sentinels: {reason=%s}", err);
         return -1;
     }
+    if (cfg->cluster != NULL) {
+        struct net_addr anchor;
+        srv->map = route_discover(cfg, tls, &anchor);
+        if (anchor.len == 0) {
+            log_crit("upstream_address_invalid", "upstream.cluster: no seed has an address");
+            return -1;
+        }
+        endpoint_set(&first->upstream, &anchor, "upstream_primary", "cluster anchor");
+    }
     if ((w->reload = reload_create(w, load, load_arg)) == NULL ||
         server_setup_commands(srv, tls) < 0 ||
         (srv->store = cache_store_create(cfg, srv->nworkers > 1)) == NULL) {
@@ -279,6 +289,11 @@ static int server_worker_count(const struct config *cfg)
     return n < 1 ? 1 : n > CREW_MAX ? CREW_MAX : n;
 }
 
+bool server_moving(const struct config *cfg)
+{
+    return cfg->sentinels != NULL || cfg->cluster != NULL;
+}
+
 /* The workers: allocated, linked to one another, worker 0's endpoint. */
 static int server_make_workers(struct server *srv, struct ev_loop *loop)
 {
@@ -306,9 +321,8 @@ static int server_make_workers(struct server *srv, struct ev_loop *loop)
                                 .nall = n,
                                 .crew = &srv->crew};
     }
-    if (endpoint_init(&srv->workers[0]->upstream, loop,
-                      cfg->sentinels != NULL ? NULL : cfg->upstream, cfg->upstream_tls_server_name,
-                      err, sizeof(err)) < 0) {
+    if (endpoint_init(&srv->workers[0]->upstream, loop, server_moving(cfg) ? NULL : cfg->upstream,
+                      cfg->upstream_tls_server_name, err, sizeof(err)) < 0) {
         log_crit("upstream_address_invalid", "{reason=%s}", err);
         return -1;
     }
@@ -403,6 +417,7 @@ void server_teardown(struct server *srv)
     }
     SSL_CTX_free(w->tls_clients);
     SSL_CTX_free(w->pool.env.tls);
+    map_release(&srv->map);
     for (int i = 0; i < srv->nworkers; i++)
         free(srv->workers[i]);
 }

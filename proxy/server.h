@@ -23,6 +23,7 @@
 struct cache_store;
 struct config;
 struct http;
+struct map;
 struct sentinel;
 struct server;
 struct tunnel;
@@ -59,6 +60,7 @@ struct server {
     int nworkers;
     struct cache_store *store; /* the tier they share */
     struct sentinel *sentinel; /* NULL without upstream.sentinels; moves worker 0's endpoint */
+    struct map *map;           /* upstream.cluster: the slot map read at start, or NULL */
     ev_timer tick;             /* readiness and watch_config, on worker 0's loop */
     ev_signal sig_term;
     ev_signal sig_int;
@@ -80,6 +82,10 @@ struct server {
  * or -1 after logging why. */
 int server_setup(struct server *srv, struct ev_loop *loop, struct config *cfg, reload_load_fn load,
                  void *load_arg, const char *config_path);
+
+/* Whether the address of Redis is learnt rather than set: a primary named
+ * by Sentinel, or a cluster's anchor (route.h). */
+bool server_moving(const struct config *cfg);
 
 /* Runs until a drain completes; returns the process exit status. */
 int server_run(struct server *srv);

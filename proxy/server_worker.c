@@ -10,6 +10,7 @@
 #include "config/config.h"
 #include "proxy/cache/cache.h"
 #include "proxy/client.h"
+#include "proxy/cluster/route.h"
 #include "proxy/invalidation.h"
 #include "proxy/lib/buf.h"
 #include "proxy/lib/log.h"
@@ -224,6 +225,8 @@ static void on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
             ev_io_start(loop, &l->io); /* stopped when descriptors ran out */
     }
     pool_tick(&w->pool, now, stalled);
+    if (w->route != NULL)
+        route_tick(w->route, now, stalled);
     for (struct client *c = w->clients, *next; c != NULL; c = next) {
         next = c->next;
         client_tick(c, now, stalled);
@@ -312,7 +315,8 @@ static int setup_upstream(struct server_worker *sw)
         redis = tunnel_addr(sw->tunnel);
     }
     if ((w->inv = invalidation_create(w, redis)) == NULL ||
-        pool_setup(&w->pool, &env, cfg->pool_size, invalidation_owner(w->inv)) < 0) {
+        pool_setup(&w->pool, &env, cfg->pool_size, invalidation_owner(w->inv)) < 0 ||
+        (cfg->cluster != NULL && (w->route = route_create(w, sw->srv->map)) == NULL)) {
         log_crit("out_of_memory", "out of memory");
         return -1;
     }
@@ -334,12 +338,12 @@ int server_worker_setup(struct server_worker *sw, const struct worker *first)
         w->commands = first->commands;
         w->tls_clients = first->tls_clients;
         w->pool.env.tls = first->pool.env.tls;
-        if (endpoint_init(&sw->upstream, w->loop, cfg->sentinels != NULL ? NULL : cfg->upstream,
+        if (endpoint_init(&sw->upstream, w->loop, server_moving(cfg) ? NULL : cfg->upstream,
                           cfg->upstream_tls_server_name, err, sizeof(err)) < 0) {
             log_crit("upstream_address_invalid", "{reason=%s}", err);
             return -1;
         }
-        if (cfg->sentinels != NULL && first->pool.env.ep->addr.len > 0)
+        if (server_moving(cfg) && first->pool.env.ep->addr.len > 0)
             endpoint_set(&sw->upstream, &first->pool.env.ep->addr, "upstream_address_changed",
                          "worker 0's");
     }
@@ -383,6 +387,7 @@ void server_worker_teardown(struct server_worker *sw)
     if (w->sched.loop != NULL) {
         sched_run(&w->sched); /* writes and frees what the closes queued */
         pool_teardown(&w->pool);
+        route_destroy(&w->route);
         sched_teardown(&w->sched);
     }
     invalidation_destroy(&w->inv);

@@ -5,7 +5,7 @@
 #include "proxy/pool.h"
 #include "proxy/upstream.h"
 
-struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool,
+struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool, int lane,
                                const struct upstream_owner *owner, bool *oom)
 {
     bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
@@ -17,14 +17,16 @@ struct upstream *session_route(struct session *s, command_kind_e kind, struct po
     if (s->state == SESSION_SHARED && needs_own) {
         if (s->inflight > 0)
             return NULL;
-        if ((s->dedicated = pool_dedicated_get(pool, owner, s->lane)) == NULL) {
+        if ((s->dedicated = pool_dedicated_get(pool, owner, lane)) == NULL) {
             *oom = true;
             return NULL;
         }
+        s->dpool = pool;
         s->state = SESSION_DEDICATED;
     }
     struct upstream *target = s->dedicated != NULL ? s->dedicated : s->home;
-    if (s->inflight > 0 && (s->cur != target || kind == COMMAND_STREAM))
+    bool switch_ok = s->spread && s->state == SESSION_SHARED;
+    if (s->inflight > 0 && ((s->cur != target && !switch_ok) || kind == COMMAND_STREAM))
         return NULL;
     return target;
 }
@@ -61,6 +63,7 @@ void session_apply(struct session *s, command_kind_e kind)
         break;
     case COMMAND_RESET:
         s->held = 0;
+        s->parked = false;
         s->multi_dirty = false;
         s->spoiled |= s->state == SESSION_DEDICATED;
         break;
@@ -72,7 +75,7 @@ void session_apply(struct session *s, command_kind_e kind)
     }
 }
 
-void session_settle(struct session *s, struct pool *pool)
+void session_settle(struct session *s)
 {
     if (s->state != SESSION_DEDICATED || s->inflight > 0 || s->held != 0)
         return;
@@ -83,7 +86,7 @@ void session_settle(struct session *s, struct pool *pool)
             upstream_send(s->dedicated, UNNAME, sizeof(UNNAME) - 1, x);
         s->spoiled = x == NULL;
     }
-    pool_dedicated_put(pool, s->dedicated, !s->spoiled);
+    pool_dedicated_put(s->dpool, s->dedicated, !s->spoiled);
     s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
@@ -97,7 +100,7 @@ session_lost_e session_lost(struct session *s, bool was_ready)
     s->dedicated = NULL;
     s->state = SESSION_SHARED;
     s->held = 0;
-    s->multi_dirty = s->spoiled = s->named = false;
+    s->multi_dirty = s->spoiled = s->named = s->parked = false;
     if (was_stream && !was_ready)
         return SESSION_UNAVAILABLE;
     return was_ready && had_state ? SESSION_CLOSE : SESSION_GO_ON;

@@ -65,16 +65,22 @@ struct session {
                               they go (a SELECT), or when (a read joined to another client's) */
     struct upstream *home; /* the shared connection, in its lane */
     struct upstream *dedicated; /* the dedicated one, NULL in SESSION_SHARED */
+    struct pool *dpool;         /* the pool it came from and goes back to */
+    unsigned pick;              /* which of a lane's shared connections is its home */
+    bool parked;                /* cluster: a MULTI the proxy answered, sent before the next
+                                   request on the node that request picks */
+    bool spread;                /* cluster: shared connections of several nodes may carry its
+                                   requests at once (a key always goes to one of them) */
     struct upstream *cur;       /* where the requests in flight went */
     size_t inflight;            /* requests sent and not yet answered */
 };
 
 /* Chooses the connection for a request of kind: the dedicated one while
- * state is held or the command needs it (taken from pool for owner), else
- * the shared one. Returns NULL to stall: requests in flight elsewhere (or the
+ * state is held or the command needs it (taken from pool's lane for owner),
+ * else the shared one (s->home). Returns NULL to stall: requests in flight elsewhere (or the
  * answer that decides a move) must come first, or no connection could be
  * had (*oom set). */
-struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool,
+struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool, int lane,
                                const struct upstream_owner *owner, bool *oom);
 
 /* Moves a client on its shared connection to lane (a shared connection of
@@ -85,8 +91,8 @@ void session_move(struct session *s, struct pool *pool, int lane);
 void session_apply(struct session *s, command_kind_e kind);
 
 /* At an idle point (nothing in flight): gives the dedicated connection back
- * to pool once no state is held (kept as a spare unless it is spoiled). */
-void session_settle(struct session *s, struct pool *pool);
+ * to its pool once no state is held (kept as a spare unless it is spoiled). */
+void session_settle(struct session *s);
 
 /* The dedicated connection broke (it is closed already); was_ready says
  * whether it had carried traffic. Back to SESSION_SHARED. */

@@ -30,6 +30,7 @@ struct client;
 struct invalidation;
 struct policy;
 struct reload;
+struct route;
 
 struct worker_stats {
     int clients; /* connected now; other workers read it (relaxed atomic stores) */
@@ -49,6 +50,7 @@ struct worker {
     struct policy *policy;            /* built rules; a reload replaces it */
     struct invalidation *inv;         /* tracking: whether the tier may serve and fill */
     struct reload *reload;            /* SIGHUP and NEARCACHE RELOAD */
+    struct route *route;              /* upstream.cluster: where requests go; NULL for one Redis */
     struct client *clients;           /* every connected client (client.c links them) */
     struct worker_stats stats;
     struct metrics metrics; /* requests per command, bytes, latencies */

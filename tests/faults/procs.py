@@ -1,10 +1,12 @@
-"""procs.py - the processes the Python tests run: redis-server and nearcache.
+"""procs.py - the processes the Python tests run: redis-server (alone or as a Redis
+Cluster) and nearcache.
 
 They listen on free loopback ports, live in one temporary directory and are
 stopped by pid. Every wait is bounded. Imported first by every Python test:
 under an interpreter without redis-py it runs the test again with Debian's.
 """
 import json
+import logging
 import os
 import shutil
 import signal
@@ -148,6 +150,247 @@ class RedisServer:
     def stop(self):
         if self.proc:
             stop_pid(self.proc)
+
+
+class Cluster:
+    """A Redis Cluster on free loopback ports: primaries, each with replicas, as
+    RedisServers in workdir/node0, node1, ... without persistence. Each node keeps
+    its nodes.conf in its own directory, so it restarts after kill -9 as the same
+    node (empty, so it must rejoin as a replica, and syncs); its bus port is a free
+    port too (not port + 10000). node_timeout_ms is cluster-node-timeout: a killed
+    primary is replaced within a few of them. Every wait is bounded by timeout
+    seconds unless told, and raises RuntimeError with each node's state when it runs
+    out. start() and stop() (by pid) make it a member of a Group."""
+
+    def __init__(self, workdir, primaries=3, replicas=1, node_timeout_ms=1000, timeout=30.0):
+        self.per_primary, self.timeout = replicas, timeout
+        count = primaries * (1 + replicas)
+        ports = set()
+        while len(ports) < 2 * count:  # a client port and a bus port each, all distinct
+            ports.add(free_port())
+        ports = sorted(ports)
+        self.nodes = []
+        for i in range(count):
+            name = f"node{i}"
+            options = ("--cluster-enabled", "yes",
+                       "--cluster-config-file", os.path.join(workdir, name, "nodes.conf"),
+                       "--cluster-port", str(ports[count + i]),
+                       "--cluster-node-timeout", str(node_timeout_ms),
+                       # a replica takes over however long it was cut off from its primary
+                       "--cluster-replica-validity-factor", "0",
+                       # a full sync starts at once, not after 5 s waiting for more replicas;
+                       # CLUSTER SLOTS lists a replica only once its offset is not 0: the
+                       # primary's PING every second moves it (10 s by default)
+                       "--repl-diskless-sync-delay", "0", "--repl-ping-replica-period", "1",
+                       "--appendonly", "no", "--shutdown-timeout", "0")
+            self.nodes.append(RedisServer(workdir, name, options, port=ports[i]))
+
+    def start(self):
+        """Start the nodes, have redis-cli --cluster create join them and assign
+        the slots, and wait until the cluster is ok (wait_ok)."""
+        for node in self.nodes:
+            node.start()
+        argv = ["redis-cli", "--cluster", "create", *(n.address for n in self.nodes),
+                "--cluster-replicas", str(self.per_primary), "--cluster-yes"]
+        try:
+            done = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True, timeout=self.timeout)
+        except subprocess.TimeoutExpired:  # run() has killed it
+            raise RuntimeError(f"redis-cli --cluster create: not done in {self.timeout:g} s") \
+                from None
+        if done.returncode != 0:
+            raise RuntimeError(f"redis-cli --cluster create: exit status {done.returncode}\n"
+                               + (done.stdout + done.stderr)[-2000:])
+        self.wait_ok()
+
+    def stop(self):
+        """Stops every node by pid (RedisServer.stop)."""
+        for node in self.nodes:
+            node.stop()
+
+    def running(self):
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def query(self, node, *command, timeout=2.0):
+        """node's reply to command, None if it is down, fails or is silent for timeout."""
+        if node not in self.running():
+            return None
+        client = node.client(timeout=timeout)
+        try:
+            return client.execute_command(*command)
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
+    def command(self, node, *command):
+        """node's reply to command; its error (redis.RedisError) raised."""
+        client = node.client()
+        try:
+            return client.execute_command(*command)
+        finally:
+            client.close()
+
+    def node_at(self, host, port):
+        return next(n for n in self.nodes if n.port == int(port) and n.host == host)
+
+    def slot_map(self, node):
+        """node's CLUSTER SLOTS as a sorted tuple of (first, last, primary address,
+        replica addresses sorted), None if it does not answer."""
+        slots = self.query(node, "CLUSTER", "SLOTS")
+        if slots is None:
+            return None
+        return tuple(sorted((first, last, joined(p[0], p[1]),
+                             tuple(sorted(joined(r[0], r[1]) for r in rs)))
+                            for first, last, p, *rs in slots))
+
+    def ok(self):
+        """Every running node says cluster_state:ok and shows the same slot map,
+        which names every running node (so a primary left without slots never is
+        ok); every replica's link to its primary is up."""
+        running, maps = self.running(), set()
+        for node in running:
+            info = parse_stats(self.query(node, "CLUSTER", "INFO") or "")
+            replication = self.query(node, "INFO", "replication") or {}
+            if info.get("cluster_state") != "ok" or not replication or (
+                    replication.get("role") == "slave" and
+                    replication.get("master_link_status") != "up"):
+                return False
+            maps.add(self.slot_map(node))
+        if len(maps) != 1 or None in maps:
+            return False
+        named = {a for _, _, p, rs in next(iter(maps)) for a in (p, *rs)}
+        return named == {n.address for n in running}
+
+    def describe(self):
+        """One line per node: address, pid, cluster_state and role, for errors."""
+        lines = []
+        for node in self.nodes:
+            info = parse_stats(self.query(node, "CLUSTER", "INFO") or "")
+            role = self.query(node, "ROLE") or ["-"]
+            of = f" of {joined(role[1], role[2])}" if role[0] == "slave" else ""
+            pid = node.proc.pid if node.proc else "-"
+            lines.append(f"  {node.address} pid {pid}: {info.get('cluster_state', 'down')}, "
+                         f"{role[0]}{of}")
+        return "\n".join(lines)
+
+    def wait(self, predicate, what, timeout=None):
+        timeout = self.timeout if timeout is None else timeout
+        if not wait_until(predicate, timeout, step=0.1):
+            raise RuntimeError(f"{what} in {timeout:g} s:\n{self.describe()}")
+
+    def wait_ok(self, timeout=None):
+        """Waits until ok() holds."""
+        self.wait(self.ok, "the cluster is not ok", timeout)
+
+    def role(self, node):
+        """"master" or "slave", as node says (ROLE), None if it does not answer."""
+        role = self.query(node, "ROLE")
+        return role[0] if role else None
+
+    def primaries(self):
+        """The running nodes that say they are primaries, in node order."""
+        return [n for n in self.running() if self.role(n) == "master"]
+
+    def replicas(self, primary=None):
+        """The running nodes that say they are replicas (of primary if given)."""
+        roles = [(n, self.query(n, "ROLE")) for n in self.running()]
+        return [n for n, r in roles if r and r[0] == "slave" and
+                (primary is None or (r[1], int(r[2])) == (primary.host, primary.port))]
+
+    def seeds(self):
+        """The primaries' host:port, for a proxy's list of seed nodes."""
+        return [n.address for n in self.primaries()]
+
+    def node_id(self, node):
+        return self.command(node, "CLUSTER", "MYID")
+
+    def node_for_slot(self, slot):
+        """The node serving slot now, by the first running node's CLUSTER SLOTS."""
+        for node in self.running():
+            for first, last, primary, *_ in self.query(node, "CLUSTER", "SLOTS") or ():
+                if first <= slot <= last:
+                    return self.node_at(primary[0], primary[1])
+        raise RuntimeError(f"no running node knows who serves slot {slot}")
+
+    def slot_of(self, key):
+        """key's hash slot (CLUSTER KEYSLOT on a running node)."""
+        return self.command(self.running()[0], "CLUSTER", "KEYSLOT", key)
+
+    def client(self, **options):
+        """A cluster client (redis-py's RedisCluster, 4.1 or later) seeded with every
+        running node, replies as str; options go to RedisCluster as they are."""
+        from redis.cluster import ClusterNode, RedisCluster  # not in redis-py 3
+        # redis-py 4.3 logs each MOVED and ASK it follows with a traceback
+        logging.getLogger("redis.cluster").addHandler(logging.NullHandler())
+        options = {"decode_responses": True, "socket_timeout": 10.0,
+                   "socket_connect_timeout": 10.0, **options}
+        seeds = [ClusterNode(n.host, n.port) for n in self.running()]
+        return RedisCluster(startup_nodes=seeds, **options)
+
+    def begin_migration(self, slot, dst):
+        """Marks slot IMPORTING on dst, then MIGRATING on the node serving it, as
+        redis-cli --cluster reshard does; that node (the source)."""
+        src = self.node_for_slot(slot)
+        self.command(dst, "CLUSTER", "SETSLOT", slot, "IMPORTING", self.node_id(src))
+        self.command(src, "CLUSTER", "SETSLOT", slot, "MIGRATING", self.node_id(dst))
+        return src
+
+    def move_keys(self, slot, src, dst, batch=100, pause=0.0, limit=None, timeout_ms=5000):
+        """MIGRATEs slot's keys from src to dst, batch at a time, sleeping pause
+        between batches, until src has none left or limit are moved; how many moved."""
+        moved = 0
+        while limit is None or moved < limit:
+            count = batch if limit is None else min(batch, limit - moved)
+            keys = self.command(src, "CLUSTER", "GETKEYSINSLOT", slot, count)
+            if not keys:
+                break
+            self.command(src, "MIGRATE", dst.host, dst.port, "", 0, timeout_ms, "KEYS", *keys)
+            moved += len(keys)
+            if pause:
+                time.sleep(pause)
+        return moved
+
+    def finish_migration(self, slot, src, dst):
+        """SETSLOT slot NODE dst on dst, src and the other primaries, and waits
+        until the cluster is ok again: every node sees dst serving slot."""
+        dst_id = self.node_id(dst)
+        for node in [dst, src] + [p for p in self.primaries() if p not in (src, dst)]:
+            self.command(node, "CLUSTER", "SETSLOT", slot, "NODE", dst_id)
+        self.wait(lambda: self.ok() and self.node_for_slot(slot) is dst,
+                  f"slot {slot} is not served by {dst.address} everywhere")
+
+    def migrate_slot(self, slot, dst, batch=100, pause=0.0):
+        """Moves slot and its keys to the primary dst (the three steps above); how
+        many keys moved."""
+        src = self.begin_migration(slot, dst)
+        moved = self.move_keys(slot, src, dst, batch, pause)
+        self.finish_migration(slot, src, dst)
+        return moved
+
+    def failover(self, replica, option=None):
+        """CLUSTER FAILOVER [option] (FORCE, TAKEOVER) on replica; waits until it is
+        a primary and the cluster is ok."""
+        self.command(replica, "CLUSTER", "FAILOVER", *([option] if option else []))
+        self.wait(lambda: self.role(replica) == "master" and self.ok(),
+                  f"{replica.address} did not take over")
+
+    def kill_primary(self, primary):
+        """kill -9 primary; waits until one of its replicas has taken over and the
+        cluster is ok; that replica."""
+        replicas = self.replicas(primary)
+        if not replicas:
+            raise ValueError(f"{primary.address} has no replica to take over")
+        primary.kill9()
+        self.wait(lambda: any(self.role(r) == "master" for r in replicas) and self.ok(),
+                  f"no replica of {primary.address} took over")
+        return next(r for r in replicas if self.role(r) == "master")
+
+    def restart(self, node):
+        """Starts node again (its nodes.conf, its ports) and waits until it has
+        rejoined and the cluster is ok: a primary replaced meanwhile is a replica."""
+        node.start()
+        self.wait_ok()
 
 
 class Proxy:

@@ -80,6 +80,9 @@ static const struct kv DEFAULTS[] = {
     {"upstream.reconnect_max", "2000"},
     {"upstream.sentinels", "(null)"},
     {"upstream.master_name", "(null)"},
+    {"upstream.cluster", "(null)"},
+    {"upstream.cluster_refresh", "5000"},
+    {"upstream.cluster_max_redirects", "5"},
     {"clients.max", "10000"},
     {"clients.max_query_buffer", "1073741824"},
     {"clients.max_output_buffer", "536870912"},
@@ -471,6 +474,18 @@ static const struct validate_case VALIDATE[] = {
     {"sentinels",
      {{"upstream.sentinels", "127.0.0.1:26379,[::1]:26380"}, {"upstream.master_name", "m"}},
      ""},
+    {"cluster", {{"upstream.cluster", "127.0.0.1:7000,node-2:7001"}}, ""},
+    {"cluster seed not host:port",
+     {{"upstream.cluster", "127.0.0.1:7000,/run/r.sock"}},
+     "upstream.cluster: item 2: expected host:port"},
+    {"cluster with sentinels",
+     {{"upstream.cluster", "127.0.0.1:7000"},
+      {"upstream.sentinels", "127.0.0.1:26379"},
+      {"upstream.master_name", "m"}},
+     "upstream.cluster: not with upstream.sentinels"},
+    {"cluster database",
+     {{"upstream.cluster", "127.0.0.1:7000"}, {"upstream.database", "3"}},
+     "upstream.database: a cluster has only database 0"},
 };
 
 static void check_validate(const struct validate_case *c)

@@ -51,6 +51,8 @@ static const char FULL[] = "# every key, none at its default\n"
                            "    - 10.0.0.1:26379\n"
                            "    - \"[::1]:26380\"\n"
                            "  master_name: mymaster\n"
+                           "  cluster_refresh: 2s\n"
+                           "  cluster_max_redirects: 3\n"
                            "clients:\n"
                            "  max: 500\n"
                            "  max_query_buffer: 64mb\n"
@@ -85,6 +87,9 @@ static const struct kv FULL_WANT[] = {
     {"upstream.reconnect_max", "60000"},
     {"upstream.sentinels", "10.0.0.1:26379,[::1]:26380"},
     {"upstream.master_name", "mymaster"},
+    {"upstream.cluster", "(null)"}, /* not with sentinels: config.c's validate cases */
+    {"upstream.cluster_refresh", "2000"},
+    {"upstream.cluster_max_redirects", "3"},
     {"clients.max", "500"},
     {"clients.max_query_buffer", "67108864"},
     {"clients.max_output_buffer", "0"},

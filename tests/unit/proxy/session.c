@@ -39,7 +39,7 @@ static struct session fresh(void)
 static struct upstream *send(struct session *s, command_kind_e kind)
 {
     bool oom;
-    struct upstream *up = session_route(s, kind, &pool, &owner, &oom);
+    struct upstream *up = session_route(s, kind, &pool, s->lane, &owner, &oom);
     cr_assert(!oom);
     if (up != NULL) {
         session_apply(s, kind);
@@ -78,10 +78,10 @@ Test(session, transaction_ends_and_connection_goes_back)
     send(&s, COMMAND_SHARED);
     send(&s, COMMAND_EXEC);
     cr_expect_eq(s.held, 0);
-    session_settle(&s, &pool);
+    session_settle(&s);
     cr_expect_eq(s.state, SESSION_DEDICATED, "not while requests are in flight");
     s.inflight = 0;
-    session_settle(&s, &pool);
+    session_settle(&s);
     cr_expect_eq(s.state, SESSION_SHARED);
     cr_expect_null(s.dedicated);
     cr_expect_eq(pool.idle, up, "kept as a spare");
@@ -94,7 +94,7 @@ Test(session, watch_and_sticky_are_held_together)
     send(&s, COMMAND_WATCH);
     send(&s, COMMAND_UNWATCH);
     s.inflight = 0;
-    session_settle(&s, &pool);
+    session_settle(&s);
     cr_expect_eq(s.state, SESSION_DEDICATED, "SELECT still holds it");
     cr_expect_eq(s.held, SESSION_STICKY);
 }
@@ -111,7 +111,7 @@ Test(session, reset_drops_the_state_and_the_connection)
     up->state = UPSTREAM_DOWN;
     int idle = pool.nidle;
     pool.keep_spares = false;
-    session_settle(&s, &pool);
+    session_settle(&s);
     cr_expect_eq(s.state, SESSION_SHARED);
     cr_expect_eq(pool.nidle, idle, "a RESET connection is not kept");
 }
@@ -123,7 +123,7 @@ Test(session, state_set_after_reset_keeps_the_connection)
     send(&s, COMMAND_RESET);
     send(&s, COMMAND_STICKY); /* SELECT 2 pipelined behind RESET */
     s.inflight = 0;
-    session_settle(&s, &pool);
+    session_settle(&s);
     cr_expect_eq(s.state, SESSION_DEDICATED);
     cr_expect_eq(s.dedicated, up);
 }

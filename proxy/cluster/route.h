@@ -1,0 +1,89 @@
+/* route.h - where a request goes when Redis is a cluster (upstream.cluster).
+ *
+ * Each worker keeps its own copy of the cluster's slot map (map.h): a node
+ * per primary, each with a pool of connections of its own (pool.h), and for
+ * every slot the node that owns it. A request whose keys share a slot goes
+ * to that slot's node; one without keys goes to the anchor, the worker's
+ * main pool (worker.h), which connects to a primary of the cluster; keys of
+ * several slots are refused with Redis Cluster's own -CROSSSLOT error. A
+ * client's requests to one node all take the same connection of it, so that
+ * they run in the order sent.
+ *
+ * The map is read at start (route_discover: CLUSTER SHARDS, or CLUSTER
+ * SLOTS before Redis 7, from the first seed that answers), then again every
+ * upstream.cluster_refresh and whenever a redirect shows it is out of date,
+ * on the anchor's connection. A -MOVED reply moves the slot at once (the
+ * request is sent again to the node named); an -ASK reply sends the request
+ * once to the node named, after ASKING, the map unchanged.
+ */
+#ifndef NEARCACHE_ROUTE_H
+#define NEARCACHE_ROUTE_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "proxy/cluster/map.h"
+#include "proxy/net.h"
+#include "proxy/pool.h"
+
+struct config;
+struct request;
+struct session;
+struct worker;
+
+/* What a worker counts of the cluster. */
+struct route_counters {
+    uint64_t moved;     /* -MOVED replies followed */
+    uint64_t ask;       /* -ASK replies followed */
+    uint64_t refreshes; /* slot maps read and applied after the first */
+};
+
+struct route;
+
+/* Reads the slot map from the first of cfg's seeds (upstream.cluster) that
+ * answers, with tls for TLS, and sets *anchor to that seed's address when it
+ * is a primary, else to the first primary's. Returns the map (refs 1), or
+ * NULL after logging why: the proxy then starts without one, anchored at the
+ * first seed, and learns the map there. */
+struct map *route_discover(const struct config *cfg, SSL_CTX *tls, struct net_addr *anchor);
+
+/* Sets up w's routes from map (may be NULL), with a pool per primary, and
+ * points the anchor (w->pool's endpoint) at a primary. Returns NULL when out
+ * of memory. */
+struct route *route_create(struct worker *w, const struct map *map);
+
+/* Closes every node's connections (failing what they hold) and frees *rt;
+ * *rt is set to NULL. Call at a safe point. Accepts NULL. */
+void route_destroy(struct route **rt);
+
+/* Where request rq of a client in session s goes: the pool of its slot's
+ * node (or s's dedicated connection's, or the anchor's, for one without
+ * keys) in *pool and the index of s's lane there in *lane, with s->home set
+ * to the client's connection of it. Returns 0; 1 to stall (a connection of
+ * another node holds the client's requests in flight); or -1 with the error
+ * to answer in *err: keys of several slots, or of another node than the
+ * client's transaction or watch. */
+int route_request(struct route *rt, struct session *s, struct request *rq, struct pool **pool,
+                  int *lane, const char **err);
+
+/* A redirect: when the error reply data is -MOVED or -ASK, the client's
+ * connection (session s) to the node it names, in *up (NULL when none can
+ * be had), *asking set for -ASK; a -MOVED moves its slot to that node and
+ * has the map read again soon. Returns false for any other reply. */
+bool route_redirect(struct route *rt, const struct session *s, const char *data, size_t len,
+                    struct upstream **up, bool *asking);
+
+/* Deadlines of every node's connections (pool_tick), and the map read
+ * again when due. */
+void route_tick(struct route *rt, ev_tstamp now, bool stalled);
+
+/* True when the map is known and every node's shared connections are up. */
+bool route_ready(const struct route *rt);
+
+/* Adds the counters of every node's connections to up, and the route's to
+ * out. */
+void route_counters_add(const struct route *rt, struct upstream_counters *up,
+                        struct route_counters *out);
+
+#endif

@@ -1,0 +1,298 @@
+#!/usr/bin/python3
+"""cluster_test.py - nearcache in front of a Redis Cluster (issue 14).
+
+Each check starts its own cluster (procs.Cluster: 3 primaries, a replica
+each, on free loopback ports in one temporary directory, stopped by pid) and
+nearcache with upstream.cluster naming one seed (its --upstream is a closed
+port, which it must ignore), JSON logs. Clients are plain redis-py clients
+that know nothing of clusters; what they read is checked on the nodes
+directly.
+
+  routing      every command class reaches the node of its key's slot, and its
+               reply is the node's own: strings, hashes, lists, sets, sorted
+               sets, streams, expiries, scripts with keys; keys sharing a hash
+               tag in MGET/MSET; commands without keys; keys of several slots
+               get Redis Cluster's -CROSSSLOT
+  sessions     MULTI/EXEC and WATCH on keys of one slot run on their node,
+               keys of another node inside a transaction get -CROSSSLOT and the
+               EXEC -EXECABORT; BLPOP is woken by an LPUSH through the proxy;
+               SUBSCRIBE gets a PUBLISH made through the proxy
+  ask          a slot held half migrated: keys already moved and keys not yet
+               moved read right through the proxy (-ASK followed, with ASKING),
+               a new key is written on the importing node, the map is unchanged
+               (no MOVED counted); once the slot is handed over, reads follow
+               the -MOVED and the next ones go to the new owner directly
+  migration    writers and readers through the proxy on keys of one slot while
+               that slot moves to another primary and back, a few keys at a
+               time: no error, no read older than a write acknowledged before
+               it began, every acknowledged write on the owner at the end
+
+  python3 tests/cluster/cluster_test.py --bin build/nearcache [--check NAME]...
+
+One line per check, PASS or FAIL (with the reason and the proxy's log tail);
+the last line is "N passed, M failed"; the exit status is 1 if one failed.
+"""
+import os
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
+import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
+import threading
+import time
+
+import checks
+import redis
+from redis.crc import key_slot
+from checks import attempt, expect
+from procs import free_port
+
+IO_TIMEOUT = 10.0
+CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot"
+
+
+class Setup(procs.Group):
+    """A cluster and nearcache in front of it (settings added to the proxy's);
+    `with` starts them and stops every process by pid."""
+
+    def __init__(self, binary, settings=()):
+        super().__init__("nearcache-cluster-")
+        self.cluster = self.add(procs.Cluster(self.dir))
+        seed = self.cluster.nodes[0]
+        self.proxy = self.add(procs.Proxy(
+            binary, self.dir, None, free_port(),
+            ["log_format=json", f"upstream.cluster={seed.address}", *settings],
+            timeout=IO_TIMEOUT))
+
+    def start(self):
+        self.cluster.start()
+        self.proxy.start()
+
+    def owner(self, key):
+        """The node serving key's slot now."""
+        return self.cluster.node_for_slot(key_slot(key.encode()))
+
+    def direct(self, key):
+        """A client of the node serving key's slot."""
+        return self.owner(key).client()
+
+
+def other_node_key(s, key, prefix):
+    """A key starting with prefix whose slot is on another node than key's."""
+    owner = s.owner(key)
+    return next(k for k in (f"{prefix}{i}" for i in range(1000)) if s.owner(k) is not owner)
+
+
+# ---- 1. routing ------------------------------------------------------------------
+
+def check_routing(binary):
+    with Setup(binary) as s:
+        c = s.proxy.client()
+        keys = [f"user:{i}" for i in range(300)]
+        for k in keys:
+            expect(c.set(k, k.upper()) is True, f"SET {k}")
+        nodes = set()
+        for k in keys:
+            owner = s.owner(k)
+            nodes.add(owner.port)
+            expect(owner.client().get(k) == k.upper(), f"{k} is not on its slot's node")
+        expect(len(nodes) == 3, f"300 keys reached {len(nodes)} primaries")
+        expect_classes(s, c)
+        expect(c.ping() and c.echo("hi") == "hi", "PING, ECHO")
+        expect(c.mset({"{t}a": "1", "{t}b": "2"}) and c.mget("{t}a", "{t}b") == ["1", "2"],
+               "MSET, MGET of one hash tag")
+        _, err = attempt(c.mget, "user:1", "user:2")
+        expect(err == CROSSSLOT, f"MGET of two slots: {err!r}")
+        _, err = attempt(c.execute_command, "RENAME", "user:1", "user:2")
+        expect(err == CROSSSLOT, f"RENAME across slots: {err!r}")
+        expect(s.proxy.stats().get("cluster_moved") == 0, "MOVED with a map read at start")
+
+
+def expect_classes(s, c):
+    """Each command class through the proxy, read back on the key's node."""
+    c.hset("h", mapping={"f": "1", "g": "2"})
+    c.rpush("l", "a", "b", "c")
+    c.sadd("st", "x", "y")
+    c.zadd("z", {"m": 1.5, "n": 2})
+    xid = c.xadd("x", {"f": "v"})
+    c.incrby("n", 41)
+    c.set("e", "v", ex=100)
+    checks_ = [
+        ("h", c.hgetall("h"), lambda d: d.hgetall("h")),
+        ("l", c.lrange("l", 0, -1), lambda d: d.lrange("l", 0, -1)),
+        ("st", c.smembers("st"), lambda d: d.smembers("st")),
+        ("z", c.zrange("z", 0, -1, withscores=True), lambda d: d.zrange("z", 0, -1, withscores=True)),
+        ("x", c.xrange("x"), lambda d: d.xrange("x")),
+        ("n", c.incr("n"), lambda d: int(d.get("n"))),
+        ("e", c.ttl("e") > 90, lambda d: d.ttl("e") > 90),
+        ("n", c.eval("return redis.call('GET', KEYS[1])", 1, "n"), lambda d: d.get("n")),
+    ]
+    for key, through, direct in checks_:
+        expect(through == direct(s.direct(key)), f"{key}: {through!r} through the proxy, "
+               f"{direct(s.direct(key))!r} on its node")
+    expect(c.xrange("x")[0][0] == xid, "XADD's id")
+
+
+# ---- 2. sessions ------------------------------------------------------------------
+
+def check_sessions(binary):
+    with Setup(binary) as s:
+        c = s.proxy.client()
+        p = c.pipeline(transaction=True)
+        p.set("{acct}a", 10).incrby("{acct}b", 5).get("{acct}a")
+        expect(p.execute() == [True, 5, "10"], "MULTI/EXEC on one hash tag")
+        expect(s.direct("{acct}a").get("{acct}b") == "5", "the transaction's writes: not there")
+        far = other_node_key(s, "{acct}a", "far:")
+        one = procs.connect(s.proxy.port, single_connection_client=True)
+        replies = [attempt(one.execute_command, *cmd)
+                   for cmd in (("MULTI",), ("SET", "{acct}a", 11), ("SET", far, 1), ("EXEC",))]
+        expect(replies[0] == ("OK", None) and replies[1][1] is None, f"MULTI, SET: {replies[:2]}")
+        expect(replies[2][1] == CROSSSLOT, f"a key of another node in MULTI: {replies[2]}")
+        expect("discarded because of previous errors" in (replies[3][1] or ""),  # EXECABORT
+               f"EXEC after a CROSSSLOT: {replies[3]}")
+        expect(s.direct("{acct}a").get("{acct}a") == "10", "an aborted transaction wrote")
+        with c.pipeline(transaction=True) as p:
+            p.watch("{acct}a")
+            p.multi()
+            p.set("{acct}a", 12)
+            expect(p.execute() == [True], "WATCH, MULTI, EXEC")
+        expect(s.direct("{acct}a").get("{acct}a") == "12", "the watched transaction's write")
+        expect_blpop(s)
+        expect_pubsub(s)
+
+
+def expect_blpop(s):
+    """BLPOP through the proxy, woken by an LPUSH through the proxy."""
+    got = []
+    blocked = s.proxy.client()
+    t = threading.Thread(target=lambda: got.append(blocked.blpop("{q}jobs", 5)))
+    t.start()
+    procs.wait_until(lambda: s.direct("{q}jobs").execute_command("CLIENT", "LIST").count(
+        "cmd=blpop") > 0, 5)
+    s.proxy.client().lpush("{q}jobs", "job1")
+    t.join(10)
+    expect(got == [("{q}jobs", "job1")], f"BLPOP: {got!r}")
+
+
+def expect_pubsub(s):
+    sub = s.proxy.client().pubsub()
+    sub.subscribe("news")
+    expect(sub.get_message(timeout=5)["type"] == "subscribe", "SUBSCRIBE")
+    s.proxy.client().publish("news", "hello")
+    msg = sub.get_message(timeout=5)
+    expect(msg is not None and msg["data"] == "hello", f"PUBLISH through the proxy: {msg!r}")
+    sub.close()
+
+
+# ---- 3. ASK during a migration ------------------------------------------------
+
+def check_ask(binary):
+    with Setup(binary) as s:
+        c = s.proxy.client()
+        keys = [f"{{mig}}:{i}" for i in range(40)]
+        for k in keys:
+            c.set(k, k)
+        slot = key_slot(b"{mig}")
+        src = s.cluster.node_for_slot(slot)
+        dst = next(n for n in s.cluster.primaries() if n is not src)
+        moves0 = s.proxy.stats()["cluster_moved"]
+        s.cluster.begin_migration(slot, dst)
+        moved = s.cluster.move_keys(slot, src, dst, batch=10, limit=20)
+        expect(moved == 20, f"{moved} keys moved")
+        for k in keys:
+            v, err = attempt(c.get, k)
+            expect(err is None and v == k, f"GET {k} mid-migration: {v!r} {err!r}")
+        expect(c.set("{mig}:new", "n") is True, "SET of a new key mid-migration")
+        stats = s.proxy.stats()
+        expect(stats["cluster_ask"] >= 21, f"cluster_ask {stats['cluster_ask']}")
+        expect(stats["cluster_moved"] == moves0, "a MOVED counted during a migration")
+        s.cluster.move_keys(slot, src, dst)
+        s.cluster.finish_migration(slot, src, dst)
+        expect(dst.client().get("{mig}:new") == "n", "the new key is not on the importing node")
+        for k in keys:
+            expect(c.get(k) == k, f"GET {k} after the migration")
+        expect(s.proxy.stats()["cluster_moved"] >= 1, "no MOVED followed")
+
+
+# ---- 4. MOVED under load ------------------------------------------------------
+
+class Load:
+    """Writers (INCR of their own key) and readers (GET of a writer's key)
+    through the proxy, until stop(); errors and stale reads collected."""
+
+    def __init__(self, port, keys):
+        self.keys, self.done = keys, threading.Event()
+        self.acked = {k: 0 for k in keys}
+        self.errors, self.stale, self.ops = [], [], 0
+        self.threads = [threading.Thread(target=self.write, args=(port, k)) for k in keys]
+        self.threads += [threading.Thread(target=self.read, args=(port,)) for _ in range(2)]
+        for t in self.threads:
+            t.start()
+
+    def write(self, port, key):
+        c = procs.connect(port, timeout=IO_TIMEOUT)
+        while not self.done.is_set():
+            v, err = attempt(c.incr, key)
+            if err:
+                self.errors.append(f"INCR {key}: {err}")
+            else:
+                self.acked[key] = v
+                self.ops += 1
+
+    def read(self, port):
+        c = procs.connect(port, timeout=IO_TIMEOUT)
+        i = 0
+        while not self.done.is_set():
+            key = self.keys[i % len(self.keys)]
+            i += 1
+            floor = self.acked[key]
+            v, err = attempt(c.get, key)
+            if err:
+                self.errors.append(f"GET {key}: {err}")
+            elif int(v or 0) < floor:
+                self.stale.append(f"GET {key}: {v} after {floor} was acknowledged")
+
+    def stop(self):
+        self.done.set()
+        for t in self.threads:
+            t.join(IO_TIMEOUT)
+
+
+def check_migration(binary):
+    with Setup(binary) as s:
+        keys = [f"{{load}}:{i}" for i in range(6)]
+        slot = key_slot(b"{load}")
+        src = s.cluster.node_for_slot(slot)
+        dst = next(n for n in s.cluster.primaries() if n is not src)
+        load = Load(s.proxy.port, keys)
+        try:
+            procs.wait_until(lambda: load.ops > 200, 10)
+            for a, b in ((src, dst), (dst, src)):
+                s.cluster.begin_migration(slot, b)
+                s.cluster.move_keys(slot, a, b, batch=1, pause=0.05)
+                s.cluster.finish_migration(slot, a, b)
+                ops = load.ops
+                procs.wait_until(lambda: load.ops > ops + 200, 10)
+        finally:
+            load.stop()
+        expect(not load.errors, f"{len(load.errors)} errors: {load.errors[:5]}")
+        expect(not load.stale, f"{len(load.stale)} stale reads: {load.stale[:5]}")
+        owner = s.cluster.node_for_slot(slot).client()
+        for k in keys:
+            expect(int(owner.get(k)) == load.acked[k], f"{k}: {owner.get(k)} on the owner, "
+                   f"{load.acked[k]} acknowledged")
+        stats = s.proxy.stats()
+        expect(stats["cluster_moved"] >= 2, f"cluster_moved {stats['cluster_moved']}")
+        print(f"  migration: {load.ops} requests, {stats['cluster_moved']} MOVED and "
+              f"{stats['cluster_ask']} ASK followed")
+
+
+CHECKS = (
+    ("routing", check_routing),
+    ("sessions", check_sessions),
+    ("ask", check_ask),
+    ("migration", check_migration),
+)
+
+if __name__ == "__main__":
+    sys.exit(checks.main(__doc__, CHECKS))
