@@ -118,8 +118,10 @@ static size_t admin_stats(struct worker *w, char *body, size_t cap)
     worker_resume(w);
     if (w->route != NULL)
         n += snprintf(body + n, cap - (size_t)n,
-                      "cluster_moved:%llu\r\ncluster_ask:%llu\r\ncluster_refreshes:%llu\r\n",
+                      "cluster_moved:%llu\r\ncluster_ask:%llu\r\ncluster_tryagain:%llu\r\n"
+                      "cluster_refreshes:%llu\r\n",
                       (unsigned long long)s.cluster.moved, (unsigned long long)s.cluster.ask,
+                      (unsigned long long)s.cluster.tryagain,
                       (unsigned long long)s.cluster.refreshes);
     return (size_t)n + cache_stats(&s.cache, body + n, cap - (size_t)n);
 }

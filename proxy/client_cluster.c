@@ -1,13 +1,142 @@
 /* client_cluster.c - a client's requests to a Redis Cluster. */
 #include "proxy/client_cluster.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "proxy/cache/cache.h"
+#include "proxy/cluster/fanout.h"
 #include "proxy/cluster/route.h"
 #include "proxy/req.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
+
+/* Sends again on up what a redirect (asking: an -ASK) turned back: the
+ * client's next requests wait for it. False when out of memory. */
+static bool client_cluster_resend(struct client *c, struct upstream *up, bool asking,
+                                  const char *data, size_t len, struct exchange *x)
+{
+    static const char ASKING[] = "*1\r\n$6\r\nASKING\r\n";
+    struct exchange *a = asking ? exchange_create(exchange_discard, NULL) : NULL;
+    if (asking && a == NULL)
+        return false;
+    if (a != NULL)
+        upstream_send(up, ASKING, sizeof(ASKING) - 1, a);
+    upstream_send(up, data, len, x);
+    c->session.barrier = true;
+    return true;
+}
+
+/* A request a node answered -TRYAGAIN (a multi-key request over a slot
+ * being migrated), sent again at the next tick. */
+struct client_retry {
+    struct worker *w;
+    struct exchange *x;
+    struct req *r; /* whose client it is */
+    const char *data;
+    size_t len;
+    int slot;            /* a part's: goes to its node then */
+    struct upstream *up; /* else: where it went */
+};
+
+static void client_cluster_retry(void *arg, bool cancelled)
+{
+    static const char ERR_TRYAGAIN[] =
+        "-TRYAGAIN Multiple keys request during rehashing of slot\r\n";
+    struct client_retry *t = arg;
+    struct client *c = t->r->client;
+    struct upstream *up = c == NULL || cancelled ? NULL
+                          : t->up != NULL        ? t->up
+                                          : route_slot_home(t->w->route, &c->session, t->slot);
+    if (up != NULL && upstream_usable(up))
+        upstream_send(up, t->data, t->len, t->x);
+    else
+        t->x->done(t->x, ERR_TRYAGAIN, sizeof(ERR_TRYAGAIN) - 1, worker_now_ms(t->w));
+    free(t);
+}
+
+/* A -TRYAGAIN for x, whose request (data) went on up, or to slot's node for
+ * up NULL: sent again at the next tick. False when out of memory. */
+static bool client_cluster_again(struct client *c, struct req *r, struct exchange *x,
+                                 const char *data, size_t len, struct upstream *up, int slot)
+{
+    struct client_retry *t = malloc(sizeof(*t));
+    if (t == NULL)
+        return false;
+    *t = (struct client_retry){c->w, x, r, data, len, slot, up};
+    if (route_retry(c->w->route, client_cluster_retry, t) < 0) {
+        free(t);
+        return false;
+    }
+    c->session.barrier = true;
+    return true;
+}
+
+static bool client_cluster_tryagain(const char *data, size_t len)
+{
+    return len > 10 && memcmp(data, "-TRYAGAIN ", 10) == 0;
+}
+
+/* exchange_done_fn of a part of a split command (x->index): a redirect sends
+ * it again, else the reply goes to the merge. */
+static void client_cluster_part(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
+{
+    struct fanout *f = x->arg;
+    size_t i = x->index;
+    struct client *c = ((struct req *)fanout_owner(f)->arg)->client;
+    struct upstream *up;
+    bool asking;
+    const char *request;
+    size_t request_len;
+    fanout_request(f, i, &request, &request_len);
+    int max = c != NULL ? c->w->cfg->cluster_max_redirects : 0;
+    if (c != NULL && client_cluster_tryagain(data, len) && fanout_redirect(f, i, max) &&
+        client_cluster_again(c, fanout_owner(f)->arg, x, request, request_len, NULL,
+                             fanout_slot(f, i)))
+        return;
+    if (c != NULL && len > 0 && data[0] == '-' &&
+        route_redirect(c->w->route, &c->session, data, len, &up, &asking) && up != NULL &&
+        upstream_usable(up) && fanout_redirect(f, i, max) &&
+        client_cluster_resend(c, up, asking, request, request_len, x))
+        return;
+    exchange_destroy(&x);
+    fanout_reply(f, i, data, len, now_ms);
+}
+
+/* A command of kind over several slots: a part per slot, each on the
+ * client's connection to its node, merged into one reply in order. */
+static void client_cluster_fanout(struct client *c, struct request *rq, fanout_kind_e kind)
+{
+    static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
+    struct worker *w = c->w;
+    struct req *r = req_create(c);
+    struct exchange *owner = r != NULL ? client_exchange(r) : NULL;
+    struct fanout *f = owner != NULL ? fanout_create(rq, kind, owner) : NULL;
+    if (f == NULL) {
+        client_close(c); /* out of memory: r, if any, goes with the client */
+        exchange_destroy(&owner);
+        return;
+    }
+    struct cache_plan plan; /* a write invalidates the tier now, and again on the reply */
+    cache_plan(w->cache, rq, NULL, worker_now_ms(w), &plan);
+    r->writes = plan.writes;
+    for (size_t i = 0; i < fanout_parts(f); i++) {
+        struct upstream *up = route_slot_home(w->route, &c->session, fanout_slot(f, i));
+        struct exchange *x = exchange_create(client_cluster_part, f);
+        const char *data;
+        size_t len;
+        fanout_request(f, i, &data, &len);
+        if (x != NULL && up != NULL && upstream_usable(up)) {
+            x->index = i;
+            upstream_send(up, data, len, x);
+            continue;
+        }
+        exchange_destroy(&x);
+        fanout_reply(f, i, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, worker_now_ms(w));
+    }
+    fanout_sent(f, worker_now_ms(w));
+}
 
 struct upstream *client_cluster_route(struct client *c, struct request *rq, bool *stall)
 {
@@ -23,13 +152,18 @@ struct upstream *client_cluster_route(struct client *c, struct request *rq, bool
         client_local(c, "+OK\r\n", 5);
         return NULL;
     }
-    int routed = route_request(c->w->route, s, rq, &pool, &lane, &err);
-    if (routed < 0) {
+    route_e routed = route_request(c->w->route, s, rq, &pool, &lane, &err);
+    fanout_kind_e split = routed == ROUTE_CROSS && s->held == 0 ? fanout_kind(rq) : FANOUT_NONE;
+    if (split != FANOUT_NONE) {
+        client_cluster_fanout(c, rq, split);
+        return NULL;
+    }
+    if (routed == ROUTE_CROSS || routed == ROUTE_REFUSE) {
         s->multi_dirty |= (s->held & SESSION_MULTI) != 0;
         client_local(c, err, strlen(err));
         return NULL;
     }
-    *stall = routed > 0;
+    *stall = routed == ROUTE_STALL;
     if (*stall)
         return NULL;
     struct upstream *up =
@@ -53,21 +187,20 @@ void client_cluster_open(struct client *c, struct upstream *up)
 
 bool client_cluster_redirect(struct req *r, struct exchange *x, const char *data, size_t len)
 {
-    static const char ASKING[] = "*1\r\n$6\r\nASKING\r\n";
     struct client *c = r->client;
     struct upstream *up;
     bool asking;
+    if (client_cluster_tryagain(data, len) && r->kept != NULL &&
+        r->redirects < c->w->cfg->cluster_max_redirects &&
+        client_cluster_again(c, r, x, r->kept->request, r->kept->len, r->kept->up, -1)) {
+        r->redirects++;
+        return true;
+    }
     if (!route_redirect(c->w->route, &c->session, data, len, &up, &asking) || r->kept == NULL ||
-        r->redirects >= c->w->cfg->cluster_max_redirects || up == NULL || !upstream_usable(up))
+        r->redirects >= c->w->cfg->cluster_max_redirects || up == NULL || !upstream_usable(up) ||
+        !client_cluster_resend(c, up, asking, r->kept->request, r->kept->len, x))
         return false; /* learnt from, but the reply goes to the client */
-    struct exchange *a = asking ? exchange_create(exchange_discard, NULL) : NULL;
-    if (asking && a == NULL)
-        return false;
-    if (a != NULL)
-        upstream_send(up, ASKING, sizeof(ASKING) - 1, a);
-    upstream_send(up, r->kept->request, r->kept->len, x);
     r->redirects++;
-    c->session.barrier = true;
     c->session.cur = up;
     return true;
 }

@@ -30,9 +30,10 @@ void client_cluster_open(struct client *c, struct upstream *up);
 
 /* The error reply data came for r (whose client is there) on exchange x: the
  * route learns from a -MOVED or -ASK, and a request kept (r->kept) goes
- * again on x to the node named (after ASKING for -ASK), at most
- * upstream.cluster_max_redirects times; the client's next requests wait for
- * it, so that none overtakes it. False: x and the reply are the caller's. */
+ * again on x to the node named (after ASKING for -ASK), or after a -TRYAGAIN
+ * to the same node at the next tick, at most upstream.cluster_max_redirects
+ * times; the client's next requests wait for it, so that none overtakes it.
+ * False: x and the reply are the caller's. */
 bool client_cluster_redirect(struct req *r, struct exchange *x, const char *data, size_t len);
 
 #endif

@@ -23,6 +23,13 @@ static const char ERR_CROSSSLOT[] = "-CROSSSLOT Keys in request don't hash to th
 static const char SHARDS[] = "*2\r\n$7\r\nCLUSTER\r\n$6\r\nSHARDS\r\n";
 static const char SLOTS[] = "*2\r\n$7\r\nCLUSTER\r\n$5\r\nSLOTS\r\n";
 
+/* Work deferred to the next tick (route_retry). */
+struct route_later {
+    struct route_later *next;
+    void (*fn)(void *arg, bool cancelled);
+    void *arg;
+};
+
 /* A primary, now or before, with the connections of this worker to it. */
 struct route_node {
     struct endpoint ep;
@@ -41,7 +48,9 @@ struct route {
     struct route_node *by_slot[SLOT_COUNT]; /* NULL: unowned, or not known yet */
     bool use_slots;                         /* Redis before 7: CLUSTER SLOTS */
     bool asked;                             /* a read of the map is in flight */
+    const struct endpoint *from;            /* where: an unknown endpoint in its reply is it */
     ev_tstamp refresh_at;                   /* when to read it next */
+    struct route_later *later;              /* retries for the next tick */
     struct route_counters counters;
 };
 
@@ -148,6 +157,23 @@ static struct route_node *node_find(struct route *rt, const char *host, int port
     return NULL;
 }
 
+/* Has the map read again within ROUTE_SOON_S. */
+static void route_soon(struct route *rt)
+{
+    ev_tstamp soon = ev_now(rt->w->loop) + ROUTE_SOON_S;
+    if (rt->refresh_at > soon)
+        rt->refresh_at = soon;
+}
+
+/* A node's shared connection broke or could not connect: the node may have
+ * failed, and a replica may be taking over its slots. */
+static void node_lost(void *arg, struct upstream *up, bool was_ready)
+{
+    (void)up;
+    (void)was_ready;
+    route_soon(arg);
+}
+
 /* The node at host:port, made (and connecting) on first use; NULL when out
  * of memory or room. */
 static struct route_node *node_get(struct route *rt, const char *host, int port)
@@ -170,7 +196,8 @@ static struct route_node *node_get(struct route *rt, const char *host, int port)
         free(n);
         return NULL;
     }
-    if (pool_setup(&n->pool, &env, cfg->pool_size, &(struct upstream_owner){0}) < 0) {
+    if (pool_setup(&n->pool, &env, cfg->pool_size,
+                   &(struct upstream_owner){.lost = node_lost, .arg = rt}) < 0) {
         pool_teardown(&n->pool);
         endpoint_deinit(&n->ep);
         free(n);
@@ -238,7 +265,7 @@ static void route_on_map(struct exchange *x, const char *data, size_t len, uint6
         rt->use_slots = true;
         rt->refresh_at = 0;
     } else if (((redisReply *)reply)->type != REDIS_REPLY_ERROR) {
-        route_host(rt->anchor->env.ep->shown, host, sizeof(host));
+        route_host(rt->from->shown, host, sizeof(host));
         struct map *m =
             route_parse(reply, host, rt->use_slots, rt->anchor->env.tls != NULL, err, sizeof(err));
         if (m != NULL) {
@@ -252,21 +279,55 @@ static void route_on_map(struct exchange *x, const char *data, size_t len, uint6
     freeReplyObject(reply);
 }
 
-/* Reads the map again on the anchor's first connection, when it is up. */
-static void route_refresh(struct route *rt, ev_tstamp now)
+/* A connection that can carry a read of the map now: the anchor's first,
+ * else the first of a primary's, that is up. */
+static struct upstream *route_asker(const struct route *rt)
 {
     struct upstream *up = pool_shared(rt->anchor, 0);
-    if (rt->asked || up->state != UPSTREAM_READY)
-        return;
-    struct exchange *x = exchange_create(route_on_map, rt);
+    for (int i = 0; up->state != UPSTREAM_READY && i < rt->nnodes; i++)
+        if (rt->nodes[i]->listed)
+            up = pool_shared(&rt->nodes[i]->pool, 0);
+    return up->state == UPSTREAM_READY ? up : NULL;
+}
+
+/* Reads the map again, unless a read is in flight or no connection is up. */
+static void route_refresh(struct route *rt, ev_tstamp now)
+{
+    struct upstream *up = rt->asked ? NULL : route_asker(rt);
+    struct exchange *x = up != NULL ? exchange_create(route_on_map, rt) : NULL;
     if (x == NULL)
         return;
     rt->asked = true;
+    rt->from = up->env->ep;
     rt->refresh_at = now + rt->w->cfg->cluster_refresh_ms / 1000.0;
     if (rt->use_slots)
         upstream_send(up, SLOTS, sizeof(SLOTS) - 1, x);
     else
         upstream_send(up, SHARDS, sizeof(SHARDS) - 1, x);
+}
+
+int route_retry(struct route *rt, void (*fn)(void *arg, bool cancelled), void *arg)
+{
+    struct route_later *l = malloc(sizeof(*l));
+    if (l == NULL)
+        return -1;
+    *l = (struct route_later){rt->later, fn, arg};
+    rt->later = l;
+    rt->counters.tryagain++;
+    return 0;
+}
+
+/* Runs what was deferred (and what that defers runs next time). */
+static void route_run_later(struct route *rt, bool cancelled)
+{
+    struct route_later *l = rt->later;
+    rt->later = NULL;
+    while (l != NULL) {
+        struct route_later *next = l->next;
+        l->fn(l->arg, cancelled);
+        free(l);
+        l = next;
+    }
 }
 
 struct route *route_create(struct worker *w, const struct map *map)
@@ -286,6 +347,7 @@ void route_destroy(struct route **rtp)
     struct route *rt = *rtp;
     if (rt == NULL)
         return;
+    route_run_later(rt, true);
     for (int i = 0; i < rt->nnodes; i++) {
         pool_teardown(&rt->nodes[i]->pool);
         endpoint_deinit(&rt->nodes[i]->ep);
@@ -305,35 +367,40 @@ static struct upstream *route_home(struct pool *p, struct lane lane, unsigned pi
     return pool_shared(p, *index * p->per_lane + (int)(pick % (unsigned)p->per_lane));
 }
 
-int route_request(struct route *rt, struct session *s, struct request *rq, struct pool **pool,
-                  int *lane, const char **err)
+/* The pool of slot's node, the anchor's while it is unknown. */
+static struct pool *route_slot_pool(struct route *rt, int slot)
+{
+    return slot >= 0 && rt->by_slot[slot] != NULL ? &rt->by_slot[slot]->pool : rt->anchor;
+}
+
+route_e route_request(struct route *rt, struct session *s, struct request *rq, struct pool **pool,
+                      int *lane, const char **err)
 {
     int slot = slot_of_request(rq);
-    if (slot == SLOT_CROSS) {
-        *err = ERR_CROSSSLOT;
-        return -1;
-    }
-    struct pool *p = rt->anchor;
-    if (slot != SLOT_NONE && rt->by_slot[slot] != NULL)
-        p = &rt->by_slot[slot]->pool;
+    struct pool *p = route_slot_pool(rt, slot);
+    *err = ERR_CROSSSLOT;
+    if (slot == SLOT_CROSS)
+        return ROUTE_CROSS;
     if (s->state != SESSION_SHARED) {
         if (slot == SLOT_NONE)
             p = s->dpool;
-        if (p != s->dpool && s->held != 0) {
-            *err = ERR_CROSSSLOT;
-            return -1;
-        }
-        if (p != s->dpool)
-            return 1; /* the dedicated connection goes back once its request is answered */
+        if (p != s->dpool) /* the dedicated connection goes back once its request is answered */
+            return s->held != 0 ? ROUTE_REFUSE : ROUTE_STALL;
     }
     struct upstream *home = route_home(p, rt->anchor->lanes[s->lane], s->pick, lane);
     if (home == NULL) {
-        *err = "-ERR upstream unavailable\r\n";
-        return -1;
+        *err = UPSTREAM_ERR_UNAVAILABLE;
+        return ROUTE_REFUSE;
     }
     s->home = home;
     *pool = p;
-    return 0;
+    return ROUTE_GO;
+}
+
+struct upstream *route_slot_home(struct route *rt, const struct session *s, int slot)
+{
+    int lane;
+    return route_home(route_slot_pool(rt, slot), rt->anchor->lanes[s->lane], s->pick, &lane);
 }
 
 /* Parses "-MOVED <slot> <host>:<port>" or "-ASK ...". */
@@ -370,14 +437,13 @@ bool route_redirect(struct route *rt, const struct session *s, const char *data,
     rt->counters.moved++;
     if (n != NULL)
         rt->by_slot[slot] = n;
-    ev_tstamp soon = ev_now(rt->w->loop) + ROUTE_SOON_S;
-    if (rt->refresh_at > soon)
-        rt->refresh_at = soon;
+    route_soon(rt);
     return true;
 }
 
 void route_tick(struct route *rt, ev_tstamp now, bool stalled)
 {
+    route_run_later(rt, false);
     for (int i = 0; i < rt->nnodes; i++)
         pool_tick(&rt->nodes[i]->pool, now, stalled);
     if (now >= rt->refresh_at)
@@ -406,4 +472,5 @@ void route_counters_add(const struct route *rt, struct upstream_counters *up,
     out->moved += rt->counters.moved;
     out->ask += rt->counters.ask;
     out->refreshes += rt->counters.refreshes;
+    out->tryagain += rt->counters.tryagain;
 }

@@ -36,6 +36,7 @@ struct worker;
 struct route_counters {
     uint64_t moved;     /* -MOVED replies followed */
     uint64_t ask;       /* -ASK replies followed */
+    uint64_t tryagain;  /* -TRYAGAIN replies retried */
     uint64_t refreshes; /* slot maps read and applied after the first */
 };
 
@@ -57,15 +58,24 @@ struct route *route_create(struct worker *w, const struct map *map);
  * *rt is set to NULL. Call at a safe point. Accepts NULL. */
 void route_destroy(struct route **rt);
 
+typedef enum {
+    ROUTE_GO = 0, /* *pool, *lane and s->home are set */
+    ROUTE_STALL,  /* a connection of another node holds the client's requests in flight */
+    ROUTE_CROSS,  /* its keys hash to several slots */
+    ROUTE_REFUSE, /* *err is the reply: a key of another node than the client's
+                     transaction or watch, or no connection can be had */
+} route_e;
+
 /* Where request rq of a client in session s goes: the pool of its slot's
  * node (or s's dedicated connection's, or the anchor's, for one without
  * keys) in *pool and the index of s's lane there in *lane, with s->home set
- * to the client's connection of it. Returns 0; 1 to stall (a connection of
- * another node holds the client's requests in flight); or -1 with the error
- * to answer in *err: keys of several slots, or of another node than the
- * client's transaction or watch. */
-int route_request(struct route *rt, struct session *s, struct request *rq, struct pool **pool,
-                  int *lane, const char **err);
+ * to the client's connection of it. */
+route_e route_request(struct route *rt, struct session *s, struct request *rq, struct pool **pool,
+                      int *lane, const char **err);
+
+/* The client's (session s) shared connection to the node of slot (the
+ * anchor's while the slot's owner is unknown); NULL when none can be had. */
+struct upstream *route_slot_home(struct route *rt, const struct session *s, int slot);
 
 /* A redirect: when the error reply data is -MOVED or -ASK, the client's
  * connection (session s) to the node it names, in *up (NULL when none can
@@ -74,8 +84,13 @@ int route_request(struct route *rt, struct session *s, struct request *rq, struc
 bool route_redirect(struct route *rt, const struct session *s, const char *data, size_t len,
                     struct upstream **up, bool *asking);
 
-/* Deadlines of every node's connections (pool_tick), and the map read
- * again when due. */
+/* Runs fn(arg, false) at the next tick (within 100 ms: a -TRYAGAIN's
+ * backoff, counted), or fn(arg, true) when the route is destroyed first.
+ * Returns 0, or -1 when out of memory. */
+int route_retry(struct route *rt, void (*fn)(void *arg, bool cancelled), void *arg);
+
+/* Deadlines of every node's connections (pool_tick), what route_later
+ * deferred, and the map read again when due. */
 void route_tick(struct route *rt, ev_tstamp now, bool stalled);
 
 /* True when the map is known and every node's shared connections are up. */

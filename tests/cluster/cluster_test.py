@@ -12,7 +12,10 @@ directly.
                reply is the node's own: strings, hashes, lists, sets, sorted
                sets, streams, expiries, scripts with keys; keys sharing a hash
                tag in MGET/MSET; commands without keys; keys of several slots
-               get Redis Cluster's -CROSSSLOT
+               get Redis Cluster's -CROSSSLOT (RENAME)
+  fanout       MGET, MSET, DEL, UNLINK, EXISTS and TOUCH over keys of many slots
+               (and MGET in RESP3) answer byte for byte what one Redis answers
+               to the same commands
   sessions     MULTI/EXEC and WATCH on keys of one slot run on their node,
                keys of another node inside a transaction get -CROSSSLOT and the
                EXEC -EXECABORT; BLPOP is woken by an LPUSH through the proxy;
@@ -20,8 +23,9 @@ directly.
   ask          a slot held half migrated: keys already moved and keys not yet
                moved read right through the proxy (-ASK followed, with ASKING),
                a new key is written on the importing node, the map is unchanged
-               (no MOVED counted); once the slot is handed over, reads follow
-               the -MOVED and the next ones go to the new owner directly
+               (no MOVED counted); an MGET over that slot and others, answered
+               -TRYAGAIN by the nodes meanwhile, reads every key once the
+               migration ends; then reads follow the -MOVED
   migration    writers and readers through the proxy on keys of one slot while
                that slot moves to another primary and back, a few keys at a
                time: no error, no read older than a write acknowledged before
@@ -38,8 +42,8 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
+import socket
 import threading
-import time
 
 import checks
 import redis
@@ -55,9 +59,12 @@ class Setup(procs.Group):
     """A cluster and nearcache in front of it (settings added to the proxy's);
     `with` starts them and stops every process by pid."""
 
-    def __init__(self, binary, settings=()):
+    def __init__(self, binary, settings=(), single=False):
         super().__init__("nearcache-cluster-")
         self.cluster = self.add(procs.Cluster(self.dir))
+        # one Redis beside the cluster, to compare replies with
+        self.single = self.add(procs.RedisServer(self.dir, "single", ("--appendonly", "no"))) \
+            if single else None
         seed = self.cluster.nodes[0]
         self.proxy = self.add(procs.Proxy(
             binary, self.dir, None, free_port(),
@@ -67,6 +74,8 @@ class Setup(procs.Group):
     def start(self):
         self.cluster.start()
         self.proxy.start()
+        if self.single:
+            self.single.start()
 
     def owner(self, key):
         """The node serving key's slot now."""
@@ -101,8 +110,6 @@ def check_routing(binary):
         expect(c.ping() and c.echo("hi") == "hi", "PING, ECHO")
         expect(c.mset({"{t}a": "1", "{t}b": "2"}) and c.mget("{t}a", "{t}b") == ["1", "2"],
                "MSET, MGET of one hash tag")
-        _, err = attempt(c.mget, "user:1", "user:2")
-        expect(err == CROSSSLOT, f"MGET of two slots: {err!r}")
         _, err = attempt(c.execute_command, "RENAME", "user:1", "user:2")
         expect(err == CROSSSLOT, f"RENAME across slots: {err!r}")
         expect(s.proxy.stats().get("cluster_moved") == 0, "MOVED with a map read at start")
@@ -133,7 +140,85 @@ def expect_classes(s, c):
     expect(c.xrange("x")[0][0] == xid, "XADD's id")
 
 
-# ---- 2. sessions ------------------------------------------------------------------
+# ---- 2. fan-out -------------------------------------------------------------------
+
+def encode(*args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
+class Raw:
+    """A plain socket to a Redis-protocol server: each reply as its bytes."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection((procs.HOST, port), timeout=IO_TIMEOUT)
+        self.buf = b""
+
+    def line(self, at):
+        while b"\r\n" not in self.buf[at:]:
+            self.fill()
+        end = self.buf.index(b"\r\n", at)
+        return self.buf[at:end], end + 2
+
+    def fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed")
+        self.buf += chunk
+
+    def frame(self, at):
+        """The end of the reply starting at buf[at] (RESP2 and the RESP3 used here)."""
+        head, at = self.line(at)
+        kind, n = head[:1], head[1:]
+        if kind in b"$=!" and n != b"-1":
+            while len(self.buf) < at + int(n) + 2:
+                self.fill()
+            return at + int(n) + 2
+        if kind in b"*~>%" and n != b"-1":
+            for _ in range(int(n) * (2 if kind == b"%" else 1)):
+                at = self.frame(at)
+        return at
+
+    def call(self, *args):
+        self.sock.sendall(encode(*args))
+        end = self.frame(0)
+        reply, self.buf = self.buf[:end], self.buf[end:]
+        return reply
+
+    def close(self):
+        self.sock.close()
+
+
+def check_fanout(binary):
+    with Setup(binary, single=True) as s:
+        via, ref = Raw(s.proxy.port), Raw(s.single.port)
+        keys = [f"fan:{i}" for i in range(20)]
+        pairs = [x for i, k in enumerate(keys[:12]) for x in (k, f"v{i}")]
+        script = [("MSET", *pairs), ("MGET", *keys), ("EXISTS", keys[0], keys[0], keys[1], keys[15]),
+                  ("TOUCH", keys[0], keys[2], keys[16]), ("DEL", keys[0], keys[1], keys[17]),
+                  ("UNLINK", keys[2], keys[3]), ("MGET", *keys[:6]), ("HSET", keys[5], "f", "x"),
+                  ("MGET", *keys[:8]), ("HELLO", "3"), ("MGET", *keys[:8]),
+                  ("EXISTS", *keys)]
+        for cmd in script:
+            got, want = via.call(*cmd), ref.call(*cmd)
+            if cmd[0] != "HELLO":
+                expect(got == want, f"{' '.join(cmd[:4])} ...: {got[:120]!r} through the proxy, "
+                       f"{want[:120]!r} from one Redis")
+        # a cluster node's answer, where one Redis says wrong number of arguments
+        _, err = attempt(s.proxy.client().execute_command, "MSET", keys[0], "a", keys[1])
+        expect(err == CROSSSLOT, f"MSET of a key without a value, over two slots: {err!r}")
+        slots = {key_slot(k.encode()) for k in keys}
+        expect(len(slots) == len(keys), "the keys share slots: the check proves less")
+        for k in keys[4:12]:
+            expect(s.direct(k).exists(k) == 1, f"{k} is not on its node")
+        via.close()
+        ref.close()
+
+
+# ---- 3. sessions ------------------------------------------------------------------
 
 def check_sessions(binary):
     with Setup(binary) as s:
@@ -184,7 +269,7 @@ def expect_pubsub(s):
     sub.close()
 
 
-# ---- 3. ASK during a migration ------------------------------------------------
+# ---- 4. ASK during a migration ------------------------------------------------
 
 def check_ask(binary):
     with Setup(binary) as s:
@@ -206,15 +291,24 @@ def check_ask(binary):
         stats = s.proxy.stats()
         expect(stats["cluster_ask"] >= 21, f"cluster_ask {stats['cluster_ask']}")
         expect(stats["cluster_moved"] == moves0, "a MOVED counted during a migration")
+        # keys of the slot on both nodes: -TRYAGAIN until the migration ends
+        got = []
+        mget = threading.Thread(target=lambda: got.append(attempt(
+            s.proxy.client().mget, *keys, "user:1", "user:2")))
+        mget.start()
+        procs.wait_until(lambda: s.proxy.stats()["cluster_tryagain"] > 0, 5, step=0.01)
         s.cluster.move_keys(slot, src, dst)
         s.cluster.finish_migration(slot, src, dst)
+        mget.join(IO_TIMEOUT)
+        expect(got == [(keys + [None, None], None)], f"MGET over a migrating slot: {got}")
+        expect(s.proxy.stats()["cluster_tryagain"] > 0, "no TRYAGAIN retried")
         expect(dst.client().get("{mig}:new") == "n", "the new key is not on the importing node")
         for k in keys:
             expect(c.get(k) == k, f"GET {k} after the migration")
         expect(s.proxy.stats()["cluster_moved"] >= 1, "no MOVED followed")
 
 
-# ---- 4. MOVED under load ------------------------------------------------------
+# ---- 5. MOVED under load ------------------------------------------------------
 
 class Load:
     """Writers (INCR of their own key) and readers (GET of a writer's key)
@@ -289,6 +383,7 @@ def check_migration(binary):
 
 CHECKS = (
     ("routing", check_routing),
+    ("fanout", check_fanout),
     ("sessions", check_sessions),
     ("ask", check_ask),
     ("migration", check_migration),
