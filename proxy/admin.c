@@ -63,6 +63,7 @@ void admin_sum(struct worker *w, struct admin_sums *out)
         out->pool_ready = out->pool_ready && pool_ready(&x->pool);
         if (x->route != NULL) {
             route_counters_add(x->route, &out->upstream, &out->cluster);
+            route_tracking_add(x->route, &out->tracking);
             out->pool_ready = out->pool_ready && route_ready(x->route);
         }
         if (out->tracking.state == COHERENCE_ON && co->state != COHERENCE_ON)

@@ -12,6 +12,7 @@
 #include "policy/policy.h"
 #include "proxy/client_cluster.h"
 #include "proxy/client_own.h"
+#include "proxy/cluster/route.h"
 #include "proxy/cache/cache.h"
 #include "proxy/cache/fill.h"
 #include "proxy/cache/mget.h"
@@ -243,14 +244,14 @@ static void client_on_lost(void *arg, struct upstream *up, bool was_ready)
 
 /* Keeps the bytes of r's request, to be sent again on a redirect or a join
  * that cannot be answered. Returns 0, or -1 when out of memory. */
-static int client_keep_request(struct req *r, struct upstream *up, const struct request *rq)
+static int client_keep_request(struct req *r, struct upstream *up, const char *data, size_t len)
 {
-    struct req_kept *k = malloc(sizeof(*k) + rq->frame->len);
+    struct req_kept *k = malloc(sizeof(*k) + len);
     if (k == NULL)
         return -1;
     k->up = up;
-    k->len = rq->frame->len;
-    memcpy(k->request, rq->buf, k->len);
+    k->len = len;
+    memcpy(k->request, data, len);
     r->kept = k;
     return 0;
 }
@@ -261,7 +262,13 @@ static int client_keep_request(struct req *r, struct upstream *up, const struct 
 static void client_send(struct client *c, struct upstream *up, struct req *r,
                         const struct request *rq, struct cache_plan *plan)
 {
-    struct exchange *x = client_exchange(r);
+    const char *data = rq->buf;
+    size_t len = rq->frame->len;
+    if (plan->mget != NULL)
+        cache_mget_request(plan->mget, &data, &len);
+    bool keep = c->w->route != NULL && up->slot >= 0; /* a cluster node may redirect it */
+    struct exchange *x =
+        !keep || client_keep_request(r, up, data, len) == 0 ? client_exchange(r) : NULL;
     if (x == NULL) {
         cache_fill_destroy(&plan->fill);
         cache_mget_put(&plan->mget);
@@ -272,10 +279,7 @@ static void client_send(struct client *c, struct upstream *up, struct req *r,
     x->blocking = rq->kind == COMMAND_BLOCKING;
     if (plan->mget != NULL) {
         struct cache_mget *m = plan->mget;
-        const char *data;
-        size_t len;
         r->mget = cache_mget_get(m); /* its reply may come (as an error) at once */
-        cache_mget_request(m, &data, &len);
         upstream_send(up, data, len, x);
         for (size_t i = 0; i < cache_mget_misses(m); i++) {
             struct exchange *p = cache_mget_exchange(m, i, &data, &len);
@@ -286,21 +290,14 @@ static void client_send(struct client *c, struct upstream *up, struct req *r,
         return;
     }
     if (plan->fill == NULL) {
-        if (c->w->route != NULL && up->slot >= 0 && client_keep_request(r, up, rq) < 0) {
-            exchange_destroy(&x);
-            r->inflight = false;
-            c->session.inflight--;
-            client_close(c);
-            return;
-        }
-        upstream_send(up, rq->buf, rq->frame->len, x);
+        upstream_send(up, data, len, x);
         return;
     }
     const char *pttl;
     size_t plen;
     struct exchange *p = cache_fill_exchange(plan->fill, &pttl, &plen);
     r->fill = p != NULL ? plan->fill : NULL;
-    upstream_send(up, rq->buf, rq->frame->len, x);
+    upstream_send(up, data, len, x);
     if (p != NULL)
         upstream_send(up, pttl, plen, p);
 }
@@ -312,8 +309,9 @@ static dispatch_e client_join(struct client *c, struct upstream *up, const struc
                               struct cache_fill *leader)
 {
     struct req *r = req_create(c);
-    struct exchange *x =
-        r != NULL && client_keep_request(r, up, rq) == 0 ? client_exchange(r) : NULL;
+    struct exchange *x = r != NULL && client_keep_request(r, up, rq->buf, rq->frame->len) == 0
+                             ? client_exchange(r)
+                             : NULL;
     if (x == NULL) {
         client_close(c);
         return DISPATCH_DONE;
@@ -341,10 +339,8 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
         rq = &discard_rq;
     session_apply(s, kind);
     struct cache_plan plan;
-    const struct lane *serve =
-        up == s->home && w->route == NULL && invalidation_may_fill(w->inv, up)
-            ? &w->pool.lanes[s->lane]
-            : NULL;
+    struct invalidation *inv = w->route != NULL ? route_inv(w->route, up) : w->inv;
+    const struct lane *serve = up == s->home && invalidation_may_fill(inv, up) ? &up->lane : NULL;
     cache_plan(w->cache, rq, serve, worker_now_ms(w), &plan);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);

@@ -6,6 +6,7 @@
 
 #include "config/config.h"
 #include "proxy/cache/cache.h"
+#include "proxy/cache/fill.h"
 #include "proxy/cluster/fanout.h"
 #include "proxy/cluster/route.h"
 #include "proxy/req.h"
@@ -190,17 +191,20 @@ bool client_cluster_redirect(struct req *r, struct exchange *x, const char *data
     struct client *c = r->client;
     struct upstream *up;
     bool asking;
-    if (client_cluster_tryagain(data, len) && r->kept != NULL &&
-        r->redirects < c->w->cfg->cluster_max_redirects &&
+    int max = c->w->cfg->cluster_max_redirects;
+    if (client_cluster_tryagain(data, len) && r->kept != NULL && r->redirects < max &&
         client_cluster_again(c, r, x, r->kept->request, r->kept->len, r->kept->up, -1)) {
         r->redirects++;
         return true;
     }
     if (!route_redirect(c->w->route, &c->session, data, len, &up, &asking) || r->kept == NULL ||
-        r->redirects >= c->w->cfg->cluster_max_redirects || up == NULL || !upstream_usable(up) ||
-        !client_cluster_resend(c, up, asking, r->kept->request, r->kept->len, x))
+        r->redirects >= max || up == NULL || !upstream_usable(up))
         return false; /* learnt from, but the reply goes to the client */
-    r->redirects++;
+    r->redirects++;   /* before sending: a send that fails answers r at once */
     c->session.cur = up;
-    return true;
+    if (r->fill != NULL) { /* the read does not fill: its PTTL went to the other node */
+        cache_fill_reply(r->fill, data, len, worker_now_ms(c->w));
+        r->fill = NULL;
+    }
+    return client_cluster_resend(c, up, asking, r->kept->request, r->kept->len, x);
 }

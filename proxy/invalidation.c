@@ -26,6 +26,8 @@ struct track_conn {
 
 struct invalidation {
     struct worker *w;
+    const struct pool *pool;   /* whose shared connections it tracks */
+    bool shared_tier;          /* one of a cluster's: the tier serves other nodes' keys too */
     struct tracking *tracking; /* the subscriber, NULL without tracking */
     struct coherence coherence;
     struct upstream_owner owner; /* of the shared connections */
@@ -104,7 +106,7 @@ static void track(struct invalidation *inv, struct upstream *up)
  * waiting for a reply to one. */
 static void probe(struct invalidation *inv)
 {
-    const struct pool *pool = &inv->w->pool;
+    const struct pool *pool = inv->pool;
     for (int i = 0; i < pool_slots(pool); i++) {
         struct upstream *up = pool_shared(pool, i);
         if (up->state == UPSTREAM_READY && inv->conns[i].inflight == 0) {
@@ -121,10 +123,12 @@ static void apply(struct invalidation *inv, unsigned actions, struct track_conn 
 {
     const struct coherence *co = &inv->coherence;
     struct cache *cache = inv->w->cache;
-    const struct pool *pool = &inv->w->pool;
-    if (actions & COHERENCE_FLUSH)
+    const struct pool *pool = inv->pool;
+    if ((actions & COHERENCE_FLUSH) || (inv->shared_tier && (actions & COHERENCE_TIER_OFF)))
         cache_flush(cache);
-    if (actions & (COHERENCE_TIER_OFF | COHERENCE_TIER_ON))
+    /* A cluster's tier stays on: its nodes' reads are served or not by their
+     * own tracking (invalidation_may_fill). */
+    if ((actions & (COHERENCE_TIER_OFF | COHERENCE_TIER_ON)) && !inv->shared_tier)
         cache_set_active(cache, (actions & COHERENCE_TIER_ON) != 0);
     if ((actions & COHERENCE_MARK) && tc != NULL)
         tc->tracked_id = sent_id;
@@ -207,7 +211,7 @@ static void on_lost(void *arg, struct upstream *up, bool was_ready)
 void invalidation_tick(struct invalidation *inv, uint64_t now_ms)
 {
     const struct coherence *co = &inv->coherence;
-    const struct pool *pool = &inv->w->pool;
+    const struct pool *pool = inv->pool;
     apply(inv, coherence_tick(&inv->coherence, now_ms), NULL, 0, NULL, 0, now_ms);
     if (co->state != COHERENCE_ON)
         return;
@@ -241,7 +245,8 @@ static void on_subscriber(void *arg, long long id)
     apply(inv, coherence_subscriber(&inv->coherence, id, now_ms), NULL, 0, NULL, 0, now_ms);
 }
 
-struct invalidation *invalidation_create(struct worker *w, const struct net_addr *redis)
+struct invalidation *invalidation_create(struct worker *w, const struct pool *pool,
+                                         const struct net_addr *redis, bool shared_tier)
 {
     const struct config *cfg = w->cfg;
     bool tracking = cfg->cache_enabled && cfg->cache_tracking;
@@ -253,15 +258,17 @@ struct invalidation *invalidation_create(struct worker *w, const struct net_addr
         return NULL;
     }
     inv->w = w;
+    inv->pool = pool;
+    inv->shared_tier = shared_tier;
     inv->owner =
         (struct upstream_owner){.ready = on_ready, .lost = on_lost, .push = on_push, .arg = inv};
     for (size_t i = 0; i < nconns; i++)
         inv->conns[i].inv = inv;
     coherence_init(&inv->coherence, tracking);
-    if (!tracking) {
+    if (!tracking || shared_tier)
         cache_set_active(w->cache, true);
+    if (!tracking)
         return inv;
-    }
     const struct tracking_callbacks cb = {on_invalidate, on_flush, on_subscriber, inv};
     inv->tracking = tracking_create(w->loop, redis, cfg->upstream_username, cfg->upstream_password,
                                     cfg->connect_timeout_ms, cfg->reconnect_max_ms, &cb);

@@ -19,13 +19,20 @@
 
 struct invalidation;
 struct net_addr;
+struct pool;
 struct policy;
 struct worker;
 
-/* Sets up coherence for w (its loop, settings, tier and pool, borrowed); the
- * subscriber, which connects to *redis (borrowed, read at each connection),
- * starts when the loop runs. NULL (after logging why) when memory runs out. */
-struct invalidation *invalidation_create(struct worker *w, const struct net_addr *redis);
+/* Sets up coherence for w (its loop, settings and tier, borrowed) and the
+ * shared connections of pool (borrowed; set up later, with
+ * invalidation_owner as their owner); the subscriber, which connects to
+ * *redis (borrowed, read at each connection), starts when the loop runs.
+ * shared_tier: one of a cluster's nodes, whose tier also holds the other
+ * nodes' keys: it stays on, emptied when this node's tracking is lost, and
+ * this node's reads are served and filled only while it is tracked. NULL
+ * (after logging why) when memory runs out. */
+struct invalidation *invalidation_create(struct worker *w, const struct pool *pool,
+                                         const struct net_addr *redis, bool shared_tier);
 
 /* The subscriber's connections may hold bytes the loop has not seen yet
  * (tracking_poll): handles them now. */

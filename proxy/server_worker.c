@@ -254,7 +254,7 @@ static void on_moved(void *arg, bool known)
     pool_reset(&w->pool);
     for (struct client *c = w->clients, *next; c != NULL; c = next) {
         next = c->next; /* a client whose session is lost is closed */
-        if (c->session.dedicated != NULL)
+        if (c->session.dedicated != NULL && c->session.dpool == &w->pool) /* not a node's */
             upstream_reset(c->session.dedicated);
     }
 }
@@ -314,7 +314,7 @@ static int setup_upstream(struct server_worker *sw)
         tunnel_set_relay(sw->tunnel, on_relay, sw);
         redis = tunnel_addr(sw->tunnel);
     }
-    if ((w->inv = invalidation_create(w, redis)) == NULL ||
+    if ((w->inv = invalidation_create(w, &w->pool, redis, cfg->cluster != NULL)) == NULL ||
         pool_setup(&w->pool, &env, cfg->pool_size, invalidation_owner(w->inv)) < 0 ||
         (cfg->cluster != NULL && (w->route = route_create(w, sw->srv->map)) == NULL)) {
         log_crit("out_of_memory", "out of memory");

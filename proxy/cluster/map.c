@@ -351,6 +351,18 @@ int map_node_of(const struct map *m, const char *host, int port)
     return -1;
 }
 
+bool map_failed_over(const struct map *a, const struct map *b)
+{
+    bool *gone = a != NULL ? calloc((size_t)a->nnodes + 1, sizeof(*gone)) : NULL;
+    bool failed = false;
+    for (int i = 0; gone != NULL && i < a->nnodes; i++)
+        gone[i] = map_node_of(b, a->nodes[i].host, a->nodes[i].port) < 0;
+    for (unsigned s = 0; gone != NULL && !failed && s < SLOT_COUNT; s++)
+        failed = a->owner[s] != MAP_NO_NODE && gone[a->owner[s]] && b->owner[s] != MAP_NO_NODE;
+    free(gone);
+    return failed;
+}
+
 size_t map_diff(const struct map *a, const struct map *b,
                 void (*fn)(void *arg, unsigned first, unsigned last), void *arg)
 {

@@ -101,6 +101,12 @@ int map_node_of(const struct map *m, const char *host, int port);
 size_t map_diff(const struct map *a, const struct map *b,
                 void (*fn)(void *arg, unsigned first, unsigned last), void *arg);
 
+/* Whether a slot owned in both a and b changed owner from a primary of a
+ * that b no longer has as a primary: a failover (a replica took over), not
+ * a migration between primaries. a may be NULL (false). O(SLOT_COUNT +
+ * nnodes^2). */
+bool map_failed_over(const struct map *a, const struct map *b);
+
 /* The number of slots that have an owner (SLOT_COUNT: the cluster is
  * fully covered). */
 unsigned map_covered(const struct map *m);

@@ -7,12 +7,15 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "proxy/cache/cache.h"
 #include "proxy/ctl.h"
 #include "proxy/endpoint.h"
 #include "proxy/exchange.h"
+#include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/slot.h"
 #include "proxy/session.h"
+#include "proxy/tunnel.h"
 #include "proxy/worker.h"
 
 #define ROUTE_NODES_MAX  (2 * MAP_NODES_MAX) /* primaries of now and of before */
@@ -37,6 +40,9 @@ struct route_node {
     char host[256];
     int port;
     bool listed; /* a primary in the map last read */
+    struct route *rt;
+    struct invalidation *inv; /* its tracking: the tier serves its keys while it is on */
+    struct tunnel *tunnel;    /* upstream.tls: the tracking subscriber's way to it */
 };
 
 struct route {
@@ -51,6 +57,7 @@ struct route {
     const struct endpoint *from;            /* where: an unknown endpoint in its reply is it */
     ev_tstamp refresh_at;                   /* when to read it next */
     struct route_later *later;              /* retries for the next tick */
+    bool check_anchor;                      /* a new map: is the anchor still a primary? */
     struct route_counters counters;
 };
 
@@ -165,13 +172,78 @@ static void route_soon(struct route *rt)
         rt->refresh_at = soon;
 }
 
-/* A node's shared connection broke or could not connect: the node may have
- * failed, and a replica may be taking over its slots. */
+/* The node at host:port, made (and connecting) on first use; NULL when out
+ * of memory or room. */
+/* Its own tracking: shared connections' events go to its invalidation. */
+static void node_ready(void *arg, struct upstream *up)
+{
+    const struct upstream_owner *o = invalidation_owner(((struct route_node *)arg)->inv);
+    o->ready(o->arg, up);
+}
+
+/* A shared connection broke or could not connect: the node may have failed,
+ * and a replica may be taking over its slots. */
 static void node_lost(void *arg, struct upstream *up, bool was_ready)
 {
-    (void)up;
-    (void)was_ready;
-    route_soon(arg);
+    struct route_node *n = arg;
+    const struct upstream_owner *o = invalidation_owner(n->inv);
+    o->lost(o->arg, up, was_ready);
+    route_soon(n->rt);
+}
+
+static void node_push(void *arg, const char *data, size_t len)
+{
+    const struct upstream_owner *o = invalidation_owner(((struct route_node *)arg)->inv);
+    o->push(o->arg, data, len);
+}
+
+/* The tunnel handed invalidations to the node's subscriber: read them now. */
+static void node_relay(void *arg)
+{
+    invalidation_poll(((struct route_node *)arg)->inv);
+}
+
+static void node_free(struct route_node *n)
+{
+    pool_teardown(&n->pool);
+    invalidation_destroy(&n->inv);
+    tunnel_destroy(&n->tunnel);
+    endpoint_deinit(&n->ep);
+    free(n);
+}
+
+/* Its endpoint, tracking (through a tunnel over TLS) and pool. */
+static int node_setup(struct route *rt, struct route_node *n, const char *address)
+{
+    struct worker *w = rt->w;
+    const struct config *cfg = w->cfg;
+    char err[256];
+    struct upstream_env env = rt->anchor->env;
+    env.ep = &n->ep;
+    env.check_role = false;
+    if (endpoint_init(&n->ep, w->loop, address, cfg->upstream_tls_server_name, err, sizeof(err)) <
+        0) {
+        log_limited(LOG_ERROR, "cluster_node_invalid", "cluster node {address=%s}: {reason=%s}",
+                    address, err);
+        return -1;
+    }
+    const struct net_addr *redis = &n->ep.addr;
+    if (env.tls != NULL) {
+        if ((n->tunnel = tunnel_create(w->loop, &n->ep, &w->pool.env.tls, err, sizeof(err))) ==
+            NULL) {
+            log_limited(LOG_ERROR, "tunnel_failed", "cluster node {address=%s}: {reason=%s}",
+                        address, err);
+            return -1;
+        }
+        tunnel_set_relay(n->tunnel, node_relay, n);
+        redis = tunnel_addr(n->tunnel);
+    }
+    n->inv = invalidation_create(w, &n->pool, redis, true);
+    const struct upstream_owner owner = {node_ready, node_lost, node_push, NULL, n};
+    return n->inv != NULL && pool_setup(&n->pool, &env, cfg->pool_size, &owner) == 0 &&
+                   invalidation_set_sources(n->inv, w->policy) == 0
+               ? 0
+               : -1;
 }
 
 /* The node at host:port, made (and connecting) on first use; NULL when out
@@ -179,28 +251,15 @@ static void node_lost(void *arg, struct upstream *up, bool was_ready)
 static struct route_node *node_get(struct route *rt, const char *host, int port)
 {
     struct route_node *n = node_find(rt, host, port);
-    const struct config *cfg = rt->w->cfg;
-    char address[300], err[256];
+    char address[300];
     if (n != NULL || rt->nnodes == ROUTE_NODES_MAX || (n = calloc(1, sizeof(*n))) == NULL)
         return n;
     snprintf(address, sizeof(address), strchr(host, ':') != NULL ? "[%s]:%d" : "%s:%d", host, port);
     snprintf(n->host, sizeof(n->host), "%s", host);
     n->port = port;
-    struct upstream_env env = rt->anchor->env;
-    env.ep = &n->ep;
-    env.check_role = false;
-    if (endpoint_init(&n->ep, rt->w->loop, address, cfg->upstream_tls_server_name, err,
-                      sizeof(err)) < 0) {
-        log_limited(LOG_ERROR, "cluster_node_invalid", "cluster node {address=%s}: {reason=%s}",
-                    address, err);
-        free(n);
-        return NULL;
-    }
-    if (pool_setup(&n->pool, &env, cfg->pool_size,
-                   &(struct upstream_owner){.lost = node_lost, .arg = rt}) < 0) {
-        pool_teardown(&n->pool);
-        endpoint_deinit(&n->ep);
-        free(n);
+    n->rt = rt;
+    if (node_setup(rt, n, address) < 0) {
+        node_free(n);
         return NULL;
     }
     rt->nodes[rt->nnodes++] = n;
@@ -235,14 +294,21 @@ static void route_apply(struct route *rt, struct map *m)
         rt->by_slot[s] = m->owner[s] == MAP_NO_NODE ? NULL : of[m->owner[s]];
     free(of);
     size_t moved = map_diff(rt->map, m, NULL, NULL);
+    /* After a failover the keys are on a node that tracks none of the
+     * proxy's reads (and may have lost writes). A slot migrated between
+     * primaries needs nothing: MIGRATE invalidates the keys it moves on the
+     * node they leave. */
+    if (map_failed_over(rt->map, m)) {
+        cache_flush(rt->w->cache);
+        log_notice("cluster_failover", "cluster: a primary was replaced: local tier flushed");
+    }
     if (rt->map != NULL && moved > 0 && rt->w->id == 0)
         log_notice("cluster_map_changed",
-                   "cluster map: {slots=%zu} slots changed owner, "
-                   "{nodes=%d} primaries",
-                   moved, m->nnodes);
+                   "cluster map: {slots=%zu} slots changed owner, {nodes=%d} primaries", moved,
+                   m->nnodes);
     map_release(&rt->map);
     rt->map = map_hold(m);
-    route_anchor(rt, m);
+    rt->check_anchor = true; /* at the tick: this may run in a reply on the anchor's connection */
 }
 
 /* exchange_done_fn of a read of the map on the anchor. */
@@ -348,11 +414,8 @@ void route_destroy(struct route **rtp)
     if (rt == NULL)
         return;
     route_run_later(rt, true);
-    for (int i = 0; i < rt->nnodes; i++) {
-        pool_teardown(&rt->nodes[i]->pool);
-        endpoint_deinit(&rt->nodes[i]->ep);
-        free(rt->nodes[i]);
-    }
+    for (int i = 0; i < rt->nnodes; i++)
+        node_free(rt->nodes[i]);
     map_release(&rt->map);
     free(rt);
     *rtp = NULL;
@@ -444,8 +507,13 @@ bool route_redirect(struct route *rt, const struct session *s, const char *data,
 void route_tick(struct route *rt, ev_tstamp now, bool stalled)
 {
     route_run_later(rt, false);
-    for (int i = 0; i < rt->nnodes; i++)
+    if (rt->check_anchor)
+        route_anchor(rt, rt->map);
+    rt->check_anchor = false;
+    for (int i = 0; i < rt->nnodes; i++) {
         pool_tick(&rt->nodes[i]->pool, now, stalled);
+        invalidation_tick(rt->nodes[i]->inv, worker_now_ms(rt->w));
+    }
     if (now >= rt->refresh_at)
         route_refresh(rt, now);
 }
@@ -458,6 +526,28 @@ bool route_ready(const struct route *rt)
         if (rt->nodes[i]->listed && !pool_ready(&rt->nodes[i]->pool))
             return false;
     return true;
+}
+
+struct invalidation *route_inv(const struct route *rt, const struct upstream *up)
+{
+    for (int i = 0; i < rt->nnodes; i++)
+        if (up->env == &rt->nodes[i]->pool.env)
+            return rt->nodes[i]->inv;
+    return rt->w->inv;
+}
+
+void route_tracking_add(const struct route *rt, struct coherence *out)
+{
+    for (int i = 0; i < rt->nnodes; i++) {
+        const struct coherence *co = invalidation_state(rt->nodes[i]->inv);
+        if (!rt->nodes[i]->listed)
+            continue;
+        if (out->state == COHERENCE_ON && co->state != COHERENCE_ON)
+            out->state = co->state;
+        out->losses += co->losses;
+        out->refusals += co->refusals;
+        out->failures += co->failures;
+    }
 }
 
 void route_counters_add(const struct route *rt, struct upstream_counters *up,

@@ -23,11 +23,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proxy/cache/coherence.h"
 #include "proxy/cluster/map.h"
 #include "proxy/net.h"
 #include "proxy/pool.h"
 
 struct config;
+struct invalidation;
 struct request;
 struct session;
 struct worker;
@@ -95,6 +97,14 @@ void route_tick(struct route *rt, ev_tstamp now, bool stalled);
 
 /* True when the map is known and every node's shared connections are up. */
 bool route_ready(const struct route *rt);
+
+/* The invalidation that tracks up, a shared connection of a node's pool or
+ * of the anchor's (w->inv): whether its reads may be served and fill. */
+struct invalidation *route_inv(const struct route *rt, const struct upstream *up);
+
+/* Folds the tracking of every primary into out: its state becomes the first
+ * node's that is not on (when out's is on), its counters the sums. */
+void route_tracking_add(const struct route *rt, struct coherence *out);
 
 /* Adds the counters of every node's connections to up, and the route's to
  * out. */

@@ -26,6 +26,11 @@ directly.
                (no MOVED counted); an MGET over that slot and others, answered
                -TRYAGAIN by the nodes meanwhile, reads every key once the
                migration ends; then reads follow the -MOVED
+  tier         the local tier on a cluster: a key of each primary read twice is
+               a hit the second time; a write made directly on its node is
+               seen through the proxy (tracking on every primary); a cached key
+               whose slot migrates, then is written on its new owner, is seen
+               new; after a CLUSTER FAILOVER, a write on the new primary is seen
   migration    writers and readers through the proxy on keys of one slot while
                that slot moves to another primary and back, a few keys at a
                time: no error, no read older than a write acknowledged before
@@ -308,7 +313,53 @@ def check_ask(binary):
         expect(s.proxy.stats()["cluster_moved"] >= 1, "no MOVED followed")
 
 
-# ---- 5. MOVED under load ------------------------------------------------------
+# ---- 5. the tier -------------------------------------------------------------
+
+SEEN_WAIT = 5.0  # a direct write on a node to its invalidation in the tier
+
+
+def expect_seen(c, key, value, what):
+    expect(procs.wait_until(lambda: c.get(key) == value, SEEN_WAIT),
+           f"{what}: {key} through the proxy is {c.get(key)!r}, not {value!r}")
+
+
+def expect_hit(s, c, key, what):
+    hits = s.proxy.stats()["hits"]
+    c.get(key)
+    expect(s.proxy.stats()["hits"] == hits + 1, f"{what}: GET {key} again was no hit")
+
+
+def check_tier(binary):
+    with Setup(binary) as s:
+        c = s.proxy.client()
+        expect(s.proxy.wait_cache_active(10), f"cache_active: {s.proxy.stats()}")
+        keys = {}
+        for i in range(200):  # a key on each primary
+            keys.setdefault(s.owner(f"t:{i}").port, f"t:{i}")
+        for key in keys.values():
+            s.direct(key).set(key, "old")
+            expect(c.get(key) == "old", f"first GET {key}")
+            expect_hit(s, c, key, "a cached key")
+            s.direct(key).set(key, "new")
+            expect_seen(c, key, "new", "a write made on the key's node")
+            expect_hit(s, c, key, "read again after the invalidation")
+        key = next(iter(keys.values()))
+        slot = key_slot(key.encode())
+        src = s.owner(key)
+        dst = next(n for n in s.cluster.primaries() if n is not src)
+        s.cluster.migrate_slot(slot, dst)
+        dst.client().set(key, "moved")
+        expect_seen(c, key, "moved", "a write on the node the key migrated to")
+        expect_hit(s, c, key, "read again from the new owner")
+        replica = s.cluster.replicas(dst)[0]
+        s.cluster.failover(replica)
+        replica.client().set(key, "failed-over")
+        expect_seen(c, key, "failed-over", "a write on the primary promoted by CLUSTER FAILOVER")
+        stats = s.proxy.stats()
+        expect(stats["tracking"] == "on", f"tracking {stats['tracking']} after the failover")
+
+
+# ---- 6. MOVED under load ------------------------------------------------------
 
 class Load:
     """Writers (INCR of their own key) and readers (GET of a writer's key)
@@ -386,6 +437,7 @@ CHECKS = (
     ("fanout", check_fanout),
     ("sessions", check_sessions),
     ("ask", check_ask),
+    ("tier", check_tier),
     ("migration", check_migration),
 )
 

@@ -656,6 +656,32 @@ Test(map, diff_of_a_moved_range)
     map_release(&c);
 }
 
+/* A slot whose owner left the primaries: a replica took over. */
+Test(map, failed_over)
+{
+    struct map *a = shards(A_SHARDS2, 2, NULL, false), *b = slots(B_SLOTS2, 2, NULL);
+    struct map *one = slots("*1 *3 :0 :16383 *2 " LOCAL " :31010", 2, NULL);
+    struct map *other = slots("*1 *3 :0 :16383 *2 " LOCAL " :31011", 2, NULL);
+    struct map *half =
+        slots("*2 *3 :0 :99 *2 " LOCAL " :31010 *3 :100 :16383 *2 " LOCAL " :31011", 2, NULL);
+    struct map *none = slots("*1 *3 :0 :99 *2 " LOCAL " :31011", 2, NULL);
+
+    cr_assert(a && b && one && other && half && none, "%s", err);
+    cr_expect(map_failed_over(one, other), "31010's slots went to 31011, which replaced it");
+    cr_expect(map_failed_over(half, none), "31010 is gone, its slots 0-99 are 31011's");
+    cr_expect_not(map_failed_over(one, half), "a migration: 31010 is still a primary");
+    cr_expect_not(map_failed_over(a, b), "a range migrated between primaries");
+    cr_expect_not(map_failed_over(one, one), "the same map");
+    cr_expect_not(map_failed_over(NULL, one), "no map before");
+    cr_expect_not(map_failed_over(other, none), "slots left without an owner");
+    map_release(&a);
+    map_release(&b);
+    map_release(&one);
+    map_release(&other);
+    map_release(&half);
+    map_release(&none);
+}
+
 /* Slots that lose their owner, or gain one, differ too. */
 Test(map, diff_of_uncovered_slots)
 {
