@@ -1,6 +1,7 @@
 /* client_cluster.c - a client's requests to a Redis Cluster. */
 #include "proxy/client_cluster.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +9,7 @@
 #include "proxy/cache/cache.h"
 #include "proxy/cache/fill.h"
 #include "proxy/cluster/fanout.h"
+#include "proxy/cluster/own.h"
 #include "proxy/cluster/route.h"
 #include "proxy/req.h"
 #include "proxy/upstream.h"
@@ -139,21 +141,56 @@ static void client_cluster_fanout(struct client *c, struct request *rq, fanout_k
     fanout_sent(f, worker_now_ms(w));
 }
 
+/* CLUSTER commands, READONLY, READWRITE and ASKING (cluster/own.h): true
+ * when answered here; else *slot is where the request goes. */
+static bool client_cluster_own(struct client *c, struct request *rq, int *slot)
+{
+    struct worker *w = c->w;
+    struct sockaddr_storage sa;
+    socklen_t salen = sizeof(sa);
+    char host[INET6_ADDRSTRLEN] = "127.0.0.1", *reply = NULL;
+    int port = 0;
+    size_t len = 0;
+    if (getsockname(c->fd, (struct sockaddr *)&sa, &salen) == 0 && sa.ss_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (sa.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    const struct own_view v = {host, port, w->pool.lanes[c->session.lane].resp,
+                               route_covered(w->route), w->cfg->listen};
+    *slot = ROUTE_BY_KEYS;
+    own_e own = cluster_own(rq, &v, &reply, &len, slot);
+    if (own != OWN_ANSWERED)
+        return false;
+    if (reply == NULL)
+        client_close(c);
+    else
+        client_local(c, reply, len);
+    free(reply);
+    return true;
+}
+
 struct upstream *client_cluster_route(struct client *c, struct request *rq, bool *stall)
 {
     struct session *s = &c->session;
     struct pool *pool;
     const char *err;
-    int lane;
+    int lane, slot;
     bool oom;
     *stall = false;
+    if (client_cluster_own(c, rq, &slot))
+        return NULL;
     if (rq->kind == COMMAND_MULTI && s->state == SESSION_SHARED && !s->parked) {
         session_apply(s, COMMAND_MULTI);
         s->parked = true;
         client_local(c, "+OK\r\n", 5);
         return NULL;
     }
-    route_e routed = route_request(c->w->route, s, rq, &pool, &lane, &err);
+    route_e routed = route_request(c->w->route, s, rq, slot, &pool, &lane, &err);
     fanout_kind_e split = routed == ROUTE_CROSS && s->held == 0 ? fanout_kind(rq) : FANOUT_NONE;
     if (split != FANOUT_NONE) {
         client_cluster_fanout(c, rq, split);

@@ -106,6 +106,11 @@ static const struct metrics_family TRACKING =
 static const struct metrics_family TRACKING_LOSSES =
     F("tracking_losses_total", COUNTER, NULL, "Invalidation subscriber connections lost.");
 static const struct metrics_family READY = F("ready", GAUGE, NULL, "1 when /readyz answers 200.");
+static const struct metrics_family REDIRECTS =
+    F("cluster_redirects_total", COUNTER, "kind",
+      "Cluster replies followed: moved, ask, tryagain (upstream.cluster).");
+static const struct metrics_family MAPS =
+    F("cluster_map_refreshes_total", COUNTER, NULL, "Cluster slot maps read after the first.");
 
 static const struct metrics_family REJECTIONS =
     F("policy_rejections_total", COUNTER, "rule", "Requests rejected, by validation rule.");
@@ -227,6 +232,13 @@ static void collect_upstream(const struct worker *w, const struct admin_sums *su
         s->value(s->arg, &TRACKING, coherence_state_name(st), co->state == st);
     one(s, &TRACKING_LOSSES, (double)co->losses);
     one(s, &READY, admin_sums_ready(sums, &why));
+    if (w->route == NULL)
+        return;
+    s->family(s->arg, &REDIRECTS);
+    s->value(s->arg, &REDIRECTS, "moved", (double)sums->cluster.moved);
+    s->value(s->arg, &REDIRECTS, "ask", (double)sums->cluster.ask);
+    s->value(s->arg, &REDIRECTS, "tryagain", (double)sums->cluster.tryagain);
+    one(s, &MAPS, (double)sums->cluster.refreshes);
 }
 
 /* The policy's rules: each counter of a rule in the family of its kind. */

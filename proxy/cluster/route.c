@@ -436,10 +436,11 @@ static struct pool *route_slot_pool(struct route *rt, int slot)
     return slot >= 0 && rt->by_slot[slot] != NULL ? &rt->by_slot[slot]->pool : rt->anchor;
 }
 
-route_e route_request(struct route *rt, struct session *s, struct request *rq, struct pool **pool,
-                      int *lane, const char **err)
+route_e route_request(struct route *rt, struct session *s, struct request *rq, int slot,
+                      struct pool **pool, int *lane, const char **err)
 {
-    int slot = slot_of_request(rq);
+    if (slot == ROUTE_BY_KEYS)
+        slot = slot_of_request(rq);
     struct pool *p = route_slot_pool(rt, slot);
     *err = ERR_CROSSSLOT;
     if (slot == SLOT_CROSS)
@@ -458,6 +459,11 @@ route_e route_request(struct route *rt, struct session *s, struct request *rq, s
     s->home = home;
     *pool = p;
     return ROUTE_GO;
+}
+
+bool route_covered(const struct route *rt)
+{
+    return rt->map != NULL && map_covered(rt->map) == SLOT_COUNT;
 }
 
 struct upstream *route_slot_home(struct route *rt, const struct session *s, int slot)

@@ -68,12 +68,17 @@ typedef enum {
                      transaction or watch, or no connection can be had */
 } route_e;
 
-/* Where request rq of a client in session s goes: the pool of its slot's
- * node (or s's dedicated connection's, or the anchor's, for one without
- * keys) in *pool and the index of s's lane there in *lane, with s->home set
- * to the client's connection of it. */
-route_e route_request(struct route *rt, struct session *s, struct request *rq, struct pool **pool,
-                      int *lane, const char **err);
+#define ROUTE_BY_KEYS (-3) /* route_request's slot: the slot of the request's keys */
+
+/* Where request rq of a client in session s goes: the pool of slot's node
+ * (ROUTE_BY_KEYS: of its keys' slot; none: s's dedicated connection's, or
+ * the anchor's) in *pool and the index of s's lane there in *lane, with
+ * s->home set to the client's connection of it. */
+route_e route_request(struct route *rt, struct session *s, struct request *rq, int slot,
+                      struct pool **pool, int *lane, const char **err);
+
+/* Whether every slot has a primary known. */
+bool route_covered(const struct route *rt);
 
 /* The client's (session s) shared connection to the node of slot (the
  * anchor's while the slot's owner is unknown); NULL when none can be had. */

@@ -16,6 +16,12 @@ directly.
   fanout       MGET, MSET, DEL, UNLINK, EXISTS and TOUCH over keys of many slots
                (and MGET in RESP3) answer byte for byte what one Redis answers
                to the same commands
+  clients      cluster-aware clients see the proxy as a cluster of one node
+               owning every slot (CLUSTER INFO, MYID, SLOTS, SHARDS, NODES,
+               KEYSLOT) and send everything through it: redis-py's RedisCluster,
+               redis-cli -c; redis-benchmark (SET, GET, MSET over keys of every
+               slot) runs without an error; COUNTKEYSINSLOT goes to
+               the slot's node; CLUSTER SETSLOT is refused
   sessions     MULTI/EXEC and WATCH on keys of one slot run on their node,
                keys of another node inside a transaction get -CROSSSLOT and the
                EXEC -EXECABORT; BLPOP is woken by an LPUSH through the proxy;
@@ -34,7 +40,8 @@ directly.
   migration    writers and readers through the proxy on keys of one slot while
                that slot moves to another primary and back, a few keys at a
                time: no error, no read older than a write acknowledged before
-               it began, every acknowledged write on the owner at the end
+               it began, every acknowledged write on the owner at the end; the
+               redirects counted in STATS and /metrics
 
   python3 tests/cluster/cluster_test.py --bin build/nearcache [--check NAME]...
 
@@ -47,13 +54,16 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
+import re
 import socket
+import subprocess
 import threading
 
 import checks
 import redis
+import redis.cluster
 from redis.crc import key_slot
-from checks import attempt, expect
+from checks import attempt, expect, http_request
 from procs import free_port
 
 IO_TIMEOUT = 10.0
@@ -64,8 +74,11 @@ class Setup(procs.Group):
     """A cluster and nearcache in front of it (settings added to the proxy's);
     `with` starts them and stops every process by pid."""
 
-    def __init__(self, binary, settings=(), single=False):
+    def __init__(self, binary, settings=(), single=False, admin=False):
         super().__init__("nearcache-cluster-")
+        self.admin_port = free_port() if admin else None
+        if admin:
+            settings = (*settings, f"admin.listen={procs.HOST}:{self.admin_port}")
         self.cluster = self.add(procs.Cluster(self.dir))
         # one Redis beside the cluster, to compare replies with
         self.single = self.add(procs.RedisServer(self.dir, "single", ("--appendonly", "no"))) \
@@ -223,7 +236,47 @@ def check_fanout(binary):
         ref.close()
 
 
-# ---- 3. sessions ------------------------------------------------------------------
+# ---- 3. cluster-aware clients -------------------------------------------------
+
+def check_clients(binary):
+    with Setup(binary) as s:
+        c = s.proxy.client()
+        port = s.proxy.port
+        info = c.execute_command("CLUSTER", "INFO")
+        expect("cluster_state:ok" in info and "cluster_known_nodes:1" in info, f"INFO: {info}")
+        myid = c.execute_command("CLUSTER", "MYID")
+        expect(len(myid) == 40, f"MYID {myid!r}")
+        slots = c.execute_command("CLUSTER", "SLOTS")
+        expect(slots == [[0, 16383, ["127.0.0.1", port, myid, []]]], f"SLOTS {slots!r}")
+        nodes = c.execute_command("CLUSTER", "NODES")
+        expect(nodes.startswith(f"{myid} 127.0.0.1:{port}@{port} myself,master"), f"NODES {nodes!r}")
+        expect(c.execute_command("CLUSTER", "KEYSLOT", "foo") == 12182, "KEYSLOT foo")
+        c.set("foo", "bar")
+        expect(c.execute_command("CLUSTER", "COUNTKEYSINSLOT", 12182) == 1, "COUNTKEYSINSLOT")
+        _, err = attempt(c.execute_command, "CLUSTER", "SETSLOT", 1, "STABLE")
+        expect(err and "send this CLUSTER command to the cluster's nodes" in err, f"SETSLOT: {err}")
+        rc = redis.cluster.RedisCluster(host=procs.HOST, port=port, decode_responses=True)
+        for i in range(100):
+            rc.set(f"rc:{i}", i)
+        expect(rc.mget_nonatomic([f"rc:{i}" for i in range(100)]) == [str(i) for i in range(100)],
+               "RedisCluster through the proxy")
+        expect([n.port for n in rc.get_nodes()] == [port], "RedisCluster: nodes other than the proxy")
+        rc.close()
+        for i in range(100):
+            expect(s.direct(f"rc:{i}").get(f"rc:{i}") == str(i), f"rc:{i} not on its node")
+        cli = subprocess.run(["redis-cli", "-c", "-p", str(port), "SET", "cli", "1"],
+                             capture_output=True, text=True, timeout=IO_TIMEOUT)
+        expect(cli.stdout.strip() == "OK", f"redis-cli -c: {cli.stdout!r} {cli.stderr!r}")
+        # redis-benchmark --cluster refuses a cluster of one node: it is run as
+        # to one Redis, with keys over every slot
+        bench = subprocess.run(["redis-benchmark", "-p", str(port), "-n", "20000", "-r", "10000",
+                                "-t", "set,get,mset", "-q"], capture_output=True, text=True,
+                               timeout=60)
+        expect(bench.returncode == 0 and "MSET" in bench.stdout and "rror" not in bench.stdout,
+               f"redis-benchmark: {bench.stdout[-300:]!r} {bench.stderr[-300:]!r}")
+
+
+# ---- 4. sessions ------------------------------------------------------------------
 
 def check_sessions(binary):
     with Setup(binary) as s:
@@ -274,7 +327,7 @@ def expect_pubsub(s):
     sub.close()
 
 
-# ---- 4. ASK during a migration ------------------------------------------------
+# ---- 5. ASK during a migration ------------------------------------------------
 
 def check_ask(binary):
     with Setup(binary) as s:
@@ -313,7 +366,7 @@ def check_ask(binary):
         expect(s.proxy.stats()["cluster_moved"] >= 1, "no MOVED followed")
 
 
-# ---- 5. the tier -------------------------------------------------------------
+# ---- 6. the tier -------------------------------------------------------------
 
 SEEN_WAIT = 5.0  # a direct write on a node to its invalidation in the tier
 
@@ -359,7 +412,7 @@ def check_tier(binary):
         expect(stats["tracking"] == "on", f"tracking {stats['tracking']} after the failover")
 
 
-# ---- 6. MOVED under load ------------------------------------------------------
+# ---- 7. MOVED under load ------------------------------------------------------
 
 class Load:
     """Writers (INCR of their own key) and readers (GET of a writer's key)
@@ -404,7 +457,7 @@ class Load:
 
 
 def check_migration(binary):
-    with Setup(binary) as s:
+    with Setup(binary, admin=True) as s:
         keys = [f"{{load}}:{i}" for i in range(6)]
         slot = key_slot(b"{load}")
         src = s.cluster.node_for_slot(slot)
@@ -428,6 +481,11 @@ def check_migration(binary):
                    f"{load.acked[k]} acknowledged")
         stats = s.proxy.stats()
         expect(stats["cluster_moved"] >= 2, f"cluster_moved {stats['cluster_moved']}")
+        metrics = http_request(s.admin_port, "GET", "/metrics").body
+        moved = re.search(r'^nearcache_cluster_redirects_total\{kind="moved"\} (\d+)', metrics, re.M)
+        expect(moved and int(moved.group(1)) == stats["cluster_moved"],
+               f"/metrics: {moved and moved.group(0)!r}, STATS cluster_moved "
+               f"{stats['cluster_moved']}")
         print(f"  migration: {load.ops} requests, {stats['cluster_moved']} MOVED and "
               f"{stats['cluster_ask']} ASK followed")
 
@@ -435,6 +493,7 @@ def check_migration(binary):
 CHECKS = (
     ("routing", check_routing),
     ("fanout", check_fanout),
+    ("clients", check_clients),
     ("sessions", check_sessions),
     ("ask", check_ask),
     ("tier", check_tier),
