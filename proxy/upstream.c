@@ -167,6 +167,7 @@ static void upstream_disconnect(struct upstream *up, const char *err, size_t len
     obuf_deinit(&up->out);
     rbuf_deinit(&up->in);
     resp_scanner_reset(&up->scan);
+    up->drops++;
     up->hs_bytes = 0;
     up->hs_pending = 0;
     upstream_set_state(up, UPSTREAM_DOWN);
@@ -478,9 +479,11 @@ static void upstream_read(struct upstream *up)
             upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
             return;
         }
+        unsigned drops = up->drops;
         upstream_on_reply(up, rbuf_head(&up->in), &rep);
-        if (up->fd >= 0)
-            rbuf_consume(&up->in, rep.len);
+        if (up->drops != drops) /* its owner dropped it meanwhile: the bytes went too */
+            return;
+        rbuf_consume(&up->in, rep.len);
     }
 }
 

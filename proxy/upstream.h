@@ -110,6 +110,8 @@ struct upstream {
     ev_tstamp retry_at; /* DOWN: when to reconnect */
     int backoff_ms;
     ev_tstamp progress;      /* when reply bytes last arrived */
+    unsigned drops;          /* times its socket and buffers were dropped (a reply's reader
+                                checks it: the reply's owner may reset the connection) */
     struct upstream *next;   /* the pool's list of spares */
     struct sched_item flush; /* SCHED_FLUSH_UPSTREAM */
     struct sched_item reap;  /* SCHED_REAP */

@@ -415,6 +415,9 @@ void route_destroy(struct route **rtp)
         return;
     route_run_later(rt, true);
     for (int i = 0; i < rt->nnodes; i++)
+        pool_teardown(&rt->nodes[i]->pool);
+    sched_run(&rt->w->sched); /* frees the connections closed, while their pools are there */
+    for (int i = 0; i < rt->nnodes; i++)
         node_free(rt->nodes[i]);
     map_release(&rt->map);
     free(rt);
@@ -517,8 +520,11 @@ void route_tick(struct route *rt, ev_tstamp now, bool stalled)
         route_anchor(rt, rt->map);
     rt->check_anchor = false;
     for (int i = 0; i < rt->nnodes; i++) {
-        pool_tick(&rt->nodes[i]->pool, now, stalled);
-        invalidation_tick(rt->nodes[i]->inv, worker_now_ms(rt->w));
+        struct route_node *n = rt->nodes[i];
+        pool_tick(&n->pool, now, stalled);
+        invalidation_tick(n->inv, worker_now_ms(rt->w));
+        if (n->listed && pool_shared(&n->pool, 0)->state == UPSTREAM_DOWN)
+            route_soon(rt); /* a primary is down: its replica's promotion is followed at once */
     }
     if (now >= rt->refresh_at)
         route_refresh(rt, now);

@@ -493,6 +493,15 @@ class Proxy:
                 found.append(entry)
         return found
 
+    def sanitizer_report(self):
+        """The first sanitizer report in the log (a build with NEARCACHE_SANITIZE or
+        NEARCACHE_TSAN), its first 40 lines; None if there is none."""
+        lines = self.log_lines() if os.path.exists(self.log_path) else []
+        marks = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                 "WARNING: ThreadSanitizer")
+        at = next((i for i, line in enumerate(lines) if any(m in line for m in marks)), None)
+        return None if at is None else "sanitizer report:\n" + "".join(lines[at:at + 40])
+
     def stop(self):
         """Stop the proxy by pid; its exit status (None if it was never started)."""
         if self.stats_client is not None:
@@ -529,9 +538,15 @@ class Group:
     def __exit__(self, kind, error, tb):
         for member in reversed(self.members):
             member.stop()
+        reports = [m.sanitizer_report() for m in self.members if isinstance(m, Proxy)]
+        report = next((r for r in reports if r), None)
         if isinstance(error, Exception) and self.proxy:
             error.add_note("nearcache log tail:\n" + self.proxy.log_tail(self.tail_lines))
+        if isinstance(error, Exception) and report:
+            error.add_note(report)
         shutil.rmtree(self.dir, ignore_errors=True)
+        if error is None and report:  # an ASan, UBSan or TSan build found something
+            raise RuntimeError(report)
 
 
 POLICY_VARIANTS = (
