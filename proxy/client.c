@@ -20,6 +20,7 @@
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/proto/request.h"
+#include "proxy/proto/slot.h"
 #include "proxy/req.h"
 #include "proxy/tls.h"
 #include "proxy/upstream.h"
@@ -244,12 +245,14 @@ static void client_on_lost(void *arg, struct upstream *up, bool was_ready)
 
 /* Keeps the bytes of r's request, to be sent again on a redirect or a join
  * that cannot be answered. Returns 0, or -1 when out of memory. */
-static int client_keep_request(struct req *r, struct upstream *up, const char *data, size_t len)
+static int client_keep_request(struct req *r, struct upstream *up, const char *data, size_t len,
+                               int slot)
 {
     struct req_kept *k = malloc(sizeof(*k) + len);
     if (k == NULL)
         return -1;
     k->up = up;
+    k->slot = slot;
     k->len = len;
     memcpy(k->request, data, len);
     r->kept = k;
@@ -259,16 +262,20 @@ static int client_keep_request(struct req *r, struct upstream *up, const char *d
 /* Queues the exchanges of a planned request: the request itself (or the MGET
  * of the missing keys in its place) and the PTTLs behind it that fill the
  * tier. */
-static void client_send(struct client *c, struct upstream *up, struct req *r,
-                        const struct request *rq, struct cache_plan *plan)
+static void client_send(struct client *c, struct upstream *up, struct req *r, struct request *rq,
+                        struct cache_plan *plan)
 {
     const char *data = rq->buf;
     size_t len = rq->frame->len;
     if (plan->mget != NULL)
         cache_mget_request(plan->mget, &data, &len);
-    bool keep = c->w->route != NULL && up->slot >= 0; /* a cluster node may redirect it */
-    struct exchange *x =
-        !keep || client_keep_request(r, up, data, len) == 0 ? client_exchange(r) : NULL;
+    /* A cluster node may redirect it: one on a shared connection, or a
+     * blocking command on a dedicated one that holds no other state. */
+    const struct session *s = &c->session;
+    bool keep = c->w->route != NULL && (up->slot >= 0 || (up == s->dedicated && s->held == 0));
+    struct exchange *x = !keep || client_keep_request(r, up, data, len, slot_of_request(rq)) == 0
+                             ? client_exchange(r)
+                             : NULL;
     if (x == NULL) {
         cache_fill_destroy(&plan->fill);
         cache_mget_put(&plan->mget);
@@ -309,7 +316,7 @@ static dispatch_e client_join(struct client *c, struct upstream *up, const struc
                               struct cache_fill *leader)
 {
     struct req *r = req_create(c);
-    struct exchange *x = r != NULL && client_keep_request(r, up, rq->buf, rq->frame->len) == 0
+    struct exchange *x = r != NULL && client_keep_request(r, up, rq->buf, rq->frame->len, -1) == 0
                              ? client_exchange(r)
                              : NULL;
     if (x == NULL) {

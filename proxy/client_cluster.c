@@ -10,6 +10,7 @@
 #include "proxy/cache/fill.h"
 #include "proxy/cluster/fanout.h"
 #include "proxy/cluster/own.h"
+#include "proxy/client_own.h"
 #include "proxy/cluster/route.h"
 #include "proxy/req.h"
 #include "proxy/upstream.h"
@@ -31,43 +32,78 @@ static bool client_cluster_resend(struct client *c, struct upstream *up, bool as
     return true;
 }
 
-/* A request a node answered -TRYAGAIN (a multi-key request over a slot
- * being migrated), sent again at the next tick. */
+/* A request a node answered -TRYAGAIN or -UNBLOCKED, sent again at the next
+ * tick. */
 struct client_retry {
     struct worker *w;
     struct exchange *x;
     struct req *r; /* whose client it is */
     const char *data;
     size_t len;
-    int slot;            /* a part's: goes to its node then */
-    struct upstream *up; /* else: where it went */
+    int slot;            /* a part's: goes to its node then; a blocking command's node */
+    struct upstream *up; /* the shared connection where it went, or NULL */
+    bool dedicated;      /* else on the client's dedicated connection */
+    size_t reply_len;
+    char reply[]; /* what the node answered: the client's answer if it cannot go again */
 };
+
+/* The client takes a dedicated connection of pool p's, in its lane. */
+static struct upstream *client_cluster_take(struct client *c, struct pool *p)
+{
+    int lane = pool_lane(p, c->w->pool.lanes[c->session.lane]);
+    struct upstream *up = lane >= 0 ? pool_dedicated_get(p, &c->owner, lane) : NULL;
+    if (up != NULL && c->id.name != NULL)
+        client_name_carry(c, up);
+    return up;
+}
+
+/* A blocking command whose dedicated connection the node closed (after its
+ * -UNBLOCKED): the client takes one of its slot's node again. */
+static struct upstream *client_cluster_rededicate(struct client *c, int slot)
+{
+    struct session *s = &c->session;
+    struct pool *p = route_slot_pool(c->w->route, slot);
+    struct upstream *up =
+        s->state == SESSION_SHARED && slot >= 0 ? client_cluster_take(c, p) : NULL;
+    if (up != NULL) {
+        s->state = SESSION_DEDICATED;
+        s->dedicated = s->cur = up;
+        s->dpool = p;
+    }
+    return up;
+}
 
 static void client_cluster_retry(void *arg, bool cancelled)
 {
-    static const char ERR_TRYAGAIN[] =
-        "-TRYAGAIN Multiple keys request during rehashing of slot\r\n";
     struct client_retry *t = arg;
     struct client *c = t->r->client;
-    struct upstream *up = c == NULL || cancelled ? NULL
-                          : t->up != NULL        ? t->up
-                                          : route_slot_home(t->w->route, &c->session, t->slot);
+    struct upstream *up = NULL;
+    if (c != NULL && !cancelled && t->dedicated)
+        up = c->session.dedicated != NULL ? c->session.dedicated
+                                          : client_cluster_rededicate(c, t->slot);
+    else if (c != NULL && !cancelled)
+        up = t->up != NULL ? t->up : route_slot_home(t->w->route, &c->session, t->slot);
     if (up != NULL && upstream_usable(up))
         upstream_send(up, t->data, t->len, t->x);
     else
-        t->x->done(t->x, ERR_TRYAGAIN, sizeof(ERR_TRYAGAIN) - 1, worker_now_ms(t->w));
+        t->x->done(t->x, t->reply, t->reply_len, worker_now_ms(t->w));
     free(t);
 }
 
-/* A -TRYAGAIN for x, whose request (data) went on up, or to slot's node for
- * up NULL: sent again at the next tick. False when out of memory. */
+/* Asks for x's request (data, to slot's node) again at the next tick: it
+ * went on up (the client's dedicated connection, or a shared one), and the
+ * node answered reply. False when out of memory. */
 static bool client_cluster_again(struct client *c, struct req *r, struct exchange *x,
-                                 const char *data, size_t len, struct upstream *up, int slot)
+                                 const char *data, size_t len, struct upstream *up, int slot,
+                                 const char *reply, size_t reply_len)
 {
-    struct client_retry *t = malloc(sizeof(*t));
+    struct client_retry *t = malloc(sizeof(*t) + reply_len);
     if (t == NULL)
         return false;
-    *t = (struct client_retry){c->w, x, r, data, len, slot, up};
+    bool dedicated = up != NULL && up->slot < 0; /* it may be gone by then: found again */
+    *t = (struct client_retry){c->w,      x,        r, data, len, slot, dedicated ? NULL : up,
+                               dedicated, reply_len};
+    memcpy(t->reply, reply, reply_len);
     if (route_retry(c->w->route, client_cluster_retry, t) < 0) {
         free(t);
         return false;
@@ -76,9 +112,36 @@ static bool client_cluster_again(struct client *c, struct req *r, struct exchang
     return true;
 }
 
-static bool client_cluster_tryagain(const char *data, size_t len)
+/* A reply that asks for the same request later: -TRYAGAIN (a multi-key
+ * request over a slot being migrated), -UNBLOCKED (a blocked command whose
+ * node a manual failover demoted, which then closes the connection: the map
+ * is read again, and the request goes to its slot's node, which redirects it
+ * if need be). */
+static bool client_cluster_tryagain(struct client *c, const char *data, size_t len)
 {
+    if (len > 11 && memcmp(data, "-UNBLOCKED ", 11) == 0) {
+        route_stale(c->w->route);
+        return true;
+    }
     return len > 10 && memcmp(data, "-TRYAGAIN ", 10) == 0;
+}
+
+/* A request on the client's dedicated connection (a blocking command) goes
+ * to the node of to (a shared connection): the client takes a dedicated
+ * connection of that node's instead. NULL when none can be had. */
+static struct upstream *client_cluster_move(struct client *c, struct upstream *to)
+{
+    struct session *s = &c->session;
+    struct pool *p = route_pool_of(c->w->route, to);
+    struct upstream *old = s->dedicated;
+    bool named = s->named;
+    struct upstream *up = client_cluster_take(c, p);
+    if (up == NULL)
+        return NULL;
+    pool_dedicated_put(s->dpool, old, !named); /* named: closed, not kept */
+    s->dedicated = up;
+    s->dpool = p;
+    return up;
 }
 
 /* exchange_done_fn of a part of a split command (x->index): a redirect sends
@@ -94,9 +157,9 @@ static void client_cluster_part(struct exchange *x, const char *data, size_t len
     size_t request_len;
     fanout_request(f, i, &request, &request_len);
     int max = c != NULL ? c->w->cfg->cluster_max_redirects : 0;
-    if (c != NULL && client_cluster_tryagain(data, len) && fanout_redirect(f, i, max) &&
+    if (c != NULL && client_cluster_tryagain(c, data, len) && fanout_redirect(f, i, max) &&
         client_cluster_again(c, fanout_owner(f)->arg, x, request, request_len, NULL,
-                             fanout_slot(f, i)))
+                             fanout_slot(f, i), data, len))
         return;
     if (c != NULL && len > 0 && data[0] == '-' &&
         route_redirect(c->w->route, &c->session, data, len, &up, &asking) && up != NULL &&
@@ -229,13 +292,16 @@ bool client_cluster_redirect(struct req *r, struct exchange *x, const char *data
     struct upstream *up;
     bool asking;
     int max = c->w->cfg->cluster_max_redirects;
-    if (client_cluster_tryagain(data, len) && r->kept != NULL && r->redirects < max &&
-        client_cluster_again(c, r, x, r->kept->request, r->kept->len, r->kept->up, -1)) {
+    if (r->kept != NULL && r->redirects < max && client_cluster_tryagain(c, data, len) &&
+        client_cluster_again(c, r, x, r->kept->request, r->kept->len, r->kept->up, r->kept->slot,
+                             data, len)) {
         r->redirects++;
         return true;
     }
+    bool dedicated = r->kept != NULL && r->kept->up == c->session.dedicated;
     if (!route_redirect(c->w->route, &c->session, data, len, &up, &asking) || r->kept == NULL ||
-        r->redirects >= max || up == NULL || !upstream_usable(up))
+        r->redirects >= max || up == NULL || !upstream_usable(up) ||
+        (dedicated && (up = client_cluster_move(c, up)) == NULL))
         return false; /* learnt from, but the reply goes to the client */
     r->redirects++;   /* before sending: a send that fails answers r at once */
     c->session.cur = up;

@@ -50,6 +50,7 @@ struct req {
  * request to a cluster node, sent to another node on a redirect. */
 struct req_kept {
     struct upstream *up;
+    int slot; /* a cluster's request: its keys' (or SLOT_NONE, SLOT_CROSS); -1 for a join */
     size_t len;
     char request[];
 };

@@ -433,8 +433,7 @@ static struct upstream *route_home(struct pool *p, struct lane lane, unsigned pi
     return pool_shared(p, *index * p->per_lane + (int)(pick % (unsigned)p->per_lane));
 }
 
-/* The pool of slot's node, the anchor's while it is unknown. */
-static struct pool *route_slot_pool(struct route *rt, int slot)
+struct pool *route_slot_pool(struct route *rt, int slot)
 {
     return slot >= 0 && rt->by_slot[slot] != NULL ? &rt->by_slot[slot]->pool : rt->anchor;
 }
@@ -546,6 +545,19 @@ struct invalidation *route_inv(const struct route *rt, const struct upstream *up
         if (up->env == &rt->nodes[i]->pool.env)
             return rt->nodes[i]->inv;
     return rt->w->inv;
+}
+
+struct pool *route_pool_of(const struct route *rt, const struct upstream *up)
+{
+    for (int i = 0; i < rt->nnodes; i++)
+        if (up->env == &rt->nodes[i]->pool.env)
+            return &rt->nodes[i]->pool;
+    return rt->anchor;
+}
+
+void route_stale(struct route *rt)
+{
+    route_soon(rt);
 }
 
 void route_tracking_add(const struct route *rt, struct coherence *out)

@@ -107,6 +107,16 @@ bool route_ready(const struct route *rt);
  * of the anchor's (w->inv): whether its reads may be served and fill. */
 struct invalidation *route_inv(const struct route *rt, const struct upstream *up);
 
+/* The pool of slot's node: the anchor's while it is unknown, or for slot
+ * SLOT_NONE. */
+struct pool *route_slot_pool(struct route *rt, int slot);
+
+/* The pool up (a shared connection) belongs to: a node's or the anchor's. */
+struct pool *route_pool_of(const struct route *rt, const struct upstream *up);
+
+/* The map is out of date (a node said so): it is read again soon. */
+void route_stale(struct route *rt);
+
 /* Folds the tracking of every primary into out: its state becomes the first
  * node's that is not on (when out's is on), its counters the sums. */
 void route_tracking_add(const struct route *rt, struct coherence *out);

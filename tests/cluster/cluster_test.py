@@ -25,7 +25,8 @@ directly.
   sessions     MULTI/EXEC and WATCH on keys of one slot run on their node,
                keys of another node inside a transaction get -CROSSSLOT and the
                EXEC -EXECABORT; BLPOP is woken by an LPUSH through the proxy;
-               SUBSCRIBE gets a PUBLISH made through the proxy
+               SUBSCRIBE gets a PUBLISH made through the proxy, SSUBSCRIBE an
+               SPUBLISH (on the channel's node)
   ask          a slot held half migrated: keys already moved and keys not yet
                moved read right through the proxy (-ASK followed, with ASKING),
                a new key is written on the importing node, the map is unchanged
@@ -37,10 +38,11 @@ directly.
                seen through the proxy (tracking on every primary); a cached key
                whose slot migrates, then is written on its new owner, is seen
                new; after a CLUSTER FAILOVER, a write on the new primary is seen
-  migration    writers and readers through the proxy on keys of one slot while
-               that slot moves to another primary and back, a few keys at a
-               time: no error, no read older than a write acknowledged before
-               it began, every acknowledged write on the owner at the end; the
+  migration    writers through the proxy and writers on the cluster directly (a
+               cluster client), and readers through the proxy, on keys of one
+               slot while that slot moves to another primary and back, a key at
+               a time: no error, no read (through the tier) older than a write
+               acknowledged before it began, every acknowledged write on the owner at the end; the
                redirects counted in STATS and /metrics
 
   python3 tests/cluster/cluster_test.py --bin build/nearcache [--check NAME]...
@@ -325,6 +327,17 @@ def expect_pubsub(s):
     msg = sub.get_message(timeout=5)
     expect(msg is not None and msg["data"] == "hello", f"PUBLISH through the proxy: {msg!r}")
     sub.close()
+    # sharded: the channel is a key, its slot's node
+    raw = Raw(s.proxy.port)
+    got = raw.call("SSUBSCRIBE", "{shard}:news")
+    expect(got == b"*3\r\n$10\r\nssubscribe\r\n$12\r\n{shard}:news\r\n:1\r\n",
+           f"SSUBSCRIBE: {got!r}")
+    receivers = s.proxy.client().execute_command("SPUBLISH", "{shard}:news", "hi")
+    expect(receivers == 1, f"SPUBLISH through the proxy: {receivers} receivers")
+    end = raw.frame(0)
+    expect(raw.buf[:end] == b"*3\r\n$8\r\nsmessage\r\n$12\r\n{shard}:news\r\n$2\r\nhi\r\n",
+           f"the sharded message: {raw.buf[:end]!r}")
+    raw.close()
 
 
 # ---- 5. ASK during a migration ------------------------------------------------
@@ -415,20 +428,25 @@ def check_tier(binary):
 # ---- 7. MOVED under load ------------------------------------------------------
 
 class Load:
-    """Writers (INCR of their own key) and readers (GET of a writer's key)
-    through the proxy, until stop(); errors and stale reads collected."""
+    """Writers (INCR of their own key: through the proxy for keys, directly on
+    the cluster with a cluster client for direct) and readers (GET of every
+    writer's key in turn, through the proxy), until stop(); errors and stale
+    reads collected."""
 
-    def __init__(self, port, keys):
-        self.keys, self.done = keys, threading.Event()
-        self.acked = {k: 0 for k in keys}
+    def __init__(self, port, keys, cluster, direct=()):
+        self.keys, self.done = [*keys, *direct], threading.Event()
+        self.acked = {k: 0 for k in self.keys}
         self.errors, self.stale, self.ops = [], [], 0
-        self.threads = [threading.Thread(target=self.write, args=(port, k)) for k in keys]
+        proxy = lambda: procs.connect(port, timeout=IO_TIMEOUT)  # noqa: E731
+        self.threads = [threading.Thread(target=self.write, args=(proxy, k)) for k in keys]
+        self.threads += [threading.Thread(target=self.write, args=(cluster.client, k))
+                         for k in direct]
         self.threads += [threading.Thread(target=self.read, args=(port,)) for _ in range(2)]
         for t in self.threads:
             t.start()
 
-    def write(self, port, key):
-        c = procs.connect(port, timeout=IO_TIMEOUT)
+    def write(self, connect, key):
+        c = connect()
         while not self.done.is_set():
             v, err = attempt(c.incr, key)
             if err:
@@ -459,10 +477,11 @@ class Load:
 def check_migration(binary):
     with Setup(binary, admin=True) as s:
         keys = [f"{{load}}:{i}" for i in range(6)]
+        direct = [f"{{load}}:direct:{i}" for i in range(2)]
         slot = key_slot(b"{load}")
         src = s.cluster.node_for_slot(slot)
         dst = next(n for n in s.cluster.primaries() if n is not src)
-        load = Load(s.proxy.port, keys)
+        load = Load(s.proxy.port, keys, s.cluster, direct)
         try:
             procs.wait_until(lambda: load.ops > 200, 10)
             for a, b in ((src, dst), (dst, src)):
@@ -476,7 +495,7 @@ def check_migration(binary):
         expect(not load.errors, f"{len(load.errors)} errors: {load.errors[:5]}")
         expect(not load.stale, f"{len(load.stale)} stale reads: {load.stale[:5]}")
         owner = s.cluster.node_for_slot(slot).client()
-        for k in keys:
+        for k in load.keys:
             expect(int(owner.get(k)) == load.acked[k], f"{k}: {owner.get(k)} on the owner, "
                    f"{load.acked[k]} acknowledged")
         stats = s.proxy.stats()

@@ -23,6 +23,10 @@ pid), with writers and readers running through the proxy:
                keys after the kill, of those the new primary has: writes it never
                replicated are Redis's loss, counted); every write acknowledged
                since on the new primary; STATS cluster_refreshes up
+  blocked      a BLPOP blocked through the proxy on a primary that CLUSTER
+               FAILOVER demotes (-UNBLOCKED) and one sent there after it
+               (-MOVED) both follow to the new primary: an LPUSH through the
+               proxy wakes them, no error
 
   python3 tests/cluster/failover_test.py --bin build/nearcache [--check NAME]...
 
@@ -413,9 +417,43 @@ def check_kill_primary(binary):
     replace_primary(binary, kill=True)
 
 
+def check_blocked(binary):
+    """BLPOP through the proxy blocked on a primary that CLUSTER FAILOVER demotes
+    (Redis answers it -UNBLOCKED), and a BLPOP sent there after the failover
+    (-MOVED): both follow to the new primary and get what an LPUSH through the
+    proxy pushes, no error."""
+    with Setup(binary) as s:
+        key = "{bq}jobs"
+        primary = s.owner(key)
+        got = []
+
+        def pop(delay):
+            time.sleep(delay)
+            got.append(attempt(s.proxy.client().blpop, key, 10))
+
+        first = threading.Thread(target=pop, args=(0,))
+        first.start()
+        expect(procs.wait_until(lambda: "cmd=blpop" in primary.client().execute_command(
+            "CLIENT", "LIST"), 5), "BLPOP did not block on the primary")
+        replica = s.cluster.replicas(primary)[0]
+        s.cluster.failover(replica)
+        second = threading.Thread(target=pop, args=(0,))
+        second.start()
+        expect(procs.wait_until(lambda: replica.client().execute_command(
+            "CLIENT", "LIST").count("cmd=blpop") == 2, 5),
+            f"two BLPOPs are not blocked on the new primary: {got}")
+        c = s.proxy.client()
+        c.lpush(key, "a")
+        c.lpush(key, "b")
+        first.join(IO_TIMEOUT)
+        second.join(IO_TIMEOUT)
+        expect(sorted(got) == [((key, "a"), None), ((key, "b"), None)], f"BLPOPs: {got}")
+
+
 CHECKS = (
     ("failover", check_failover),
     ("kill-primary", check_kill_primary),
+    ("blocked", check_blocked),
 )
 
 if __name__ == "__main__":
