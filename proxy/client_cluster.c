@@ -214,6 +214,10 @@ static bool client_cluster_own(struct client *c, struct request *rq, int *slot)
     char host[INET6_ADDRSTRLEN] = "127.0.0.1", *reply = NULL;
     int port = 0;
     size_t len = 0;
+    *slot = ROUTE_BY_KEYS;
+    if (rq->cmd == NULL || (rq->cmd->kind != COMMAND_STICKY && /* READONLY, READWRITE, ASKING */
+                            strncmp(rq->cmd->name, "cluster|", 8) != 0))
+        return false; /* nearly every request: no look at the table below */
     if (getsockname(c->fd, (struct sockaddr *)&sa, &salen) == 0 && sa.ss_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
         inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
@@ -225,7 +229,6 @@ static bool client_cluster_own(struct client *c, struct request *rq, int *slot)
     }
     const struct own_view v = {host, port, w->pool.lanes[c->session.lane].resp,
                                route_covered(w->route), w->cfg->listen};
-    *slot = ROUTE_BY_KEYS;
     own_e own = cluster_own(rq, &v, &reply, &len, slot);
     if (own != OWN_ANSWERED)
         return false;
