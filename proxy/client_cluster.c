@@ -170,15 +170,21 @@ static void client_cluster_part(struct exchange *x, const char *data, size_t len
     fanout_reply(f, i, data, len, now_ms);
 }
 
-/* A command of kind over several slots: a part per slot, each on the
- * client's connection to its node, merged into one reply in order. */
-static void client_cluster_fanout(struct client *c, struct request *rq, fanout_kind_e kind)
+/* A command of kind over several slots (a part per slot), or over every
+ * primary (broadcast: a part per node): each part on the client's
+ * connection to its node, merged into one reply in order. */
+static void client_cluster_fanout(struct client *c, struct request *rq, fanout_kind_e kind,
+                                  bool broadcast)
 {
     static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
     struct worker *w = c->w;
+    int slots[MAP_NODES_MAX];
+    size_t n = broadcast ? route_primaries(w->route, slots, MAP_NODES_MAX) : 0;
     struct req *r = req_create(c);
     struct exchange *owner = r != NULL ? client_exchange(r) : NULL;
-    struct fanout *f = owner != NULL ? fanout_create(rq, kind, owner) : NULL;
+    struct fanout *f = owner == NULL ? NULL
+                       : broadcast   ? fanout_broadcast(rq, kind, slots, n, owner)
+                                     : fanout_create(rq, kind, owner);
     if (f == NULL) {
         client_close(c); /* out of memory: r, if any, goes with the client */
         exchange_destroy(&owner);
@@ -202,6 +208,19 @@ static void client_cluster_fanout(struct client *c, struct request *rq, fanout_k
         fanout_reply(f, i, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, worker_now_ms(w));
     }
     fanout_sent(f, worker_now_ms(w));
+}
+
+/* A command for every primary (DBSIZE, KEYS, FLUSHALL, FLUSHDB) on a shared
+ * connection, while the map is known: true when sent so. */
+static bool client_cluster_broadcast(struct client *c, struct request *rq)
+{
+    int slot;
+    fanout_kind_e kind = fanout_broadcast_kind(rq);
+    if (kind == FANOUT_NONE || c->session.state != SESSION_SHARED || c->session.held != 0 ||
+        route_primaries(c->w->route, &slot, 1) == 0)
+        return false;
+    client_cluster_fanout(c, rq, kind, true);
+    return true;
 }
 
 /* CLUSTER commands, READONLY, READWRITE and ASKING (cluster/own.h): true
@@ -248,7 +267,7 @@ struct upstream *client_cluster_route(struct client *c, struct request *rq, bool
     int lane, slot;
     bool oom;
     *stall = false;
-    if (client_cluster_own(c, rq, &slot))
+    if (client_cluster_own(c, rq, &slot) || client_cluster_broadcast(c, rq))
         return NULL;
     if (rq->kind == COMMAND_MULTI && s->state == SESSION_SHARED && !s->parked) {
         session_apply(s, COMMAND_MULTI);
@@ -259,7 +278,7 @@ struct upstream *client_cluster_route(struct client *c, struct request *rq, bool
     route_e routed = route_request(c->w->route, s, rq, slot, &pool, &lane, &err);
     fanout_kind_e split = routed == ROUTE_CROSS && s->held == 0 ? fanout_kind(rq) : FANOUT_NONE;
     if (split != FANOUT_NONE) {
-        client_cluster_fanout(c, rq, split);
+        client_cluster_fanout(c, rq, split, false);
         return NULL;
     }
     if (routed == ROUTE_CROSS || routed == ROUTE_REFUSE) {

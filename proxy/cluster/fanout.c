@@ -129,6 +129,49 @@ static void fanout_headers(struct fanout *f)
     }
 }
 
+fanout_kind_e fanout_broadcast_kind(const struct request *rq)
+{
+    static const struct {
+        const char *name;
+        fanout_kind_e kind;
+    } KINDS[] = {{"dbsize", FANOUT_SUM},
+                 {"keys", FANOUT_CONCAT},
+                 {"flushall", FANOUT_OK},
+                 {"flushdb", FANOUT_OK}};
+    if (rq->cmd == NULL || rq->cmd->nspecs > 0) /* nearly every request: one with keys */
+        return FANOUT_NONE;
+    for (size_t i = 0; i < sizeof(KINDS) / sizeof(KINDS[0]); i++)
+        if (strcmp(rq->cmd->name, KINDS[i].name) == 0)
+            return KINDS[i].kind;
+    return FANOUT_NONE;
+}
+
+struct fanout *fanout_broadcast(const struct request *rq, fanout_kind_e kind, const int *slots,
+                                size_t n, struct exchange *owner)
+{
+    struct fanout *f = calloc(1, sizeof(*f));
+    if (f == NULL)
+        return NULL;
+    *f = (struct fanout){.kind = kind,
+                         .owner = owner,
+                         .parts = calloc(n, sizeof(*f->parts)),
+                         .nparts = n,
+                         .pending = n + 1,
+                         .nkeys = n, /* a "key" per part, for the order of errors */
+                         .part_of = calloc(n, sizeof(*f->part_of))};
+    for (size_t i = 0; f->parts != NULL && f->part_of != NULL && i < n; i++) {
+        f->part_of[i] = i;
+        f->parts[i].slot = slots[i];
+        if (part_add(&f->parts[i], rq->buf, rq->frame->len) < 0)
+            break;
+    }
+    if (f->parts == NULL || f->part_of == NULL || (n > 0 && f->parts[n - 1].len == 0)) {
+        fanout_free(f);
+        return NULL;
+    }
+    return f;
+}
+
 struct fanout *fanout_create(const struct request *rq, fanout_kind_e kind, struct exchange *owner)
 {
     size_t step = kind == FANOUT_OK ? 2 : 1;
@@ -183,7 +226,7 @@ static const struct fanout_part *fanout_failed(const struct fanout *f)
 {
     for (size_t k = 0; k < f->nkeys; k++) {
         const struct fanout_part *p = &f->parts[f->part_of[k]];
-        char want = f->kind == FANOUT_VALUES ? '*' : f->kind == FANOUT_OK ? '+' : ':';
+        char want = f->kind == FANOUT_OK ? '+' : f->kind == FANOUT_SUM ? ':' : '*';
         if (p->reply == NULL || p->reply_len < 3 || p->reply[0] != want)
             return p;
     }
@@ -222,6 +265,28 @@ static char *fanout_values(const struct fanout *f, size_t *len)
     return out;
 }
 
+/* KEYS: every part's array, their elements one after the other. */
+static char *fanout_concat(const struct fanout *f, size_t *len)
+{
+    size_t total = RESP_HEADER_MAX;
+    int64_t n = 0;
+    for (size_t i = 0; i < f->nparts; i++) {
+        total += f->parts[i].reply_len;
+        n += strtoll(f->parts[i].reply + 1, NULL, 10);
+    }
+    char *out = malloc(total);
+    if (out == NULL)
+        return NULL;
+    *len = resp_write_header(out, RESP_HEADER_MAX, '*', n);
+    for (size_t i = 0; i < f->nparts; i++) {
+        const struct fanout_part *p = &f->parts[i];
+        size_t head = (size_t)((const char *)memchr(p->reply, '\n', p->reply_len) - p->reply) + 1;
+        memcpy(out + *len, p->reply + head, p->reply_len - head);
+        *len += p->reply_len - head;
+    }
+    return out;
+}
+
 /* The merged reply, in a malloc'd buffer. */
 static char *fanout_merge(const struct fanout *f, size_t *len)
 {
@@ -236,6 +301,8 @@ static char *fanout_merge(const struct fanout *f, size_t *len)
     }
     if (f->kind == FANOUT_VALUES)
         return fanout_values(f, len);
+    if (f->kind == FANOUT_CONCAT)
+        return fanout_concat(f, len);
     long long sum = 0;
     for (size_t i = 0; i < f->nparts; i++)
         sum += strtoll(f->parts[i].reply + 1, NULL, 10);

@@ -6,8 +6,10 @@
  * order into what one Redis answers: MGET the values in key order, MSET +OK,
  * the others the sum of the counts. When a part's reply is an error (or not
  * what its command answers), the reply is that of the first such part in key
- * order. Pure: the parts go out as exchanges (exchange.h) that the caller
- * sends, and the merged reply goes to the owner exchange.
+ * order. DBSIZE, KEYS, FLUSHALL and FLUSHDB go to every primary, and their
+ * replies are summed, put one after the other, or +OK. Pure: the parts go
+ * out as exchanges (exchange.h) that the caller sends, and the merged reply
+ * goes to the owner exchange.
  */
 #ifndef NEARCACHE_FANOUT_H
 #define NEARCACHE_FANOUT_H
@@ -23,7 +25,8 @@ typedef enum {
     FANOUT_NONE = 0, /* not a command that splits */
     FANOUT_VALUES,   /* MGET: an array of the keys' values */
     FANOUT_OK,       /* MSET: +OK */
-    FANOUT_SUM,      /* DEL, UNLINK, EXISTS, TOUCH: the sum of the counts */
+    FANOUT_SUM,      /* DEL, UNLINK, EXISTS, TOUCH; DBSIZE: the sum of the counts */
+    FANOUT_CONCAT,   /* KEYS: the arrays one after the other */
 } fanout_kind_e;
 
 struct fanout;
@@ -36,6 +39,16 @@ fanout_kind_e fanout_kind(const struct request *rq);
  * of its keys; the merged reply will go to owner (owner->done, once).
  * Returns NULL when out of memory (the caller still owns owner then). */
 struct fanout *fanout_create(const struct request *rq, fanout_kind_e kind, struct exchange *owner);
+
+/* How rq goes to every primary of a cluster: DBSIZE (FANOUT_SUM), KEYS
+ * (FANOUT_CONCAT), FLUSHALL and FLUSHDB (FANOUT_OK); FANOUT_NONE for the
+ * others. */
+fanout_kind_e fanout_broadcast_kind(const struct request *rq);
+
+/* rq as it is, once to each of n nodes (a slot of each in slots), merged as
+ * kind says. NULL when out of memory (the caller still owns owner then). */
+struct fanout *fanout_broadcast(const struct request *rq, fanout_kind_e kind, const int *slots,
+                                size_t n, struct exchange *owner);
 
 /* The number of parts, part i's slot and request bytes (valid while f is). */
 size_t fanout_parts(const struct fanout *f);

@@ -547,6 +547,23 @@ struct invalidation *route_inv(const struct route *rt, const struct upstream *up
     return rt->w->inv;
 }
 
+size_t route_primaries(const struct route *rt, int *slots, size_t max)
+{
+    size_t n = 0;
+    const struct route_node *seen[ROUTE_NODES_MAX];
+    for (unsigned s = 0; s < SLOT_COUNT && n < max && n < ROUTE_NODES_MAX; s++) {
+        const struct route_node *node = rt->by_slot[s];
+        size_t i = 0;
+        while (node != NULL && i < n && seen[i] != node)
+            i++;
+        if (node != NULL && i == n) {
+            seen[n] = node;
+            slots[n++] = (int)s;
+        }
+    }
+    return n;
+}
+
 struct pool *route_pool_of(const struct route *rt, const struct upstream *up)
 {
     for (int i = 0; i < rt->nnodes; i++)

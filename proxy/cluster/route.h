@@ -111,6 +111,10 @@ struct invalidation *route_inv(const struct route *rt, const struct upstream *up
  * SLOT_NONE. */
 struct pool *route_slot_pool(struct route *rt, int slot);
 
+/* A slot of each primary that owns one, at most max of them, in slots;
+ * returns how many. */
+size_t route_primaries(const struct route *rt, int *slots, size_t max);
+
 /* The pool up (a shared connection) belongs to: a node's or the anchor's. */
 struct pool *route_pool_of(const struct route *rt, const struct upstream *up);
 

@@ -15,7 +15,8 @@ directly.
                get Redis Cluster's -CROSSSLOT (RENAME)
   fanout       MGET, MSET, DEL, UNLINK, EXISTS and TOUCH over keys of many slots
                (and MGET in RESP3) answer byte for byte what one Redis answers
-               to the same commands
+               to the same commands; DBSIZE and KEYS count and list the keys of
+               every primary, FLUSHALL empties every primary
   clients      cluster-aware clients see the proxy as a cluster of one node
                owning every slot (CLUSTER INFO, MYID, SLOTS, SHARDS, NODES,
                KEYSLOT) and send everything through it: redis-py's RedisCluster,
@@ -234,6 +235,13 @@ def check_fanout(binary):
         expect(len(slots) == len(keys), "the keys share slots: the check proves less")
         for k in keys[4:12]:
             expect(s.direct(k).exists(k) == 1, f"{k} is not on its node")
+        # to every primary: counts summed, keys of all, flushed everywhere
+        expect(via.call("DBSIZE") == ref.call("DBSIZE"), "DBSIZE: not the sum of the nodes'")
+        c = s.proxy.client()
+        expect(sorted(c.keys("fan:*")) == sorted(s.single.client().keys("fan:*")), "KEYS fan:*")
+        expect(via.call("FLUSHALL") == b"+OK\r\n", "FLUSHALL")
+        expect(all(n.client().dbsize() == 0 for n in s.cluster.primaries()),
+               "FLUSHALL through the proxy left keys on a primary")
         via.close()
         ref.close()
 

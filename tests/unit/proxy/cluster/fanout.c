@@ -167,3 +167,59 @@ Test(fanout, redirects_bounded)
     fanout_sent(f, 0);
     expect_merged(":2\r\n");
 }
+
+Test(fanout, broadcast_kinds)
+{
+    static const struct {
+        const char *line;
+        fanout_kind_e kind;
+    } CASES[] = {
+        {"DBSIZE", FANOUT_SUM}, {"KEYS user:*", FANOUT_CONCAT}, {"FLUSHALL ASYNC", FANOUT_OK},
+        {"flushdb", FANOUT_OK}, {"GET a", FANOUT_NONE},         {"SCAN 0", FANOUT_NONE},
+        {"PING", FANOUT_NONE},  {"NOSUCH", FANOUT_NONE},
+    };
+    for (size_t i = 0; i < sizeof(CASES) / sizeof(CASES[0]); i++) {
+        struct frame f = frame_of(CASES[i].line);
+        request_init(&rq, table, f.buf, &f.req, &scratch);
+        cr_expect_eq(fanout_broadcast_kind(&rq), CASES[i].kind, "%s", CASES[i].line);
+        free(f.buf);
+    }
+}
+
+Test(fanout, broadcast_keys_concatenated)
+{
+    static const int SLOTS[] = {0, 5461, 10923};
+    frame = frame_of("KEYS k*");
+    request_init(&rq, table, frame.buf, &frame.req, &scratch);
+    struct fanout *f =
+        fanout_broadcast(&rq, FANOUT_CONCAT, SLOTS, 3, exchange_create(owner_done, NULL));
+    cr_assert_not_null(f);
+    cr_assert_eq(fanout_parts(f), 3);
+    for (size_t i = 0; i < 3; i++) {
+        const char *data;
+        size_t len;
+        fanout_request(f, i, &data, &len);
+        cr_expect_eq(fanout_slot(f, i), SLOTS[i]);
+        cr_expect_eq(len, frame.len);
+        cr_expect_eq(memcmp(data, frame.buf, len), 0, "the request as it is");
+    }
+    reply(f, 0, "*2\r\n$2\r\nk1\r\n$2\r\nk2\r\n");
+    reply(f, 1, "*0\r\n");
+    reply(f, 2, "*1\r\n$2\r\nk3\r\n");
+    fanout_sent(f, 0);
+    expect_merged("*3\r\n$2\r\nk1\r\n$2\r\nk2\r\n$2\r\nk3\r\n");
+}
+
+Test(fanout, broadcast_error_of_a_node)
+{
+    static const int SLOTS[] = {0, 5461};
+    frame = frame_of("FLUSHALL");
+    request_init(&rq, table, frame.buf, &frame.req, &scratch);
+    struct fanout *f =
+        fanout_broadcast(&rq, FANOUT_OK, SLOTS, 2, exchange_create(owner_done, NULL));
+    cr_assert_not_null(f);
+    fanout_sent(f, 0);
+    reply(f, 0, "+OK\r\n");
+    reply(f, 1, "-ERR upstream unavailable\r\n");
+    expect_merged("-ERR upstream unavailable\r\n");
+}
