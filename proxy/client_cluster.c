@@ -12,6 +12,7 @@
 #include "proxy/cluster/own.h"
 #include "proxy/client_own.h"
 #include "proxy/cluster/route.h"
+#include "proxy/cluster/scan.h"
 #include "proxy/req.h"
 #include "proxy/upstream.h"
 #include "proxy/worker.h"
@@ -223,6 +224,67 @@ static bool client_cluster_broadcast(struct client *c, struct request *rq)
     return true;
 }
 
+/* A SCAN to one primary: its reply goes to the client's exchange with the
+ * client's cursor in it (scan.h). */
+struct client_scan {
+    struct exchange *owner;
+    int node;
+    int nnodes;
+};
+
+static void client_cluster_scanned(struct exchange *x, const char *data, size_t len,
+                                   uint64_t now_ms)
+{
+    struct client_scan *sc = x->arg;
+    struct exchange *owner = sc->owner;
+    size_t outlen;
+    char *out = scan_reply(data, len, sc->node, sc->nnodes, &outlen);
+    exchange_destroy(&x);
+    free(sc);
+    if (out != NULL)
+        owner->done(owner, out, outlen, now_ms);
+    else
+        owner->done(owner, data, len, now_ms);
+    free(out);
+}
+
+/* SCAN on a shared connection, while the map is known: sent to the primary
+ * its cursor names (scan.h); true when sent so (or answered). */
+static bool client_cluster_scan(struct client *c, struct request *rq)
+{
+    static const char DONE[] = "*2\r\n$1\r\n0\r\n*0\r\n";
+    static const char ERR_UNAVAILABLE[] = UPSTREAM_ERR_UNAVAILABLE;
+    struct session *s = &c->session;
+    int slots[SCAN_NODES_MAX], node;
+    size_t len, n;
+    if (!scan_is(rq) || s->state != SESSION_SHARED || s->held != 0 ||
+        (n = route_primaries(c->w->route, slots, SCAN_NODES_MAX)) == 0)
+        return false;
+    char *bytes = scan_request(rq, (int)n, &node, &len);
+    if (bytes == NULL && node == -1)
+        return false; /* not a cursor: the anchor answers the error */
+    if (bytes == NULL && node == -2)
+        client_local(c, DONE, sizeof(DONE) - 1);
+    struct req *r = bytes != NULL ? req_create(c) : NULL;
+    struct client_scan *sc = r != NULL ? malloc(sizeof(*sc)) : NULL;
+    struct exchange *x = sc != NULL ? exchange_create(client_cluster_scanned, sc) : NULL;
+    struct exchange *owner = x != NULL ? client_exchange(r) : NULL;
+    struct upstream *up = owner != NULL ? route_slot_home(c->w->route, s, slots[node]) : NULL;
+    if (owner != NULL) {
+        *sc = (struct client_scan){owner, node, (int)n};
+        if (up != NULL && upstream_usable(up))
+            upstream_send(up, bytes, len, x);
+        else
+            x->done(x, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1, worker_now_ms(c->w));
+    } else if (node >= 0) { /* out of memory */
+        exchange_destroy(&x);
+        free(sc);
+        client_close(c);
+    }
+    free(bytes);
+    return true;
+}
+
 /* CLUSTER commands, READONLY, READWRITE and ASKING (cluster/own.h): true
  * when answered here; else *slot is where the request goes. */
 static bool client_cluster_own(struct client *c, struct request *rq, int *slot)
@@ -267,7 +329,8 @@ struct upstream *client_cluster_route(struct client *c, struct request *rq, bool
     int lane, slot;
     bool oom;
     *stall = false;
-    if (client_cluster_own(c, rq, &slot) || client_cluster_broadcast(c, rq))
+    if (client_cluster_own(c, rq, &slot) || client_cluster_broadcast(c, rq) ||
+        client_cluster_scan(c, rq))
         return NULL;
     if (rq->kind == COMMAND_MULTI && s->state == SESSION_SHARED && !s->parked) {
         session_apply(s, COMMAND_MULTI);

@@ -16,7 +16,8 @@ directly.
   fanout       MGET, MSET, DEL, UNLINK, EXISTS and TOUCH over keys of many slots
                (and MGET in RESP3) answer byte for byte what one Redis answers
                to the same commands; DBSIZE and KEYS count and list the keys of
-               every primary, FLUSHALL empties every primary
+               every primary, SCAN visits them (its cursor carries the node),
+               FLUSHALL empties every primary
   clients      cluster-aware clients see the proxy as a cluster of one node
                owning every slot (CLUSTER INFO, MYID, SLOTS, SHARDS, NODES,
                KEYSLOT) and send everything through it: redis-py's RedisCluster,
@@ -213,6 +214,24 @@ class Raw:
         self.sock.close()
 
 
+def expect_scan(s, c):
+    """SCAN through the proxy visits the keys of every primary, with MATCH and
+    COUNT passed on; a cursor that is not one gets Redis's error."""
+    for i in range(300):
+        c.set(f"scan:{i}", i)
+    seen, cursor, calls = set(), 0, 0
+    while True:
+        cursor, keys = c.scan(cursor, match="scan:*", count=40)
+        seen.update(keys)
+        calls += 1
+        expect(calls < 1000, "SCAN never ended")
+        if cursor == 0:
+            break
+    expect(seen == {f"scan:{i}" for i in range(300)}, f"SCAN found {len(seen)} of 300 keys")
+    _, err = attempt(c.execute_command, "SCAN", "abc")
+    expect(err == "invalid cursor", f"SCAN abc: {err!r}")
+
+
 def check_fanout(binary):
     with Setup(binary, single=True) as s:
         via, ref = Raw(s.proxy.port), Raw(s.single.port)
@@ -239,6 +258,7 @@ def check_fanout(binary):
         expect(via.call("DBSIZE") == ref.call("DBSIZE"), "DBSIZE: not the sum of the nodes'")
         c = s.proxy.client()
         expect(sorted(c.keys("fan:*")) == sorted(s.single.client().keys("fan:*")), "KEYS fan:*")
+        expect_scan(s, c)
         expect(via.call("FLUSHALL") == b"+OK\r\n", "FLUSHALL")
         expect(all(n.client().dbsize() == 0 for n in s.cluster.primaries()),
                "FLUSHALL through the proxy left keys on a primary")
