@@ -39,7 +39,6 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ beside the test modules in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
-import bisect
 import contextlib
 import json
 import threading
@@ -49,7 +48,7 @@ from datetime import datetime
 
 import checks
 import redis
-from checks import attempt, expect
+from checks import Floor, attempt, expect
 
 from cluster_test import IO_TIMEOUT, Setup
 
@@ -126,22 +125,6 @@ class Traffic:
         for t in self.threads:
             t.join(IO_TIMEOUT + 2)
         expect(not any(t.is_alive() for t in self.threads), "a client thread did not end")
-
-
-class Floor:
-    """The largest value acknowledged (at end times given in any order) before a time."""
-
-    def __init__(self, acked):
-        acked = sorted(acked)  # (end, value)
-        self.ends = [end for end, _ in acked]
-        self.floor, top = [], 0
-        for _, value in acked:
-            top = max(top, value)
-            self.floor.append(top)
-
-    def before(self, t):
-        i = bisect.bisect_left(self.ends, t)
-        return self.floor[i - 1] if i else 0
 
 
 def writer_keys(s, per_primary=2):

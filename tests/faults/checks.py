@@ -1,6 +1,6 @@
 """checks.py - what the end-to-end test scripts share: the check runner and its assertions.
 
-A script (tests/admin, tests/tls, tests/sentinel) is a table of checks, each a
+A script (tests/admin, tests/tls, tests/sentinel, tests/cluster) is a table of checks, each a
 function that raises on failure; checks.main runs them:
 
   python3 SCRIPT --bin build/nearcache [--check NAME]...
@@ -11,6 +11,7 @@ failed"; the exit status is 1 if one failed, 77 (after "SKIP: reason") if
 the checks cannot run here. Imported after procs (which brings redis-py).
 """
 import argparse
+import bisect
 import contextlib
 import http.client
 import time
@@ -75,6 +76,22 @@ def http_request(port, method, path, headers=None, timeout=3.0):
         return Reply(r.status, r.headers, r.read().decode())
     finally:
         conn.close()
+
+
+class Floor:
+    """The largest value acknowledged (at end times given in any order) before a time."""
+
+    def __init__(self, acked):
+        acked = sorted(acked)  # (end, value)
+        self.ends = [end for end, _ in acked]
+        self.floor, top = [], 0
+        for _, value in acked:
+            top = max(top, value)
+            self.floor.append(top)
+
+    def before(self, t):
+        i = bisect.bisect_left(self.ends, t)
+        return self.floor[i - 1] if i else 0
 
 
 def run_check(name, check, args):

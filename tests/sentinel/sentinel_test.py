@@ -59,7 +59,7 @@ from collections import Counter, namedtuple
 
 import checks
 import redis
-from checks import Skip, UPSTREAM_ERRORS, attempt, expect, expect_move, http_request
+from checks import Floor, Skip, UPSTREAM_ERRORS, attempt, expect, expect_move, http_request
 from procs import HOST, free_port, wait_until  # noqa: E402
 
 MASTER = "mymaster"
@@ -368,22 +368,6 @@ def wait_follow(t, timeout=FOLLOW_WAIT):
            f"STATS upstream_address still {t.proxy.stats().get('upstream_address')!r} "
            f"{timeout:g} s after +switch-master")
     return time.monotonic()
-
-
-class Floor:
-    """The largest value acknowledged (at end times given in any order) before a time."""
-
-    def __init__(self, acked):
-        acked = sorted(acked)  # (end, value)
-        self.ends = [end for end, _ in acked]
-        self.floor, top = [], 0
-        for _, value in acked:
-            top = max(top, value)
-            self.floor.append(top)
-
-    def before(self, t):
-        i = bisect.bisect_left(self.ends, t)
-        return self.floor[i - 1] if i else 0
 
 
 def older_reads(writes, reads, probes, t_kill, t_dead):

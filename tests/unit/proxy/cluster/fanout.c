@@ -8,12 +8,10 @@
 #include <string.h>
 
 #include "proxy/cluster/fanout.h"
-#include "proxy/proto/command.h"
 #include "proxy/proto/slot.h"
 #include "tests/unit/frame.h"
+#include "tests/unit/table.h"
 
-static struct command_table *table;
-static struct request_keys scratch;
 static struct frame frame;
 static struct request rq;
 static char merged[512]; /* the owner's reply */
@@ -22,16 +20,14 @@ static int merged_calls;
 
 static void setup(void)
 {
-    table = command_table_create();
-    cr_assert_gt(command_table_add_builtin(table), 0);
+    table_setup();
     merged_calls = 0;
 }
 
 static void teardown(void)
 {
     free(frame.buf);
-    request_keys_free(&scratch);
-    command_table_destroy(&table);
+    table_teardown();
 }
 
 TestSuite(fanout, .init = setup, .fini = teardown);

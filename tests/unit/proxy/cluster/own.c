@@ -6,25 +6,10 @@
 #include <string.h>
 
 #include "proxy/cluster/own.h"
-#include "proxy/proto/command.h"
 #include "tests/unit/frame.h"
+#include "tests/unit/table.h"
 
-static struct command_table *table;
-static struct request_keys scratch;
-
-static void setup(void)
-{
-    table = command_table_create();
-    cr_assert_gt(command_table_add_builtin(table), 0);
-}
-
-static void teardown(void)
-{
-    request_keys_free(&scratch);
-    command_table_destroy(&table);
-}
-
-TestSuite(own, .init = setup, .fini = teardown);
+TestSuite(own, .init = table_setup, .fini = table_teardown);
 
 static const struct own_view RESP2 = {"10.0.0.5", 6380, 2, true, "0.0.0.0:6380"};
 static const struct own_view RESP3 = {"10.0.0.5", 6380, 3, true, "0.0.0.0:6380"};

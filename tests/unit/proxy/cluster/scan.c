@@ -5,25 +5,10 @@
 #include <string.h>
 
 #include "proxy/cluster/scan.h"
-#include "proxy/proto/command.h"
 #include "tests/unit/frame.h"
+#include "tests/unit/table.h"
 
-static struct command_table *table;
-static struct request_keys scratch;
-
-static void setup(void)
-{
-    table = command_table_create();
-    cr_assert_gt(command_table_add_builtin(table), 0);
-}
-
-static void teardown(void)
-{
-    request_keys_free(&scratch);
-    command_table_destroy(&table);
-}
-
-TestSuite(scan, .init = setup, .fini = teardown);
+TestSuite(scan, .init = table_setup, .fini = table_teardown);
 
 /* The request for line's cursor over nnodes primaries: its bytes, or NULL. */
 static char *request(const char *line, int nnodes, int *node, size_t *len)
