@@ -251,8 +251,9 @@ static int client_keep_request(struct req *r, struct upstream *up, const char *d
     struct req_kept *k = malloc(sizeof(*k) + len);
     if (k == NULL)
         return -1;
-    k->up = up;
+    k->up = up->slot >= 0 ? up : NULL; /* a dedicated one is the client's, found again */
     k->slot = slot;
+    k->asking = false;
     k->len = len;
     memcpy(k->request, data, len);
     r->kept = k;
@@ -477,8 +478,12 @@ static dispatch_e client_dispatch(struct client *c, const char *buf, const struc
     }
     if (!upstream_usable(up)) {
         if (up == s->dedicated && !up->was_ready) { /* refused at once: don't keep it */
+            bool parked = s->parked; /* a MULTI answered +OK: still open, and doomed */
             upstream_close(up);
             session_lost(s, false);
+            s->parked = parked;
+            s->held |= parked ? SESSION_MULTI : 0;
+            s->multi_dirty = parked;
         }
         client_unavailable(c);
         return DISPATCH_DONE;

@@ -44,6 +44,7 @@ struct client_retry {
     int slot;            /* a part's: goes to its node then; a blocking command's node */
     struct upstream *up; /* the shared connection where it went, or NULL */
     bool dedicated;      /* else on the client's dedicated connection */
+    bool asking;         /* after an ASKING: it went to an -ASK's node */
     size_t reply_len;
     char reply[]; /* what the node answered: the client's answer if it cannot go again */
 };
@@ -84,26 +85,24 @@ static void client_cluster_retry(void *arg, bool cancelled)
                                           : client_cluster_rededicate(c, t->slot);
     else if (c != NULL && !cancelled)
         up = t->up != NULL ? t->up : route_slot_home(t->w->route, &c->session, t->slot);
-    if (up != NULL && upstream_usable(up))
-        upstream_send(up, t->data, t->len, t->x);
-    else
+    if (up == NULL || !upstream_usable(up) ||
+        !client_cluster_resend(c, up, t->asking, t->data, t->len, t->x))
         t->x->done(t->x, t->reply, t->reply_len, worker_now_ms(t->w));
     free(t);
 }
 
 /* Asks for x's request (data, to slot's node) again at the next tick: it
- * went on up (the client's dedicated connection, or a shared one), and the
- * node answered reply. False when out of memory. */
+ * went on up (a shared connection, after an ASKING for asking; NULL: the
+ * client's dedicated connection, found again then, or for a part slot's
+ * node), and the node answered reply. False when out of memory. */
 static bool client_cluster_again(struct client *c, struct req *r, struct exchange *x,
-                                 const char *data, size_t len, struct upstream *up, int slot,
-                                 const char *reply, size_t reply_len)
+                                 const char *data, size_t len, struct upstream *up, bool dedicated,
+                                 bool asking, int slot, const char *reply, size_t reply_len)
 {
     struct client_retry *t = malloc(sizeof(*t) + reply_len);
     if (t == NULL)
         return false;
-    bool dedicated = up != NULL && up->slot < 0; /* it may be gone by then: found again */
-    *t = (struct client_retry){c->w,      x,        r, data, len, slot, dedicated ? NULL : up,
-                               dedicated, reply_len};
+    *t = (struct client_retry){c->w, x, r, data, len, slot, up, dedicated, asking, reply_len};
     memcpy(t->reply, reply, reply_len);
     if (route_retry(c->w->route, client_cluster_retry, t) < 0) {
         free(t);
@@ -139,9 +138,10 @@ static struct upstream *client_cluster_move(struct client *c, struct upstream *t
     struct upstream *up = client_cluster_take(c, p);
     if (up == NULL)
         return NULL;
-    pool_dedicated_put(s->dpool, old, !named); /* named: closed, not kept */
+    pool_dedicated_put(s->dpool, old, !named && !s->spoiled); /* unlike the pool's: closed */
     s->dedicated = up;
     s->dpool = p;
+    s->spoiled = false;
     return up;
 }
 
@@ -159,7 +159,7 @@ static void client_cluster_part(struct exchange *x, const char *data, size_t len
     fanout_request(f, i, &request, &request_len);
     int max = c != NULL ? c->w->cfg->cluster_max_redirects : 0;
     if (c != NULL && client_cluster_tryagain(c, data, len) && fanout_redirect(f, i, max) &&
-        client_cluster_again(c, fanout_owner(f)->arg, x, request, request_len, NULL,
+        client_cluster_again(c, fanout_owner(f)->arg, x, request, request_len, NULL, false, false,
                              fanout_slot(f, i), data, len))
         return;
     if (c != NULL && len > 0 && data[0] == '-' &&
@@ -186,9 +186,13 @@ static void client_cluster_fanout(struct client *c, struct request *rq, fanout_k
     struct fanout *f = owner == NULL ? NULL
                        : broadcast   ? fanout_broadcast(rq, kind, slots, n, owner)
                                      : fanout_create(rq, kind, owner);
-    if (f == NULL) {
-        client_close(c); /* out of memory: r, if any, goes with the client */
+    if (f == NULL) { /* out of memory: r, if any, goes with the client */
+        if (owner != NULL) {
+            r->inflight = false;
+            c->session.inflight--;
+        }
         exchange_destroy(&owner);
+        client_close(c);
         return;
     }
     struct cache_plan plan; /* a write invalidates the tier now, and again on the reply */
@@ -329,8 +333,22 @@ struct upstream *client_cluster_route(struct client *c, struct request *rq, bool
     int lane, slot;
     bool oom;
     *stall = false;
-    if (client_cluster_own(c, rq, &slot) || client_cluster_broadcast(c, rq) ||
-        client_cluster_scan(c, rq))
+    if (client_cluster_own(c, rq, &slot))
+        return NULL;
+    /* Requests in flight come first when the map changed since they were
+     * routed, and before a request that goes to several nodes while they
+     * hold the order: a redirect or a retry of theirs (barrier), or a
+     * dedicated connection. */
+    unsigned gen = route_gen(c->w->route);
+    bool wait = s->inflight > 0 && (s->barrier || s->state != SESSION_SHARED);
+    bool wide = s->held == 0 && (fanout_broadcast_kind(rq) != FANOUT_NONE || scan_is(rq));
+    if (s->inflight > 0 && (s->gen != gen || (wait && wide))) {
+        *stall = true;
+        return NULL;
+    }
+    s->gen = gen;
+    s->barrier = s->barrier && s->inflight > 0;
+    if (client_cluster_broadcast(c, rq) || client_cluster_scan(c, rq))
         return NULL;
     if (rq->kind == COMMAND_MULTI && s->state == SESSION_SHARED && !s->parked) {
         session_apply(s, COMMAND_MULTI);
@@ -341,6 +359,9 @@ struct upstream *client_cluster_route(struct client *c, struct request *rq, bool
     route_e routed = route_request(c->w->route, s, rq, slot, &pool, &lane, &err);
     fanout_kind_e split = routed == ROUTE_CROSS && s->held == 0 ? fanout_kind(rq) : FANOUT_NONE;
     if (split != FANOUT_NONE) {
+        if ((*stall = wait))
+            return NULL;
+        s->barrier = false;
         client_cluster_fanout(c, rq, split, false);
         return NULL;
     }
@@ -374,25 +395,28 @@ void client_cluster_open(struct client *c, struct upstream *up)
 bool client_cluster_redirect(struct req *r, struct exchange *x, const char *data, size_t len)
 {
     struct client *c = r->client;
+    struct req_kept *k = r->kept;
     struct upstream *up;
     bool asking;
     int max = c->w->cfg->cluster_max_redirects;
-    if (r->kept != NULL && r->redirects < max && client_cluster_tryagain(c, data, len) &&
-        client_cluster_again(c, r, x, r->kept->request, r->kept->len, r->kept->up, r->kept->slot,
+    bool dedicated = k != NULL && k->up == NULL; /* a blocking command */
+    if (k != NULL && r->redirects < max && client_cluster_tryagain(c, data, len) &&
+        client_cluster_again(c, r, x, k->request, k->len, k->up, dedicated, k->asking, k->slot,
                              data, len)) {
         r->redirects++;
         return true;
     }
-    bool dedicated = r->kept != NULL && r->kept->up == c->session.dedicated;
-    if (!route_redirect(c->w->route, &c->session, data, len, &up, &asking) || r->kept == NULL ||
+    if (!route_redirect(c->w->route, &c->session, data, len, &up, &asking) || k == NULL ||
         r->redirects >= max || up == NULL || !upstream_usable(up) ||
         (dedicated && (up = client_cluster_move(c, up)) == NULL))
         return false; /* learnt from, but the reply goes to the client */
     r->redirects++;   /* before sending: a send that fails answers r at once */
     c->session.cur = up;
+    k->up = dedicated ? NULL : up;
+    k->asking = asking;
     if (r->fill != NULL) { /* the read does not fill: its PTTL went to the other node */
         cache_fill_reply(r->fill, data, len, worker_now_ms(c->w));
         r->fill = NULL;
     }
-    return client_cluster_resend(c, up, asking, r->kept->request, r->kept->len, x);
+    return client_cluster_resend(c, up, asking, k->request, k->len, x);
 }

@@ -12,6 +12,7 @@
 #include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
+#include "proxy/cluster/route.h"
 #include "proxy/invalidation.h"
 #include "proxy/lib/log.h"
 #include "proxy/tls.h"
@@ -181,7 +182,9 @@ static void reload_apply(struct reload *r)
         if (!worker_gone(w, i))
             reload_follow(w, w->all[i]);
     for (int i = 0; i < w->nall; i++)
-        if (!worker_gone(w, i) && invalidation_set_sources(w->all[i]->inv, w->policy) < 0)
+        if (!worker_gone(w, i) &&
+            (invalidation_set_sources(w->all[i]->inv, w->policy) < 0 ||
+             (w->all[i]->route != NULL && route_set_sources(w->all[i]->route, w->policy) < 0)))
             log_error("out_of_memory",
                       "reload: out of memory registering the invalidation sources");
     worker_resume(w);

@@ -49,8 +49,9 @@ struct req {
  * on its connection up after all when that read cannot answer it, or a
  * request to a cluster node, sent to another node on a redirect. */
 struct req_kept {
-    struct upstream *up;
-    int slot; /* a cluster's request: its keys' (or SLOT_NONE, SLOT_CROSS); -1 for a join */
+    struct upstream *up; /* the shared connection it went on last (NULL: the dedicated one) */
+    int slot;    /* a cluster's request: its keys' (or SLOT_NONE, SLOT_CROSS); -1 for a join */
+    bool asking; /* cluster: it went last after an ASKING (an -ASK's node) */
     size_t len;
     char request[];
 };

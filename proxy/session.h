@@ -69,6 +69,7 @@ struct session {
     unsigned pick;              /* which of a lane's shared connections is its home */
     bool parked;                /* cluster: a MULTI the proxy answered, sent before the next
                                    request on the node that request picks */
+    unsigned gen;               /* cluster: the map's route_gen its requests in flight went by */
     bool spread;                /* cluster: shared connections of several nodes may carry its
                                    requests at once (a key always goes to one of them) */
     struct upstream *cur;       /* where the requests in flight went */

@@ -55,6 +55,7 @@ struct cache *cache_create(const struct config *cfg, struct policy *policy,
     c->locking = store->locking;
     c->policy = policy;
     c->ttl_ms = (uint64_t)cfg->cache_ttl_ms;
+    c->absent_kept = cfg->cluster == NULL;
     if (config_list_split(cfg->cache_tracking ? cfg->cache_tracking_prefixes : NULL, &c->prefixes,
                           &c->nprefixes) < 0) {
         free(c);

@@ -193,16 +193,17 @@ void cache_fill_reply(struct cache_fill *f, const char *data, size_t len, uint64
     fill_answer(f, fresh ? data : NULL, len, now_ms); /* last: it may end f */
 }
 
-/* The remaining TTL from a PTTL reply: >= 0 ms, -1 for none, -3 for unusable. */
+/* The remaining TTL from a PTTL reply: >= 0 ms, -1 for none, -2 for no key
+ * (the read is kept for cache.ttl), -3 for unusable. */
 static int64_t pttl_value(const char *data, size_t len)
 {
     if (len < 4 || data[0] != ':')
         return -3;
     char *end;
     long long v = strtoll(data + 1, &end, 10);
-    if (*end != '\r')
+    if (*end != '\r' || v < -2)
         return -3;
-    return v >= 0 ? v : -1; /* -2 (no key): the nil read is cached for cache.ttl */
+    return v;
 }
 
 void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, size_t len,
@@ -212,8 +213,8 @@ void cache_fill_finish(struct cache *c, struct cache_fill *f, const char *data, 
     cache_hold_key(c, f->bytes, f->klen);
     const struct policy_cached *rule = policy_cache_rule_at(c->policy, f->head.rule);
     const char *key = f->bytes;
-    bool keep = f->reply != NULL && pttl != -3 && c->active && pttl != 0 && rule != NULL &&
-                rule->fingerprint == f->head.fingerprint &&
+    bool keep = f->reply != NULL && pttl != -3 && (pttl != -2 || c->absent_kept) && c->active &&
+                pttl != 0 && rule != NULL && rule->fingerprint == f->head.fingerprint &&
                 (rule->max_entry == 0 || f->rlen <= (size_t)rule->max_entry) &&
                 policy_should_cache(c->policy, key, f->klen, f->rlen);
     size_t elen =

@@ -42,6 +42,9 @@ struct cache {
     bool locking;             /* the store's */
     struct policy *policy;
     uint64_t ttl_ms;
+    bool absent_kept; /* a read of a key that does not exist fills (not on a cluster: a key
+                         migrated to another node is not invalidated when it is created
+                         there) */
     bool active;
     uint64_t bypassed; /* reads not served because the tier was inactive */
     uint64_t stale;    /* tier hits on entries a rule change or an invalidation rule voided */

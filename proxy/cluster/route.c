@@ -58,6 +58,7 @@ struct route {
     ev_tstamp refresh_at;                   /* when to read it next */
     struct route_later *later;              /* retries for the next tick */
     bool check_anchor;                      /* a new map: is the anchor still a primary? */
+    unsigned gen;                           /* by_slot's changes (route_gen) */
     struct route_counters counters;
 };
 
@@ -294,6 +295,7 @@ static void route_apply(struct route *rt, struct map *m)
         rt->by_slot[s] = m->owner[s] == MAP_NO_NODE ? NULL : of[m->owner[s]];
     free(of);
     size_t moved = map_diff(rt->map, m, NULL, NULL);
+    rt->gen += moved > 0;
     /* After a failover the keys are on a node that tracks none of the
      * proxy's reads (and may have lost writes). A slot migrated between
      * primaries needs nothing: MIGRATE invalidates the keys it moves on the
@@ -463,6 +465,11 @@ route_e route_request(struct route *rt, struct session *s, struct request *rq, i
     return ROUTE_GO;
 }
 
+unsigned route_gen(const struct route *rt)
+{
+    return rt->gen;
+}
+
 bool route_covered(const struct route *rt)
 {
     return rt->map != NULL && map_covered(rt->map) == SLOT_COUNT;
@@ -506,8 +513,10 @@ bool route_redirect(struct route *rt, const struct session *s, const char *data,
         return true;
     }
     rt->counters.moved++;
-    if (n != NULL)
+    if (n != NULL && rt->by_slot[slot] != n) {
         rt->by_slot[slot] = n;
+        rt->gen++;
+    }
     route_soon(rt);
     return true;
 }
@@ -537,6 +546,14 @@ bool route_ready(const struct route *rt)
         if (rt->nodes[i]->listed && !pool_ready(&rt->nodes[i]->pool))
             return false;
     return true;
+}
+
+int route_set_sources(struct route *rt, const struct policy *p)
+{
+    int rc = 0;
+    for (int i = 0; i < rt->nnodes; i++)
+        rc |= invalidation_set_sources(rt->nodes[i]->inv, p);
+    return rc;
 }
 
 struct invalidation *route_inv(const struct route *rt, const struct upstream *up)

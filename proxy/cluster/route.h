@@ -30,6 +30,7 @@
 
 struct config;
 struct invalidation;
+struct policy;
 struct request;
 struct session;
 struct worker;
@@ -80,6 +81,11 @@ route_e route_request(struct route *rt, struct session *s, struct request *rq, i
 /* Whether every slot has a primary known. */
 bool route_covered(const struct route *rt);
 
+/* Counts the changes of the slots' owners: a client with requests in flight
+ * routed under another count waits for them (a key's later request must not
+ * reach its new node before an earlier one is redirected there). */
+unsigned route_gen(const struct route *rt);
+
 /* The client's (session s) shared connection to the node of slot (the
  * anchor's while the slot's owner is unknown); NULL when none can be had. */
 struct upstream *route_slot_home(struct route *rt, const struct session *s, int slot);
@@ -102,6 +108,10 @@ void route_tick(struct route *rt, ev_tstamp now, bool stalled);
 
 /* True when the map is known and every node's shared connections are up. */
 bool route_ready(const struct route *rt);
+
+/* Registers p's invalidation sources with every node's tracking (a reload;
+ * invalidation_set_sources). Returns 0, or -1 when out of memory. */
+int route_set_sources(struct route *rt, const struct policy *p);
 
 /* The invalidation that tracks up, a shared connection of a node's pool or
  * of the anchor's (w->inv): whether its reads may be served and fill. */

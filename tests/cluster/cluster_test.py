@@ -39,7 +39,11 @@ directly.
                a hit the second time; a write made directly on its node is
                seen through the proxy (tracking on every primary); a cached key
                whose slot migrates, then is written on its new owner, is seen
-               new; after a CLUSTER FAILOVER, a write on the new primary is seen
+               new; a key that does not exist is not kept (created on the node
+               its slot migrated to, it is seen); after a CLUSTER FAILOVER, a write on the new primary is seen
+  reload       an invalidation rule added by NEARCACHE RELOAD fires on writes
+               made directly on every primary (its sources registered with each
+               node's tracking)
   migration    writers through the proxy and writers on the cluster directly (a
                cluster client), and readers through the proxy, on keys of one
                slot while that slot moves to another primary and back, a key at
@@ -62,6 +66,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 
 import checks
 import redis
@@ -78,8 +83,12 @@ class Setup(procs.Group):
     """A cluster and nearcache in front of it (settings added to the proxy's);
     `with` starts them and stops every process by pid."""
 
-    def __init__(self, binary, settings=(), single=False, admin=False):
+    def __init__(self, binary, settings=(), single=False, admin=False, config=None):
         super().__init__("nearcache-cluster-")
+        self.config = os.path.join(self.dir, "nearcache.yaml") if config else None
+        if config:
+            with open(self.config, "w") as f:
+                f.write(config)
         self.admin_port = free_port() if admin else None
         if admin:
             settings = (*settings, f"admin.listen={procs.HOST}:{self.admin_port}")
@@ -89,7 +98,7 @@ class Setup(procs.Group):
             if single else None
         seed = self.cluster.nodes[0]
         self.proxy = self.add(procs.Proxy(
-            binary, self.dir, None, free_port(),
+            binary, self.dir, self.config, free_port(),
             ["log_format=json", f"upstream.cluster={seed.address}", *settings],
             timeout=IO_TIMEOUT))
 
@@ -441,9 +450,18 @@ def check_tier(binary):
         slot = key_slot(key.encode())
         src = s.owner(key)
         dst = next(n for n in s.cluster.primaries() if n is not src)
+        # a key that does not exist is not kept: MIGRATE moves (and invalidates)
+        # only keys that do, and its new node never saw the proxy read it
+        absent = "{" + key + "}:absent"
+        expect(c.get(absent) is None, f"GET {absent}")
+        hits = s.proxy.stats()["hits"]
+        expect(c.get(absent) is None and s.proxy.stats()["hits"] == hits,
+               "a key that does not exist was answered from the tier")
         s.cluster.migrate_slot(slot, dst)
         dst.client().set(key, "moved")
         expect_seen(c, key, "moved", "a write on the node the key migrated to")
+        dst.client().set(absent, "created")
+        expect(c.get(absent) == "created", "a key created on the node its slot migrated to")
         expect_hit(s, c, key, "read again from the new owner")
         replica = s.cluster.replicas(dst)[0]
         s.cluster.failover(replica)
@@ -451,6 +469,40 @@ def check_tier(binary):
         expect_seen(c, key, "failed-over", "a write on the primary promoted by CLUSTER FAILOVER")
         stats = s.proxy.stats()
         expect(stats["tracking"] == "on", f"tracking {stats['tracking']} after the failover")
+
+
+POLICY = ("policy:\n"
+          "  cache:\n"
+          "    - {name: deps, keys: \"dep:*\", ttl: 5m}\n")
+RULE = ("  invalidate:\n"
+        "    - {name: derived, when: \"src:{id}\", drop: \"dep:{id}\"}\n")
+
+
+def check_reload(binary):
+    with Setup(binary, config=POLICY) as s:
+        c = s.proxy.client()
+        expect(s.proxy.wait_cache_active(10), f"cache_active: {s.proxy.stats()}")
+
+        def cached_after_source_write(i):
+            c.get(f"dep:{i}")
+            hits = s.proxy.stats()["hits"]
+            expect(c.get(f"dep:{i}") == "v" and s.proxy.stats()["hits"] == hits + 1,
+                   f"dep:{i} read twice: no hit")
+            s.direct(f"src:{i}").set(f"src:{i}", "changed")
+            time.sleep(0.3)  # the invalidation's way, if there is one
+            c.get(f"dep:{i}")
+            return s.proxy.stats()["hits"] == hits + 2
+
+        s.direct("dep:1").set("dep:1", "v")
+        expect(cached_after_source_write(1), "dropped without an invalidation rule")
+        with open(s.config, "a") as f:
+            f.write(RULE)
+        expect(c.execute_command("NEARCACHE", "RELOAD") == "OK", "NEARCACHE RELOAD")
+        for i in range(2, 12):  # sources on every primary
+            s.direct(f"dep:{i}").set(f"dep:{i}", "v")
+            expect(not cached_after_source_write(i),
+                   f"dep:{i} still served after src:{i} was written on its node "
+                   f"({s.owner(f'src:{i}').address}) under a rule added by a reload")
 
 
 # ---- 7. MOVED under load ------------------------------------------------------
@@ -544,6 +596,7 @@ CHECKS = (
     ("sessions", check_sessions),
     ("ask", check_ask),
     ("tier", check_tier),
+    ("reload", check_reload),
     ("migration", check_migration),
 )
 
