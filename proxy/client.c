@@ -342,7 +342,8 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     bool abort = kind == COMMAND_EXEC && s->multi_dirty && rq->cmd != NULL &&
                  strcmp(rq->cmd->name, "exec") == 0;
     struct resp_request discard = {RESP_REQ_MULTIBULK, sizeof(DISCARD_FRAME) - 1, 1, {{8, 7}}};
-    struct request discard_rq = {DISCARD_FRAME, &discard, NULL, COMMAND_EXEC, rq->keys, -1};
+    struct request discard_rq = {DISCARD_FRAME,      &discard, NULL, COMMAND_EXEC, rq->keys, -1,
+                                 REQUEST_SLOT_UNSEEN};
     if (abort)
         rq = &discard_rq;
     session_apply(s, kind);

@@ -23,6 +23,7 @@ void request_init(struct request *r, const struct command_table *t, const char *
     r->kind = command_kind(r->cmd, buf, frame);
     r->keys = keys;
     r->nkeys = REQUEST_KEYS_UNSEEN;
+    r->slot = REQUEST_SLOT_UNSEEN;
 }
 
 /* keys_each callback: appends the key to the scratch, growing it. */

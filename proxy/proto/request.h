@@ -31,9 +31,11 @@ struct request {
     command_kind_e kind;
     struct request_keys *keys; /* the loop's; valid once request_keys has run */
     int nkeys;                 /* see request_keys; REQUEST_KEYS_UNSEEN before */
+    int slot;                  /* see slot_of_request (slot.h); REQUEST_SLOT_UNSEEN before */
 };
 
 #define REQUEST_KEYS_UNSEEN (-2)
+#define REQUEST_SLOT_UNSEEN (-4)
 
 /* Where a request runs: the database selected and the protocol spoken
  * (2, or 3 after HELLO 3) on its connection. */

@@ -57,7 +57,8 @@ unsigned slot_of(const char *key, size_t len)
     return slot_crc16(key, len) & (SLOT_COUNT - 1);
 }
 
-int slot_of_request(struct request *r)
+/* The slot of r's keys, worked out. */
+static int slot_of_keys(struct request *r)
 {
     int n = request_keys(r);
 
@@ -70,4 +71,11 @@ int slot_of_request(struct request *r)
             return SLOT_CROSS;
     }
     return (int)slot;
+}
+
+int slot_of_request(struct request *r)
+{
+    if (r->slot == REQUEST_SLOT_UNSEEN)
+        r->slot = slot_of_keys(r);
+    return r->slot;
 }

@@ -30,7 +30,7 @@ unsigned slot_of(const char *key, size_t len);
 /* The slot shared by every key of r (request_keys finds them, once), or
  * SLOT_NONE when r has no keys or they cannot be told (an unknown command, a
  * wrong arity; request.h), or SLOT_CROSS when two keys hash to different
- * slots. O(total length of the keys). */
+ * slots. O(total length of the keys) on the first call, then kept in r. */
 int slot_of_request(struct request *r);
 
 #endif
