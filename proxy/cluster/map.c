@@ -335,13 +335,6 @@ void map_release(struct map **m)
     *m = NULL;
 }
 
-const struct map_node *map_owner(const struct map *m, unsigned slot)
-{
-    if (m == NULL || slot >= SLOT_COUNT || m->owner[slot] == MAP_NO_NODE)
-        return NULL;
-    return &m->nodes[m->owner[slot]];
-}
-
 int map_node_of(const struct map *m, const char *host, int port)
 {
     for (int i = 0; m != NULL && i < m->nnodes; i++) {

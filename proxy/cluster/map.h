@@ -85,10 +85,6 @@ struct map *map_hold(struct map *m);
  * Accepts m == NULL and *m == NULL. */
 void map_release(struct map **m);
 
-/* The node that owns slot (0..SLOT_COUNT - 1), or NULL when none does.
- * Borrowed: valid while the map is held. */
-const struct map_node *map_owner(const struct map *m, unsigned slot);
-
 /* The index in m->nodes of the primary at host:port (host compared
  * case-insensitively), or -1. O(nnodes). */
 int map_node_of(const struct map *m, const char *host, int port);

@@ -160,6 +160,12 @@ static struct map *slots(const char *text, int resp, const char *seed)
     return m;
 }
 
+/* The node that owns slot, or NULL when none does. */
+static const struct map_node *map_owner(const struct map *m, unsigned slot)
+{
+    return m->owner[slot] == MAP_NO_NODE ? NULL : &m->nodes[m->owner[slot]];
+}
+
 /* Expects slot's owner to be host:port with id (host NULL: no owner). */
 static void expect_owner(const struct map *m, unsigned slot, const char *host, int port,
                          const char *id)
