@@ -68,6 +68,8 @@ struct config {
     int cache_ttl_ms;              /* cache.ttl: longest an entry lives locally */
     bool cache_tracking;           /* cache.tracking: invalidate through CLIENT TRACKING */
     char *cache_tracking_prefixes; /* cache.tracking_prefixes: BCAST mode, comma-separated */
+    int cache_audit_rate;          /* cache.audit_rate: re-read 1 hit in this many; 0 off */
+    int hotkeys_sample;            /* hotkeys.sample: sample 1 request in this many; 0 off */
 
     int drain_timeout_ms; /* shutdown.drain_timeout */
 

@@ -1,4 +1,4 @@
-/* admin.c - NEARCACHE STATS, POLICY and RELOAD. */
+/* admin.c - NEARCACHE STATS, POLICY, RELOAD, HOTKEYS and INVALIDATE. */
 #include "proxy/admin.h"
 
 #include <stdio.h>
@@ -6,10 +6,14 @@
 #include <string.h>
 #include <strings.h>
 
+#include "config/config.h"
 #include "policy/policy.h"
 #include "proxy/cache/cache.h"
 #include "proxy/endpoint.h"
 #include "proxy/invalidation.h"
+#include "proxy/lib/log.h"
+#include "proxy/observe.h"
+#include "proxy/proto/args.h"
 #include "proxy/proto/resp_write.h"
 #include "proxy/reload.h"
 #include "proxy/worker.h"
@@ -17,19 +21,26 @@
 #define ADMIN_STATS_MAX 2048
 
 static const char USAGE[] = "-ERR unknown subcommand or wrong number of arguments for "
-                            "'nearcache'. Try NEARCACHE STATS, POLICY or RELOAD.\r\n";
+                            "'nearcache'. Try NEARCACHE STATS, POLICY, RELOAD, HOTKEYS [count] "
+                            "or INVALIDATE pattern.\r\n";
 
 admin_command_e admin_parse(const char *buf, const struct resp_request *req)
 {
     static const struct {
         const char *name;
         admin_command_e cmd;
-    } SUBS[] = {{"stats", ADMIN_STATS}, {"policy", ADMIN_POLICY}, {"reload", ADMIN_RELOAD}};
-    struct resp_view sub = req->argc == 2 ? req->argv[1] : (struct resp_view){0, 0};
+        int64_t min_argc, max_argc;
+    } SUBS[] = {
+        {"stats", ADMIN_STATS, 2, 2},           {"policy", ADMIN_POLICY, 2, 2},
+        {"reload", ADMIN_RELOAD, 2, 2},         {"hotkeys", ADMIN_HOTKEYS, 2, 3},
+        {"invalidate", ADMIN_INVALIDATE, 3, 3},
+    };
+    struct resp_view sub = req->argc >= 2 ? req->argv[1] : (struct resp_view){0, 0};
     for (size_t i = 0; i < sizeof(SUBS) / sizeof(*SUBS); i++) {
         if (sub.len == strlen(SUBS[i].name) &&
             strncasecmp(buf + sub.off, SUBS[i].name, sub.len) == 0)
-            return SUBS[i].cmd;
+            return req->argc >= SUBS[i].min_argc && req->argc <= SUBS[i].max_argc ? SUBS[i].cmd
+                                                                                  : ADMIN_USAGE;
     }
     return ADMIN_USAGE;
 }
@@ -57,6 +68,10 @@ void admin_sum(struct worker *w, struct admin_sums *out)
         out->clients += x->stats.clients;
         out->total_connections += x->stats.total_connections;
         out->total_requests += requests_of(x);
+        out->audit_checks += x->audit.checks;
+        out->audit_stale += x->audit.stale;
+        out->audit_raced += x->audit.raced;
+        out->hot_sampled += x->observe.sampled;
         for (int k = 0; k < UPSTREAM_FAILED_KINDS; k++)
             out->upstream.failed[k] += x->pool.counters.failed[k];
         out->upstream.reconnects += x->pool.counters.reconnects;
@@ -124,18 +139,58 @@ static size_t admin_stats(struct worker *w, char *body, size_t cap)
                       (unsigned long long)s.cluster.moved, (unsigned long long)s.cluster.ask,
                       (unsigned long long)s.cluster.tryagain,
                       (unsigned long long)s.cluster.refreshes);
+    n += snprintf(body + n, cap - (size_t)n,
+                  "audit_checks:%llu\r\naudit_stale:%llu\r\naudit_raced:%llu\r\n"
+                  "hotkeys_sampled:%llu\r\n",
+                  (unsigned long long)s.audit_checks, (unsigned long long)s.audit_stale,
+                  (unsigned long long)s.audit_raced, (unsigned long long)s.hot_sampled);
     return (size_t)n + cache_stats(&s.cache, body + n, cap - (size_t)n);
 }
 
-char *admin_reply(struct worker *w, admin_command_e cmd, size_t *len)
+/* A copy of the line reply text[0..len) (a status or an error). */
+static char *admin_line(const char *text, size_t len, size_t *out_len)
 {
-    if (cmd != ADMIN_STATS && cmd != ADMIN_POLICY) {
-        char *usage = malloc(sizeof(USAGE) - 1);
-        if (usage != NULL)
-            memcpy(usage, USAGE, sizeof(USAGE) - 1);
-        *len = sizeof(USAGE) - 1;
-        return usage;
+    char *reply = malloc(len);
+    if (reply != NULL)
+        memcpy(reply, text, len);
+    *out_len = len;
+    return reply;
+}
+
+/* HOTKEYS [count]: count defaults to 10. */
+static char *admin_hotkeys(struct worker *w, const char *buf, const struct resp_request *req,
+                           size_t *len)
+{
+    static const char NOT_INT[] = "-ERR value is not an integer or out of range\r\n";
+    static const char OFF[] = "-ERR hot keys are not sampled: set hotkeys.sample\r\n";
+    int64_t n = 10;
+    if (req->argc == 3 && (!resp_parse_ll(buf + req->argv[2].off, req->argv[2].len, &n) || n < 0))
+        return admin_line(NOT_INT, sizeof(NOT_INT) - 1, len);
+    if (w->cfg->hotkeys_sample == 0)
+        return admin_line(OFF, sizeof(OFF) - 1, len);
+    return observe_hotkeys_reply(w, (size_t)n, len);
+}
+
+/* INVALIDATE pattern: +OK, or why the pattern is not one. */
+static char *admin_invalidate(struct worker *w, const char *buf, const struct resp_request *req,
+                              size_t *len)
+{
+    char why[128], line[192];
+    struct resp_view p = req->argv[2];
+    worker_stop_others(w); /* the pattern list is the workers' */
+    int rc = cache_invalidate_pattern(w->cache, buf + p.off, p.len, why, sizeof(why));
+    worker_resume(w);
+    if (rc == 0) {
+        log_notice("admin_invalidate", "admin: tier entries matching a pattern dropped");
+        return admin_line("+OK\r\n", 5, len);
     }
+    int n = snprintf(line, sizeof(line), "-ERR invalid pattern: %s\r\n", why);
+    return admin_line(line, (size_t)n, len);
+}
+
+/* STATS or POLICY: "name:value" lines in a bulk string. */
+static char *admin_lines(struct worker *w, admin_command_e cmd, size_t *len)
+{
     size_t cap = cmd == ADMIN_STATS
                      ? ADMIN_STATS_MAX
                      : 256 + policy_rule_count(w->policy) * (2 * POLICY_NAME_MAX + 128);
@@ -155,4 +210,20 @@ char *admin_reply(struct worker *w, admin_command_e cmd, size_t *len)
         *len = resp_write_bulk(reply, RESP_HEADER_MAX + n + 2, body, n);
     free(body);
     return reply;
+}
+
+char *admin_reply(struct worker *w, admin_command_e cmd, const char *buf,
+                  const struct resp_request *req, size_t *len)
+{
+    switch (cmd) {
+    case ADMIN_STATS:
+    case ADMIN_POLICY:
+        return admin_lines(w, cmd, len);
+    case ADMIN_HOTKEYS:
+        return admin_hotkeys(w, buf, req, len);
+    case ADMIN_INVALIDATE:
+        return admin_invalidate(w, buf, req, len);
+    default:
+        return admin_line(USAGE, sizeof(USAGE) - 1, len);
+    }
 }

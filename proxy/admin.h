@@ -1,4 +1,5 @@
-/* admin.h - the proxy's own command: NEARCACHE STATS | POLICY | RELOAD.
+/* admin.h - the proxy's own command: NEARCACHE STATS | POLICY | RELOAD |
+ * HOTKEYS [count] | INVALIDATE pattern.
  *
  * STATS and POLICY are answered at once from the worker's counters (a bulk
  * string of "name:value" lines); RELOAD is answered when the reload it
@@ -20,19 +21,23 @@
 struct worker;
 
 typedef enum {
-    ADMIN_USAGE = 0, /* anything else: answered with a usage error */
-    ADMIN_STATS,     /* the proxy's, the tracking's and the tier's counters */
-    ADMIN_POLICY,    /* a line of counters per policy rule */
-    ADMIN_RELOAD,    /* reload the settings and the policy, as SIGHUP does */
+    ADMIN_USAGE = 0,  /* anything else: answered with a usage error */
+    ADMIN_STATS,      /* the proxy's, the tracking's and the tier's counters */
+    ADMIN_POLICY,     /* a line of counters per policy rule */
+    ADMIN_RELOAD,     /* reload the settings and the policy, as SIGHUP does */
+    ADMIN_HOTKEYS,    /* the hottest keys seen (observe.h) */
+    ADMIN_INVALIDATE, /* drop the tier's entries of keys matching a pattern */
 } admin_command_e;
 
 /* Which NEARCACHE subcommand the complete multibulk request in buf is. */
 admin_command_e admin_parse(const char *buf, const struct resp_request *req);
 
-/* The reply to a command other than ADMIN_RELOAD, in a malloc'd buffer of
- * *len bytes that the caller frees; every worker's counters (the others are
- * stopped meanwhile). NULL when out of memory. */
-char *admin_reply(struct worker *w, admin_command_e cmd, size_t *len);
+/* The reply to a command other than ADMIN_RELOAD (the complete multibulk
+ * request in buf), in a malloc'd buffer of *len bytes that the caller
+ * frees; every worker's counters (the others are stopped meanwhile). NULL
+ * when out of memory. */
+char *admin_reply(struct worker *w, admin_command_e cmd, const char *buf,
+                  const struct resp_request *req, size_t *len);
 
 /* The counters of every worker, summed. */
 struct admin_sums {
@@ -44,7 +49,9 @@ struct admin_sums {
                         in a cluster, whose map is known) */
     struct coherence tracking; /* worker 0's state unless another's is worse; counters summed */
     struct cache_figures cache;
-    struct route_counters cluster; /* upstream.cluster: redirects and maps read */
+    struct route_counters cluster;                   /* upstream.cluster: redirects and maps read */
+    uint64_t audit_checks, audit_stale, audit_raced; /* cache.audit_rate (audit.h) */
+    uint64_t hot_sampled;                            /* requests sampled (observe.h) */
 };
 
 /* Sums every worker's counters into out; call with the others stopped

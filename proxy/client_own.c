@@ -282,7 +282,7 @@ void client_nearcache(struct client *c, const char *buf, const struct resp_reque
         return;
     }
     size_t len;
-    char *reply = admin_reply(c->w, cmd, &len);
+    char *reply = admin_reply(c->w, cmd, buf, req, &len);
     if (reply == NULL) {
         client_close(c);
         return;

@@ -22,6 +22,7 @@
 #include "proxy/lib/log.h"
 #include "proxy/metrics.h"
 #include "proxy/net.h"
+#include "proxy/observe.h"
 #include "proxy/reload.h"
 #include "proxy/worker.h"
 
@@ -121,6 +122,20 @@ static enum MHD_Result route_stats(struct http_request *req)
     return http_reply_owned(req->conn, JSON, text, len);
 }
 
+static enum MHD_Result route_hotkeys(struct http_request *req)
+{
+    const char *arg = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "n");
+    char *end = NULL;
+    unsigned long long n = arg != NULL ? strtoull(arg, &end, 10) : 10;
+    if (arg != NULL && (*arg < '0' || *arg > '9' || *end != '\0'))
+        return http_text(req->conn, MHD_HTTP_BAD_REQUEST, "n: expected a count\n");
+    if (req->h->w->cfg->hotkeys_sample == 0)
+        return http_text(req->conn, MHD_HTTP_CONFLICT,
+                         "hot keys are not sampled: set hotkeys.sample\n");
+    char *text = observe_hotkeys_json(req->h->w, (size_t)n);
+    return http_reply_owned(req->conn, JSON, text, text != NULL ? strlen(text) : 0);
+}
+
 static enum MHD_Result route_healthz(struct http_request *req)
 {
     return http_text(req->conn, MHD_HTTP_OK, "ok\n");
@@ -216,8 +231,8 @@ static const struct {
 } ROUTES[] = {
     {"/metrics", false, route_metrics}, {"/stats", false, route_stats},
     {"/healthz", false, route_healthz}, {"/readyz", false, route_readyz},
-    {"/config", false, route_config},   {"/reload", true, route_reload},
-    {"/flush", true, route_flush},
+    {"/config", false, route_config},   {"/hotkeys", false, route_hotkeys},
+    {"/reload", true, route_reload},    {"/flush", true, route_flush},
 };
 
 /* 0 when the request carries admin.token, else the status to refuse it with. */

@@ -82,6 +82,17 @@ static const struct metrics_family EVICTIONS =
     F("cache_evictions_total", COUNTER, NULL, "Entries dropped to stay within cache.max_memory.");
 static const struct metrics_family INVALIDATIONS =
     F("cache_invalidations_total", COUNTER, "cause", "Entries dropped, by cause.");
+static const struct metrics_family AUDIT_CHECKS =
+    F("cache_audit_checks_total", COUNTER, NULL,
+      "Tier hits re-read from Redis by the audit (cache.audit_rate).");
+static const struct metrics_family AUDIT_STALE =
+    F("cache_audit_stale_total", COUNTER, NULL,
+      "Audited hits that differed from Redis with no write of their key seen.");
+static const struct metrics_family AUDIT_RACED =
+    F("cache_audit_raced_total", COUNTER, NULL,
+      "Audited hits that differed from Redis, with a write of their key seen meanwhile.");
+static const struct metrics_family HOT_SAMPLED =
+    F("hotkeys_sampled_total", COUNTER, NULL, "Requests whose keys were counted as hot keys.");
 static const struct metrics_family ENTRIES =
     F("cache_entries", GAUGE, NULL, "Entries in the tier.");
 static const struct metrics_family CACHE_BYTES =
@@ -204,6 +215,10 @@ static void collect_cache(const struct admin_sums *sums, const struct metrics_si
     for (int i = 0; i < CACHE_DROP_CAUSES; i++)
         s->value(s->arg, &INVALIDATIONS, CAUSES[i], (double)f.dropped[i]);
     s->value(s->arg, &INVALIDATIONS, "expiry", (double)f.expirations);
+    one(s, &AUDIT_CHECKS, (double)sums->audit_checks);
+    one(s, &AUDIT_STALE, (double)sums->audit_stale);
+    one(s, &AUDIT_RACED, (double)sums->audit_raced);
+    one(s, &HOT_SAMPLED, (double)sums->hot_sampled);
     one(s, &ENTRIES, (double)f.entries);
     one(s, &CACHE_BYTES, (double)f.bytes);
     one(s, &CACHE_MAX, (double)f.max_bytes);

@@ -182,6 +182,11 @@ static void reload_apply(struct reload *r)
         if (!worker_gone(w, i))
             reload_follow(w, w->all[i]);
     for (int i = 0; i < w->nall; i++)
+        if (!worker_gone(w, i)) {
+            observe_reload(w->all[i]);
+            audit_reload(w->all[i]);
+        }
+    for (int i = 0; i < w->nall; i++)
         if (!worker_gone(w, i) &&
             (invalidation_set_sources(w->all[i]->inv, w->policy) < 0 ||
              (w->all[i]->route != NULL && route_set_sources(w->all[i]->route, w->policy) < 0)))

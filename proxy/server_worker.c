@@ -232,6 +232,7 @@ static void on_cron(struct ev_loop *loop, ev_timer *timer, int revents)
         client_tick(c, now, stalled);
     }
     invalidation_tick(w->inv, worker_now_ms(w));
+    audit_tick(w, worker_now_ms(w));
     cache_tick(w->cache, worker_now_ms(w));
     if (sw->draining)
         drain_tick(sw, now);
@@ -349,11 +350,12 @@ int server_worker_setup(struct server_worker *sw, const struct worker *first)
     }
     sw->upstream.moved = on_moved;
     sw->upstream.moved_arg = sw;
-    if (metrics_setup(&w->metrics, command_table_count(w->commands)) < 0 ||
+    if (metrics_setup(&w->metrics, command_table_count(w->commands)) < 0 || observe_setup(w) < 0 ||
         (w->cache = cache_create(cfg, w->policy, sw->srv->store)) == NULL) {
         log_crit("out_of_memory", "out of memory");
         return -1;
     }
+    audit_setup(w);
     if (listen_on(sw, &sw->listeners[0], cfg->listen, false) < 0 ||
         listen_on(sw, &sw->listeners[1], config_tls_on(cfg) ? cfg->tls_listen : NULL, true) < 0 ||
         setup_upstream(sw) < 0)
@@ -392,8 +394,10 @@ void server_worker_teardown(struct server_worker *sw)
     }
     invalidation_destroy(&w->inv);
     tunnel_destroy(&sw->tunnel);
+    audit_teardown(w);
     cache_destroy(&w->cache);
     metrics_teardown(&w->metrics);
+    observe_teardown(w);
     request_keys_free(&w->request_keys);
     if (w->loop != NULL)
         ev_timer_stop(w->loop, &sw->cron);

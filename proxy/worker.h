@@ -16,7 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "proxy/audit.h"
 #include "proxy/metrics.h"
+#include "proxy/observe.h"
 #include "proxy/pool.h"
 #include "proxy/proto/request.h"
 #include "proxy/proto/resp.h"
@@ -54,6 +56,8 @@ struct worker {
     struct client *clients;           /* every connected client (client.c links them) */
     struct worker_stats stats;
     struct metrics metrics; /* requests per command, bytes, latencies */
+    struct observe observe; /* the hot-key sample */
+    struct audit audit;     /* cache.audit_rate's checks */
     uint64_t generation;    /* reloads applied: clients find their user again after one */
     int id;                 /* 0: the main thread's, which has the reloads and the admin endpoint */
     struct worker *const *all; /* every worker of the process, all[id] being this one */

@@ -207,8 +207,8 @@ static struct cache_keys *plan_write(struct cache *c, struct request *r, uint64_
 }
 
 /* Opens a stored entry in *v: checks that the rule it was filled under is
- * unchanged and that no invalidation rule fired on it since (else drops the
- * key and returns false), then leaves *v on the reply. */
+ * unchanged and that no invalidation rule or NEARCACHE INVALIDATE dropped it
+ * since (else drops the key and returns false), then leaves *v on the reply. */
 static bool hit_open(struct cache *c, const char *key, size_t klen, uint64_t now_ms,
                      struct tier_view *v)
 {
@@ -218,7 +218,8 @@ static bool hit_open(struct cache *c, const char *key, size_t klen, uint64_t now
     bool ok = entry_open(v, &h, stamps, &c->raw, &reply);
     const struct policy_cached *rule = policy_cache_rule_at(c->policy, h.rule);
     if (!ok || rule == NULL || rule->fingerprint != h.fingerprint ||
-        !policy_stamps_current(c->policy, stamps, h.nstamps)) {
+        !policy_stamps_current(c->policy, stamps, h.nstamps) ||
+        cache_swept(c->store, h.sweep, key, klen)) {
         c->stale++;
         drop_key_held(c, key, klen, CACHE_DROP_RULE);
         return false;
@@ -305,6 +306,26 @@ void cache_plan(struct cache *c, struct request *r, const struct lane *serve, ui
         cache_mget_plan(c, serve, r->buf, r->frame, now_ms, plan);
     else
         plan_read(c, serve, r, now_ms, plan);
+}
+
+uint64_t cache_key_seq(struct cache *c, const char *key, size_t klen)
+{
+    if (c->tier == NULL)
+        return 0;
+    cache_hold_key(c, key, klen);
+    uint64_t seq = tier_seq(c->tier);
+    cache_release(c);
+    return seq;
+}
+
+bool cache_key_changed(struct cache *c, int db, const char *key, size_t klen, uint64_t seq)
+{
+    if (c->tier == NULL)
+        return true;
+    cache_hold_key(c, key, klen);
+    bool changed = tier_changed_since(c->tier, db, key, klen, seq);
+    cache_release(c);
+    return changed;
 }
 
 void cache_writes_merge(struct cache_keys **dst, struct cache_keys **src)

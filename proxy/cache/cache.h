@@ -109,6 +109,21 @@ void cache_flush(struct cache *c);
  * on it (every rule whose source matches: the command is not known). */
 void cache_invalidate(struct cache *c, const char *key, size_t len, uint64_t now_ms);
 
+/* The tier's invalidation sequence for key now (0 without a tier), and
+ * whether key (in db) may have been invalidated or written since seq (true
+ * without a tier): for the audit (audit.h). */
+uint64_t cache_key_seq(struct cache *c, const char *key, size_t klen);
+bool cache_key_changed(struct cache *c, int db, const char *key, size_t klen, uint64_t seq);
+
+/* NEARCACHE INVALIDATE: from now on no entry whose key matches the pattern
+ * text[0..len) (policy/pattern.h) and that was filled before is served; no
+ * entry is visited (each hit compares a generation, and matches only the
+ * patterns that came after it was filled). The last CACHE_SWEEPS_MAX
+ * patterns are kept; one more empties the tier instead. Call with the other
+ * workers stopped. Returns 0, or -1 with the pattern's error in why. */
+int cache_invalidate_pattern(struct cache *c, const char *text, size_t len, char *why,
+                             size_t whylen);
+
 /* Reclaims expired entries, a bounded amount per call. With log_checks
  * (NEARCACHE_DEBUG=1), then verifies the tier (tier_check): on a violation,
  * logs it (crit) and aborts. */

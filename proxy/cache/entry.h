@@ -1,11 +1,10 @@
 /* entry.h - what the tier stores for a reply.
  *
  * An entry is a head (the cache rule the reply was filled under, as its
- * index and fingerprint; flags; how many stamps follow), the invalidation
- * stamps its key had when the read was sent, then the reply: LZ4-compressed
- * (its raw length first) when its rule asks for it and that saves space.
- * The cache checks the rule and the stamps when it opens a hit (cache.c).
- * Pure: no I/O.
+ * index and fingerprint; the NEARCACHE INVALIDATE generation; flags; how
+ * many stamps follow), the invalidation stamps its key had when the read was sent, then the reply:
+ * LZ4-compressed (its raw length first) when its rule asks for it and that saves space. The cache
+ * checks the rule and the stamps when it opens a hit (cache.c). Pure: no I/O.
  */
 #ifndef NEARCACHE_CACHE_ENTRY_H
 #define NEARCACHE_CACHE_ENTRY_H
@@ -22,6 +21,7 @@
 
 struct entry_head {
     uint32_t fingerprint;
+    uint32_t sweep; /* the store's sweep_gen when the read was sent (internal.h) */
     uint16_t rule;
     uint8_t flags;
     uint8_t nstamps;

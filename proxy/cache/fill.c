@@ -151,7 +151,8 @@ struct cache_fill *cache_fill_create(struct cache *c, const struct lane *lane, c
     f->cache = c;
     f->db = lane->db;
     f->since_seq = tier_seq(c->tier);
-    f->head = (struct entry_head){rule->fingerprint, rule->index, 0, (uint8_t)nstamps};
+    f->head = (struct entry_head){rule->fingerprint, c->store->sweep_gen, rule->index, 0,
+                                  (uint8_t)nstamps};
     memcpy(f->stamps, stamps, nstamps * sizeof(*stamps));
     f->reply = NULL;
     f->rlen = 0;

@@ -17,6 +17,16 @@
 #define CACHE_FLIGHT_BUCKETS 256 /* the table of reads in flight that others may join */
 
 #define CACHE_SHARDS_MAX 16 /* shards of a shared tier, each with a lock of its own */
+#define CACHE_SWEEPS_MAX 64 /* patterns dropped by NEARCACHE INVALIDATE still checked on hits */
+
+struct pattern;
+
+/* A pattern NEARCACHE INVALIDATE dropped: entries filled before gen whose
+ * key matches it are no longer served. */
+struct cache_sweep {
+    struct pattern *pattern;
+    uint32_t gen;
+};
 
 /* A part of the tier: the keys whose hash falls in it (cache_shard_of). */
 struct cache_shard {
@@ -32,6 +42,11 @@ struct cache_store {
     int dbs[CACHE_DBS_MAX];     /* the databases filled so far: a key is dropped in each */
     size_t ndbs;                /* grows under dbs_lock; read with acquire */
     pthread_mutex_t dbs_lock;
+    /* NEARCACHE INVALIDATE: changed with the other workers stopped, read
+     * on hits. An entry records sweep_gen when its read is sent. */
+    struct cache_sweep sweeps[CACHE_SWEEPS_MAX];
+    size_t nsweeps;
+    uint32_t sweep_gen; /* the last sweep's gen; 0: none yet */
 };
 
 /* One worker's: its reads in flight, counters and buffers. */
@@ -120,6 +135,17 @@ static inline bool cache_key_tracked(const struct cache *c, const char *key, siz
 static inline char cache_variant_sep(const struct lane *lane)
 {
     return lane->resp == 3 ? '\3' : '\0';
+}
+
+/* Whether an entry of key filled at sweep generation gen (cache_store's
+ * sweep_gen then) was dropped by NEARCACHE INVALIDATE since: one compare
+ * unless a sweep came after it (store.c). */
+bool cache_swept_since(const struct cache_store *s, uint32_t gen, const char *key, size_t klen);
+
+static inline bool cache_swept(const struct cache_store *s, uint32_t gen, const char *key,
+                               size_t klen)
+{
+    return gen != s->sweep_gen && cache_swept_since(s, gen, key, klen);
 }
 
 /* Looks up (lane's db, key, variant) where the variant is the command's

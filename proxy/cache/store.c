@@ -1,9 +1,11 @@
 /* store.c - the tier the workers share: its shards, and what spans them. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "config/config.h"
 #include "proxy/cache/cache.h"
 #include "proxy/cache/internal.h"
+#include "policy/pattern.h"
 #include "proxy/lib/hash.h"
 
 #define SHARD_SEED        0x9e3779b97f4a7c15ULL /* not the tier's: its buckets stay spread */
@@ -56,6 +58,8 @@ void cache_store_destroy(struct cache_store **sp)
         pthread_mutex_destroy(&s->shards[i].lock);
     }
     free(s->shards);
+    for (size_t i = 0; i < s->nsweeps; i++)
+        pattern_destroy(&s->sweeps[i].pattern);
     pthread_mutex_destroy(&s->dbs_lock);
     free(s);
     *sp = NULL;
@@ -64,4 +68,30 @@ void cache_store_destroy(struct cache_store **sp)
 struct cache_shard *cache_shard_of(const struct cache_store *s, const char *key, size_t klen)
 {
     return &s->shards[hash_murmur64a(key, klen, SHARD_SEED) & (s->nshards - 1)];
+}
+
+bool cache_swept_since(const struct cache_store *s, uint32_t gen, const char *key, size_t klen)
+{
+    struct pattern_capture caps[PATTERN_MAX_CAPTURES];
+    for (size_t i = s->nsweeps; i-- > 0 && s->sweeps[i].gen > gen;)
+        if (pattern_match(s->sweeps[i].pattern, key, klen, caps))
+            return true;
+    return false;
+}
+
+int cache_invalidate_pattern(struct cache *c, const char *text, size_t len, char *why,
+                             size_t whylen)
+{
+    struct cache_store *s = c->store;
+    struct pattern *p = pattern_compile(text, len, why, whylen);
+    if (p == NULL)
+        return -1;
+    if (s->nsweeps == CACHE_SWEEPS_MAX) { /* too many to check on hits: drop everything */
+        cache_flush(c);
+        for (size_t i = 0; i < s->nsweeps; i++)
+            pattern_destroy(&s->sweeps[i].pattern);
+        s->nsweeps = 0;
+    }
+    s->sweeps[s->nsweeps++] = (struct cache_sweep){p, ++s->sweep_gen};
+    return 0;
 }

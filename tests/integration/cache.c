@@ -167,13 +167,12 @@ Test(cache, nearcache_command_errors)
     harness_require_proxy();
     start_caching_proxy(NULL);
     int c = sock_connect_or_fail(fx_proxy.port);
-    sock_call_expect(c, "NEARCACHE\nNEARCACHE FOO\nNEARCACHE STATS x", 3,
-                     "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try "
-                     "NEARCACHE STATS, POLICY or RELOAD.\r\n"
-                     "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try "
-                     "NEARCACHE STATS, POLICY or RELOAD.\r\n"
-                     "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try "
-                     "NEARCACHE STATS, POLICY or RELOAD.\r\n");
+#define USAGE                                                                                      \
+    "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try NEARCACHE STATS, "  \
+    "POLICY, RELOAD, HOTKEYS [count] or INVALIDATE pattern.\r\n"
+    sock_call_expect(c, "NEARCACHE\nNEARCACHE FOO\nNEARCACHE STATS x\nNEARCACHE HOTKEYS 1 2", 4,
+                     USAGE USAGE USAGE USAGE);
+#undef USAGE
     close(c);
     proxy_finish(&fx_proxy);
 }

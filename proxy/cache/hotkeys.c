@@ -1,0 +1,225 @@
+/* hotkeys.c - a Space-Saving summary with a min-heap and a hashed index. */
+#include "proxy/cache/hotkeys.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/lib/hash.h"
+
+#define HOTKEYS_SEED 0x686f746b657973ull /* "hotkeys" */
+
+struct hotkeys_counter {
+    struct hotkeys_entry e;
+    uint64_t hash;
+    uint32_t heap; /* its place in the heap */
+};
+
+struct hotkeys {
+    struct hotkeys_counter *counters; /* used of size taken */
+    uint32_t *heap;                   /* counter indices, least count first */
+    uint32_t *index;                  /* slots: counter index + 1, 0 empty */
+    size_t size, used, mask;          /* mask: slots - 1, slots a power of two >= 2 * size */
+    uint64_t total;
+};
+
+struct hotkeys *hotkeys_create(size_t size)
+{
+    if (size == 0 || size > HOTKEYS_MAX)
+        return NULL;
+    struct hotkeys *h = calloc(1, sizeof(*h));
+    size_t slots = 1;
+    while (slots < 2 * size)
+        slots <<= 1;
+    if (h == NULL || (h->counters = calloc(size, sizeof(*h->counters))) == NULL ||
+        (h->heap = calloc(size, sizeof(*h->heap))) == NULL ||
+        (h->index = calloc(slots, sizeof(*h->index))) == NULL) {
+        hotkeys_destroy(&h);
+        return NULL;
+    }
+    h->size = size;
+    h->mask = slots - 1;
+    return h;
+}
+
+void hotkeys_destroy(struct hotkeys **hp)
+{
+    struct hotkeys *h = hp != NULL ? *hp : NULL;
+    if (h == NULL)
+        return;
+    free(h->counters);
+    free(h->heap);
+    free(h->index);
+    free(h);
+    *hp = NULL;
+}
+
+void hotkeys_clear(struct hotkeys *h)
+{
+    memset(h->index, 0, (h->mask + 1) * sizeof(*h->index));
+    h->used = 0;
+    h->total = 0;
+}
+
+uint64_t hotkeys_total(const struct hotkeys *h)
+{
+    return h->total;
+}
+
+/* The index slot of the key with hash and bytes key[0..klen), or of the
+ * empty slot where it would go. */
+static size_t slot_find(const struct hotkeys *h, uint64_t hash, const char *key, size_t klen)
+{
+    size_t kept = klen < HOTKEYS_KEY_MAX ? klen : HOTKEYS_KEY_MAX;
+    for (size_t s = hash & h->mask;; s = (s + 1) & h->mask) {
+        uint32_t i = h->index[s];
+        if (i == 0)
+            return s;
+        const struct hotkeys_counter *c = &h->counters[i - 1];
+        if (c->hash == hash && c->e.klen == klen && memcmp(c->e.key, key, kept) == 0)
+            return s;
+    }
+}
+
+/* Empties slot s, moving back the keys after it that would no longer be
+ * found past the hole (linear probing's deletion). */
+static void slot_clear(struct hotkeys *h, size_t s)
+{
+    for (size_t next = (s + 1) & h->mask; h->index[next] != 0; next = (next + 1) & h->mask) {
+        size_t home = h->counters[h->index[next] - 1].hash & h->mask;
+        /* next may move to s if its home is not within (s, next] */
+        if (((next - home) & h->mask) >= ((next - s) & h->mask)) {
+            h->index[s] = h->index[next];
+            s = next;
+        }
+    }
+    h->index[s] = 0;
+}
+
+static void heap_swap(struct hotkeys *h, uint32_t a, uint32_t b)
+{
+    uint32_t ca = h->heap[a], cb = h->heap[b];
+    h->heap[a] = cb;
+    h->heap[b] = ca;
+    h->counters[cb].heap = a;
+    h->counters[ca].heap = b;
+}
+
+static uint64_t heap_count(const struct hotkeys *h, uint32_t at)
+{
+    return h->counters[h->heap[at]].e.count;
+}
+
+/* Restores the heap below at after its count grew. */
+static void heap_down(struct hotkeys *h, uint32_t at)
+{
+    for (;;) {
+        uint32_t least = at, l = 2 * at + 1, r = l + 1;
+        if (l < h->used && heap_count(h, l) < heap_count(h, least))
+            least = l;
+        if (r < h->used && heap_count(h, r) < heap_count(h, least))
+            least = r;
+        if (least == at)
+            return;
+        heap_swap(h, at, least);
+        at = least;
+    }
+}
+
+/* Restores the heap above at, for a counter just added at the end. */
+static void heap_up(struct hotkeys *h, uint32_t at)
+{
+    while (at > 0 && heap_count(h, (at - 1) / 2) > heap_count(h, at)) {
+        heap_swap(h, at, (at - 1) / 2);
+        at = (at - 1) / 2;
+    }
+}
+
+/* Adds counts d (d->count its weight, d->error its own error) to the key of
+ * hash; d->key and d->klen name it. */
+static void hotkeys_add(struct hotkeys *h, uint64_t hash, const struct hotkeys_entry *d)
+{
+    h->total += d->count;
+    size_t s = slot_find(h, hash, d->key, d->klen);
+    struct hotkeys_counter *c;
+    if (h->index[s] != 0) {
+        c = &h->counters[h->index[s] - 1];
+        c->e.count += d->count;
+        c->e.reads += d->reads;
+        c->e.writes += d->writes;
+        c->e.hits += d->hits;
+        c->e.error += d->error;
+        heap_down(h, c->heap);
+        return;
+    }
+    uint32_t i, at;
+    uint64_t floor = 0;
+    if (h->used < h->size) {
+        i = (uint32_t)h->used;
+        at = (uint32_t)h->used++;
+        h->heap[at] = i;
+    } else { /* the least counted key gives up its counter, and its count as an error */
+        at = 0;
+        i = h->heap[0];
+        floor = h->counters[i].e.count;
+        slot_clear(h,
+                   slot_find(h, h->counters[i].hash, h->counters[i].e.key, h->counters[i].e.klen));
+        s = slot_find(h, hash, d->key, d->klen);
+    }
+    c = &h->counters[i];
+    c->e = *d;
+    c->e.count += floor;
+    c->e.error += floor;
+    c->hash = hash;
+    c->heap = at;
+    h->index[s] = i + 1;
+    if (floor == 0)
+        heap_up(h, at);
+    else
+        heap_down(h, at);
+}
+
+void hotkeys_count(struct hotkeys *h, const char *key, size_t klen, uint64_t reads, uint64_t writes,
+                   uint64_t hits)
+{
+    if (reads + writes == 0)
+        return;
+    struct hotkeys_entry d;
+    size_t kept = klen < HOTKEYS_KEY_MAX ? klen : HOTKEYS_KEY_MAX;
+    memcpy(d.key, key, kept);
+    d.klen = klen;
+    d.count = reads + writes;
+    d.reads = reads;
+    d.writes = writes;
+    d.hits = hits;
+    d.error = 0;
+    hotkeys_add(h, hash_murmur64a(key, klen, HOTKEYS_SEED), &d);
+}
+
+void hotkeys_merge(struct hotkeys *dst, const struct hotkeys *src)
+{
+    for (size_t i = 0; i < src->used; i++)
+        hotkeys_add(dst, src->counters[i].hash, &src->counters[i].e);
+}
+
+/* qsort over counter indices, most counted first (the counters are in ctx). */
+static int by_count(const void *a, const void *b, void *ctx)
+{
+    const struct hotkeys_counter *c = ctx;
+    uint64_t x = c[*(const uint32_t *)a].e.count, y = c[*(const uint32_t *)b].e.count;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+size_t hotkeys_top(const struct hotkeys *h, struct hotkeys_entry *out, size_t n)
+{
+    uint32_t *order = h->used > 0 ? malloc(h->used * sizeof(*order)) : NULL;
+    if (order == NULL)
+        return 0;
+    for (uint32_t i = 0; i < h->used; i++)
+        order[i] = i;
+    qsort_r(order, h->used, sizeof(*order), by_count, h->counters);
+    n = n < h->used ? n : h->used;
+    for (size_t i = 0; i < n; i++)
+        out[i] = h->counters[order[i]].e;
+    free(order);
+    return n;
+}

@@ -1,0 +1,71 @@
+/* observe.h - what the proxy sees of its traffic: the hottest keys.
+ *
+ * Each worker samples about one request in hotkeys.sample (the gap to the
+ * next one drawn at random, so that no periodic pattern of requests can
+ * hide from it) and counts the keys of each sampled request, as a read or a
+ * write and, for a read, whether the tier answered it, in a Space-Saving
+ * summary of its own (hotkeys.h). An unsampled request costs a decrement
+ * and a branch. NEARCACHE HOTKEYS and the admin endpoint's /hotkeys merge
+ * the workers' summaries and scale the counts by the sampling rate.
+ */
+#ifndef NEARCACHE_OBSERVE_H
+#define NEARCACHE_OBSERVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proxy/cache/hotkeys.h"
+
+struct worker;
+struct request;
+
+#define OBSERVE_TOP_MAX 1000 /* most keys one answer lists */
+
+/* A worker's sampling state. */
+struct observe {
+    struct hotkeys *keys; /* NULL: sampling off (hotkeys.sample 0) or out of memory */
+    uint32_t skip;        /* requests until the next sample */
+    uint32_t rate;        /* hotkeys.sample when keys was last cleared */
+    uint64_t rng;
+    uint64_t sampled; /* requests sampled */
+};
+
+/* Sets up w's sampling from w->cfg. Returns 0, or -1 when out of memory. */
+int observe_setup(struct worker *w);
+
+/* Frees what observe_setup made. */
+void observe_teardown(struct worker *w);
+
+/* After a reload: a changed hotkeys.sample empties the summary (its counts
+ * were sampled at the old rate) and applies from the next request. */
+void observe_reload(struct worker *w);
+
+/* Counts the keys of rq (a request with a known command; hit: the tier
+ * answered it). */
+void observe_sample(struct worker *w, struct request *rq, bool hit);
+
+/* On every request with a known command: samples it now and then. */
+static inline void observe_request(struct observe *o, struct worker *w, struct request *rq,
+                                   bool hit)
+{
+    if (__builtin_expect(--o->skip == 0, 0))
+        observe_sample(w, rq, hit);
+}
+
+/* The n hottest keys of every worker, counts
+ * scaled to requests, into out[0..return); *rate is hotkeys.sample. Stops
+ * the other workers while it reads. */
+size_t observe_top(struct worker *w, struct hotkeys_entry *out, size_t n, uint32_t *rate);
+
+/* NEARCACHE HOTKEYS [n] (n capped at OBSERVE_TOP_MAX): a RESP array of [key, reads, writes, hits,
+ * error] arrays, hottest first, in a malloc'd buffer of *len bytes; NULL when out of memory. */
+char *observe_hotkeys_reply(struct worker *w, size_t n, size_t *len);
+
+/* GET /hotkeys?n=N: {"sample": rate, "keys": [{"key", "reads", "writes",
+ * "hits", "error"}, ...]} as malloc'd JSON text; NULL when out of memory.
+ * A key's bytes that are not printable ASCII are written as \xNN, and a
+ * backslash as \\, as redis-cli shows them. */
+char *observe_hotkeys_json(struct worker *w, size_t n);
+
+#endif
