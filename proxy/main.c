@@ -13,6 +13,7 @@
 #include "proxy/lib/log.h"
 #include "proxy/server.h"
 #include "proxy/tls.h"
+#include "proxy/tools/tools.h"
 
 #define NEARCACHE_VERSION "0.1.0"
 
@@ -20,6 +21,7 @@ extern char **environ;
 
 static const char USAGE[] =
     "usage: nearcache [options]\n"
+    "       nearcache <tool> [options]   (nearcache help: the tools; nearcache <tool> --help)\n"
     "  -c, --config FILE       read settings from a YAML file (or NEARCACHE_CONFIG)\n"
     "  -l, --listen ADDR       host:port or unix socket path to accept clients on\n"
     "  -u, --upstream ADDR     Redis to forward to (host:port or unix socket path)\n"
@@ -153,6 +155,8 @@ static int check_config(struct config *cfg, const struct options *o)
 int main(int argc, char **argv)
 {
     struct options opts = {0};
+    if (argc > 1 && argv[1][0] != '-')
+        return tools_main(argc - 1, argv + 1);
     if (parse_args(argc, argv, &opts) < 0)
         return 2;
     if (log_debug_setup(getenv("NEARCACHE_DEBUG")) < 0) {
