@@ -171,22 +171,26 @@ struct verdict {
     char reason[REASON_MAX];
 };
 
-static void check_init(struct check *ck, struct policy *p, struct request *r)
+void check_query_request(struct cmd_query *q, char *name, const struct request *r)
 {
     const struct command *cmd = r->cmd;
     size_t len = cmd != NULL ? strlen(cmd->name) : r->frame->argv[0].len;
     size_t n = len < COMMAND_NAME_MAX ? len : COMMAND_NAME_MAX;
-    unsigned classes = cmd != NULL ? cmd->classes : 0;
 
-    *ck = (struct check){p, r, NULL, 0, {ck->name, len, 0, classes}, "", -1};
     for (size_t i = 0; i < n; i++) {
         unsigned char c = cmd != NULL ? (unsigned char)cmd->name[i]
                                       : (unsigned char)r->buf[r->frame->argv[0].off + i];
         c = c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
-        ck->name[i] = c > ' ' && c < 0x7f ? (char)c : '?';
+        name[i] = c > ' ' && c < 0x7f ? (char)c : '?';
     }
-    ck->name[n] = '\0';
-    ck->q.container = container_len(ck->name, n);
+    name[n] = '\0';
+    *q = (struct cmd_query){name, len, container_len(name, n), cmd != NULL ? cmd->classes : 0};
+}
+
+static void check_init(struct check *ck, struct policy *p, struct request *r)
+{
+    *ck = (struct check){p, r, NULL, 0, {0}, "", -1};
+    check_query_request(&ck->q, ck->name, r);
 }
 
 /* Always true, for `return reject(...)`. */
@@ -403,4 +407,33 @@ size_t policy_check(struct policy *p, struct request *r, char *reply)
     }
     policy_release(p);
     return len;
+}
+
+bool check_written(struct request *r, int i)
+{
+    unsigned classes = r->cmd != NULL ? r->cmd->classes : 0;
+    if (i >= 0 && i < request_keys(r))
+        return key_written(r->keys->flags[i], classes);
+    return (classes & COMMAND_CLASS_WRITE) != 0;
+}
+
+bool check_judge(struct policy *p, struct request *r, int i, struct vrule *rule, char *why,
+                 size_t len)
+{
+    struct check ck;
+    struct verdict v;
+    check_init(&ck, p, r);
+    int n = request_keys(r);
+    if (n > 0) {
+        ck.keys = r->keys->views;
+        ck.nkeys = (size_t)n;
+    }
+    bool keyed = i >= 0 && i < n, rejected = true;
+    if (r->keys->lost || koffs_reserve(p, ck.nkeys) < 0)
+        reject(&v, p, NULL, "out of memory");
+    else
+        rejected = judge(&ck, rule, keyed, keyed ? ck.keys[i].len : 0, check_written(r, i), &v);
+    if (rejected)
+        snprintf(why, len, "%s", v.custom != NULL ? v.custom : v.reason);
+    return rejected;
 }

@@ -35,4 +35,21 @@ void check_query_command(struct cmd_query *q, const struct command *cmd);
  * subcommand, NUL-terminated and borrowed by q). */
 void check_query_write(struct cmd_query *q, const char *command);
 
+/* Fills q for request r (its command, or for a command the table does not
+ * know the name it was sent with): name (COMMAND_NAME_MAX + 1 bytes) gets
+ * the name lower-cased, cut to COMMAND_NAME_MAX bytes, bytes outside
+ * '!'..'~' as '?'; q borrows it. */
+void check_query_request(struct cmd_query *q, char *name, const struct request *r);
+
+/* Whether r writes its key i (i < 0: whether r, taken as a request without
+ * keys, is a write), as validation judges it (read-only rules). */
+bool check_written(struct request *r, int i);
+
+/* How rule (NULL: the defaults) judges r's key i (i < 0: r as a request
+ * without keys), as policy_check would, counting nothing and calling no
+ * module: true when it rejects, with the reason in why (the rule's own
+ * reason when it has one). Uses p's scratch: hold p's lock when p is shared. */
+bool check_judge(struct policy *p, struct request *r, int i, struct vrule *rule, char *why,
+                 size_t len);
+
 #endif

@@ -339,6 +339,35 @@ void policy_on_error(struct policy *p, const char *reply, size_t len);
 size_t policy_source_count(const struct policy *p);
 const char *policy_source(const struct policy *p, size_t i, size_t *len);
 
+/* ---- explanation ---------------------------------------------------------- */
+
+struct text;
+
+/* Explains what p does with key in request r (its command, its keys found by
+ * request_keys; key should be one of them), as "name:value" lines
+ * (CRLF-terminated) appended to out (proxy/lib/text.h), pattern texts and
+ * the key's bytes escaped:
+ *   command:<name>|unknown, writes_key:0|1
+ *   validate:<rule>:<allow|reject|skip>: ... one per validation rule whose
+ *     keys match key (for a command that takes no keys: per rule without
+ *     keys), in order; the first that applies "decides", the later ones are
+ *     "shadowed"; "skip": its commands do not name the command; the defaults
+ *     as "default" when no rule applies; a rejection ends with its reason
+ *   cacheable:0|1, then cache:<rule>:<cache|bypass>: ... one per cache rule
+ *     whose keys match, the first deciding (else "default"), with its
+ *     settings (default_ttl_ms for a ttl of 0); stamps:<n>, the
+ *     invalidation targets an entry of key depends on
+ *   invalidate:<rule>:<fires|ignores>: ... per invalidation rule whose `when`
+ *     matches key: the drop patterns a write of key fires, its captures
+ *     substituted, or why the command does not fire it
+ *   invalidate:<rule>:dropped_by: ... per drop pattern that may match key:
+ *     the write (`when` with the drop's captures substituted) that drops it
+ *   module:<name>: hooks ... per enabled module, whose hooks run after the
+ *     rules and may change what they decide (not run here)
+ * Counts nothing and fires nothing. Out of memory: out->oom. */
+void policy_explain(struct policy *p, struct request *r, const char *key, size_t klen,
+                    uint64_t default_ttl_ms, struct text *out);
+
 /* ---- statistics ---------------------------------------------------------- */
 
 /* Number of rules of every kind, and the i-th in kind then file order. The

@@ -20,20 +20,25 @@
 
 #define ADMIN_STATS_MAX 2048
 
-static const char USAGE[] = "-ERR unknown subcommand or wrong number of arguments for "
-                            "'nearcache'. Try NEARCACHE STATS, POLICY, RELOAD, HOTKEYS [count] "
-                            "or INVALIDATE pattern.\r\n";
+static const char USAGE[] =
+    "-ERR unknown subcommand or wrong number of arguments for "
+    "'nearcache'. Try NEARCACHE STATS, POLICY, RELOAD, HOTKEYS [count], "
+    "INVALIDATE pattern, INSPECT key or EXPLAIN key [command [args...]].\r\n";
 
 admin_command_e admin_parse(const char *buf, const struct resp_request *req)
 {
     static const struct {
         const char *name;
         admin_command_e cmd;
-        int64_t min_argc, max_argc;
+        int64_t min_argc, max_argc; /* the command's name and the subcommand's included */
     } SUBS[] = {
-        {"stats", ADMIN_STATS, 2, 2},           {"policy", ADMIN_POLICY, 2, 2},
-        {"reload", ADMIN_RELOAD, 2, 2},         {"hotkeys", ADMIN_HOTKEYS, 2, 3},
+        {"stats", ADMIN_STATS, 2, 2},
+        {"policy", ADMIN_POLICY, 2, 2},
+        {"reload", ADMIN_RELOAD, 2, 2},
+        {"hotkeys", ADMIN_HOTKEYS, 2, 3},
         {"invalidate", ADMIN_INVALIDATE, 3, 3},
+        {"inspect", ADMIN_INSPECT, 3, 3},
+        {"explain", ADMIN_EXPLAIN, 3, INT64_MAX},
     };
     struct resp_view sub = req->argc >= 2 ? req->argv[1] : (struct resp_view){0, 0};
     for (size_t i = 0; i < sizeof(SUBS) / sizeof(*SUBS); i++) {

@@ -1,9 +1,11 @@
 /* admin.h - the proxy's own command: NEARCACHE STATS | POLICY | RELOAD |
- * HOTKEYS [count] | INVALIDATE pattern.
+ * HOTKEYS [count] | INVALIDATE pattern | INSPECT key | EXPLAIN key [command
+ * [args...]].
  *
  * STATS and POLICY are answered at once from the worker's counters (a bulk
  * string of "name:value" lines); RELOAD is answered when the reload it
- * starts has been applied or has failed (reload.h).
+ * starts has been applied or has failed (reload.h); INSPECT and EXPLAIN are
+ * answered at once too (admin_inspect.h).
  */
 #ifndef NEARCACHE_ADMIN_H
 #define NEARCACHE_ADMIN_H
@@ -27,12 +29,15 @@ typedef enum {
     ADMIN_RELOAD,     /* reload the settings and the policy, as SIGHUP does */
     ADMIN_HOTKEYS,    /* the hottest keys seen (observe.h) */
     ADMIN_INVALIDATE, /* drop the tier's entries of keys matching a pattern */
+    ADMIN_INSPECT,    /* one key's entries in the tier (admin_inspect.h) */
+    ADMIN_EXPLAIN,    /* the rules that apply to one key (admin_inspect.h) */
 } admin_command_e;
 
 /* Which NEARCACHE subcommand the complete multibulk request in buf is. */
 admin_command_e admin_parse(const char *buf, const struct resp_request *req);
 
-/* The reply to a command other than ADMIN_RELOAD (the complete multibulk
+/* The reply to a command other than ADMIN_RELOAD, ADMIN_INSPECT and
+ * ADMIN_EXPLAIN (the complete multibulk
  * request in buf), in a malloc'd buffer of *len bytes that the caller
  * frees; every worker's counters (the others are stopped meanwhile). NULL
  * when out of memory. */

@@ -8,6 +8,7 @@
 #include "config/config.h"
 #include "policy/users.h"
 #include "proxy/admin.h"
+#include "proxy/admin_inspect.h"
 #include "proxy/exchange.h"
 #include "proxy/identity.h"
 #include "proxy/lib/log.h"
@@ -282,7 +283,9 @@ void client_nearcache(struct client *c, const char *buf, const struct resp_reque
         return;
     }
     size_t len;
-    char *reply = admin_reply(c->w, cmd, buf, req, &len);
+    char *reply = cmd == ADMIN_INSPECT || cmd == ADMIN_EXPLAIN
+                      ? admin_inspect(c->w, cmd, client_lane(c), buf, req, &len)
+                      : admin_reply(c->w, cmd, buf, req, &len);
     if (reply == NULL) {
         client_close(c);
         return;

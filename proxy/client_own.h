@@ -43,8 +43,8 @@ void client_moved(struct client *c, struct lane lane);
  * cleared again when the connection goes back to the pool (session_settle). */
 void client_name_carry(struct client *c, struct upstream *up);
 
-/* NEARCACHE STATS | POLICY | RELOAD (admin.h): answered in order; a reload
- * once it is applied or has failed. */
+/* NEARCACHE STATS | POLICY | RELOAD | INSPECT | EXPLAIN (admin.h): answered
+ * in order; a reload once it is applied or has failed. */
 void client_nearcache(struct client *c, const char *buf, const struct resp_request *req);
 
 #endif

@@ -19,7 +19,10 @@
 #include "proxy/admin.h"
 #include "proxy/cache/cache.h"
 #include "proxy/exchange.h"
+#include "proxy/lib/buf.h"
 #include "proxy/lib/log.h"
+#include "proxy/mcp/mcp.h"
+#include "proxy/mcp/runner.h"
 #include "proxy/metrics.h"
 #include "proxy/net.h"
 #include "proxy/observe.h"
@@ -30,6 +33,7 @@
 #define HTTP_TIMEOUT_S       5          /* a connection idle this long is closed */
 #define HTTP_MEMORY_MAX      (16 << 10) /* per connection: headers beyond this get 431 */
 #define HTTP_BODY_MAX        1024       /* bytes of request body accepted (and ignored) */
+#define HTTP_MCP_BODY_MAX    (64 << 10) /* bytes of an /mcp message */
 #define HTTP_REQUEST_S       5   /* a request unfinished this long after it began is cut off */
 #define HTTP_TICK_S          1.0 /* the longest libmicrohttpd is left without a run */
 
@@ -51,8 +55,9 @@ struct http {
     struct worker *w;
     struct MHD_Daemon *mhd;
     int listen_fd;
-    ev_io io;       /* libmicrohttpd's epoll descriptor */
-    ev_timer timer; /* its next timeout, or the next sweep */
+    ev_io io;           /* libmicrohttpd's epoll descriptor */
+    ev_timer timer;     /* its next timeout, or the next sweep */
+    struct runner *mcp; /* the thread answering /mcp */
     struct http_conn conns[HTTP_CONNECTIONS_MAX];
 };
 
@@ -61,9 +66,12 @@ struct http_request {
     struct http *h;
     struct MHD_Connection *conn;
     struct http_conn *slot;
-    size_t body;   /* bytes of body seen */
-    bool answered; /* the reload it waited for is over */
-    char *answer;  /* its answer, malloc'd (NULL: out of memory) */
+    size_t body;     /* bytes of body seen */
+    bool answered;   /* the reload or MCP message it waited for is over */
+    char *answer;    /* its answer, malloc'd (NULL: out of memory) */
+    unsigned status; /* an MCP answer's */
+    char *data;      /* /mcp: the body, malloc'd */
+    size_t cap;
 };
 
 /* A reply: status, type and body (copied). */
@@ -177,6 +185,16 @@ static enum MHD_Result route_config(struct http_request *req)
     return http_reply_owned(req->conn, JSON, text, text != NULL ? strlen(text) : 0);
 }
 
+/* Resumes a request whose answer has come: it replies with it. */
+static void http_resume(struct http_request *req)
+{
+    req->answered = true;
+    req->slot->waiting = false;
+    req->slot->since = ev_now(req->h->w->loop);
+    MHD_resume_connection(req->conn);
+    ev_feed_event(req->h->w->loop, &req->h->io, EV_READ); /* http_run, outside this call */
+}
+
 /* exchange_done_fn of a reload's waiter: keeps the answer and resumes the
  * request, which then replies with it. */
 static void reload_answered(struct exchange *x, const char *data, size_t len, uint64_t now_ms)
@@ -185,11 +203,7 @@ static void reload_answered(struct exchange *x, const char *data, size_t len, ui
     struct http_request *req = x->arg;
     exchange_destroy(&x);
     req->answer = strndup(data, len);
-    req->answered = true;
-    req->slot->waiting = false;
-    req->slot->since = ev_now(req->h->w->loop);
-    MHD_resume_connection(req->conn);
-    ev_feed_event(req->h->w->loop, &req->h->io, EV_READ); /* http_run, outside this call */
+    http_resume(req);
 }
 
 static enum MHD_Result route_reload(struct http_request *req)
@@ -251,6 +265,97 @@ static unsigned http_authorize(const struct http *h, struct MHD_Connection *conn
     return users_digest_matches(digest, given, strlen(given)) ? 0 : MHD_HTTP_FORBIDDEN;
 }
 
+/* ---- /mcp: the MCP endpoint (proxy/mcp/) ----------------------------------------- */
+
+/* Whether an Origin header names this endpoint (its Host) or a loopback
+ * host: a page elsewhere may not drive a local MCP server (DNS rebinding). */
+static bool mcp_origin_ok(const char *origin, const char *host)
+{
+    const char *p = strstr(origin, "://");
+    if (p == NULL)
+        return false;
+    p += 3;
+    size_t len = strcspn(p, "/");
+    if (host != NULL && strlen(host) == len && strncasecmp(p, host, len) == 0)
+        return true;
+    size_t name = p[0] == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/");
+    return (name == 9 && strncasecmp(p, "localhost", 9) == 0) ||
+           (name == 9 && strncmp(p, "127.0.0.1", 9) == 0) ||
+           (name == 5 && strncmp(p, "[::1]", 5) == 0);
+}
+
+/* The refusal of an /mcp POST by its headers: 0, or the status after
+ * writing why. */
+static unsigned mcp_headers_check(struct MHD_Connection *conn, const char **why)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+    const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
+    const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    if (origin != NULL && !mcp_origin_ok(origin, host)) {
+        *why = "Origin not allowed\n";
+        return MHD_HTTP_FORBIDDEN;
+    }
+    if (accept == NULL ||
+        (strstr(accept, "*/*") == NULL &&
+         (strstr(accept, JSON) == NULL || strstr(accept, "text/event-stream") == NULL))) {
+        *why = "Accept must list application/json and text/event-stream\n";
+        return MHD_HTTP_NOT_ACCEPTABLE;
+    }
+    if (type == NULL || strncasecmp(type, JSON, sizeof(JSON) - 1) != 0) {
+        *why = "Content-Type must be application/json\n";
+        return MHD_HTTP_UNSUPPORTED_MEDIA_TYPE;
+    }
+    return 0;
+}
+
+/* runner_done_fn: keeps the answer and resumes the request. */
+static void mcp_answered(void *arg, char *answer, unsigned status)
+{
+    struct http_request *req = arg;
+    req->answer = answer;
+    req->status = status;
+    http_resume(req);
+}
+
+static enum MHD_Result mcp_reply(struct http_request *req)
+{
+    if (req->status == MCP_HTTP_ACCEPTED)
+        return http_reply(req->conn, MHD_HTTP_ACCEPTED, TEXT, "", 0);
+    if (req->answer == NULL)
+        return http_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the MCP server is stopping\n");
+    enum MHD_Result ok = http_reply(req->conn, req->status, JSON, req->answer, strlen(req->answer));
+    return ok;
+}
+
+/* POST /mcp: the message goes to the MCP thread, the request waits for it.
+ * Reading tools need no token; destructive ones are listed with admin.token
+ * set and run with it presented. */
+static enum MHD_Result route_mcp(struct http *h, struct http_request *req, const char *method)
+{
+    if (req->answered)
+        return mcp_reply(req);
+    const char *why = NULL;
+    if (strcmp(method, "POST") != 0)
+        return http_text(
+            req->conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+            "use POST: this MCP endpoint is stateless, without sessions or SSE streams\n");
+    unsigned refused = mcp_headers_check(req->conn, &why);
+    if (refused != 0)
+        return http_text(req->conn, refused, why);
+    const char *token = h->w->cfg->admin_token;
+    struct mcp_request mr = {
+        true, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "MCP-Protocol-Version"),
+        token != NULL, token != NULL && http_authorize(h, req->conn) == 0};
+    if (h->mcp == NULL || runner_submit(h->mcp, req->data != NULL ? req->data : "", req->body, &mr,
+                                        mcp_answered, req) < 0)
+        return http_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "the MCP server is busy: retry\n");
+    req->slot->waiting = true;
+    MHD_suspend_connection(req->conn);
+    return MHD_YES;
+}
+
 /* Finds the route of url and checks the method and, for actions, the token;
  * NULL after queuing the refusal in *refused. */
 static http_route_fn http_route(const struct http *h, struct MHD_Connection *conn, const char *url,
@@ -287,26 +392,35 @@ static enum MHD_Result http_on_request(void *cls, struct MHD_Connection *conn, c
                                        size_t *upload_size, void **state)
 {
     (void)version;
-    (void)upload;
     struct http_request *req = *state;
+    bool mcp = strcmp(url, "/mcp") == 0;
+    size_t limit = mcp ? HTTP_MCP_BODY_MAX : HTTP_BODY_MAX;
     if (req == NULL) {
         const char *length =
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-        if (length != NULL && strtoull(length, NULL, 10) > HTTP_BODY_MAX)
+        if (length != NULL && strtoull(length, NULL, 10) > limit)
             return http_text(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large\n");
         const union MHD_ConnectionInfo *info =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         if ((req = calloc(1, sizeof(*req))) == NULL)
             return MHD_NO;
-        *req = (struct http_request){cls, conn, info->socket_context, 0, false, NULL};
+        *req = (struct http_request){cls, conn, info->socket_context, 0, false, NULL, 0, NULL, 0};
         *state = req;
         return MHD_YES;
     }
     if (*upload_size > 0) { /* a body of no announced length can only be cut off */
-        req->body += *upload_size;
+        size_t n = *upload_size;
         *upload_size = 0;
-        return req->body <= HTTP_BODY_MAX ? MHD_YES : MHD_NO;
+        if (req->body + n > limit ||
+            (mcp && buf_grow(&req->data, &req->cap, req->body + n, 4096) < 0))
+            return MHD_NO;
+        if (mcp)
+            memcpy(req->data + req->body, upload, n);
+        req->body += n;
+        return MHD_YES;
     }
+    if (mcp)
+        return route_mcp(cls, req, method);
     enum MHD_Result refused = MHD_NO;
     http_route_fn fn = http_route(cls, conn, url, method, &refused);
     return fn != NULL ? fn(req) : refused;
@@ -322,6 +436,7 @@ static void http_on_completed(void *cls, struct MHD_Connection *conn, void **sta
     if (req != NULL) {
         req->slot->since = ev_now(h->w->loop); /* a next request on it starts now */
         free(req->answer);
+        free(req->data);
         free(req);
     }
     *state = NULL;
@@ -440,6 +555,11 @@ struct http *http_create(struct worker *w)
         free(h);
         return NULL;
     }
+    if ((h->mcp = runner_create(w)) == NULL) {
+        MHD_stop_daemon(h->mhd);
+        free(h);
+        return NULL;
+    }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     ev_io_init(&h->io, http_on_io, info->epoll_fd, EV_READ);
     ev_timer_init(&h->timer, http_on_timer, 0.0, 0.0);
@@ -453,6 +573,8 @@ void http_destroy(struct http **hp)
     struct http *h = hp != NULL ? *hp : NULL;
     if (h == NULL)
         return;
+    runner_destroy(&h->mcp); /* answers what it held: no connection stays suspended */
+    http_run(h);
     ev_io_stop(h->w->loop, &h->io);
     ev_timer_stop(h->w->loop, &h->timer);
     MHD_stop_daemon(h->mhd); /* closes its connections and the listening socket */

@@ -12,6 +12,8 @@
  *                  secrets redacted
  *   POST /reload   reloads as SIGHUP does; answered when applied or failed
  *   POST /flush    empties the local tier
+ *   POST /mcp      the MCP server (proxy/mcp/): one JSON-RPC message, up to
+ *                  64 KB, answered by the MCP thread (runner.h); GET -> 405
  *
  * The POST actions need admin.token set and "Authorization: Bearer <token>":
  * 401 without the header, 403 with another token or with no token set.

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "proxy/lib/text.h"
 #include "proxy/proto/request.h"
 #include "proxy/proto/resp_write.h"
 #include "proxy/worker.h"
@@ -123,25 +124,11 @@ char *observe_hotkeys_reply(struct worker *w, size_t n, size_t *len)
     return out;
 }
 
-/* key's bytes as text: printable ASCII as is, a backslash as \\, other
- * bytes as \xNN (what redis-cli shows). */
+/* key's bytes as text (text.h). */
 static json_t *key_text(const char *key, size_t len)
 {
-    char *s = malloc(4 * len + 1), *p = s;
-    if (s == NULL)
-        return NULL;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char b = (unsigned char)key[i];
-        if (b == '\\') {
-            *p++ = '\\';
-            *p++ = '\\';
-        } else if (b >= 0x20 && b < 0x7f) {
-            *p++ = (char)b;
-        } else {
-            p += sprintf(p, "\\x%02x", b);
-        }
-    }
-    json_t *j = json_stringn(s, (size_t)(p - s));
+    char *s = text_quote(key, len);
+    json_t *j = s != NULL ? json_string(s) : NULL;
     free(s);
     return j;
 }

@@ -64,8 +64,7 @@ char *observe_hotkeys_reply(struct worker *w, size_t n, size_t *len);
 
 /* GET /hotkeys?n=N: {"sample": rate, "keys": [{"key", "reads", "writes",
  * "hits", "error"}, ...]} as malloc'd JSON text; NULL when out of memory.
- * A key's bytes that are not printable ASCII are written as \xNN, and a
- * backslash as \\, as redis-cli shows them. */
+ * A key's bytes are shown as redis-cli shows them (text.h). */
 char *observe_hotkeys_json(struct worker *w, size_t n);
 
 #endif

@@ -505,6 +505,21 @@ bool tier_get(struct tier *t, int db, const char *key, size_t klen, const char *
     return true;
 }
 
+size_t tier_variants(const struct tier *t, int db, const char *key, size_t klen, uint64_t now_ms,
+                     tier_variant_fn fn, void *arg)
+{
+    size_t n = 0;
+    for (const struct tier_entry *e = *tier_bucket(t, tier_hash(db, key, klen)); e != NULL;
+         e = e->hnext) {
+        if (!tier_same_key(e, db, key, klen) || tier_expired(e, now_ms))
+            continue;
+        const char *v = e->data + e->klen;
+        fn(arg, &(struct tier_variant){v, e->vlen, {v + e->vlen, e->rlen}, e->expire_at_ms});
+        n++;
+    }
+    return n;
+}
+
 /* Copies id and the reply into a new entry, in no list and no chain. */
 static struct tier_entry *tier_entry_create(const struct tier_id *id, const char *reply,
                                             size_t rlen, uint64_t expire_at_ms)

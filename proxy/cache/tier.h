@@ -80,6 +80,24 @@ void tier_destroy(struct tier **t);
 bool tier_get(struct tier *t, int db, const char *key, size_t klen, const char *variant,
               size_t vlen, uint64_t now_ms, struct tier_view *out);
 
+/* One stored variant of a key, as tier_variants() shows it: views valid for
+ * the call only. */
+struct tier_variant {
+    const char *variant;
+    size_t vlen;
+    struct tier_view reply;
+    uint64_t expire_at_ms; /* 0 = none */
+};
+
+typedef void (*tier_variant_fn)(void *arg, const struct tier_variant *v);
+
+/* Calls fn for every variant of (db, key) stored and not expired at now_ms,
+ * in no particular order, and returns how many. Only looks: the frequency
+ * sketch, the LRU order, the counters and the entries stay as they are
+ * (an expired one is left for tier_expire_some). */
+size_t tier_variants(const struct tier *t, int db, const char *key, size_t klen, uint64_t now_ms,
+                     tier_variant_fn fn, void *arg);
+
 /* Stores a copy of reply (rlen bytes) for (db, key, variant), replacing the
  * variant's previous reply, with absolute expiry expire_at_ms (0 = none).
  * since_seq is tier_seq() read when the request was sent upstream: if the key

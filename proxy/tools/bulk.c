@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "config/config.h"
+#include "proxy/lib/text.h"
 #include "proxy/tools/target.h"
 
 #define BULK_ARGS_MAX  5 /* set KEY VALUE ttl SECONDS */
@@ -334,26 +335,6 @@ struct tally {
     size_t invalid, batches, done;
 };
 
-/* Writes p[0..len) escaped as redis-cli prints it between double quotes, as
- * a new heap string; NULL when out of memory. */
-static char *bytes_escape(const char *p, size_t len)
-{
-    static const char FROM[] = "\\\"\n\r\t\a\b", TO[] = "\\\"nrtab";
-    char *s = malloc(len * 4 + 1), *o = s;
-    for (size_t i = 0; s && i < len; i++) {
-        const char *f = p[i] ? strchr(FROM, p[i]) : NULL;
-        if (f)
-            *o++ = '\\', *o++ = TO[f - FROM];
-        else if (isprint((unsigned char)p[i]))
-            *o++ = p[i];
-        else
-            o += sprintf(o, "\\x%02x", (unsigned char)p[i]);
-    }
-    if (s)
-        *o = '\0';
-    return s;
-}
-
 /* Sets o[name] to the bytes as a string when they are UTF-8, else
  * o[name + "_escaped"] to their escaped form. Returns 0 or -1. */
 static int json_put_bytes(json_t *o, const char *name, const char *p, size_t len)
@@ -361,7 +342,7 @@ static int json_put_bytes(json_t *o, const char *name, const char *p, size_t len
     json_t *s = json_stringn(p, len);
     if (s)
         return json_object_set_new(o, name, s);
-    char key[32], *esc = bytes_escape(p, len);
+    char key[32], *esc = text_quote(p, len);
     snprintf(key, sizeof(key), "%s_escaped", name);
     int rc = esc ? json_object_set_new(o, key, json_string(esc)) : -1;
     free(esc);
@@ -528,7 +509,7 @@ static void print_bytes(FILE *out, const json_t *o, const char *name, bool alway
         fprintf(out, "\"%s\"", json_string_value(json_object_get(o, key)));
         return;
     }
-    char *esc = bytes_escape(p, len);
+    char *esc = text_quote(p, len);
     bool plain = esc && len > 0 && strlen(esc) == len && strcspn(p, " '") == len;
     if (esc)
         fprintf(out, always || !plain ? "\"%s\"" : "%s", esc);

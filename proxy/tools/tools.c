@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proxy/mcp/stdio.h"
 #include "proxy/tools/analyze.h"
 #include "proxy/tools/bulk.h"
 #include "proxy/tools/tune.h"
@@ -18,6 +19,7 @@ static const struct tool TOOLS[] = {
     {"analyze", analyze_main, "walk a Redis keyspace, group keys into patterns, advise a policy"},
     {"bulk", bulk_main, "run get/set/del/invalidate operations from a file, pipelined"},
     {"tune", tune_main, "a short load on a scratch prefix through the proxy, and advice"},
+    {"mcp", mcp_main, "the MCP server over stdio, for a local agent (JSON-RPC lines)"},
 };
 
 #define NTOOLS (sizeof(TOOLS) / sizeof(TOOLS[0]))

@@ -32,18 +32,18 @@ SKIPPED = 77
 NODE_TIMEOUT = 120
 
 
-def install(work):
-    """npm ci of package.json and package-lock.json into work, unless the
-    same lock file is already installed there; work/node_modules."""
+def install(work, source=HERE):
+    """npm ci of source's package.json and package-lock.json into work, unless
+    the same lock file is already installed there; work/node_modules."""
     os.makedirs(work, exist_ok=True)
     lock = os.path.join(work, "package-lock.json")
     modules = os.path.join(work, "node_modules")
     done = os.path.join(modules, ".package-lock.json")   # written last by npm
-    if os.path.exists(done) and filecmp.cmp(lock, os.path.join(HERE, "package-lock.json"),
+    if os.path.exists(done) and filecmp.cmp(lock, os.path.join(source, "package-lock.json"),
                                             shallow=False):
         return modules
     for name in ("package.json", "package-lock.json"):
-        shutil.copy(os.path.join(HERE, name), work)
+        shutil.copy(os.path.join(source, name), work)
     npm = ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error", "--fetch-retries=1",
            "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=5000"]
     run = subprocess.run(npm, cwd=work, stdin=subprocess.DEVNULL, timeout=600)

@@ -167,12 +167,9 @@ Test(cache, nearcache_command_errors)
     harness_require_proxy();
     start_caching_proxy(NULL);
     int c = sock_connect_or_fail(fx_proxy.port);
-#define USAGE                                                                                      \
-    "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try NEARCACHE STATS, "  \
-    "POLICY, RELOAD, HOTKEYS [count] or INVALIDATE pattern.\r\n"
-    sock_call_expect(c, "NEARCACHE\nNEARCACHE FOO\nNEARCACHE STATS x\nNEARCACHE HOTKEYS 1 2", 4,
-                     USAGE USAGE USAGE USAGE);
-#undef USAGE
+    sock_call_expect(
+        c, "NEARCACHE\nNEARCACHE FOO\nNEARCACHE STATS x\nNEARCACHE HOTKEYS 1 2", 4,
+        PROXY_NEARCACHE_USAGE PROXY_NEARCACHE_USAGE PROXY_NEARCACHE_USAGE PROXY_NEARCACHE_USAGE);
     close(c);
     proxy_finish(&fx_proxy);
 }

@@ -72,4 +72,11 @@ long long proxy_stat(int fd, const char *name);
  * served from the tier (NEARCACHE STATS hits rises): the first fills it. */
 void cache_read(int fd, const char *line, const char *want);
 
+/* The proxy's answer to a NEARCACHE subcommand it does not know, or with
+ * the wrong number of arguments. */
+#define PROXY_NEARCACHE_USAGE                                                                      \
+    "-ERR unknown subcommand or wrong number of arguments for 'nearcache'. Try NEARCACHE STATS, "  \
+    "POLICY, RELOAD, HOTKEYS [count], INVALIDATE pattern, INSPECT key or EXPLAIN key [command "    \
+    "[args...]].\r\n"
+
 #endif

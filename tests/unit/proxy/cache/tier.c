@@ -124,10 +124,18 @@ Test(tier, scan_of_one_hit_keys_does_not_evict_a_frequent_key)
     tier_destroy(&t);
 }
 
+/* tier_variant_fn that counts the calls. */
+static void count_variant(void *arg, const struct tier_variant *v)
+{
+    (void)v;
+    ++*(int *)arg;
+}
+
 /* Fills the main space with keys requested three times, caches "older" then
- * "newer" (requested once), hits "older", caches nfresh one-hit keys, and
- * reports which of the two is still resident. */
-static void recency_run(int nfresh, bool *older, bool *newer)
+ * "newer" (requested once), hits "older" (with walk, only lists its variants,
+ * which must leave its place alone), caches nfresh one-hit keys, and reports
+ * which of the two is still resident. */
+static void recency_run(int nfresh, bool walk, bool *older, bool *newer)
 {
     struct tier *t = tier_create(64 * 1024, 4096);
     char k[KEYBUF];
@@ -139,7 +147,12 @@ static void recency_run(int nfresh, bool *older, bool *newer)
     }
     cr_assert_eq(request(t, "older"), 0);
     cr_assert_eq(request(t, "newer"), 0);
-    cr_assert_not_null(get(t, 0, "older", "GET")); /* now the more recent of the two */
+    int seen = 0;
+    for (int i = 0; walk && i < 8; i++)
+        tier_variants(t, 0, "older", 5, 0, count_variant, &seen);
+    cr_assert_eq(seen, walk ? 8 : 0);
+    if (!walk)
+        cr_assert_not_null(get(t, 0, "older", "GET")); /* now the more recent of the two */
     for (int i = 0; i < nfresh; i++)
         request(t, key_of(k, "fresh", i));
     *newer = get(t, 0, "newer", "GET") != NULL;
@@ -151,11 +164,25 @@ Test(tier, among_equally_rare_keys_the_least_recently_used_goes_first)
 {
     for (int n = 0; n < 100; n++) {
         bool older, newer;
-        recency_run(n, &older, &newer);
+        recency_run(n, false, &older, &newer);
         if (older && newer)
             continue;
         cr_assert_not(newer, "the more recently used key went first (after %d)", n);
         cr_assert(older, "both went at once (after %d)", n);
+        return;
+    }
+    cr_assert_fail("100 one-hit keys evicted neither");
+}
+
+Test(tier, listing_variants_does_not_count_as_a_use)
+{
+    for (int n = 0; n < 100; n++) {
+        bool older, newer;
+        recency_run(n, true, &older, &newer);
+        if (older && newer)
+            continue;
+        cr_assert_not(older, "listing its variants made a key recently used (after %d)", n);
+        cr_assert(newer, "both went at once (after %d)", n);
         return;
     }
     cr_assert_fail("100 one-hit keys evicted neither");
@@ -173,6 +200,26 @@ Test(tier, a_more_frequent_candidate_displaces_a_rare_resident)
     for (int i = 0; i < 200; i++)
         request(t, key_of(k, "fresh", i)); /* pushes it out of the window */
     cr_assert_not_null(get(t, 0, "popular", "GET"), "the filter rejected a frequent key");
+    tier_destroy(&t);
+}
+
+Test(tier, listing_variants_does_not_count_as_a_request)
+{
+    struct tier *t = tier_create(64 * 1024, 4096);
+    char k[KEYBUF];
+    int seen = 0;
+    for (int i = 0; tier_stats(t)->evictions == 0; i++)
+        request(t, key_of(k, "base", i));
+    for (int i = 0; i < 6; i++)
+        tier_variants(t, 0, "popular", 7, 0, count_variant, &seen);
+    cr_assert_eq(seen, 0);
+    cr_assert_eq(request(t, "popular"), 0);
+    for (int i = 0; i < 6; i++)
+        tier_variants(t, 0, "popular", 7, 0, count_variant, &seen);
+    cr_assert_eq(seen, 6);
+    for (int i = 0; i < 200; i++)
+        request(t, key_of(k, "fresh", i)); /* pushes it out of the window */
+    cr_assert_null(get(t, 0, "popular", "GET"), "listing its variants made a key frequent");
     tier_destroy(&t);
 }
 
@@ -372,6 +419,62 @@ Test(tier, keys_and_variants_are_binary_safe)
     }
     cr_assert_eq(tier_invalidate_key(t, 0, "a\0b", 3), 4);
     cr_assert_eq(tier_stats(t)->entries, n - 4);
+    tier_destroy(&t);
+}
+
+/* What tier_variants reported: each variant with its reply and expiry. */
+struct listed {
+    int n;
+    char text[8][64];
+};
+
+/* tier_variant_fn: "<variant, NULs as '|'>=<reply>@<expiry>" per call. */
+static void list_variant(void *arg, const struct tier_variant *v)
+{
+    struct listed *l = arg;
+    cr_assert_lt(l->n, 8);
+    char *p = l->text[l->n++];
+    for (size_t i = 0; i < v->vlen; i++)
+        *p++ = v->variant[i] == '\0' ? '|' : v->variant[i];
+    snprintf(p, 32, "=%.*s@%llu", (int)v->reply.len, v->reply.reply,
+             (unsigned long long)v->expire_at_ms);
+}
+
+static bool listed_has(const struct listed *l, const char *text)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->text[i], text) == 0)
+            return true;
+    return false;
+}
+
+Test(tier, variants_lists_the_live_variants_of_one_key_and_changes_nothing)
+{
+    struct tier *t = tier_create(MB, 4096);
+    cr_assert_eq(tier_put(t, 0, "a\0b", 3, "GET", 3, "+1", 2, 0, 0, 0), 0);
+    cr_assert_eq(tier_put(t, 0, "a\0b", 3, "HGET\0f1", 7, "+2", 2, 50, 0, 0), 0);
+    cr_assert_eq(tier_put(t, 0, "a\0b", 3, "HGET\0f2", 7, "+3", 2, 5, 0, 0), 0); /* expires */
+    cr_assert_eq(tier_put(t, 1, "a\0b", 3, "GET", 3, "+4", 2, 0, 0, 0), 0);      /* other db */
+    cr_assert_eq(tier_put(t, 0, "a\0c", 3, "GET", 3, "+5", 2, 0, 0, 0), 0);      /* other key */
+    cr_assert_eq(tier_put(t, 0, "a", 1, "GET", 3, "+6", 2, 0, 0, 0), 0);         /* its prefix */
+    struct tier_stats before = *tier_stats(t);
+    struct listed l = {0};
+    cr_assert_eq(tier_variants(t, 0, "a\0b", 3, 10, list_variant, &l), 2);
+    cr_assert_eq(l.n, 2);
+    cr_assert(listed_has(&l, "GET=+1@0"));
+    cr_assert(listed_has(&l, "HGET|f1=+2@50"));
+    l.n = 0;
+    cr_assert_eq(tier_variants(t, 1, "a\0b", 3, 10, list_variant, &l), 1);
+    cr_assert(listed_has(&l, "GET=+4@0"));
+    l.n = 0;
+    cr_assert_eq(tier_variants(t, 0, "a\0", 2, 10, list_variant, &l), 0);
+    cr_assert_eq(tier_variants(t, 2, "a\0b", 3, 10, list_variant, &l), 0);
+    cr_assert_eq(tier_variants(t, -1, "a\0b", 3, 10, list_variant, &l), 0);
+    cr_assert_eq(l.n, 0);
+    const struct tier_stats *after = tier_stats(t);
+    cr_assert_eq(memcmp(&before, after, sizeof(before)), 0, "listing changed the counters");
+    cr_assert_eq(after->entries, 6, "the expired variant was reclaimed by a listing");
+    cr_assert_eq(tier_check(t, (char[128]){0}, 128), 0);
     tier_destroy(&t);
 }
 

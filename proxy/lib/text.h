@@ -1,0 +1,41 @@
+/* text.h - text built a piece at a time, with a user's bytes (keys,
+ * values, arguments) written escaped: as one word (text_escaped), for the
+ * "name:value" lines of the proxy's own replies (NEARCACHE INSPECT,
+ * EXPLAIN), which must still frame and split on spaces; or as redis-cli
+ * shows them between double quotes (text_quoted), for what the tools and
+ * the admin endpoint print. Pure: no I/O.
+ */
+#ifndef NEARCACHE_TEXT_H
+#define NEARCACHE_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct text {
+    char *data; /* malloc'd and owned; NUL-terminated once anything was added */
+    size_t len;
+    size_t cap;
+    bool oom; /* an append ran out of memory: the text is incomplete (sticky) */
+};
+
+/* Appends the formatted text; nothing once t->oom is set. */
+void text_printf(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Appends bytes[0..n) with every byte outside '!'..'~' (spaces, control
+ * bytes, bytes of 0x7f and above) written as \xHH: a user's bytes as one
+ * printable word without spaces. */
+void text_escaped(struct text *t, const char *bytes, size_t n);
+
+/* Appends bytes[0..n) as redis-cli shows them between double quotes:
+ * printable ASCII as it is, except \\ and \" for a backslash and a quote;
+ * \n \r \t \a \b for those control bytes; any other byte as \xhh. */
+void text_quoted(struct text *t, const char *bytes, size_t n);
+
+/* The text_quoted form of bytes[0..n) as a new NUL-terminated string (the
+ * caller frees it); NULL when out of memory. */
+char *text_quote(const char *bytes, size_t n);
+
+/* Frees what t holds and empties it. */
+void text_free(struct text *t);
+
+#endif

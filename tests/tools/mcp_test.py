@@ -1,0 +1,77 @@
+#!/usr/bin/python3
+"""mcp_test.py - runs mcp_test.js (the official MCP TypeScript SDK) against nearcache.
+
+Installs the exact versions of package-lock.json with `npm ci` into a work
+directory outside the source tree (kept and reused while the lock file is
+unchanged), then twice starts redis-server and nearcache on free loopback
+ports with the admin endpoint on (once without admin.token, once with one),
+runs mcp_test.js against /mcp and `nearcache mcp` and stops both by pid. The
+checks and why are at the top of mcp_test.js.
+
+  python3 tests/tools/mcp_test.py --bin build/nearcache [--work DIR]
+
+Exits 77 (skipped) if node or npm is not installed; 1 if a check failed or
+the install failed.
+"""
+import os
+import sys
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "clients"))
+# first: servers runs Debian's python3 if this one has no redis module
+from servers import HOST, Servers, free_port  # noqa: E402
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+
+from node_clients import install  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SKIPPED = 77
+NODE_TIMEOUT = 120
+TOKEN = "mcp-test-token"
+
+
+def run(binary, modules, mode):
+    """One run of mcp_test.js in mode "open" or "token"; its exit status."""
+    admin = free_port()
+    settings = [f"admin.listen={HOST}:{admin}"]
+    if mode == "token":
+        settings.append(f"admin.token={TOKEN}")
+    with Servers(binary, settings) as s:
+        argv = ["node", os.path.join(HERE, "mcp_test.js"), mode, f"http://{HOST}:{admin}/mcp",
+                os.path.abspath(binary), f"{HOST}:{s.proxy_port}"]
+        if mode == "token":
+            argv.append(TOKEN)
+        print(f"-- {mode}: admin.token {'set' if mode == 'token' else 'not set'}", flush=True)
+        result = subprocess.run(argv, env=dict(os.environ, NODE_PATH=modules),
+                                stdin=subprocess.DEVNULL, timeout=NODE_TIMEOUT)
+        if result.returncode != 0:
+            print("nearcache log tail:\n" + s.log_tail(), end="")
+        return result.returncode
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--bin", default="build/nearcache", help="the nearcache binary")
+    p.add_argument("--work", help="where to install the packages (default: a temporary "
+                                  "directory, removed afterwards)")
+    args = p.parse_args()
+    missing = [tool for tool in ("node", "npm") if not shutil.which(tool)]
+    if missing:
+        print(f"skipped: {' and '.join(missing)} not installed")
+        return SKIPPED
+    work = args.work or tempfile.mkdtemp(prefix="nearcache-mcp-")
+    try:
+        modules = install(work, HERE)
+        failures = [mode for mode in ("open", "token") if run(args.bin, modules, mode) != 0]
+        print("failed: " + ", ".join(failures) if failures else "all passed")
+        return 1 if failures else 0
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
