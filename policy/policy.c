@@ -486,6 +486,15 @@ void policy_note_read(struct policy *p, const struct policy_cached *rule, const 
     policy_release(p);
 }
 
+void policy_note_writes(struct policy *p, const char *key, size_t klen, uint64_t n)
+{
+    uint64_t *writes = &crule_of(p, policy_cache_rule(p, key, klen))->pub.stats->writes;
+    if (p->shared)
+        __atomic_fetch_add(writes, n, __ATOMIC_RELAXED);
+    else
+        *writes += n;
+}
+
 bool policy_admit(struct policy *p, const struct policy_cached *rule, const char *key, size_t klen,
                   uint64_t now_ms)
 {

@@ -249,6 +249,8 @@ struct policy_rule_stats {
     uint64_t misses;        /* cache: reads forwarded (including bypassed and not admitted) */
     uint64_t rejections;    /* validate: requests rejected */
     uint64_t invalidations; /* invalidate: firings */
+    uint64_t writes;        /* cache: writes of its keys, estimated from the hot-key sample
+                               (policy_note_writes) */
 };
 
 /* A cache rule as the request path sees it. */
@@ -275,6 +277,10 @@ const struct policy_cached *policy_cache_rule_at(const struct policy *p, uint16_
  * counts it on the rule, and keeps it for admission and adaptive TTLs. */
 void policy_note_read(struct policy *p, const struct policy_cached *rule, const char *key,
                       size_t klen, bool hit, uint64_t now_ms);
+
+/* Counts n writes of key on the cache rule it falls under (the hot-key
+ * sample's estimate of the writes a sampled one stands for). */
+void policy_note_writes(struct policy *p, const char *key, size_t klen, uint64_t n);
 
 /* Whether a read of key sent now (policy_note_read called) should fill the
  * tier: the rule caches and the key was read admit_reads times in the

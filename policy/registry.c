@@ -378,10 +378,11 @@ size_t policy_stats(const struct policy *p, char *buf, size_t len)
         policy_kind_e kind;
         const struct policy_rule_stats *s = policy_rule(p, i, &name, &kind);
         int n = snprintf(buf + at, len - at,
-                         "rule:%s:%s:hits=%llu,misses=%llu,rejections=%llu,invalidations=%llu\r\n",
+                         "rule:%s:%s:hits=%llu,misses=%llu,rejections=%llu,invalidations=%llu,"
+                         "writes=%llu\r\n",
                          KIND_NAMES[kind], name, (unsigned long long)s->hits,
                          (unsigned long long)s->misses, (unsigned long long)s->rejections,
-                         (unsigned long long)s->invalidations);
+                         (unsigned long long)s->invalidations, (unsigned long long)s->writes);
         if (n < 0)
             break;
         at += (size_t)n < len - at ? (size_t)n : len - at - 1;

@@ -190,6 +190,7 @@ static void client_on_reply(struct exchange *x, const char *data, size_t len, ui
     }
     struct worker *w = r->client->w;
     metrics_observe(&w->metrics.upstream, ev_now(w->loop) - r->at, 1);
+    metrics_size(&w->metrics.sizes, len);
     upstream_failed_e failed =
         len > 0 && data[0] == '-' ? upstream_failed_kind(data) : UPSTREAM_FAILED_KINDS;
     if (failed < UPSTREAM_FAILED_KINDS)
@@ -356,6 +357,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
         c->hits_unsent++;
+        metrics_size(&w->metrics.sizes, plan.view.len);
         audit_note(&w->audit, w, up, rq, plan.view.reply, plan.view.len);
         return DISPATCH_DONE;
     }

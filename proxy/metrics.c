@@ -33,16 +33,17 @@ void metrics_teardown(struct metrics *m)
     memset(m, 0, sizeof(*m));
 }
 
-double metrics_bucket_le(int i)
+double metrics_bucket_le(double base, int i)
 {
-    return 16e-6 * (double)(1u << i);
+    return base * (double)(1u << i);
 }
 
-/* The le label of bucket i: "0.000016" ... "+Inf". */
-static void bucket_le(char *buf, size_t len, int i)
+/* The le label of f's bucket i: "0.000016" ... "+Inf" for durations,
+ * "64" ... "+Inf" for sizes. */
+static void bucket_le(char *buf, size_t len, const struct metrics_family *f, int i)
 {
     if (i < METRICS_BUCKETS - 1)
-        snprintf(buf, len, "%.6f", metrics_bucket_le(i));
+        snprintf(buf, len, f->base < 1 ? "%.6f" : "%.0f", metrics_bucket_le(f->base, i));
     else
         snprintf(buf, len, "+Inf");
 }
@@ -51,14 +52,18 @@ static void bucket_le(char *buf, size_t len, int i)
 
 #define F(name, type, label, help)                                                                 \
     {                                                                                              \
-        "nearcache_" name, help, METRICS_##type, label                                             \
+        "nearcache_" name, help, METRICS_##type, label, 0                                          \
     }
 
 static const struct metrics_family REQUESTS =
     F("requests_total", COUNTER, "command", "Requests received, by command (unknown: none).");
-static const struct metrics_family DURATION =
-    F("request_duration_seconds", HISTOGRAM, "path",
-      "From reading a request to its reply: hit (from the tier) or upstream (from Redis).");
+static const struct metrics_family DURATION = {
+    "nearcache_request_duration_seconds",
+    "From reading a request to its reply: hit (from the tier) or upstream (from Redis).",
+    METRICS_HISTOGRAM, "path", METRICS_DURATION_BASE};
+static const struct metrics_family SIZES = {"nearcache_reply_size_bytes",
+                                            "Replies to clients, from the tier and from Redis.",
+                                            METRICS_HISTOGRAM, NULL, METRICS_SIZE_BASE};
 static const struct metrics_family BYTES_IN =
     F("client_received_bytes_total", COUNTER, NULL, "Bytes read from clients.");
 static const struct metrics_family BYTES_OUT =
@@ -129,15 +134,18 @@ static const struct metrics_family RULE_HITS =
     F("policy_cache_hits_total", COUNTER, "rule", "Reads answered from the tier, by cache rule.");
 static const struct metrics_family RULE_MISSES =
     F("policy_cache_misses_total", COUNTER, "rule", "Reads forwarded, by cache rule.");
+static const struct metrics_family RULE_WRITES =
+    F("policy_cache_writes_total", COUNTER, "rule",
+      "Writes of keys, by cache rule (estimated from the hot-key sample).");
 static const struct metrics_family RULE_FIRINGS =
     F("policy_invalidations_total", COUNTER, "rule", "Firings, by invalidation rule.");
 static const struct metrics_family RELOADS =
     F("reloads_total", COUNTER, "result", "Reloads of the settings and policy, by result.");
 
 static const struct metrics_family CPU = {"process_cpu_seconds_total", "User and system CPU time.",
-                                          METRICS_COUNTER, NULL};
+                                          METRICS_COUNTER, NULL, 0};
 static const struct metrics_family RSS = {"process_resident_memory_bytes", "Resident memory size.",
-                                          METRICS_GAUGE, NULL};
+                                          METRICS_GAUGE, NULL, 0};
 
 /* One family without labels and its value. */
 static void one(const struct metrics_sink *s, const struct metrics_family *f, double v)
@@ -167,9 +175,9 @@ static void metrics_add(struct metrics *sum, const struct metrics *m)
         sum->calls[i] += m->calls[i];
     sum->bytes_in += m->bytes_in;
     sum->bytes_out += m->bytes_out;
-    const struct metrics_hist *from[] = {&m->hit, &m->upstream};
-    struct metrics_hist *to[] = {&sum->hit, &sum->upstream};
-    for (int h = 0; h < 2; h++) {
+    const struct metrics_hist *from[] = {&m->hit, &m->upstream, &m->sizes};
+    struct metrics_hist *to[] = {&sum->hit, &sum->upstream, &sum->sizes};
+    for (int h = 0; h < 3; h++) {
         for (int b = 0; b < METRICS_BUCKETS; b++)
             to[h]->counts[b] += from[h]->counts[b];
         to[h]->count += from[h]->count;
@@ -190,6 +198,8 @@ static void collect_requests(const struct worker *w, const struct metrics *m,
     s->family(s->arg, &DURATION);
     s->hist(s->arg, &DURATION, "hit", &m->hit);
     s->hist(s->arg, &DURATION, "upstream", &m->upstream);
+    s->family(s->arg, &SIZES);
+    s->hist(s->arg, &SIZES, NULL, &m->sizes);
     one(s, &BYTES_IN, (double)m->bytes_in);
     one(s, &BYTES_OUT, (double)m->bytes_out);
     one(s, &CLIENTS, sums->clients);
@@ -273,6 +283,9 @@ static void collect_policy(const struct worker *w, const struct metrics_sink *s)
         {&RULE_MISSES,
          {POLICY_KIND_CACHE, POLICY_KIND_CACHE},
          offsetof(struct policy_rule_stats, misses)},
+        {&RULE_WRITES,
+         {POLICY_KIND_CACHE, POLICY_KIND_CACHE},
+         offsetof(struct policy_rule_stats, writes)},
         {&RULE_FIRINGS,
          {POLICY_KIND_INVALIDATE, POLICY_KIND_INVALIDATE},
          offsetof(struct policy_rule_stats, invalidations)},
@@ -388,7 +401,7 @@ static void prom_hist(void *arg, const struct metrics_family *f, const char *lab
     for (int i = 0; i < METRICS_BUCKETS; i++) {
         char le[32];
         cumulative += h->counts[i];
-        bucket_le(le, sizeof(le), i);
+        bucket_le(le, sizeof(le), f, i);
         prom_name(arg, f, "_bucket", label, le);
         fprintf(arg, " %llu\n", (unsigned long long)cumulative);
     }
@@ -450,7 +463,7 @@ static void json_hist(void *arg, const struct metrics_family *f, const char *lab
     for (int i = 0; i < METRICS_BUCKETS; i++) {
         char le[32];
         cumulative += h->counts[i];
-        bucket_le(le, sizeof(le), i);
+        bucket_le(le, sizeof(le), f, i);
         json_object_set_new(buckets, le, json_integer((json_int_t)cumulative));
     }
     json_t *o = json_pack("{s:I,s:f,s:o}", "count", (json_int_t)h->count, "sum", h->sum, "buckets",

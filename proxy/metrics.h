@@ -35,6 +35,7 @@ struct metrics {
     uint64_t bytes_out;
     struct metrics_hist hit;      /* replies from the tier */
     struct metrics_hist upstream; /* replies from Redis (and its errors) */
+    struct metrics_hist sizes;    /* reply sizes (metrics_size), from the tier and Redis */
     ev_tstamp clock;              /* the time, read once in loop turn clock_turn */
     unsigned clock_turn;
 };
@@ -62,6 +63,17 @@ static inline void metrics_observe(struct metrics_hist *h, double seconds, uint6
     h->sum += seconds * (double)n;
 }
 
+/* Adds a reply of bytes to the sizes: bucket i counts replies up to
+ * 64 B * 2^i (64 B to 64 MB), the last the larger ones; the sum is in
+ * bytes. Inline: on the hit path. */
+static inline void metrics_size(struct metrics_hist *h, size_t bytes)
+{
+    int i = bytes <= 64 ? 0 : 64 - __builtin_clzll((uint64_t)(bytes - 1) >> 6);
+    h->counts[i < METRICS_BUCKETS ? i : METRICS_BUCKETS - 1]++;
+    h->count++;
+    h->sum += (double)bytes;
+}
+
 /* Sizes the per-command counters for a table of ncommands. Returns 0, or -1
  * when out of memory. */
 int metrics_setup(struct metrics *m, size_t ncommands);
@@ -69,8 +81,12 @@ int metrics_setup(struct metrics *m, size_t ncommands);
 /* Frees what metrics_setup allocated. */
 void metrics_teardown(struct metrics *m);
 
-/* The upper bound of bucket i < METRICS_BUCKETS - 1, in seconds. */
-double metrics_bucket_le(int i);
+#define METRICS_DURATION_BASE 16e-6 /* seconds: the first latency bucket's bound */
+#define METRICS_SIZE_BASE     64.0  /* bytes: the first reply-size bucket's bound */
+
+/* The upper bound of bucket i < METRICS_BUCKETS - 1 of a histogram whose
+ * first bucket ends at base: base * 2^i. */
+double metrics_bucket_le(double base, int i);
 
 typedef enum {
     METRICS_COUNTER,
@@ -83,6 +99,7 @@ struct metrics_family {
     const char *help;
     metrics_type_e type;
     const char *label; /* the name of its one label, or NULL */
+    double base;       /* a histogram's: bucket i's upper bound is base * 2^i */
 };
 
 /* Receives the figures: family once before its samples; value for each

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "policy/policy.h"
 #include "proxy/lib/text.h"
 #include "proxy/proto/request.h"
 #include "proxy/proto/resp_write.h"
@@ -66,6 +67,8 @@ void observe_sample(struct worker *w, struct request *rq, bool hit)
     for (int i = 0; i < n && i < OBSERVE_KEYS_MAX; i++) {
         struct resp_view k = rq->keys->views[i];
         hotkeys_count(o->keys, rq->buf + k.off, k.len, !write, write, !write && hit);
+        if (write)
+            policy_note_writes(w->policy, rq->buf + k.off, k.len, o->rate);
     }
 }
 

@@ -8,7 +8,9 @@ endpoint (admin_test.Stack) and stops both by pid:
   hotkeys         a Zipf workload of reads and writes over 2,000 keys (more than
                   the summary's 256 counters): NEARCACHE HOTKEYS and /hotkeys
                   name the true top 10 with their reads, writes and hits within
-                  the error bound, with one worker and with two; bad arguments
+                  the error bound, with one worker and with two; the cache
+                  rule's reads and writes in NEARCACHE POLICY; the reply sizes
+                  in /metrics; bad arguments
   hotkeys-sampled the default sampling (1 request in 8) still finds the top 3
   invalidate      with tracking off (so the tier keeps what Redis no longer has),
                   NEARCACHE INVALIDATE drops exactly the entries its pattern
@@ -87,13 +89,23 @@ def check_hot_list(entries, truth, where):
     expect(any(e[3] > 0 for e in entries), f"{where}: no hits counted")
 
 
+def policy_line(stack, prefix):
+    """The counters of one NEARCACHE POLICY line, as {name: int}."""
+    for line in stack.client().execute_command("NEARCACHE", "POLICY").splitlines():
+        if line.startswith(prefix):
+            return {k: int(v) for k, v in (f.split("=") for f in line[len(prefix):].split(","))}
+    raise checks.Failed(f"NEARCACHE POLICY has no {prefix} line")
+
+
 def hotkeys_of(stack, n=10):
     reply = stack.client().execute_command("NEARCACHE", "HOTKEYS", n)
     return [(k, r, w, h, e) for k, r, w, h, e in reply]
 
 
 def check_hotkeys_with(binary, workers):
-    with Stack(binary, {"workers": workers, "hotkeys": {"sample": 1}}) as s:
+    config = {"workers": workers, "hotkeys": {"sample": 1},
+              "policy": {"cache": [{"name": "hot", "keys": "hot:*"}]}}
+    with Stack(binary, config) as s:
         s.proxy.wait_cache_active(10)
         clients = [s.client() for _ in range(4)]
         truths = [None] * 4
@@ -119,7 +131,16 @@ def check_hotkeys_with(binary, workers):
                         for e in doc["keys"]], truth, "/hotkeys")
         expect(len(hotkeys_of(s, 3)) == 3, "HOTKEYS 3")
         expect(hotkeys_of(s, 0) == [], "HOTKEYS 0")
-        expect(s.metrics()("nearcache_hotkeys_sampled_total") >= REQUESTS, "sampled_total")
+        m = s.metrics()
+        expect(m("nearcache_hotkeys_sampled_total") >= REQUESTS, "sampled_total")
+        rule = policy_line(s, "rule:cache:hot:")
+        reads, writes = sum(r for r, _ in truth.values()), sum(w for _, w in truth.values())
+        # reads that joined one in flight or waited on a write count on neither
+        expect(0 < rule["hits"] and rule["hits"] + rule["misses"] <= reads and
+               rule["writes"] == writes, f"POLICY {rule}: true reads {reads}, writes {writes}")
+        sizes = m.buckets("nearcache_reply_size_bytes")
+        expect(m("nearcache_reply_size_bytes_count") >= REQUESTS and sizes[0] == (64, sizes[-1][1]),
+               f"reply sizes: {sizes}")
 
 
 def check_hotkeys(binary):

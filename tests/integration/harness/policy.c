@@ -190,7 +190,8 @@ struct counts rule_counts(int fd, const char *kind, const char *name)
     return c;
 }
 
-/* Fails unless NEARCACHE POLICY holds exactly this line for the rule. */
+/* Fails unless NEARCACHE POLICY holds exactly these counters for the rule
+ * (its writes, an estimate from the hot-key sample, are not compared). */
 void rule_expect(int fd, const char *kind, const char *name, long long hits, long long misses,
                  long long rejections, long long invalidations)
 {
@@ -198,14 +199,13 @@ void rule_expect(int fd, const char *kind, const char *name, long long hits, lon
     policy_text(fd, &text);
     char line[256];
     snprintf(line, sizeof(line),
-             "rule:%s:%s:hits=%lld,misses=%lld,rejections=%lld,invalidations=%lld\r\n", kind, name,
-             hits, misses, rejections, invalidations);
+             "rule:%s:%s:hits=%lld,misses=%lld,rejections=%lld,invalidations=%lld,writes=", kind,
+             name, hits, misses, rejections, invalidations);
     char prefix[160];
     snprintf(prefix, sizeof(prefix), "rule:%s:%s:", kind, name);
     const char *at = find_line(&text, prefix);
     cr_assert(at != NULL && strncmp(at, line, strlen(line)) == 0,
-              "want %.*s; NEARCACHE POLICY:\n%s", (int)strlen(line) - 2, line,
-              text.data ? text.data : "");
+              "want %s...; NEARCACHE POLICY:\n%s", line, text.data ? text.data : "");
     bytes_free(&text);
 }
 

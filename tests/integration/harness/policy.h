@@ -77,7 +77,8 @@ struct counts {
 /* The counters of one rule from NEARCACHE POLICY, asked through fd ("validate",
  * "cache", "invalidate" or "module" for kind); fails if the rule is absent. */
 struct counts rule_counts(int fd, const char *kind, const char *name);
-/* Fails unless NEARCACHE POLICY holds exactly this line for the rule. */
+/* Fails unless NEARCACHE POLICY holds exactly these counters for the rule
+ * (its writes, an estimate from the hot-key sample, are not compared). */
 void rule_expect(int fd, const char *kind, const char *name, long long hits, long long misses,
                  long long rejections, long long invalidations);
 

@@ -407,7 +407,8 @@ Test(policy, every_module_hook_is_called)
     char stats[2048];
     policy_stats(p, stats, sizeof(stats));
     cr_assert_not_null(
-        strstr(stats, "rule:module:recorder:hits=0,misses=0,rejections=1,invalidations=0\r\n"),
+        strstr(stats,
+               "rule:module:recorder:hits=0,misses=0,rejections=1,invalidations=0,writes=0\r\n"),
         "%s", stats);
     cr_assert_str_eq(check(p, "GET fine"), "");
     policy_on_error(p, "-ERR from redis\r\n", 17);

@@ -275,11 +275,12 @@ Test(registry, stats_lines)
     write_key(p, "m:1", NULL);
     size_t n = policy_stats(p, buf, sizeof(buf));
     cr_expect_eq(n, strlen(buf));
-    cr_expect_str_eq(buf, "rule:validate:v:hits=0,misses=0,rejections=1,invalidations=0\r\n"
-                          "rule:validate:default:hits=0,misses=0,rejections=0,invalidations=0\r\n"
-                          "rule:cache:c:hits=2,misses=1,rejections=0,invalidations=0\r\n"
-                          "rule:cache:default:hits=0,misses=0,rejections=0,invalidations=0\r\n"
-                          "rule:invalidate:i:hits=0,misses=0,rejections=0,invalidations=1\r\n");
+    cr_expect_str_eq(
+        buf, "rule:validate:v:hits=0,misses=0,rejections=1,invalidations=0,writes=0\r\n"
+             "rule:validate:default:hits=0,misses=0,rejections=0,invalidations=0,writes=0\r\n"
+             "rule:cache:c:hits=2,misses=1,rejections=0,invalidations=0,writes=0\r\n"
+             "rule:cache:default:hits=0,misses=0,rejections=0,invalidations=0,writes=0\r\n"
+             "rule:invalidate:i:hits=0,misses=0,rejections=0,invalidations=1,writes=0\r\n");
     cr_expect_eq(policy_rule_count(p), 5);
     cr_expect_eq(policy_stats(p, buf, 10), 9, "truncated to the buffer");
     cr_expect_eq(strlen(buf), 9);
