@@ -376,18 +376,25 @@ static int koffs_reserve(struct policy *p, size_t n)
     return 0;
 }
 
+/* Sets ck up for r, its keys found; returns their number (request_keys). */
+static int check_start(struct check *ck, struct policy *p, struct request *r)
+{
+    check_init(ck, p, r);
+    int n = request_keys(r);
+    if (n > 0) {
+        ck->keys = r->keys->views;
+        ck->nkeys = (size_t)n;
+    }
+    return n;
+}
+
 size_t policy_check(struct policy *p, struct request *r, char *reply)
 {
     if (!p->built || !p->validates || r->frame->kind != RESP_REQ_MULTIBULK || r->frame->argc < 1)
         return 0;
     struct check ck;
     struct verdict v;
-    check_init(&ck, p, r);
-    int n = request_keys(r);
-    if (n > 0) {
-        ck.keys = r->keys->views;
-        ck.nkeys = (size_t)n;
-    }
+    int n = check_start(&ck, p, r);
     bool rejected;
     policy_hold(p); /* the scratch, the modules' state */
     if (r->keys->lost || koffs_reserve(p, ck.nkeys) < 0)
@@ -422,12 +429,7 @@ bool check_judge(struct policy *p, struct request *r, int i, struct vrule *rule,
 {
     struct check ck;
     struct verdict v;
-    check_init(&ck, p, r);
-    int n = request_keys(r);
-    if (n > 0) {
-        ck.keys = r->keys->views;
-        ck.nkeys = (size_t)n;
-    }
+    int n = check_start(&ck, p, r);
     bool keyed = i >= 0 && i < n, rejected = true;
     if (r->keys->lost || koffs_reserve(p, ck.nkeys) < 0)
         reject(&v, p, NULL, "out of memory");

@@ -25,22 +25,12 @@ struct audit_check {
     char key[];
 };
 
-static uint32_t next_gap(struct audit *a)
-{
-    if (a->rate == 0)
-        return UINT32_MAX;
-    a->rng ^= a->rng << 13; /* xorshift64 */
-    a->rng ^= a->rng >> 7;
-    a->rng ^= a->rng << 17;
-    return 1 + (uint32_t)(a->rng % (2 * (uint64_t)a->rate - 1));
-}
-
 void audit_setup(struct worker *w)
 {
     struct audit *a = &w->audit;
     a->rate = (uint32_t)w->cfg->cache_audit_rate;
     a->rng = 0x2545f4914f6cdd1dull ^ (uint64_t)(w->id + 1);
-    a->skip = next_gap(a);
+    a->skip = observe_gap(&a->rng, a->rate);
 }
 
 static void check_free(struct audit_check *k)
@@ -64,7 +54,7 @@ void audit_reload(struct worker *w)
     struct audit *a = &w->audit;
     if (a->rate != (uint32_t)w->cfg->cache_audit_rate) {
         a->rate = (uint32_t)w->cfg->cache_audit_rate;
-        a->skip = next_gap(a);
+        a->skip = observe_gap(&a->rng, a->rate);
     }
 }
 
@@ -112,7 +102,7 @@ void audit_hit(struct worker *w, struct upstream *up, const struct request *rq, 
                size_t len)
 {
     struct audit *a = &w->audit;
-    a->skip = next_gap(a);
+    a->skip = observe_gap(&a->rng, a->rate);
     if (a->inflight >= AUDIT_INFLIGHT_MAX || rq->nkeys != 1)
         return;
     struct resp_view key = rq->keys->views[0];

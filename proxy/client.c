@@ -352,8 +352,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     struct invalidation *inv = w->route != NULL ? route_inv(w->route, up) : w->inv;
     const struct lane *serve = up == s->home && invalidation_may_fill(inv, up) ? &up->lane : NULL;
     cache_plan(w->cache, rq, serve, worker_now_ms(w), &plan);
-    if (rq->cmd != NULL)
-        observe_request(&w->observe, w, rq, plan.hit);
+    observe_request(&w->observe, w, rq, plan.hit);
     if (plan.hit) {
         client_local(c, plan.view.reply, plan.view.len);
         c->hits_unsent++;

@@ -15,16 +15,10 @@
 
 #define OBSERVE_KEYS_MAX 16 /* keys of one sampled request counted */
 
-/* The gap to the next sample: 1 to 2 * rate - 1 requests, rate on average;
- * none (the largest gap, until a reload) when sampling is off. */
+/* The gap to the next sample; none while sampling is off. */
 static uint32_t next_gap(struct observe *o)
 {
-    if (o->keys == NULL || o->rate == 0)
-        return UINT32_MAX;
-    o->rng ^= o->rng << 13; /* xorshift64 */
-    o->rng ^= o->rng >> 7;
-    o->rng ^= o->rng << 17;
-    return 1 + (uint32_t)(o->rng % (2 * (uint64_t)o->rate - 1));
+    return o->keys != NULL ? observe_gap(&o->rng, o->rate) : UINT32_MAX;
 }
 
 int observe_setup(struct worker *w)

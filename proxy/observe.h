@@ -31,6 +31,19 @@ struct observe {
     uint64_t sampled; /* requests sampled */
 };
 
+/* The gap to a sample after this one, in events: 1 to 2 * rate - 1, rate on
+ * average, drawn from *rng (xorshift64); none (the largest gap) for rate 0.
+ * The audit (audit.h) samples hits the same way. */
+static inline uint32_t observe_gap(uint64_t *rng, uint32_t rate)
+{
+    if (rate == 0)
+        return UINT32_MAX;
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return 1 + (uint32_t)(*rng % (2 * (uint64_t)rate - 1));
+}
+
 /* Sets up w's sampling from w->cfg. Returns 0, or -1 when out of memory. */
 int observe_setup(struct worker *w);
 
@@ -41,11 +54,11 @@ void observe_teardown(struct worker *w);
  * were sampled at the old rate) and applies from the next request. */
 void observe_reload(struct worker *w);
 
-/* Counts the keys of rq (a request with a known command; hit: the tier
- * answered it). */
+/* Counts the keys of rq (hit: the tier answered it); nothing for a request
+ * whose keys cannot be told (an unknown command). */
 void observe_sample(struct worker *w, struct request *rq, bool hit);
 
-/* On every request with a known command: samples it now and then. */
+/* On every request: samples it now and then. */
 static inline void observe_request(struct observe *o, struct worker *w, struct request *rq,
                                    bool hit)
 {
