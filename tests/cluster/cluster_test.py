@@ -52,6 +52,9 @@ directly.
                directly, ELSEWHERE_WINDOW before: Redis's invalidation must
                reach the proxy first; the late ones are counted), every acknowledged write on the owner at the end; the
                redirects counted in STATS and /metrics
+  analyze      nearcache analyze --cluster walks every primary: the keys written
+               through the proxy found once each, in their patterns; --proxy
+               reads the proxy's hot keys
 
   python3 tests/cluster/cluster_test.py --bin build/nearcache [--check NAME]...
 
@@ -65,6 +68,7 @@ sys.dont_write_bytecode = True  # no __pycache__ beside procs.py in the source t
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "faults"))
 import procs  # noqa: E402  first: it runs Debian's python3 if this one has no redis module
 import bisect
+import json
 import re
 import socket
 import subprocess
@@ -616,6 +620,35 @@ def check_migration(binary):
               f"within {ELSEWHERE_WINDOW:g} s")
 
 
+def check_analyze(binary):
+    """nearcache analyze --cluster walks every primary: the keys written through
+    the proxy, spread over the three, found once each in their patterns; with
+    --proxy it reads the proxy's hot keys too."""
+    with Setup(binary, ["hotkeys.sample=1"]) as s:
+        c = s.proxy.client()
+        pipe = c.pipeline(transaction=False)
+        for i in range(600):
+            pipe.set(f"user:{i}:profile", "x" * 100)
+        for i in range(200):
+            pipe.set(f"session:{i:032x}", "y" * 2000, ex=600)
+        pipe.execute()
+        for _ in range(50):
+            c.get("user:7:profile")
+        seed = s.cluster.nodes[0].address
+        done = subprocess.run([binary, "analyze", "--cluster", seed, "--proxy",
+                               f"{procs.HOST}:{s.proxy.port}", "--json", "--rate", "0"],
+                              capture_output=True, text=True, timeout=60)
+        expect(done.returncode == 0, f"analyze --cluster: exit {done.returncode}: {done.stderr}")
+        rep = json.loads(done.stdout)
+        found = {p["pattern"]: p["keys"] for p in rep["patterns"]}
+        expect(rep["source"]["cluster"] and rep["source"]["nodes"] == 3, rep["source"])
+        expect(found == {"user:{id}:profile": 600, "session:{id}": 200},
+               f"patterns over the cluster: {found}")
+        hot = rep["proxy"]["hotkeys"]
+        expect(any(k["key"] == "user:7:profile" and k["reads"] >= 50 for k in hot),
+               f"the proxy's hot keys: {hot}")
+
+
 CHECKS = (
     ("routing", check_routing),
     ("fanout", check_fanout),
@@ -625,6 +658,7 @@ CHECKS = (
     ("tier", check_tier),
     ("reload", check_reload),
     ("migration", check_migration),
+    ("analyze", check_analyze),
 )
 
 if __name__ == "__main__":
