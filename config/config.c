@@ -110,7 +110,7 @@ static const struct option OPTIONS[] = {
     {"cache.tracking", OPT_BOOL, OFF(cache_tracking), 0, 0, "true", FIXED},
     {"cache.tracking_prefixes", OPT_LIST, OFF(cache_tracking_prefixes), 0, 0, NULL, FIXED},
     {"cache.audit_rate", OPT_INT, OFF(cache_audit_rate), 0, INT_MAX, "0", 0},
-    {"hotkeys.sample", OPT_INT, OFF(hotkeys_sample), 0, 1000000, "8", 0},
+    {"hotkeys.sample", OPT_INT, OFF(hotkeys_sample), 0, 1000000, "32", 0},
     {"shutdown.drain_timeout", OPT_DURATION, OFF(drain_timeout_ms), 0, HOUR_MS, "5s", 0},
     {"admin.listen", OPT_STRING, OFF(admin_listen), 0, 0, "127.0.0.1:9470", FIXED},
     {"admin.token", OPT_STRING, OFF(admin_token), 0, 0, NULL, 0},

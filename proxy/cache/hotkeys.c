@@ -11,14 +11,24 @@
 struct hotkeys_counter {
     struct hotkeys_entry e;
     uint64_t hash;
-    uint32_t heap; /* its place in the heap */
+};
+
+/* The heap's entries carry their counts, and the counters their places in
+ * pos[], so that keeping the heap touches neither the counters nor their
+ * keys: a sample costs a few cache lines (measured: 570 instructions and
+ * 296 ns a count over 1,000 uniform keys when the heap read the counters,
+ * see bench/README.md). */
+struct hotkeys_place {
+    uint64_t count;
+    uint32_t counter;
 };
 
 struct hotkeys {
     struct hotkeys_counter *counters; /* used of size taken */
-    uint32_t *heap;                   /* counter indices, least count first */
-    uint32_t *index;                  /* slots: counter index + 1, 0 empty */
-    size_t size, used, mask;          /* mask: slots - 1, slots a power of two >= 2 * size */
+    struct hotkeys_place *heap;       /* least count first */
+    uint32_t *pos;                    /* pos[i]: counter i's place in the heap */
+    uint64_t *index;         /* slots: the hash's low 32 bits << 32 | counter index + 1; 0 empty */
+    size_t size, used, mask; /* mask: slots - 1, slots a power of two >= 2 * size */
     uint64_t total;
 };
 
@@ -32,6 +42,7 @@ struct hotkeys *hotkeys_create(size_t size)
         slots <<= 1;
     if (h == NULL || (h->counters = calloc(size, sizeof(*h->counters))) == NULL ||
         (h->heap = calloc(size, sizeof(*h->heap))) == NULL ||
+        (h->pos = calloc(size, sizeof(*h->pos))) == NULL ||
         (h->index = calloc(slots, sizeof(*h->index))) == NULL) {
         hotkeys_destroy(&h);
         return NULL;
@@ -48,6 +59,7 @@ void hotkeys_destroy(struct hotkeys **hp)
         return;
     free(h->counters);
     free(h->heap);
+    free(h->pos);
     free(h->index);
     free(h);
     *hp = NULL;
@@ -71,10 +83,12 @@ static size_t slot_find(const struct hotkeys *h, uint64_t hash, const char *key,
 {
     size_t kept = klen < HOTKEYS_KEY_MAX ? klen : HOTKEYS_KEY_MAX;
     for (size_t s = hash & h->mask;; s = (s + 1) & h->mask) {
-        uint32_t i = h->index[s];
-        if (i == 0)
+        uint64_t v = h->index[s];
+        if (v == 0)
             return s;
-        const struct hotkeys_counter *c = &h->counters[i - 1];
+        if ((uint32_t)(v >> 32) != (uint32_t)hash)
+            continue;
+        const struct hotkeys_counter *c = &h->counters[(uint32_t)v - 1];
         if (c->hash == hash && c->e.klen == klen && memcmp(c->e.key, key, kept) == 0)
             return s;
     }
@@ -85,7 +99,7 @@ static size_t slot_find(const struct hotkeys *h, uint64_t hash, const char *key,
 static void slot_clear(struct hotkeys *h, size_t s)
 {
     for (size_t next = (s + 1) & h->mask; h->index[next] != 0; next = (next + 1) & h->mask) {
-        size_t home = h->counters[h->index[next] - 1].hash & h->mask;
+        size_t home = (h->index[next] >> 32) & h->mask;
         /* next may move to s if its home is not within (s, next] */
         if (((next - home) & h->mask) >= ((next - s) & h->mask)) {
             h->index[s] = h->index[next];
@@ -97,16 +111,11 @@ static void slot_clear(struct hotkeys *h, size_t s)
 
 static void heap_swap(struct hotkeys *h, uint32_t a, uint32_t b)
 {
-    uint32_t ca = h->heap[a], cb = h->heap[b];
-    h->heap[a] = cb;
-    h->heap[b] = ca;
-    h->counters[cb].heap = a;
-    h->counters[ca].heap = b;
-}
-
-static uint64_t heap_count(const struct hotkeys *h, uint32_t at)
-{
-    return h->counters[h->heap[at]].e.count;
+    struct hotkeys_place pa = h->heap[a];
+    h->heap[a] = h->heap[b];
+    h->heap[b] = pa;
+    h->pos[h->heap[a].counter] = a;
+    h->pos[h->heap[b].counter] = b;
 }
 
 /* Restores the heap below at after its count grew. */
@@ -114,9 +123,9 @@ static void heap_down(struct hotkeys *h, uint32_t at)
 {
     for (;;) {
         uint32_t least = at, l = 2 * at + 1, r = l + 1;
-        if (l < h->used && heap_count(h, l) < heap_count(h, least))
+        if (l < h->used && h->heap[l].count < h->heap[least].count)
             least = l;
-        if (r < h->used && heap_count(h, r) < heap_count(h, least))
+        if (r < h->used && h->heap[r].count < h->heap[least].count)
             least = r;
         if (least == at)
             return;
@@ -128,27 +137,34 @@ static void heap_down(struct hotkeys *h, uint32_t at)
 /* Restores the heap above at, for a counter just added at the end. */
 static void heap_up(struct hotkeys *h, uint32_t at)
 {
-    while (at > 0 && heap_count(h, (at - 1) / 2) > heap_count(h, at)) {
+    while (at > 0 && h->heap[(at - 1) / 2].count > h->heap[at].count) {
         heap_swap(h, at, (at - 1) / 2);
         at = (at - 1) / 2;
     }
 }
 
-/* Adds counts d (d->count its weight, d->error its own error) to the key of
- * hash; d->key and d->klen name it. */
-static void hotkeys_add(struct hotkeys *h, uint64_t hash, const struct hotkeys_entry *d)
+/* What one step adds to a key's counts. */
+struct hotkeys_step {
+    uint64_t count, reads, writes, hits, error; /* count: the weight, error its own */
+};
+
+/* Adds d to the counts of key[0..klen) (its hash given). */
+static void hotkeys_add(struct hotkeys *h, uint64_t hash, const char *key, size_t klen,
+                        const struct hotkeys_step *d)
 {
     h->total += d->count;
-    size_t s = slot_find(h, hash, d->key, d->klen);
+    size_t s = slot_find(h, hash, key, klen);
     struct hotkeys_counter *c;
     if (h->index[s] != 0) {
-        c = &h->counters[h->index[s] - 1];
+        uint32_t i = (uint32_t)h->index[s] - 1;
+        c = &h->counters[i];
         c->e.count += d->count;
         c->e.reads += d->reads;
         c->e.writes += d->writes;
         c->e.hits += d->hits;
         c->e.error += d->error;
-        heap_down(h, c->heap);
+        h->heap[h->pos[i]].count = c->e.count;
+        heap_down(h, h->pos[i]);
         return;
     }
     uint32_t i, at;
@@ -156,22 +172,26 @@ static void hotkeys_add(struct hotkeys *h, uint64_t hash, const struct hotkeys_e
     if (h->used < h->size) {
         i = (uint32_t)h->used;
         at = (uint32_t)h->used++;
-        h->heap[at] = i;
     } else { /* the least counted key gives up its counter, and its count as an error */
         at = 0;
-        i = h->heap[0];
-        floor = h->counters[i].e.count;
-        slot_clear(h,
-                   slot_find(h, h->counters[i].hash, h->counters[i].e.key, h->counters[i].e.klen));
-        s = slot_find(h, hash, d->key, d->klen);
+        i = h->heap[0].counter;
+        c = &h->counters[i];
+        floor = c->e.count;
+        slot_clear(h, slot_find(h, c->hash, c->e.key, c->e.klen));
+        s = slot_find(h, hash, key, klen);
     }
     c = &h->counters[i];
-    c->e = *d;
-    c->e.count += floor;
-    c->e.error += floor;
+    memcpy(c->e.key, key, klen < HOTKEYS_KEY_MAX ? klen : HOTKEYS_KEY_MAX);
+    c->e.klen = klen;
+    c->e.count = floor + d->count;
+    c->e.reads = d->reads;
+    c->e.writes = d->writes;
+    c->e.hits = d->hits;
+    c->e.error = floor + d->error;
     c->hash = hash;
-    c->heap = at;
-    h->index[s] = i + 1;
+    h->heap[at] = (struct hotkeys_place){c->e.count, i};
+    h->pos[i] = at;
+    h->index[s] = (uint64_t)(uint32_t)hash << 32 | (i + 1);
     if (floor == 0)
         heap_up(h, at);
     else
@@ -183,25 +203,19 @@ void hotkeys_count(struct hotkeys *h, const char *key, size_t klen, uint64_t rea
 {
     if (reads + writes == 0)
         return;
-    struct hotkeys_entry d;
-    size_t kept = klen < HOTKEYS_KEY_MAX ? klen : HOTKEYS_KEY_MAX;
-    memcpy(d.key, key, kept);
-    d.klen = klen;
-    d.count = reads + writes;
-    d.reads = reads;
-    d.writes = writes;
-    d.hits = hits;
-    d.error = 0;
-    hotkeys_add(h, hash_murmur64a(key, klen, HOTKEYS_SEED), &d);
+    const struct hotkeys_step d = {reads + writes, reads, writes, hits, 0};
+    hotkeys_add(h, hash_murmur64a(key, klen, HOTKEYS_SEED), key, klen, &d);
 }
 
 void hotkeys_merge(struct hotkeys *dst, const struct hotkeys *src)
 {
-    for (size_t i = 0; i < src->used; i++)
-        hotkeys_add(dst, src->counters[i].hash, &src->counters[i].e);
+    for (size_t i = 0; i < src->used; i++) {
+        const struct hotkeys_entry *e = &src->counters[i].e;
+        const struct hotkeys_step d = {e->count, e->reads, e->writes, e->hits, e->error};
+        hotkeys_add(dst, src->counters[i].hash, e->key, e->klen, &d);
+    }
 }
 
-/* qsort over counter indices, most counted first (the counters are in ctx). */
 static int by_count(const void *a, const void *b, void *ctx)
 {
     const struct hotkeys_counter *c = ctx;
