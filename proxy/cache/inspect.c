@@ -10,6 +10,8 @@
 
 struct inspecting {
     struct cache *c;
+    const char *key;
+    size_t klen;
     uint64_t now_ms;
     struct text *out;
 };
@@ -54,7 +56,8 @@ static void inspect_variant(void *arg, const struct tier_variant *v)
     memcpy(stamps, v->reply.reply + sizeof(h), h.nstamps * sizeof(*stamps));
     const struct policy_cached *rule = policy_cache_rule_at(in->c->policy, h.rule);
     bool current = rule != NULL && rule->fingerprint == h.fingerprint &&
-                   policy_stamps_current(in->c->policy, stamps, h.nstamps);
+                   policy_stamps_current(in->c->policy, stamps, h.nstamps) &&
+                   !cache_swept(in->c->store, h.sweep, in->key, in->klen);
     size_t stored = v->reply.len - head;
     uint32_t raw = (uint32_t)stored;
     if (compressed)
@@ -70,7 +73,7 @@ static void inspect_variant(void *arg, const struct tier_variant *v)
 void cache_inspect(struct cache *c, int db, const char *key, size_t klen, uint64_t now_ms,
                    struct text *out)
 {
-    struct inspecting in = {c, now_ms, out};
+    struct inspecting in = {c, key, klen, now_ms, out};
     size_t at = out->len, held = 0;
     bool writing = false;
     text_printf(out, "cached:0\r\n");

@@ -193,6 +193,9 @@ def check_invalidate(binary):
         expect([c.get(k) for k in keys] == ["old"] * 4, "the tier did not keep the old values")
         expect(c.execute_command("NEARCACHE", "INVALIDATE", "user:{id}:profile") in (b"OK", "OK"),
                "INVALIDATE user:{id}:profile")
+        inspect = {k: c.execute_command("NEARCACHE", "INSPECT", k) for k in keys}
+        expect("current=0" in inspect["user:1:profile"] and "current=1" in inspect["product:1"],
+               f"INSPECT after INVALIDATE: {inspect}")
         got = [c.get(k) for k in keys]
         expect(got == ["new", "new", "old", "old"], f"after INVALIDATE user:{{id}}:profile: {got}")
         fill(c, keys)
