@@ -130,8 +130,27 @@ static enum MHD_Result route_stats(struct http_request *req)
     return http_reply_owned(req->conn, JSON, text, len);
 }
 
+static unsigned http_authorize(const struct http *h, struct MHD_Connection *conn);
+
+/* With client authentication on, what the admin endpoint shows of the data
+ * (key names, values) needs the token too: true after queuing the refusal
+ * in *refused. */
+static bool http_data_refused(const struct http *h, struct MHD_Connection *conn,
+                              enum MHD_Result *refused)
+{
+    unsigned status = config_client_auth(h->w->cfg) ? http_authorize(h, conn) : 0;
+    if (status != 0)
+        *refused = http_text(conn, status,
+                             "client authentication is on: this needs Authorization: Bearer "
+                             "<admin.token>\n");
+    return status != 0;
+}
+
 static enum MHD_Result route_hotkeys(struct http_request *req)
 {
+    enum MHD_Result refused;
+    if (http_data_refused(req->h, req->conn, &refused))
+        return refused;
     const char *arg = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, "n");
     char *end = NULL;
     unsigned long long n = arg != NULL ? strtoull(arg, &end, 10) : 10;
@@ -267,17 +286,16 @@ static unsigned http_authorize(const struct http *h, struct MHD_Connection *conn
 
 /* ---- /mcp: the MCP endpoint (proxy/mcp/) ----------------------------------------- */
 
-/* Whether an Origin header names this endpoint (its Host) or a loopback
- * host: a page elsewhere may not drive a local MCP server (DNS rebinding). */
-static bool mcp_origin_ok(const char *origin, const char *host)
+/* Whether an Origin header names a loopback host. A page served from
+ * elsewhere may not drive the MCP server, not even under a name that
+ * resolves here (DNS rebinding, where its Origin and Host agree); an agent
+ * that is not a browser sends no Origin. */
+static bool mcp_origin_ok(const char *origin)
 {
     const char *p = strstr(origin, "://");
     if (p == NULL)
         return false;
     p += 3;
-    size_t len = strcspn(p, "/");
-    if (host != NULL && strlen(host) == len && strncasecmp(p, host, len) == 0)
-        return true;
     size_t name = p[0] == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/");
     return (name == 9 && strncasecmp(p, "localhost", 9) == 0) ||
            (name == 9 && strncmp(p, "127.0.0.1", 9) == 0) ||
@@ -289,10 +307,9 @@ static bool mcp_origin_ok(const char *origin, const char *host)
 static unsigned mcp_headers_check(struct MHD_Connection *conn, const char **why)
 {
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
     const char *accept = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept");
     const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-    if (origin != NULL && !mcp_origin_ok(origin, host)) {
+    if (origin != NULL && !mcp_origin_ok(origin)) {
         *why = "Origin not allowed\n";
         return MHD_HTTP_FORBIDDEN;
     }
@@ -329,8 +346,9 @@ static enum MHD_Result mcp_reply(struct http_request *req)
 }
 
 /* POST /mcp: the message goes to the MCP thread, the request waits for it.
- * Reading tools need no token; destructive ones are listed with admin.token
- * set and run with it presented. */
+ * Reading tools need no token (unless client authentication is on: the tools
+ * read keys and values); those that change state are listed with
+ * admin.token set and run with it presented. */
 static enum MHD_Result route_mcp(struct http *h, struct http_request *req, const char *method)
 {
     if (req->answered)
@@ -343,6 +361,9 @@ static enum MHD_Result route_mcp(struct http *h, struct http_request *req, const
     unsigned refused = mcp_headers_check(req->conn, &why);
     if (refused != 0)
         return http_text(req->conn, refused, why);
+    enum MHD_Result gated;
+    if (http_data_refused(h, req->conn, &gated))
+        return gated;
     const char *token = h->w->cfg->admin_token;
     struct mcp_request mr = {
         true, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "MCP-Protocol-Version"),

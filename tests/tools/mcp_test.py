@@ -6,7 +6,10 @@ directory outside the source tree (kept and reused while the lock file is
 unchanged), then twice starts redis-server and nearcache on free loopback
 ports with the admin endpoint on (once without admin.token, once with one),
 runs mcp_test.js against /mcp and `nearcache mcp` and stops both by pid. The
-checks and why are at the top of mcp_test.js.
+checks and why are at the top of mcp_test.js. A third run, here, with client
+authentication on: /mcp and /hotkeys (which show keys and values) need the
+token, and a page whose Origin and Host both name another host (DNS
+rebinding) is refused.
 
   python3 tests/tools/mcp_test.py --bin build/nearcache [--work DIR]
 
@@ -21,10 +24,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 # first: servers runs Debian's python3 if this one has no redis module
 from servers import HOST, Servers, free_port  # noqa: E402
 import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
 import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 
+import procs  # noqa: E402  (tests/faults, on the path servers set)
 from node_clients import install  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,6 +58,60 @@ def run(binary, modules, mode):
         return result.returncode
 
 
+def post(port, headers, body):
+    """A POST /mcp on a connection of its own: (status, body text)."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=10)
+    try:
+        conn.request("POST", "/mcp", body=json.dumps(body), headers={
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream", **headers})
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def answers(port, headers, body):
+    """Whether POST /mcp answers 200 (False while nothing listens)."""
+    try:
+        return post(port, headers, body)[0] == 200
+    except OSError:
+        return False
+
+
+def run_guarded(binary):
+    """The guards, with clients.password set; 0 when every check passed."""
+    admin = free_port()
+    settings = [f"admin.listen={HOST}:{admin}", f"admin.token={TOKEN}", "clients.password=pw"]
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    failed = 0
+    print("-- guarded: clients.password and admin.token set", flush=True)
+    with procs.Group("nearcache-mcp-") as g:
+        redis_server = g.add(procs.RedisServer(g.dir))
+        proxy = g.add(procs.Proxy(binary, g.dir, None, redis_server.port, settings))
+        redis_server.start()
+        proxy.start(ready=lambda: answers(admin, bearer, ping))
+        for name, headers, want in (
+                ("no-token", {}, 401), ("wrong-token", {"Authorization": "Bearer x"}, 403),
+                ("token", bearer, 200),
+                ("rebinding", {**bearer, "Host": f"evil.example:{admin}",
+                               "Origin": f"http://evil.example:{admin}"}, 403)):
+            status, text = post(admin, headers, ping)
+            ok = status == want
+            failed += not ok
+            print(f"{'PASS' if ok else 'FAIL'} guarded-mcp-{name}" +
+                  ("" if ok else f": {status} {text.strip()}"), flush=True)
+        conn = http.client.HTTPConnection(HOST, admin, timeout=10)
+        conn.request("GET", "/hotkeys")
+        status = conn.getresponse().status
+        conn.close()
+        failed += status != 401
+        print(f"{'PASS' if status == 401 else 'FAIL'} guarded-hotkeys-no-token"
+              + ("" if status == 401 else f": {status}"), flush=True)
+    return failed
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bin", default="build/nearcache", help="the nearcache binary")
@@ -66,6 +126,8 @@ def main():
     try:
         modules = install(work, HERE)
         failures = [mode for mode in ("open", "token") if run(args.bin, modules, mode) != 0]
+        if run_guarded(args.bin) != 0:
+            failures.append("guarded")
         print("failed: " + ", ".join(failures) if failures else "all passed")
         return 1 if failures else 0
     finally:
