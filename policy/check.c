@@ -290,14 +290,6 @@ static bool first_applicable(void *arg, void *value, const struct pattern_captur
     return true;
 }
 
-/* Whether a key found with spec flags is modified by a command of classes. */
-static bool key_written(unsigned flags, unsigned classes)
-{
-    if (flags & KEYS_KEY_WRITES)
-        return true;
-    return (classes & COMMAND_CLASS_WRITE) && !(flags & (KEYS_KEY_RO | KEYS_KEY_ACCESS));
-}
-
 static bool check_keys(struct check *ck, struct verdict *v)
 {
     struct policy *p = ck->p;
@@ -306,7 +298,8 @@ static bool check_keys(struct check *ck, struct verdict *v)
         struct find f = {&ck->q, NULL};
         struct resp_view k = ck->keys[i];
         pattern_set_each(p->vset, ck->r->buf + k.off, k.len, first_applicable, &f);
-        if (judge(ck, f.rule, true, k.len, key_written(ck->r->keys->flags[i], ck->q.classes), v))
+        if (judge(ck, f.rule, true, k.len,
+                  request_key_written(ck->r->keys->flags[i], ck->q.classes), v))
             return true;
     }
     return false;
@@ -420,7 +413,7 @@ bool check_written(struct request *r, int i)
 {
     unsigned classes = r->cmd != NULL ? r->cmd->classes : 0;
     if (i >= 0 && i < request_keys(r))
-        return key_written(r->keys->flags[i], classes);
+        return request_key_written(r->keys->flags[i], classes);
     return (classes & COMMAND_CLASS_WRITE) != 0;
 }
 

@@ -103,8 +103,8 @@ void audit_hit(struct worker *w, struct upstream *up, const struct request *rq, 
 {
     struct audit *a = &w->audit;
     a->skip = observe_gap(&a->rng, a->rate);
-    if (a->inflight >= AUDIT_INFLIGHT_MAX || rq->nkeys != 1)
-        return;
+    if (a->rate == 0 || a->inflight >= AUDIT_INFLIGHT_MAX || rq->nkeys != 1)
+        return; /* rate 0: off, the gap only ran out */
     struct resp_view key = rq->keys->views[0];
     struct audit_check *k = malloc(sizeof(*k) + key.len);
     struct exchange *x = k != NULL ? exchange_create(check_answered, k) : NULL;

@@ -15,12 +15,6 @@
 
 #define OBSERVE_KEYS_MAX 16 /* keys of one sampled request counted */
 
-/* The gap to the next sample; none while sampling is off. */
-static uint32_t next_gap(struct observe *o)
-{
-    return o->keys != NULL ? observe_gap(&o->rng, o->rate) : UINT32_MAX;
-}
-
 int observe_setup(struct worker *w)
 {
     struct observe *o = &w->observe;
@@ -28,7 +22,7 @@ int observe_setup(struct worker *w)
     o->rng = 0x9e3779b97f4a7c15ull ^ (uint64_t)(w->id + 1);
     if ((o->keys = hotkeys_create(HOTKEYS_SIZE)) == NULL)
         return -1;
-    o->skip = next_gap(o);
+    o->skip = observe_gap(&o->rng, o->rate);
     return 0;
 }
 
@@ -43,23 +37,22 @@ void observe_reload(struct worker *w)
     if (o->rate == (uint32_t)w->cfg->hotkeys_sample)
         return;
     o->rate = (uint32_t)w->cfg->hotkeys_sample;
-    if (o->keys != NULL)
-        hotkeys_clear(o->keys);
+    hotkeys_clear(o->keys);
     o->sampled = 0;
-    o->skip = next_gap(o);
+    o->skip = observe_gap(&o->rng, o->rate);
 }
 
 void observe_sample(struct worker *w, struct request *rq, bool hit)
 {
     struct observe *o = &w->observe;
-    o->skip = next_gap(o);
-    int n = request_keys(rq);
-    if (o->keys == NULL || n <= 0)
+    o->skip = observe_gap(&o->rng, o->rate);
+    int n = o->rate > 0 ? request_keys(rq) : 0; /* rate 0: off, the gap only ran out */
+    if (n <= 0)
         return;
     o->sampled++;
-    bool write = (rq->cmd->classes & COMMAND_CLASS_WRITE) != 0;
     for (int i = 0; i < n && i < OBSERVE_KEYS_MAX; i++) {
         struct resp_view k = rq->keys->views[i];
+        bool write = request_key_written(rq->keys->flags[i], rq->cmd->classes);
         hotkeys_count(o->keys, rq->buf + k.off, k.len, !write, write, !write && hit);
         if (write)
             policy_note_writes(w->policy, rq->buf + k.off, k.len, o->rate);

@@ -24,7 +24,7 @@ struct request;
 
 /* A worker's sampling state. */
 struct observe {
-    struct hotkeys *keys; /* NULL: sampling off (hotkeys.sample 0) or out of memory */
+    struct hotkeys *keys; /* the summary (made at setup, whatever the rate) */
     uint32_t skip;        /* requests until the next sample */
     uint32_t rate;        /* hotkeys.sample when keys was last cleared */
     uint64_t rng;

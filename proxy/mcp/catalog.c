@@ -348,6 +348,7 @@ static json_t *tool_pattern_analysis(const void *envp, const json_t *args, char 
             o.rate = json_number_value(rate);
         o.proxy = env->proxy;
         o.proxy_password = env->proxy_password;
+        o.stop = env->stop;
         report = analyze_run(&o, why, len);
     }
     json_decref(stats);
@@ -361,6 +362,7 @@ static json_t *tool_performance_tuning(const void *envp, const json_t *args, cha
     tune_options_init(&o);
     o.proxy = env->proxy;
     o.password = env->proxy_password;
+    o.stop = env->stop;
     o.keys = (unsigned long)arg_int(args, "keys", CATALOG_TUNE_KEYS);
     o.duration = json_object_get(args, "seconds") != NULL
                      ? json_number_value(json_object_get(args, "seconds"))
@@ -441,7 +443,7 @@ static const struct mcp_tool TOOLS[] = {
      "\"description\":\"only keys matching this SCAN MATCH glob\"},"
      "\"max_keys\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":100000,"
      "\"description\":\"stop after this many keys (default 10000)\"},"
-     "\"rate\":{\"type\":\"number\",\"minimum\":1,\"maximum\":100000,"
+     "\"rate\":{\"type\":\"number\",\"minimum\":1000,\"maximum\":100000,"
      "\"description\":\"keys scanned or sampled per second (default 5000)\"},"
      "\"samples\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":1000,"
      "\"description\":\"keys sampled per pattern\"}},"

@@ -22,6 +22,7 @@
 #define NEARCACHE_MCP_CATALOG_H
 
 #include <hiredis/hiredis.h>
+#include <signal.h>
 #include <stddef.h>
 
 #include "proxy/mcp/mcp.h"
@@ -35,6 +36,7 @@ struct catalog_env {
                                    its own (performance_tuning, pattern_analysis's figures) */
     const char *proxy_password; /* AUTH there; NULL: none */
     const char *upstream_user, *upstream_password; /* AUTH at Redis; NULL: none */
+    volatile sig_atomic_t *stop; /* non-zero: the long tools end now (shutdown); may be NULL */
 };
 
 /* The tool table (static); *n gets its length. */

@@ -37,11 +37,12 @@ struct runner_job {
 
 struct runner {
     struct worker *w;
-    struct catalog_env env; /* the thread's: rc its end of the pair, the rest copied from the
-                               settings at start (the tools that connect on their own) */
-    char *owned[4];         /* env's strings */
-    struct mcp *mcp;        /* the thread's alone */
-    redisContext *conn;     /* the thread's alone: its end of the pair */
+    struct catalog_env env;     /* the thread's: rc its end of the pair, the rest copied from the
+                                   settings at start (the tools that connect on their own) */
+    char *owned[4];             /* env's strings */
+    volatile sig_atomic_t stop; /* env's: set at shutdown, the long tools end */
+    struct mcp *mcp;            /* the thread's alone */
+    redisContext *conn;         /* the thread's alone: its end of the pair */
     pthread_t thread;
     ev_async async; /* the thread wakes the loop: answers, or a socket to adopt */
     pthread_mutex_t lock;
@@ -67,7 +68,7 @@ static redisContext *runner_connect(struct runner *r)
     }
     redisContext *rc = redisConnectFd(fds[1]);
     struct timeval tv = {RUNNER_TIMEOUT_S, 0};
-    if (rc == NULL || redisSetTimeout(rc, tv) != REDIS_OK) {
+    if (rc == NULL || rc->err != 0 || redisSetTimeout(rc, tv) != REDIS_OK) {
         close(fds[0]);
         if (rc != NULL)
             redisFree(rc);
@@ -76,11 +77,19 @@ static redisContext *runner_connect(struct runner *r)
         return NULL;
     }
     pthread_mutex_lock(&r->lock);
-    if (r->adopt_fd >= 0)
-        close(r->adopt_fd);
-    r->adopt_fd = fds[0];
-    r->thread_fd = fds[1];
+    bool stopping = r->stopping; /* nobody would adopt it now: the loop has stopped */
+    if (!stopping) {
+        if (r->adopt_fd >= 0)
+            close(r->adopt_fd);
+        r->adopt_fd = fds[0];
+        r->thread_fd = fds[1];
+    }
     pthread_mutex_unlock(&r->lock);
+    if (stopping) {
+        close(fds[0]);
+        redisFree(rc);
+        return NULL;
+    }
     ev_async_send(r->w->loop, &r->async);
     return rc;
 }
@@ -228,7 +237,8 @@ struct runner *runner_create(struct worker *w)
                           w->cfg->upstream_password};
     for (size_t i = 0; i < 4; i++)
         r->owned[i] = from[i] != NULL ? strdup(from[i]) : NULL;
-    r->env = (struct catalog_env){NULL, r->owned[0], r->owned[1], r->owned[2], r->owned[3]};
+    r->env =
+        (struct catalog_env){NULL, r->owned[0], r->owned[1], r->owned[2], r->owned[3], &r->stop};
     pthread_mutex_init(&r->lock, NULL);
     pthread_cond_init(&r->wake, NULL);
     ev_async_init(&r->async, runner_on_async);
@@ -237,6 +247,10 @@ struct runner *runner_create(struct worker *w)
         log_crit("mcp_thread_failed", "mcp: the MCP thread did not start");
         ev_async_stop(w->loop, &r->async);
         mcp_destroy(&r->mcp);
+        for (size_t i = 0; i < 4; i++)
+            free(r->owned[i]);
+        pthread_mutex_destroy(&r->lock);
+        pthread_cond_destroy(&r->wake);
         free(r);
         return NULL;
     }
@@ -250,6 +264,7 @@ void runner_destroy(struct runner **rp)
         return;
     pthread_mutex_lock(&r->lock);
     r->stopping = true;
+    r->stop = 1;
     if (r->thread_fd >= 0)
         shutdown(r->thread_fd, SHUT_RDWR); /* the loop will not answer now */
     pthread_cond_signal(&r->wake);

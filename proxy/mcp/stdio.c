@@ -119,8 +119,12 @@ int mcp_main(int argc, char **argv)
         fputs("nearcache mcp: out of memory\n", stderr);
         return 1;
     }
-    struct catalog_env env = {NULL, o.proxy, o.password, getenv("NEARCACHE_UPSTREAM_USERNAME"),
-                              getenv("NEARCACHE_UPSTREAM_PASSWORD")};
+    struct catalog_env env = {NULL,
+                              o.proxy,
+                              o.password,
+                              getenv("NEARCACHE_UPSTREAM_USERNAME"),
+                              getenv("NEARCACHE_UPSTREAM_PASSWORD"),
+                              NULL};
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;

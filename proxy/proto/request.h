@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "proxy/proto/command.h"
+#include "proxy/proto/keys.h"
 #include "proxy/proto/resp.h"
 
 /* Where requests keep their keys: one per loop, reused from request to
@@ -55,6 +56,16 @@ void request_init(struct request *r, const struct command_table *t, const char *
  * be told: an unknown command, a wrong arity, a spec that does not apply
  * (keys.h), or memory running out (r->keys->lost). O(argc) once. */
 int request_keys(struct request *r);
+
+/* Whether a request writes a key its spec found with flags (KEYS_KEY_*),
+ * the request's command being of classes (COMMAND_CLASS_*): the spec says
+ * so, or the command writes and the spec does not say the key is only read. */
+static inline bool request_key_written(unsigned flags, unsigned classes)
+{
+    if (flags & KEYS_KEY_WRITES)
+        return true;
+    return (classes & COMMAND_CLASS_WRITE) && !(flags & (KEYS_KEY_RO | KEYS_KEY_ACCESS));
+}
 
 /* Frees what the scratch holds; it can be used again. */
 void request_keys_free(struct request_keys *k);

@@ -346,7 +346,7 @@ char *advise_policy(const json_t *report)
                      "policy:\n  cache:\n",
                      (long long)num(scan, "keys"),
                      json_string_value(json_object_get(source, "address")));
-    int rc = put(&buf, &len, &cap, head, (size_t)n);
+    int rc = put(&buf, &len, &cap, head, n < (int)sizeof(head) ? (size_t)n : sizeof(head) - 1);
     json_array_foreach(json_object_get(report, "patterns"), i, p)
     {
         const json_t *rule = json_object_get(p, "rule");

@@ -9,6 +9,7 @@
 
 #include "policy/pattern.h"
 #include "proxy/cluster/map.h"
+#include "proxy/lib/text.h"
 #include "proxy/net.h"
 #include "proxy/tools/target.h"
 #include "proxy/proto/slot.h"
@@ -182,7 +183,14 @@ static bool take_keys(struct run *r, const redisReply *keys)
     return true;
 }
 
-/* SCANs node i from cursor 0 until it comes back 0 or max_keys is reached. */
+/* Whether the caller asked the walk to end (analyze_options.stop). */
+static bool stopped(const struct run *r)
+{
+    return r->o->stop != NULL && *r->o->stop;
+}
+
+/* SCANs node i from cursor 0 until it comes back 0, max_keys is reached or
+ * the caller stops the walk. */
 static int walk_node(struct run *r, int i)
 {
     redisContext *c = r->nodes[i];
@@ -209,7 +217,7 @@ static int walk_node(struct run *r, int i)
         draw(r, false);
         if (!more)
             return r->failed ? -1 : 0;
-    } while (strcmp(cursor, "0") != 0);
+    } while (strcmp(cursor, "0") != 0 && !stopped(r));
     return 0;
 }
 
@@ -355,7 +363,7 @@ static void sample_group(void *arg, const struct patterns_group *g)
     f.ttls = calloc(g->nsamples + 1, sizeof(*f.ttls));
     if (f.sizes == NULL || f.ttls == NULL || f.types == NULL || f.encodings == NULL)
         fail(r, "out of memory");
-    for (size_t s = 0; s < g->nsamples && !r->failed; s += SAMPLE_BATCH)
+    for (size_t s = 0; s < g->nsamples && !r->failed && !stopped(r); s += SAMPLE_BATCH)
         sample_batch(r, g, s, s + SAMPLE_BATCH < g->nsamples ? s + SAMPLE_BATCH : g->nsamples, &f);
     /* JSON strings are UTF-8: any other byte becomes '?', which matches it.
      * Such bytes are never escaped nor right after a capture (patterns.h). */
@@ -426,7 +434,9 @@ static json_t *parse_rules(const char *text)
         *name++ = '\0';
         *counts++ = '\0';
         json_t *rule = json_pack("{s:s,s:s}", "kind", kind, "name", name);
-        for (char *kv = strtok(counts, ","); rule != NULL && kv != NULL; kv = strtok(NULL, ",")) {
+        char *save = NULL;
+        for (char *kv = strtok_r(counts, ",", &save); rule != NULL && kv != NULL;
+             kv = strtok_r(NULL, ",", &save)) {
             char *eq = strchr(kv, '=');
             if (eq != NULL) {
                 *eq = '\0';
@@ -450,9 +460,14 @@ static json_t *parse_hotkeys(const redisReply *rep)
         json_int_t v[4];
         for (int k = 0; k < 4; k++)
             v[k] = e->element[k + 1]->type == REDIS_REPLY_INTEGER ? e->element[k + 1]->integer : 0;
-        json_array_append_new(keys, json_pack("{s:s%,s:I,s:I,s:I,s:I}", "key", e->element[0]->str,
-                                              e->element[0]->len, "reads", v[0], "writes", v[1],
-                                              "hits", v[2], "error", v[3]));
+        json_t *key = json_stringn(e->element[0]->str, e->element[0]->len);
+        if (key == NULL) { /* not UTF-8: as redis-cli shows it */
+            char *quoted = text_quote(e->element[0]->str, e->element[0]->len);
+            key = quoted != NULL ? json_string(quoted) : NULL;
+            free(quoted);
+        }
+        json_array_append_new(keys, json_pack("{s:o?,s:I,s:I,s:I,s:I}", "key", key, "reads", v[0],
+                                              "writes", v[1], "hits", v[2], "error", v[3]));
     }
     return keys;
 }
@@ -515,12 +530,12 @@ static int attribute(struct run *r, json_t *proxy)
     {
         const char *text = json_string_value(json_object_get(p, "pattern"));
         char why[128];
-        compiled[i] = rc == 0
-                          ? pattern_compile(text, json_string_length(json_object_get(p, "pattern")),
-                                            why, sizeof(why))
-                          : NULL;
-        if (compiled[i] != NULL)
-            rc = pattern_set_add(set, compiled[i], p);
+        struct pattern *pat =
+            rc == 0 ? pattern_compile(text, json_string_length(json_object_get(p, "pattern")), why,
+                                      sizeof(why))
+                    : NULL;
+        if (pat != NULL) /* rc == 0: compiled was made */
+            rc = pattern_set_add(set, compiled[i] = pat, p);
         json_object_set_new(
             p, "traffic",
             json_pack("{s:i,s:i,s:i,s:i}", "reads", 0, "writes", 0, "hits", 0, "hot_keys", 0));
@@ -595,14 +610,14 @@ static json_t *report(struct run *r, json_t *proxy)
 {
     const struct analyze_options *o = r->o;
     return json_pack(
-        "{s:{s:s,s:b,s:i,s:i,s:s?},s:{s:I,s:I,s:b,s:f,s:f,s:I,s:i,s:I,s:I,s:I},s:O,s:o,s:[]}",
+        "{s:{s:s,s:b,s:i,s:i,s:s?},s:{s:I,s:I,s:b,s:b,s:f,s:f,s:I,s:i,s:I,s:I,s:I},s:O,s:o,s:[]}",
         "source", "address", o->cluster ? o->cluster : o->upstream, "cluster", o->cluster != NULL,
         "nodes", r->nnodes, "db", o->db, "match", o->match, "scan", "keys", (json_int_t)r->keys,
-        "dbsize", (json_int_t)r->dbsize, "stopped_at_max_keys", r->full, "seconds", now_s() - r->t0,
-        "rate", o->rate, "max_keys", (json_int_t)o->max_keys, "samples", (int)o->samples, "units",
-        (json_int_t)r->units, "tree_nodes", (json_int_t)patterns_nodes(r->pt), "overflowed",
-        (json_int_t)patterns_overflowed(r->pt), "patterns", r->patterns, "proxy",
-        proxy ? proxy : json_null(), "advice");
+        "dbsize", (json_int_t)r->dbsize, "stopped_at_max_keys", r->full, "interrupted", stopped(r),
+        "seconds", now_s() - r->t0, "rate", o->rate, "max_keys", (json_int_t)o->max_keys, "samples",
+        (int)o->samples, "units", (json_int_t)r->units, "tree_nodes",
+        (json_int_t)patterns_nodes(r->pt), "overflowed", (json_int_t)patterns_overflowed(r->pt),
+        "patterns", r->patterns, "proxy", proxy ? proxy : json_null(), "advice");
 }
 
 json_t *analyze_run(const struct analyze_options *o, char *err, size_t errlen)
@@ -616,7 +631,9 @@ json_t *analyze_run(const struct analyze_options *o, char *err, size_t errlen)
         fail(&r, "out of memory");
     if (!r.failed && walk(&r) == 0 && o->proxy != NULL && (proxy = proxy_figures(&r)) != NULL)
         attribute(&r, proxy);
-    if (!r.failed && (out = report(&r, proxy)) == NULL)
+    if (r.failed)
+        json_decref(proxy);
+    else if ((out = report(&r, proxy)) == NULL) /* takes proxy */
         fail(&r, "out of memory");
     if (out != NULL && advise_report(out, err, errlen) < 0) {
         json_decref(out);

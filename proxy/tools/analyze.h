@@ -12,6 +12,7 @@
 #define NEARCACHE_ANALYZE_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,7 +34,9 @@ struct analyze_options {
     unsigned samples;     /* keys sampled per pattern */
     const char *proxy;    /* a running nearcache to read figures from */
     const char *proxy_password;
-    bool progress; /* draw a progress bar on stderr */
+    bool progress;               /* draw a progress bar on stderr */
+    volatile sig_atomic_t *stop; /* non-zero: end the walk now, reporting what was seen;
+                                    may be NULL */
 };
 
 /* The defaults: 127.0.0.1:6379, ANALYZE_MAX_KEYS, ANALYZE_RATE,

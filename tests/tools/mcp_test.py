@@ -27,8 +27,11 @@ import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 
 import procs  # noqa: E402  (tests/faults, on the path servers set)
 from node_clients import install  # noqa: E402
@@ -109,7 +112,40 @@ def run_guarded(binary):
         failed += status != 401
         print(f"{'PASS' if status == 401 else 'FAIL'} guarded-hotkeys-no-token"
               + ("" if status == 401 else f": {status}"), flush=True)
+        failed += not stops_under_a_tool(redis_server, proxy, admin, bearer)
     return failed
+
+
+def stops_under_a_tool(redis_server, proxy, admin, bearer):
+    """SIGTERM while pattern_analysis walks 20,000 keys at 1,000 a second (on
+    Redis, not through the proxy): the proxy ends the tool and exits within
+    its drain (5 s) and a margin, not 20 s later."""
+    pipe = redis_server.client().pipeline(transaction=False)
+    for i in range(20000):
+        pipe.set(f"walk:{i}", "x")
+    pipe.execute()
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "pattern_analysis", "arguments": {"rate": 1000,
+                                                                 "max_keys": 100000}}}
+    caller = threading.Thread(target=lambda: attempt_post(admin, bearer, call), daemon=True)
+    caller.start()
+    time.sleep(2)
+    start = time.monotonic()
+    proxy.signal(signal.SIGTERM)
+    status = proxy.wait_exit(9)
+    took = time.monotonic() - start
+    ok = status == 0
+    print(f"{'PASS' if ok else 'FAIL'} guarded-shutdown-under-a-tool ({took:.1f} s, "
+          f"exit {status})", flush=True)
+    return ok
+
+
+def attempt_post(port, headers, body):
+    """post(), its connection's failure (the proxy stopping) not an error."""
+    try:
+        post(port, headers, body)
+    except OSError:
+        pass
 
 
 def main():
