@@ -64,7 +64,7 @@ static inline void metrics_observe(struct metrics_hist *h, double seconds, uint6
 }
 
 /* Adds a reply of bytes to the sizes: bucket i counts replies up to
- * 64 B * 2^i (64 B to 64 MB), the last the larger ones; the sum is in
+ * 64 B * 2^i (64 B to 32 MB), the last the larger ones; the sum is in
  * bytes. Inline: on the hit path. */
 static inline void metrics_size(struct metrics_hist *h, size_t bytes)
 {

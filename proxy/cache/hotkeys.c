@@ -30,7 +30,6 @@ struct hotkeys {
     uint32_t *pos;                    /* pos[i]: counter i's place in the heap */
     uint64_t *index;         /* slots: the hash's low 32 bits << 32 | counter index + 1; 0 empty */
     size_t size, used, mask; /* mask: slots - 1, slots a power of two >= 2 * size */
-    uint64_t total;
 };
 
 struct hotkeys *hotkeys_create(size_t size)
@@ -70,12 +69,6 @@ void hotkeys_clear(struct hotkeys *h)
 {
     memset(h->index, 0, (h->mask + 1) * sizeof(*h->index));
     h->used = 0;
-    h->total = 0;
-}
-
-uint64_t hotkeys_total(const struct hotkeys *h)
-{
-    return h->total;
 }
 
 /* The index slot of the key with hash and bytes key[0..klen), or of the
@@ -153,7 +146,6 @@ struct hotkeys_step {
 static void hotkeys_add(struct hotkeys *h, uint64_t hash, const char *key, size_t klen,
                         const struct hotkeys_step *d)
 {
-    h->total += d->count;
     size_t s = slot_find(h, hash, key, klen);
     struct hotkeys_counter *c;
     if (h->index[s] != 0) {

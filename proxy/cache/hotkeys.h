@@ -62,7 +62,4 @@ void hotkeys_clear(struct hotkeys *h);
  * in out[0..return); 0 when out of memory. */
 size_t hotkeys_top(const struct hotkeys *h, struct hotkeys_entry *out, size_t n);
 
-/* The total weight counted since creation or the last clear. */
-uint64_t hotkeys_total(const struct hotkeys *h);
-
 #endif

@@ -1,8 +1,9 @@
 /* inspect.h - what the local tier holds of one key, for NEARCACHE INSPECT.
  *
  * Looks without touching: the tier's frequency sketch, LRU order and
- * counters, the rules' counters and windows all stay as they were. Pure: no
- * I/O.
+ * counters, the rules' counters and windows all stay as they were (the TTL
+ * a fill would get is worked out as a fill would, modules' ttl hooks
+ * included: they must not keep state of their own). Pure: no I/O.
  */
 #ifndef NEARCACHE_CACHE_INSPECT_H
 #define NEARCACHE_CACHE_INSPECT_H

@@ -1,5 +1,4 @@
 /* store.c - the tier the workers share: its shards, and what spans them. */
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "config/config.h"

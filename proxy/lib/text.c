@@ -1,6 +1,7 @@
 /* text.c - text built a piece at a time, with user bytes escaped. */
 #include "proxy/lib/text.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,7 @@ void text_escaped(struct text *t, const char *bytes, size_t n)
         return;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)bytes[i];
-        if (c > ' ' && c < 0x7f) {
+        if (c > ' ' && c < 0x7f && c != '\\') {
             t->data[t->len++] = (char)c;
             continue;
         }
@@ -51,7 +52,8 @@ void text_escaped(struct text *t, const char *bytes, size_t n)
     t->data[t->len] = '\0';
 }
 
-void text_quoted(struct text *t, const char *bytes, size_t n)
+/* Appends bytes[0..n) as text_quote shows them. */
+static void text_quoted(struct text *t, const char *bytes, size_t n)
 {
     static const char FROM[] = "\\\"\n\r\t\a\b", TO[] = "\\\"nrtab";
     if (!text_room(t, 4 * n))
@@ -78,6 +80,59 @@ char *text_quote(const char *bytes, size_t n)
     if (t.oom)
         text_free(&t);
     return t.data;
+}
+
+json_t *text_json(const char *bytes, size_t n)
+{
+    json_t *t = json_stringn(bytes, n);
+    if (t != NULL)
+        return t;
+    char *quoted = text_quote(bytes, n);
+    t = quoted != NULL ? json_string(quoted) : NULL;
+    free(quoted);
+    return t;
+}
+
+/* A value of a "name:value" line: an integer, a finite number, else text. */
+static json_t *line_value(const char *s, size_t len)
+{
+    char buf[64], *end;
+    if (len > 0 && len < sizeof(buf)) {
+        memcpy(buf, s, len);
+        buf[len] = '\0';
+        long long i = strtoll(buf, &end, 10);
+        if (*end == '\0')
+            return json_integer(i);
+        double d = strtod(buf, &end);
+        if (*end == '\0' && isfinite(d))
+            return json_real(d);
+    }
+    return text_json(s, len);
+}
+
+json_t *text_lines_json(const char *s, size_t len)
+{
+    json_t *o = json_object();
+    for (const char *p = s, *end = s + len; o != NULL && p < end;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl != NULL ? nl : end;
+        const char *colon = memchr(p, ':', (size_t)(eol - p));
+        size_t vlen = colon != NULL ? (size_t)(eol - colon - 1) : 0;
+        if (colon != NULL && vlen > 0 && colon[vlen] == '\r')
+            vlen--;
+        if (colon != NULL && colon > p) {
+            char name[128];
+            snprintf(name, sizeof(name), "%.*s", (int)(colon - p), p);
+            json_t *v = line_value(colon + 1, vlen), *seen = json_object_get(o, name);
+            if (seen == NULL)
+                json_object_set_new(o, name, v);
+            else if (json_is_array(seen))
+                json_array_append_new(seen, v);
+            else
+                json_object_set_new(o, name, json_pack("[O,o]", seen, v));
+        }
+        p = eol + 1;
+    }
+    return o;
 }
 
 void text_free(struct text *t)

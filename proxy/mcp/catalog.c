@@ -19,19 +19,6 @@
 #define CATALOG_TUNE_KEYS    2000  /* performance_tuning: scratch keys unless told */
 #define CATALOG_TUNE_SECONDS 3.0   /* performance_tuning: seconds of reading unless told */
 
-/* Bytes as a JSON string: as they are when valid UTF-8, else as redis-cli
- * shows them (text.h). */
-static json_t *catalog_text(const char *s, size_t len)
-{
-    json_t *t = json_stringn(s, len);
-    if (t != NULL)
-        return t;
-    char *out = text_quote(s, len);
-    t = out != NULL ? json_string(out) : NULL;
-    free(out);
-    return t;
-}
-
 /* A reply as JSON: strings as text, integers, nil as null, arrays nested up
  * to CATALOG_DEPTH_MAX. */
 static json_t *catalog_reply(const redisReply *r, int depth)
@@ -41,7 +28,7 @@ static json_t *catalog_reply(const redisReply *r, int depth)
     if (r->type == REDIS_REPLY_NIL)
         return json_null();
     if (r->type != REDIS_REPLY_ARRAY)
-        return catalog_text(r->str, r->len);
+        return text_json(r->str, r->len);
     json_t *a = json_array();
     for (size_t i = 0; i < r->elements && depth < CATALOG_DEPTH_MAX; i++)
         json_array_append_new(a, catalog_reply(r->element[i], depth + 1));
@@ -87,49 +74,6 @@ static redisReply *catalog_nearcache(redisContext *rc, char *why, size_t len, co
     return catalog_run(rc, why, len, argc, argv, lens);
 }
 
-/* A value of a `name:value` line: an integer, a finite number, else text. */
-static json_t *catalog_value(const char *s, size_t len)
-{
-    char buf[64], *end;
-    if (len > 0 && len < sizeof(buf)) {
-        memcpy(buf, s, len);
-        buf[len] = '\0';
-        long long i = strtoll(buf, &end, 10);
-        if (*end == '\0')
-            return json_integer(i);
-        double d = strtod(buf, &end);
-        if (*end == '\0' && isfinite(d))
-            return json_real(d);
-    }
-    return catalog_text(s, len);
-}
-
-/* `name:value` lines as an object; a name seen again makes an array. */
-static json_t *catalog_lines(const char *s, size_t len)
-{
-    json_t *o = json_object();
-    for (const char *p = s, *end = s + len; p < end;) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p)), *eol = nl != NULL ? nl : end;
-        const char *colon = memchr(p, ':', (size_t)(eol - p));
-        size_t vlen = colon != NULL ? (size_t)(eol - colon - 1) : 0;
-        if (colon != NULL && vlen > 0 && colon[vlen] == '\r')
-            vlen--;
-        if (colon != NULL && colon > p) {
-            char name[128];
-            snprintf(name, sizeof(name), "%.*s", (int)(colon - p), p);
-            json_t *v = catalog_value(colon + 1, vlen), *seen = json_object_get(o, name);
-            if (seen == NULL)
-                json_object_set_new(o, name, v);
-            else if (json_is_array(seen))
-                json_array_append_new(seen, v);
-            else
-                json_object_set_new(o, name, json_pack("[O,o]", seen, v));
-        }
-        p = eol + 1;
-    }
-    return o;
-}
-
 /* A NEARCACHE subcommand answering lines, as an object. */
 static json_t *catalog_lines_of(redisContext *rc, char *why, size_t len, const char *sub,
                                 const char *a1, const char *a2)
@@ -137,7 +81,7 @@ static json_t *catalog_lines_of(redisContext *rc, char *why, size_t len, const c
     redisReply *r = catalog_nearcache(rc, why, len, sub, a1, a2, NULL);
     if (r == NULL)
         return NULL;
-    json_t *o = r->type == REDIS_REPLY_STRING ? catalog_lines(r->str, r->len) : NULL;
+    json_t *o = r->type == REDIS_REPLY_STRING ? text_lines_json(r->str, r->len) : NULL;
     if (o == NULL)
         snprintf(why, len, "NEARCACHE %s: the proxy answered something other than lines", sub);
     freeReplyObject(r);
@@ -169,7 +113,7 @@ static json_t *tool_hot_keys(const void *env, const json_t *args, char *why, siz
         if (e->type != REDIS_REPLY_ARRAY || e->elements != 5 ||
             e->element[0]->type != REDIS_REPLY_STRING)
             break;
-        json_t *k = json_pack("{s:o}", "key", catalog_text(e->element[0]->str, e->element[0]->len));
+        json_t *k = json_pack("{s:o}", "key", text_json(e->element[0]->str, e->element[0]->len));
         for (size_t f = 0; f < 4; f++)
             json_object_set_new(k, FIELDS[f], catalog_reply(e->element[f + 1], 1));
         json_array_append_new(keys, k);

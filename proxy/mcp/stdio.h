@@ -8,9 +8,9 @@
  * --proxy is host:port, [v6]:port or a unix socket path (default
  * 127.0.0.1:6380, the default listen); --password authenticates with the
  * proxy (clients.password, or NEARCACHE_PASSWORD); --admin-token (or
- * NEARCACHE_ADMIN_TOKEN) lists and allows the destructive tools (invalidate,
- * reload): over stdio the token is the operator's say-so, not checked
- * against admin.token.
+ * NEARCACHE_ADMIN_TOKEN) lists and allows the tools that change state
+ * (invalidate, reload, performance_tuning, bulk_operations): over stdio the
+ * token is the operator's say-so, not checked against admin.token.
  */
 #ifndef NEARCACHE_MCP_STDIO_H
 #define NEARCACHE_MCP_STDIO_H

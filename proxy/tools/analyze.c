@@ -37,13 +37,6 @@ struct run {
     bool failed;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Records the first failure (printf-style). Returns -1. */
 __attribute__((format(printf, 2, 3))) static int fail(struct run *r, const char *fmt, ...)
 {
@@ -64,7 +57,7 @@ static void pace(struct run *r, uint64_t units)
     r->units += units;
     if (r->o->rate <= 0)
         return;
-    double wait = r->t0 + (double)r->units / r->o->rate - now_s();
+    double wait = r->t0 + (double)r->units / r->o->rate - target_now();
     if (wait > 0) {
         struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
         nanosleep(&ts, NULL);
@@ -73,7 +66,7 @@ static void pace(struct run *r, uint64_t units)
 
 static void draw(struct run *r, bool last)
 {
-    double t = now_s();
+    double t = target_now();
     if (!r->o->progress || (!last && t - r->drawn < 0.1))
         return;
     r->drawn = t;
@@ -392,31 +385,6 @@ static void sample_group(void *arg, const struct patterns_group *g)
     draw(r, false);
 }
 
-/* A bulk string of name:value lines as an object; numbers as numbers. */
-static json_t *parse_lines(const char *text)
-{
-    json_t *o = json_object();
-    const char *line = text;
-    while (o != NULL && line != NULL && *line != '\0') {
-        const char *end = strchr(line, '\n'), *colon = strchr(line, ':');
-        size_t len = end ? (size_t)(end - line) : strlen(line);
-        if (colon != NULL && colon < line + len) {
-            char name[128], value[256], *stop;
-            snprintf(name, sizeof(name), "%.*s", (int)(colon - line), line);
-            snprintf(value, sizeof(value), "%.*s", (int)(line + len - colon - 1), colon + 1);
-            value[strcspn(value, "\r")] = '\0';
-            double d = strtod(value, &stop);
-            json_object_set_new(
-                o, name,
-                *value != '\0' && *stop == '\0'
-                    ? (strchr(value, '.') ? json_real(d) : json_integer((json_int_t)d))
-                    : json_string(value));
-        }
-        line = end ? end + 1 : NULL;
-    }
-    return o;
-}
-
 /* NEARCACHE POLICY's lines (rule:<kind>:<name>:k=v,...) as objects. */
 static json_t *parse_rules(const char *text)
 {
@@ -460,12 +428,7 @@ static json_t *parse_hotkeys(const redisReply *rep)
         json_int_t v[4];
         for (int k = 0; k < 4; k++)
             v[k] = e->element[k + 1]->type == REDIS_REPLY_INTEGER ? e->element[k + 1]->integer : 0;
-        json_t *key = json_stringn(e->element[0]->str, e->element[0]->len);
-        if (key == NULL) { /* not UTF-8: as redis-cli shows it */
-            char *quoted = text_quote(e->element[0]->str, e->element[0]->len);
-            key = quoted != NULL ? json_string(quoted) : NULL;
-            free(quoted);
-        }
+        json_t *key = text_json(e->element[0]->str, e->element[0]->len);
         json_array_append_new(keys, json_pack("{s:o?,s:I,s:I,s:I,s:I}", "key", key, "reads", v[0],
                                               "writes", v[1], "hits", v[2], "error", v[3]));
     }
@@ -501,7 +464,7 @@ static json_t *proxy_figures(struct run *r)
     freeReplyObject(rep);
     if ((rep = proxy_ask(c, "NEARCACHE STATS", notes)) != NULL && rep->type == REDIS_REPLY_STRING) {
         json_decref(stats);
-        stats = parse_lines(rep->str);
+        stats = text_lines_json(rep->str, rep->len);
     }
     freeReplyObject(rep);
     if ((rep = proxy_ask(c, "NEARCACHE POLICY", notes)) != NULL &&
@@ -586,7 +549,7 @@ static int walk(struct run *r)
     }
     if (count_keys(r) < 0)
         return -1;
-    r->t0 = now_s();
+    r->t0 = target_now();
     for (int i = 0; i < r->nnodes && !r->full; i++) {
         if (walk_node(r, i) < 0)
             return -1;
@@ -614,8 +577,8 @@ static json_t *report(struct run *r, json_t *proxy)
         "source", "address", o->cluster ? o->cluster : o->upstream, "cluster", o->cluster != NULL,
         "nodes", r->nnodes, "db", o->db, "match", o->match, "scan", "keys", (json_int_t)r->keys,
         "dbsize", (json_int_t)r->dbsize, "stopped_at_max_keys", r->full, "interrupted", stopped(r),
-        "seconds", now_s() - r->t0, "rate", o->rate, "max_keys", (json_int_t)o->max_keys, "samples",
-        (int)o->samples, "units", (json_int_t)r->units, "tree_nodes",
+        "seconds", target_now() - r->t0, "rate", o->rate, "max_keys", (json_int_t)o->max_keys,
+        "samples", (int)o->samples, "units", (json_int_t)r->units, "tree_nodes",
         (json_int_t)patterns_nodes(r->pt), "overflowed", (json_int_t)patterns_overflowed(r->pt),
         "patterns", r->patterns, "proxy", proxy ? proxy : json_null(), "advice");
 }

@@ -201,7 +201,10 @@ static const char *words_check(const struct words *ws, bulk_kind_e *kind, long l
     return NULL;
 }
 
-int bulk_parse_line(struct bulk_list *l, const char *line, size_t len, unsigned long lineno)
+/* Parses one text line (len bytes, no newline) numbered lineno and appends
+ * its operation to l; blank lines and comments append nothing, a malformed
+ * line appends a BULK_INVALID op. Returns 0, or -1 when out of memory. */
+static int bulk_parse_line(struct bulk_list *l, const char *line, size_t len, unsigned long lineno)
 {
     struct words ws = {.n = 0};
     const char *why = NULL;
@@ -401,13 +404,6 @@ static json_t *result_create(const struct bulk_op *op)
     return res;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Runs ops[0..n) as one pipeline: appends every command, then reads the
  * replies in order, adding a result per op to results. Returns 0, or -1
  * when the connection failed (c->errstr says why). */
@@ -484,11 +480,11 @@ json_t *bulk_run(redisContext *c, const struct bulk_op *ops, size_t n, size_t ba
         return NULL;
     }
     const char *aborted = NULL;
-    double t0 = now_s();
+    double t0 = target_now();
     for (size_t i = 0; i < n && !aborted; i += batch)
         if (batch_run(c, ops + i, n - i < batch ? n - i : batch, results, &t) < 0)
             aborted = c->errstr[0] ? c->errstr : "connection lost";
-    json_t *summary = summary_create(&t, now_s() - t0);
+    json_t *summary = summary_create(&t, target_now() - t0);
     if (aborted)
         json_object_set_new(summary, "aborted", json_string(aborted));
     json_object_set_new(report, "results", results);
@@ -516,7 +512,9 @@ static void print_bytes(FILE *out, const json_t *o, const char *name, bool alway
     free(esc);
 }
 
-void bulk_print(FILE *out, const json_t *report)
+/* Writes one line per result of a bulk_run() report to out
+ * ("line 3: get user:1 -> \"Ada\""). */
+static void bulk_print(FILE *out, const json_t *report)
 {
     size_t i;
     const json_t *res;

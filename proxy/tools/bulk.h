@@ -52,11 +52,6 @@ struct bulk_list {
 /* Frees every operation and the array, leaving l empty. */
 void bulk_list_deinit(struct bulk_list *l);
 
-/* Parses one text line (len bytes, no newline) numbered lineno and appends
- * its operation to l; blank lines and comments append nothing, a malformed
- * line appends a BULK_INVALID op. Returns 0, or -1 when out of memory. */
-int bulk_parse_line(struct bulk_list *l, const char *line, size_t len, unsigned long lineno);
-
 /* Parses every line of f into l. Returns 0, or -1 with a reason in err when
  * f cannot be read or memory runs out. */
 int bulk_parse_file(struct bulk_list *l, FILE *f, char *err, size_t errlen);
@@ -75,10 +70,6 @@ int bulk_parse_json(struct bulk_list *l, const json_t *ops, char *err, size_t er
  * result. NULL with a reason in err only when memory runs out. */
 json_t *bulk_run(redisContext *c, const struct bulk_op *ops, size_t n, size_t batch, char *err,
                  size_t errlen);
-
-/* Writes one line per result of a bulk_run() report to out
- * ("line 3: get user:1 -> \"Ada\""). */
-void bulk_print(FILE *out, const json_t *report);
 
 /* The command line: nearcache bulk --target ADDR [options] (see README.md).
  * Returns 0 when every operation succeeded, 1 when one failed or the target

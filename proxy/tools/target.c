@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "proxy/net.h"
 
@@ -68,4 +69,11 @@ redisContext *target_connect(const char *addr, const char *user, const char *pas
         return NULL;
     }
     return c;
+}
+
+double target_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }

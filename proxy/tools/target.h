@@ -1,5 +1,6 @@
-/* target.h - the blocking hiredis connection a tool opens to the proxy or to
- * Redis: address parsing, timeouts, AUTH and SELECT in one call. */
+/* target.h - what the tools share: the blocking hiredis connection a tool
+ * opens to the proxy or to Redis (address parsing, timeouts, AUTH and
+ * SELECT in one call), and the clock they time their runs with. */
 #ifndef NEARCACHE_TOOLS_TARGET_H
 #define NEARCACHE_TOOLS_TARGET_H
 
@@ -20,5 +21,8 @@ redisContext *target_connect(const char *addr, const char *user, const char *pas
  * the connection failed or the reply is an error. */
 redisReply *target_call(redisContext *c, int argc, const char *const *argv, char *err,
                         size_t errlen);
+
+/* The monotonic clock, in seconds. */
+double target_now(void);
 
 #endif

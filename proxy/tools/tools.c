@@ -24,7 +24,8 @@ static const struct tool TOOLS[] = {
 
 #define NTOOLS (sizeof(TOOLS) / sizeof(TOOLS[0]))
 
-void tools_list(FILE *out, const char *indent)
+/* Writes the tools' names and summaries, one per line, each after indent. */
+static void tools_list(FILE *out, const char *indent)
 {
     for (size_t i = 0; i < NTOOLS; i++)
         fprintf(out, "%s%-10s %s\n", indent, TOOLS[i].name, TOOLS[i].summary);

@@ -9,8 +9,6 @@
 #ifndef NEARCACHE_TOOLS_H
 #define NEARCACHE_TOOLS_H
 
-#include <stdio.h>
-
 /* A tool's entry point: argv[0] is the tool's name. Returns the exit status. */
 typedef int (*tools_main_fn)(int argc, char **argv);
 
@@ -18,9 +16,5 @@ typedef int (*tools_main_fn)(int argc, char **argv);
  * tools on stdout (0), an unknown name lists them on stderr (2). Returns the
  * exit status. */
 int tools_main(int argc, char **argv);
-
-/* Writes the tools' names and summaries, one per line, to out, each line
- * starting with indent. */
-void tools_list(FILE *out, const char *indent);
 
 #endif

@@ -20,6 +20,7 @@
 #include "bench/loadgen/hist.h"
 #include "bench/loadgen/workload.h"
 #include "config/config.h"
+#include "proxy/lib/text.h"
 #include "proxy/tools/target.h"
 
 #define TUNE_TIMEOUT   5000   /* ms: connect, and each reply */
@@ -63,13 +64,6 @@ struct reader {
     struct pass p;
     char err[160];
 };
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static bool stopped(const struct run *run)
 {
@@ -118,17 +112,7 @@ static json_t *stats_read(struct run *run)
         freeReplyObject(r);
         return NULL;
     }
-    json_t *s = json_object();
-    for (char *save = NULL, *line = strtok_r(r->str, "\r\n", &save); line;
-         line = strtok_r(NULL, "\r\n", &save)) {
-        char *colon = strchr(line, ':'), *end;
-        if (colon == NULL)
-            continue;
-        *colon = '\0';
-        double v = strtod(colon + 1, &end);
-        json_object_set_new(s, line,
-                            *end || end == colon + 1 ? json_string(colon + 1) : json_real(v));
-    }
+    json_t *s = text_lines_json(r->str, r->len);
     freeReplyObject(r);
     return s;
 }
@@ -284,7 +268,7 @@ static void *reader_main(void *arg)
     struct wl_rng rng;
     wl_rng_seed(&rng, TUNE_SEED + (uint64_t)r->id);
     unsigned long rank = (unsigned long)r->id;
-    while (c && !stopped(run) && now_s() < r->deadline) {
+    while (c && !stopped(run) && target_now() < r->deadline) {
         if (r->kind != PASS_LOAD && rank >= run->pass_keys)
             break;
         uint64_t k = r->kind == PASS_LOAD ? wl_dist_rank(&run->dist, &rng) : rank;
@@ -305,7 +289,7 @@ static int pass_run(struct run *run, pass_e kind, double seconds)
     pthread_t *tids = calloc((size_t)n, sizeof(*tids));
     struct pass *p = &run->pass[kind];
     int started = 0, rc = 0;
-    double t0 = now_s();
+    double t0 = target_now();
     hist_init(&p->hist);
     for (; rs && tids && started < n; started++) {
         rs[started] =
@@ -327,7 +311,7 @@ static int pass_run(struct run *run, pass_e kind, double seconds)
         snprintf(run->err, sizeof(run->err), "cannot start the reading threads");
         rc = -1;
     }
-    p->seconds = now_s() - t0;
+    p->seconds = target_now() - t0;
     free(rs);
     free(tids);
     return rc;
@@ -557,12 +541,12 @@ static int run_measure(struct run *run)
         return -1;
     if (keys_write(run) < 0)
         return -1;
-    double t0 = now_s();
+    double t0 = target_now();
     for (int k = 0; k < PASS_KINDS; k++) {
         json_decref(run->stats[k]);
         if (!(run->stats[k] = stats_read(run)))
             return -1;
-        double left = o->duration - (now_s() - t0);
+        double left = o->duration - (target_now() - t0);
         double share = k == PASS_LOAD ? left : o->duration / 4;
         if (pass_run(run, (pass_e)k, share > o->duration / 4 ? share : o->duration / 4) < 0)
             return -1;

@@ -94,7 +94,6 @@ Test(hotkeys, finds_the_true_top_10_of_a_zipf_stream)
     uint64_t *seen = calloc(ZIPF_KEYS + 1, sizeof(*seen));
     struct hotkeys *h = hotkeys_create(HOTKEYS_SIZE);
     feed(h, stream, 0, n, seen);
-    cr_assert_eq(hotkeys_total(h), n);
     assert_true_top10(h);
     struct hotkeys_entry top[1];
     hotkeys_top(h, top, 1);
@@ -120,7 +119,6 @@ Test(hotkeys, merging_two_halves_keeps_the_top_10)
     feed(b, stream, n / 2, n, seen);
     hotkeys_merge(sum, a);
     hotkeys_merge(sum, b);
-    cr_assert_eq(hotkeys_total(sum), n);
     assert_true_top10(sum);
     hotkeys_destroy(&a);
     hotkeys_destroy(&b);
@@ -153,7 +151,6 @@ Test(hotkeys, heavy_replacement_keeps_the_index_consistent)
                       "a key is kept twice");
     hotkeys_clear(h);
     cr_assert_eq(hotkeys_top(h, top, 8), 0);
-    cr_assert_eq(hotkeys_total(h), 0);
     hotkeys_destroy(&h);
 }
 

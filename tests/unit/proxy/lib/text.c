@@ -38,7 +38,7 @@ Test(text, escaped_bytes_are_one_printable_word)
         {"a b", 3, "a\\x20b"},
         {"\r\n\t", 3, "\\x0d\\x0a\\x09"},
         {"\0\x7f\x80\xff", 4, "\\x00\\x7f\\x80\\xff"},
-        {"!~\\{*}", 6, "!~\\{*}"},
+        {"!~\\{*}", 6, "!~\\x5c{*}"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct text t = {0};
