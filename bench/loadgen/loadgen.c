@@ -1,8 +1,8 @@
 /* bench/loadgen/loadgen.c - load generator for Redis and nearcache: one libev loop,
  * raw non-blocking sockets (TCP or unix), pipelined requests it encodes
  * itself, replies framed with the proxy's own scanner (proxy/proto/resp.h) and
- * checked for content (bench/loadgen/workload.h), latencies in a log-linear histogram
- * (bench/loadgen/hist.h). Closed loop by default; --rate gives an open loop whose
+ * checked for content (proxy/tools/workload.h), latencies in a log-linear histogram
+ * (proxy/tools/hist.h). Closed loop by default; --rate gives an open loop whose
  * latencies count from each request's intended send time, so a stalled server
  * cannot hide its stalls (no coordinated omission).
  *

@@ -14,8 +14,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "bench/loadgen/hist.h"
-#include "bench/loadgen/workload.h"
+#include "proxy/tools/hist.h"
+#include "proxy/tools/workload.h"
 #include "proxy/proto/resp.h"
 
 #define ERR_KINDS 32

@@ -2,8 +2,8 @@
  * pass through the proxy, STATS deltas, recommendations; see tune.h.
  *
  * Keys are drawn and latencies kept with the load generator's pure code
- * (bench/loadgen/workload.h: a Zipf distribution that scatters ranks over key
- * indices; bench/loadgen/hist.h: a log-linear histogram). Each reading client
+ * (proxy/tools/workload.h: a Zipf distribution that scatters ranks over key
+ * indices; proxy/tools/hist.h: a log-linear histogram). Each reading client
  * is a thread with a blocking hiredis connection, one request in flight, so
  * each latency is one request's.
  */
@@ -17,11 +17,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench/loadgen/hist.h"
-#include "bench/loadgen/workload.h"
 #include "config/config.h"
 #include "proxy/lib/text.h"
+#include "proxy/tools/hist.h"
 #include "proxy/tools/target.h"
+#include "proxy/tools/workload.h"
 
 #define TUNE_TIMEOUT   5000   /* ms: connect, and each reply */
 #define TUNE_BATCH     1000   /* keys per pipelined round of SETs, and per DEL */

@@ -1,6 +1,6 @@
-/* bench/loadgen/test_hist.c - the load generator's pure parts: the histogram
- * (bench/loadgen/hist.h) against exact percentiles of known distributions, its merge
- * and bounds; and the workload (bench/loadgen/workload.h): distributions, mix parsing,
+/* tests/unit/proxy/tools/workload.c - the load generator's pure parts: the histogram
+ * (proxy/tools/hist.h) against exact percentiles of known distributions, its merge
+ * and bounds; and the workload (proxy/tools/workload.h): distributions, mix parsing,
  * value round trips and reply verdicts, table-driven. */
 #include <criterion/criterion.h>
 
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/loadgen/hist.h"
-#include "bench/loadgen/workload.h"
+#include "proxy/tools/hist.h"
+#include "proxy/tools/workload.h"
 
 static int cmp_u64(const void *a, const void *b)
 {

@@ -1,5 +1,5 @@
 /* workload.c - keys, ops, values, requests and reply checks; see workload.h. */
-#include "workload.h"
+#include "proxy/tools/workload.h"
 
 #include <errno.h>
 #include <math.h>

@@ -1,5 +1,5 @@
 /* hist.c - log-linear latency histogram; see hist.h. */
-#include "hist.h"
+#include "proxy/tools/hist.h"
 
 #include <math.h>
 #include <string.h>
