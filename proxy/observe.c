@@ -59,19 +59,23 @@ void observe_sample(struct worker *w, struct request *rq, bool hit)
     }
 }
 
-size_t observe_top(struct worker *w, struct hotkeys_entry *out, size_t n, uint32_t *rate)
+/* The *n (at most) hottest keys of every worker, counts scaled to requests,
+ * into out[0..*n); *rate is hotkeys.sample. Stops the other workers while it
+ * reads. False when out of memory. */
+static bool observe_top(struct worker *w, struct hotkeys_entry *out, size_t *np, uint32_t *rate)
 {
     *rate = (uint32_t)w->cfg->hotkeys_sample;
     struct hotkeys *sum = hotkeys_create((size_t)w->nall * HOTKEYS_SIZE);
     if (sum == NULL)
-        return 0;
+        return false;
     worker_stop_others(w);
     for (int i = 0; i < w->nall; i++)
         if (!worker_gone(w, i) && w->all[i]->observe.keys != NULL)
             hotkeys_merge(sum, w->all[i]->observe.keys);
     worker_resume(w);
-    n = hotkeys_top(sum, out, n);
+    size_t n = hotkeys_top(sum, out, *np);
     hotkeys_destroy(&sum);
+    *np = n;
     for (size_t i = 0; i < n; i++) {
         out[i].count *= *rate;
         out[i].reads *= *rate;
@@ -79,7 +83,7 @@ size_t observe_top(struct worker *w, struct hotkeys_entry *out, size_t n, uint32
         out[i].hits *= *rate;
         out[i].error *= *rate;
     }
-    return n;
+    return true;
 }
 
 /* The shown bytes of e's key. */
@@ -95,7 +99,10 @@ char *observe_hotkeys_reply(struct worker *w, size_t n, size_t *len)
     struct hotkeys_entry *top = malloc((n > 0 ? n : 1) * sizeof(*top));
     if (top == NULL)
         return NULL;
-    n = observe_top(w, top, n, &rate);
+    if (!observe_top(w, top, &n, &rate)) {
+        free(top);
+        return NULL;
+    }
     size_t cap = RESP_HEADER_MAX + n * (6 * RESP_HEADER_MAX + HOTKEYS_KEY_MAX + 2);
     char *out = malloc(cap);
     if (out != NULL) {
@@ -130,9 +137,8 @@ char *observe_hotkeys_json(struct worker *w, size_t n)
     struct hotkeys_entry *top = malloc((n > 0 ? n : 1) * sizeof(*top));
     json_t *keys = json_array(), *root = NULL;
     char *text = NULL;
-    if (top == NULL || keys == NULL)
+    if (top == NULL || keys == NULL || !observe_top(w, top, &n, &rate))
         goto out;
-    n = observe_top(w, top, n, &rate);
     for (size_t i = 0; i < n; i++) {
         const struct hotkeys_entry *e = &top[i];
         json_t *o = json_pack("{s:o?,s:I,s:I,s:I,s:I}", "key", key_text(e->key, shown_len(e)),

@@ -66,11 +66,6 @@ static inline void observe_request(struct observe *o, struct worker *w, struct r
         observe_sample(w, rq, hit);
 }
 
-/* The n hottest keys of every worker, counts
- * scaled to requests, into out[0..return); *rate is hotkeys.sample. Stops
- * the other workers while it reads. */
-size_t observe_top(struct worker *w, struct hotkeys_entry *out, size_t n, uint32_t *rate);
-
 /* NEARCACHE HOTKEYS [n] (n capped at OBSERVE_TOP_MAX): a RESP array of [key, reads, writes, hits,
  * error] arrays, hottest first, in a malloc'd buffer of *len bytes; NULL when out of memory. */
 char *observe_hotkeys_reply(struct worker *w, size_t n, size_t *len);
