@@ -366,8 +366,12 @@ static enum MHD_Result route_mcp(struct http *h, struct http_request *req, const
         return gated;
     const char *token = h->w->cfg->admin_token;
     struct mcp_request mr = {
-        true, MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "MCP-Protocol-Version"),
-        token != NULL, token != NULL && http_authorize(h, req->conn) == 0};
+        true,
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "MCP-Protocol-Version"),
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Mcp-Method"),
+        MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "Mcp-Name"),
+        token != NULL,
+        token != NULL && http_authorize(h, req->conn) == 0};
     if (h->mcp == NULL || runner_submit(h->mcp, req->data != NULL ? req->data : "", req->body, &mr,
                                         mcp_answered, req) < 0)
         return http_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -1,6 +1,7 @@
 /* mcp.c - JSON-RPC 2.0 and the MCP methods, for every supported revision. */
 #include "proxy/mcp/mcp.h"
 
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,52 @@ static json_t *mcp_tools_call(struct mcp_call *call, json_t *id, json_t *params)
 
 /* ---- one request ----------------------------------------------------------- */
 
+/* Whether a Mcp-Name header value names want: as it is, or in the
+ * "=?base64?...?=" form a client must use for a value that is not plain
+ * ASCII. */
+static bool mcp_name_matches(const char *header, const char *want)
+{
+    static const char OPEN[] = "=?base64?", CLOSE[] = "?=";
+    size_t len = strlen(header);
+    if (len < sizeof(OPEN) + sizeof(CLOSE) - 2 || strncmp(header, OPEN, sizeof(OPEN) - 1) != 0 ||
+        strcmp(header + len - 2, CLOSE) != 0)
+        return strcmp(header, want) == 0;
+    const char *b64 = header + sizeof(OPEN) - 1;
+    size_t n = len - (sizeof(OPEN) - 1) - 2;
+    unsigned char out[512];
+    if (n % 4 != 0 || n / 4 * 3 > sizeof(out))
+        return false;
+    int got = EVP_DecodeBlock(out, (const unsigned char *)b64, (int)n);
+    if (got < 0)
+        return false;
+    got -= (n > 0 && b64[n - 1] == '=') + (n > 1 && b64[n - 2] == '='); /* padding decoded */
+    return (size_t)got == strlen(want) && memcmp(out, want, (size_t)got) == 0;
+}
+
+/* 2026-07-28 over HTTP: the Mcp-Method header, and Mcp-Name for a
+ * tools/call, must be there and match the body. Returns the HeaderMismatch
+ * answer, or NULL. */
+static json_t *mcp_metadata(struct mcp_call *call, json_t *id, const char *method, json_t *params)
+{
+    const char *name = strcmp(method, "tools/call") == 0
+                           ? json_string_value(json_object_get(params, "name"))
+                           : NULL;
+    const char *why = call->req->method_header == NULL ? "Mcp-Method header missing"
+                      : strcmp(call->req->method_header, method) != 0
+                          ? "Mcp-Method header does not match the method"
+                      : name == NULL                   ? NULL
+                      : call->req->name_header == NULL ? "Mcp-Name header missing"
+                      : !mcp_name_matches(call->req->name_header, name)
+                          ? "Mcp-Name header does not match params.name"
+                          : NULL;
+    if (why == NULL)
+        return NULL;
+    char text[96];
+    snprintf(text, sizeof(text), "Header mismatch: %s", why);
+    call->status = MCP_HTTP_BAD_REQUEST;
+    return mcp_error(id, MCP_HEADER_MISMATCH, text, NULL);
+}
+
 /* Settles the revision of a request: the _meta version (stateless), else the
  * legacy one its header or initialize names. Returns an error answer, or
  * NULL when it may go on. */
@@ -236,7 +283,7 @@ static json_t *mcp_revision(struct mcp_call *call, json_t *id, const char *metho
         return mcp_error(id, MCP_UNSUPPORTED, "Unsupported protocol version",
                          json_pack("{s:o,s:s}", "supported", mcp_supported(), "requested", v));
     }
-    return NULL;
+    return call->req->http ? mcp_metadata(call, id, method, params) : NULL;
 }
 
 static json_t *mcp_dispatch(struct mcp_call *call, json_t *id, const char *method, json_t *params)

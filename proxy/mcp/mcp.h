@@ -53,6 +53,8 @@ struct mcp_tool {
 struct mcp_request {
     bool http;                  /* Streamable HTTP: the header rules apply */
     const char *version_header; /* its MCP-Protocol-Version header; NULL: none */
+    const char *method_header;  /* its Mcp-Method header (2026-07-28); NULL: none */
+    const char *name_header;    /* its Mcp-Name header (2026-07-28); NULL: none */
     bool token_set;             /* an admin token is configured: tools that change state listed */
     bool authorized;            /* the message carries it: tools that change state run */
 };

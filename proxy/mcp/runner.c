@@ -28,7 +28,8 @@ struct runner_job {
     char *body;
     size_t len;
     struct mcp_request req;
-    char version[32]; /* req.version_header points here */
+    char version[32];    /* req.version_header points here */
+    char *method, *name; /* req.method_header and name_header: copies */
     runner_done_fn done;
     void *arg;
     char *answer;
@@ -166,6 +167,8 @@ static void runner_finish(struct runner_job *job)
     char *answer = job->answer;
     unsigned status = job->state == JOB_DONE ? job->status : 503;
     free(job->body);
+    free(job->method);
+    free(job->name);
     *job = (struct runner_job){.state = JOB_FREE};
     done(arg, answer, status);
 }
@@ -198,8 +201,15 @@ int runner_submit(struct runner *r, const char *body, size_t len, const struct m
                   runner_done_fn done, void *arg)
 {
     char *copy = malloc(len + 1);
-    if (copy == NULL)
+    char *method = req->method_header != NULL ? strdup(req->method_header) : NULL;
+    char *name = req->name_header != NULL ? strdup(req->name_header) : NULL;
+    if (copy == NULL || (req->method_header != NULL && method == NULL) ||
+        (req->name_header != NULL && name == NULL)) {
+        free(copy);
+        free(method);
+        free(name);
         return -1;
+    }
     memcpy(copy, body, len);
     copy[len] = '\0';
     pthread_mutex_lock(&r->lock);
@@ -209,9 +219,21 @@ int runner_submit(struct runner *r, const char *body, size_t len, const struct m
     if (job == r->jobs + RUNNER_JOBS) {
         pthread_mutex_unlock(&r->lock);
         free(copy);
+        free(method);
+        free(name);
         return -1;
     }
-    *job = (struct runner_job){JOB_QUEUED, r->seq++, copy, len, *req, "", done, arg, NULL, 0};
+    *job = (struct runner_job){.state = JOB_QUEUED,
+                               .seq = r->seq++,
+                               .body = copy,
+                               .len = len,
+                               .req = *req,
+                               .method = method,
+                               .name = name,
+                               .done = done,
+                               .arg = arg};
+    job->req.method_header = method;
+    job->req.name_header = name;
     if (req->version_header != NULL) {
         snprintf(job->version, sizeof(job->version), "%s", req->version_header);
         job->req.version_header = job->version;

@@ -90,7 +90,7 @@ static int stdio_answer(struct mcp *m, const struct stdio_options *o, struct cat
 {
     static const char TOO_LONG[] = "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32700,"
                                    "\"message\":\"Parse error: message longer than 1 MB\"}}";
-    struct mcp_request req = {false, NULL, o->token != NULL, o->token != NULL};
+    struct mcp_request req = {.token_set = o->token != NULL, .authorized = o->token != NULL};
     unsigned status;
     if (env->rc != NULL && env->rc->err != 0) { /* broken: made again */
         redisFree(env->rc);

@@ -12,7 +12,9 @@
 //               annotations, and calls each with good and bad arguments
 //   version-*   initialize answers each supported version, and the latest
 //               for an unknown one; the stateless 2026-07-28 revision:
-//               server/discover, resultType, -32022 and -32020
+//               server/discover, resultType, -32022, and -32020 for the
+//               MCP-Protocol-Version, Mcp-Method and Mcp-Name headers
+//               (plain and base64) missing or not matching the body
 //   http-*      raw requests: bad JSON (-32700), unknown method (-32601),
 //               too large (413), GET (405), a foreign Origin (403),
 //               notifications (202), batches only under 2025-03-26
@@ -156,25 +158,38 @@ async function versionChecks() {
     const want = LEGACY.includes(v) ? v : '2025-11-25';
     check(`version-initialize-${v}`, r.status === 200 && r.json.result.protocolVersion === want, r.text);
   }
-  const h = { 'MCP-Protocol-Version': MODERN };
-  let r = await post({ jsonrpc: '2.0', id: 'd', method: 'server/discover', params: { _meta: meta(MODERN) } }, h);
+  const h = (method, name) => ({ 'MCP-Protocol-Version': MODERN, 'Mcp-Method': method,
+    ...(name ? { 'Mcp-Name': name } : {}) });
+  let r = await post({ jsonrpc: '2.0', id: 'd', method: 'server/discover', params: { _meta: meta(MODERN) } },
+    h('server/discover'));
   check('version-modern-discover', r.status === 200 && r.json.result.resultType === 'complete' &&
         r.json.result.supportedVersions.includes(MODERN) && r.json.result.capabilities.tools, r.text);
-  r = await post({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: meta(MODERN) } }, h);
+  r = await post({ jsonrpc: '2.0', id: 2, method: 'tools/list', params: { _meta: meta(MODERN) } },
+    h('tools/list'));
   check('version-modern-tools-list', r.status === 200 && r.json.result.resultType === 'complete' &&
         r.json.result.tools.length >= READ_TOOLS.length, r.text);
-  r = await post({ jsonrpc: '2.0', id: 3, method: 'tools/call',
-    params: { name: 'cache_stats', arguments: {}, _meta: meta(MODERN) } }, h);
+  const call = { jsonrpc: '2.0', id: 3, method: 'tools/call',
+    params: { name: 'cache_stats', arguments: {}, _meta: meta(MODERN) } };
+  r = await post(call, h('tools/call', 'cache_stats'));
   check('version-modern-call', r.status === 200 && r.json.result.isError === false &&
         typeof r.json.result.structuredContent.hits === 'number', r.text);
+  r = await post(call, h('tools/call', '=?base64?' + Buffer.from('cache_stats').toString('base64') + '?='));
+  check('version-modern-call-base64-name', r.status === 200 && r.json.result.isError === false, r.text);
+  for (const [what, headers] of [['no-method', { 'MCP-Protocol-Version': MODERN }],
+    ['wrong-method', h('tools/list')], ['no-name', h('tools/call')],
+    ['wrong-name', h('tools/call', 'hot_keys')]]) {
+    r = await post(call, headers);
+    check(`version-modern-header-${what}`, r.status === 400 && r.json.error.code === -32020, r.text);
+  }
   r = await post({ jsonrpc: '2.0', id: 4, method: 'tools/list', params: { _meta: meta('2099-01-01') } },
-    { 'MCP-Protocol-Version': '2099-01-01' });
+    { 'MCP-Protocol-Version': '2099-01-01', 'Mcp-Method': 'tools/list' });
   check('version-modern-unsupported', r.status === 400 && r.json.error.code === -32022 &&
         r.json.error.data.supported.includes(MODERN) && r.json.error.data.requested === '2099-01-01', r.text);
   r = await post({ jsonrpc: '2.0', id: 5, method: 'tools/list', params: { _meta: meta(MODERN) } },
-    { 'MCP-Protocol-Version': '2025-11-25' });
+    { 'MCP-Protocol-Version': '2025-11-25', 'Mcp-Method': 'tools/list' });
   check('version-modern-header-mismatch', r.status === 400 && r.json.error.code === -32020, r.text);
-  r = await post({ jsonrpc: '2.0', id: 6, method: 'resources/list', params: { _meta: meta(MODERN) } }, h);
+  r = await post({ jsonrpc: '2.0', id: 6, method: 'resources/list', params: { _meta: meta(MODERN) } },
+    h('resources/list'));
   check('version-modern-unknown-method', r.status === 404 && r.json.error.code === -32601, r.text);
 }
 

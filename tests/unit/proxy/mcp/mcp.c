@@ -51,7 +51,7 @@ static json_t *ask(const char *body, const struct mcp_request *req, unsigned *st
     return answer;
 }
 
-static const struct mcp_request STDIO = {false, NULL, false, false};
+static const struct mcp_request STDIO = {.http = false};
 
 /* The error code of an answer, 0 for a result. */
 static int code_of(const json_t *a)
@@ -154,7 +154,8 @@ Test(mcp, tools_that_change_state_need_the_token)
                  {true, false, true, 0, false},
                  {true, true, true, 0, true}};
     for (size_t i = 0; i < sizeof(CASES) / sizeof(*CASES); i++) {
-        struct mcp_request req = {false, NULL, CASES[i].token_set, CASES[i].authorized};
+        struct mcp_request req = {.token_set = CASES[i].token_set,
+                                  .authorized = CASES[i].authorized};
         unsigned status;
         json_t *a = ask(LIST, &req, &status);
         const json_t *tools = json_object_get(json_object_get(a, "result"), "tools");
@@ -195,27 +196,42 @@ Test(mcp, initialize_negotiates)
     }
 }
 
-/* The stateless revision over HTTP: the header and _meta must agree. */
+/* The stateless revision over HTTP: the headers and the body must agree
+ * (MCP-Protocol-Version and _meta; Mcp-Method and the method; Mcp-Name and a
+ * tools/call's name, as it is or in the base64 form). */
 Test(mcp, modern_over_http)
 {
     static const char BODY[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"%s\",\"params\":{"
+                               "\"name\":\"echo\",\"arguments\":{\"s\":\"x\"},"
                                "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"%s\"}}}";
     static const struct {
-        const char *method, *version, *header;
+        const char *method, *version, *header, *method_header, *name_header;
         int code;
         unsigned status;
     } CASES[] = {
-        {"server/discover", "2026-07-28", "2026-07-28", 0, 200},
-        {"tools/list", "2026-07-28", "2026-07-28", 0, 200},
-        {"tools/list", "2026-07-28", NULL, -32020, 400},
-        {"tools/list", "2026-07-28", "2025-11-25", -32020, 400},
-        {"tools/list", "2099-01-01", "2099-01-01", -32022, 400},
-        {"nope", "2026-07-28", "2026-07-28", -32601, 404},
+        {"server/discover", "2026-07-28", "2026-07-28", "server/discover", NULL, 0, 200},
+        {"tools/list", "2026-07-28", "2026-07-28", "tools/list", NULL, 0, 200},
+        {"tools/list", "2026-07-28", NULL, "tools/list", NULL, -32020, 400},
+        {"tools/list", "2026-07-28", "2025-11-25", "tools/list", NULL, -32020, 400},
+        {"tools/list", "2099-01-01", "2099-01-01", "tools/list", NULL, -32022, 400},
+        {"nope", "2026-07-28", "2026-07-28", "nope", NULL, -32601, 404},
+        {"tools/list", "2026-07-28", "2026-07-28", NULL, NULL, -32020, 400},
+        {"tools/list", "2026-07-28", "2026-07-28", "tools/call", NULL, -32020, 400},
+        {"tools/call", "2026-07-28", "2026-07-28", "tools/call", "echo", 0, 200},
+        {"tools/call", "2026-07-28", "2026-07-28", "tools/call", "=?base64?ZWNobw==?=", 0, 200},
+        {"tools/call", "2026-07-28", "2026-07-28", "tools/call", NULL, -32020, 400},
+        {"tools/call", "2026-07-28", "2026-07-28", "tools/call", "fail", -32020, 400},
+        {"tools/call", "2026-07-28", "2026-07-28", "tools/call", "=?base64?ZmFpbA==?=", -32020,
+         400},
+        {"tools/call", "2026-07-28", "2026-07-28", "tools/call", "=?base64?!!!?=", -32020, 400},
     };
     for (size_t i = 0; i < sizeof(CASES) / sizeof(*CASES); i++) {
         char body[512];
         snprintf(body, sizeof(body), BODY, CASES[i].method, CASES[i].version);
-        struct mcp_request req = {true, CASES[i].header, false, false};
+        struct mcp_request req = {.http = true,
+                                  .version_header = CASES[i].header,
+                                  .method_header = CASES[i].method_header,
+                                  .name_header = CASES[i].name_header};
         unsigned status;
         json_t *a = ask(body, &req, &status);
         cr_expect_eq(code_of(a), CASES[i].code, "case %zu", i);
@@ -236,13 +252,13 @@ Test(mcp, notifications_and_batches)
     unsigned status;
     cr_expect_null(ask(NOTE, &STDIO, &status));
     cr_expect_eq(status, MCP_HTTP_ACCEPTED);
-    struct mcp_request old = {true, "2025-03-26", false, false};
+    struct mcp_request old = {.http = true, .version_header = "2025-03-26"};
     json_t *a = ask(BATCH, &old, &status);
     cr_assert(json_is_array(a));
     cr_expect_eq(json_array_size(a), 2); /* ping's result, the empty object's error */
     cr_expect_eq(code_of(json_array_get(a, 1)), -32600);
     json_decref(a);
-    struct mcp_request newer = {true, "2025-06-18", false, false};
+    struct mcp_request newer = {.http = true, .version_header = "2025-06-18"};
     a = ask(BATCH, &newer, &status);
     cr_expect_eq(code_of(a), -32600);
     cr_expect_eq(status, MCP_HTTP_BAD_REQUEST);
