@@ -19,7 +19,7 @@ cmake -S . -B build-tsan -DNEARCACHE_WERROR=ON -DNEARCACHE_TSAN=ON \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build-tsan --target nearcache -j"$jobs"
 CC=clang cmake -S . -B build-fuzz -DNEARCACHE_FUZZ=ON >/dev/null
-cmake --build build-fuzz --target fuzz_resp fuzz_config fuzz_settings -j"$jobs"
+cmake --build build-fuzz --target fuzz_resp fuzz_config fuzz_settings fuzz_mcp -j"$jobs"
 
 # Runs fuzz target $1 for $3 seconds on a scratch copy of its seeds: the files
 # of tests/fuzz/$2 and any more given after $3.
@@ -34,6 +34,7 @@ trap 'rm -rf "$scratch"' EXIT
 fuzz fuzz_resp corpus "${FUZZ_SECONDS:-30}"
 fuzz fuzz_config corpus_config "${FUZZ_CONFIG_SECONDS:-15}" config/*.yaml
 fuzz fuzz_settings corpus_settings "${FUZZ_CONFIG_SECONDS:-15}"
+fuzz fuzz_mcp corpus_mcp "${FUZZ_CONFIG_SECONDS:-15}"
 
 # The pre-commit hooks (.pre-commit-config.yaml) on every file of a git checkout.
 [ -d .git ] && pre-commit run --all-files
