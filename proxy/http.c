@@ -339,8 +339,11 @@ static enum MHD_Result mcp_reply(struct http_request *req)
 {
     if (req->status == MCP_HTTP_ACCEPTED)
         return http_reply(req->conn, MHD_HTTP_ACCEPTED, TEXT, "", 0);
-    if (req->answer == NULL)
-        return http_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the MCP server is stopping\n");
+    if (req->answer == NULL) /* not run (503 from the runner), or out of memory */
+        return req->status == MHD_HTTP_SERVICE_UNAVAILABLE
+                   ? http_text(req->conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                               "the MCP server is stopping\n")
+                   : http_text(req->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
     enum MHD_Result ok = http_reply(req->conn, req->status, JSON, req->answer, strlen(req->answer));
     return ok;
 }
