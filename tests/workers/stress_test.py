@@ -16,9 +16,12 @@ hygiene module):
               the value it replaced
   readers     GET and MGET a small hot set (hits, fills, single flight)
   outside     writes the hot set directly on Redis (tracking invalidations),
-              deletes it now and then, reads NEARCACHE STATS and asks for
-              NEARCACHE RELOAD on new connections (both stop the world; a
-              reload asked of worker 1 is relayed to worker 0)
+              deletes it now and then, reads NEARCACHE STATS and HOTKEYS,
+              drops the hot set with NEARCACHE INVALIDATE (every 65th empties
+              the tier) and asks for NEARCACHE RELOAD on new connections (all
+              stop the world; a reload asked of worker 1 is relayed to worker
+              0); every request's keys are sampled as hot keys and one hit in
+              ten is audited
 
 Fails on a wrong reply, a proxy that dies, a ThreadSanitizer report in its log,
 or an exit status other than 0 on SIGTERM.
@@ -38,6 +41,9 @@ HOT = [f"hot:{i}" for i in range(8)]
 POLICY = """
 cache:
   ttl: 60s
+  audit_rate: 10
+hotkeys:
+  sample: 1
 policy:
   default: {max_key_length: 1kb}
   cache:
@@ -100,6 +106,11 @@ def outside(redis, proxy, stop, errors):
             direct.delete(*HOT)
         if n % 50 == 0 and "workers:2" not in admin.execute_command("NEARCACHE", "STATS"):
             errors.append("NEARCACHE STATS does not count 2 workers")
+        if n % 60 == 0:  # both stop the other worker; every 65th INVALIDATE empties the tier
+            if not isinstance(admin.execute_command("NEARCACHE", "HOTKEYS", 5), list):
+                errors.append("NEARCACHE HOTKEYS did not answer a list")
+            if admin.execute_command("NEARCACHE", "INVALIDATE", "hot:*") != "OK":
+                errors.append("NEARCACHE INVALIDATE did not answer OK")
         if n % 400 == 0:  # on a new connection: either worker, relayed to worker 0 or not
             with proxy.client() as c:
                 if c.execute_command("NEARCACHE", "RELOAD") != "OK":
