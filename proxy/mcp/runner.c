@@ -243,6 +243,19 @@ int runner_submit(struct runner *r, const char *body, size_t len, const struct m
     return 0;
 }
 
+/* Frees what runner_create made but the thread, which has ended or never
+ * began. */
+static void runner_free(struct runner *r)
+{
+    ev_async_stop(r->w->loop, &r->async);
+    mcp_destroy(&r->mcp);
+    for (size_t i = 0; i < 4; i++)
+        free(r->owned[i]);
+    pthread_mutex_destroy(&r->lock);
+    pthread_cond_destroy(&r->wake);
+    free(r);
+}
+
 struct runner *runner_create(struct worker *w)
 {
     size_t n;
@@ -267,13 +280,7 @@ struct runner *runner_create(struct worker *w)
     ev_async_start(w->loop, &r->async);
     if (pthread_create(&r->thread, NULL, runner_main, r) != 0) {
         log_crit("mcp_thread_failed", "mcp: the MCP thread did not start");
-        ev_async_stop(w->loop, &r->async);
-        mcp_destroy(&r->mcp);
-        for (size_t i = 0; i < 4; i++)
-            free(r->owned[i]);
-        pthread_mutex_destroy(&r->lock);
-        pthread_cond_destroy(&r->wake);
-        free(r);
+        runner_free(r);
         return NULL;
     }
     return r;
@@ -292,17 +299,11 @@ void runner_destroy(struct runner **rp)
     pthread_cond_signal(&r->wake);
     pthread_mutex_unlock(&r->lock);
     pthread_join(r->thread, NULL);
-    ev_async_stop(r->w->loop, &r->async);
     if (r->adopt_fd >= 0)
         close(r->adopt_fd);
     for (struct runner_job *j = r->jobs; j < r->jobs + RUNNER_JOBS; j++)
         if (j->state != JOB_FREE)
             runner_finish(j);
-    mcp_destroy(&r->mcp);
-    for (size_t i = 0; i < 4; i++)
-        free(r->owned[i]);
-    pthread_mutex_destroy(&r->lock);
-    pthread_cond_destroy(&r->wake);
-    free(r);
+    runner_free(r);
     *rp = NULL;
 }

@@ -20,6 +20,7 @@
 #include "harness/proxy.h"
 #include "harness/redis.h"
 #include "harness/sock.h"
+#include "tests/lines.h"
 
 TestSuite(inspect, .init = fixture_redis, .fini = fixture_policy_stop, .timeout = 90);
 
@@ -53,28 +54,6 @@ static char *ask(int fd, const char *line)
     text[strlen(text) - 2] = '\0'; /* the bulk's own CRLF */
     bytes_free(&in);
     return text;
-}
-
-/* Whether text holds line as one whole CRLF-terminated line. */
-static bool has_line(const char *text, const char *line)
-{
-    size_t n = strlen(line);
-    for (const char *at = text; (at = strstr(at, line)) != NULL; at++)
-        if ((at == text || at[-1] == '\n') && strncmp(at + n, "\r\n", 2) == 0)
-            return true;
-    return false;
-}
-
-/* The number of lines of text that start with prefix. */
-static int lines_with(const char *text, const char *prefix)
-{
-    int n = 0;
-    for (const char *at = text, *end; *at != '\0'; at = end + 2) {
-        n += strncmp(at, prefix, strlen(prefix)) == 0;
-        if ((end = strstr(at, "\r\n")) == NULL)
-            break;
-    }
-    return n;
 }
 
 /* Fails unless INSPECT key through fd holds every line of want (NULL-terminated). */
