@@ -197,6 +197,19 @@ static void upstream_fail(struct upstream *up, const char *err, size_t len)
         owner.lost(owner.arg, up, was_ready);
 }
 
+/* Fails the connection with what its requests may have seen: once it was
+ * ready, they may have run ("connection lost"); before, only its handshake
+ * was written (upstream_flush), so none ran ("unavailable"): a TLS 1.3
+ * server that refuses the client's certificate says so only after the
+ * handshake, when the proxy is already writing its AUTH or PING. */
+static void upstream_broke(struct upstream *up)
+{
+    if (up->was_ready)
+        upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
+    else
+        upstream_fail(up, ERR_UNAVAILABLE, sizeof(ERR_UNAVAILABLE) - 1);
+}
+
 void upstream_destroy(struct upstream **upp)
 {
     struct upstream *up = *upp;
@@ -222,8 +235,7 @@ void upstream_reset(struct upstream *up)
     if (up->closing)
         return;
     if (up->state != UPSTREAM_DOWN)
-        upstream_fail(up, up->was_ready ? ERR_LOST : ERR_UNAVAILABLE,
-                      up->was_ready ? sizeof(ERR_LOST) - 1 : sizeof(ERR_UNAVAILABLE) - 1);
+        upstream_broke(up);
     up->backoff_ms = 0;
     if (!up->dedicated && !up->closing) { /* requests queue while it connects */
         up->env->counters->reconnects++;
@@ -292,7 +304,7 @@ static void upstream_flush(struct upstream *up)
     size_t limit = up->state == UPSTREAM_HANDSHAKE ? up->hs_bytes : SIZE_MAX;
     ssize_t n = limit == 0 ? 0 : tls_write(up->ssl, up->fd, &up->out, limit);
     if (n < 0) {
-        upstream_fail(up, ERR_LOST, sizeof(ERR_LOST) - 1);
+        upstream_broke(up);
         return;
     }
     up->hs_bytes -= (size_t)n < up->hs_bytes ? (size_t)n : up->hs_bytes;
@@ -457,8 +469,7 @@ static void upstream_read(struct upstream *up)
             log_limited(LOG_ERROR, "upstream_tls_failed",
                         "upstream: TLS with {upstream=%s}: {reason=%s}", up->env->ep->shown,
                         tls_reason());
-        upstream_fail(up, up->was_ready ? ERR_LOST : ERR_UNAVAILABLE,
-                      up->was_ready ? sizeof(ERR_LOST) - 1 : sizeof(ERR_UNAVAILABLE) - 1);
+        upstream_broke(up);
         return;
     }
     if (n > 0)
