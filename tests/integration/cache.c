@@ -332,10 +332,12 @@ Test(cache, bcast_tracking_caches_only_keys_under_its_prefixes)
     wait_active(c);
     redis_call_expect(&fx_redis, "SET user:1 a", "+OK\r\n");
     redis_call_expect(&fx_redis, "SET other b", "+OK\r\n");
-    sock_read_until(c, "GET user:1", "$1\r\na\r\n");
+    /* A key under a prefix is cached (after the SET's broadcast invalidation,
+     * which may land after the first fill and drop it). */
+    cache_read(c, "GET user:1", "$1\r\na\r\n");
     long long hits = proxy_stat(c, "hits");
     sock_call_expect(c, "GET user:1", 1, "$1\r\na\r\n");
-    cr_assert_eq(proxy_stat(c, "hits"), hits + 1, "a key under a prefix is cached");
+    cr_assert_eq(proxy_stat(c, "hits"), hits + 1, "a key under a prefix stays cached");
     for (int i = 0; i < 3; i++)
         sock_call_expect(c, "GET other", 1, "$1\r\nb\r\n");
     cr_assert_eq(proxy_stat(c, "hits"), hits + 1, "a key outside the prefixes is not");
