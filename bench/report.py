@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Summarizes bench/scripts/run.sh's runs: medians per workload and target, the
 ratios of nearcache to direct Redis and to twemproxy, as a Markdown table
-(printed and written to results.md), a CSV and two gnuplot PNG charts.
+(printed and written to results.md), a CSV and two gnuplot PNG charts; and the
+CPU time per request of each target process and of the Redis behind a proxy
+(loadgen --cpu: user + system seconds over the measured phase, from /proc),
+with nearcache's ratios to Redis's own and to twemproxy's.
 
 usage: bench/report.py OUT_DIR MACHINE ROUNDS SECONDS
 """
@@ -45,6 +48,10 @@ def summarize(runs, order):
                 "p99": median(rs, "latency_us", "p99"),
                 "errors": sum(sum(r["errors"].values()) for r in rs),
                 "wrong": sum(r["wrong"] for r in rs),
+                # µs per request of the target process, then of the Redis behind it
+                "cpu": [statistics.median(r["cpu_s"][i] * 1e6 / r["requests"] for r in rs)
+                        for i in range(len(rs[0].get("cpu_s", [])))] if all(
+                            r["requests"] for r in rs) else [],
             }
         rows.append(row)
     return rows
@@ -68,6 +75,32 @@ def table(rows):
             cells.append(" / ".join(f"{row[t][q]:.0f}" if t in row else "-" for t in TARGETS))
         bad = sum(row[t]["errors"] + row[t]["wrong"] for t in TARGETS if t in row)
         cells.append(str(bad) if bad else "0")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def cpu_ratio(row, a, b):
+    ok = a in row and b in row and row[a]["cpu"] and row[b]["cpu"] and row[b]["cpu"][0]
+    return row[a]["cpu"][0] / row[b]["cpu"][0] if ok else float("nan")
+
+
+def cpu_table(rows):
+    """CPU µs per request: each target process, the Redis behind each proxy."""
+    lines = [
+        "| workload | redis µs/req | twemproxy µs/req (+ redis) | nearcache µs/req (+ redis) "
+        "| nc/redis CPU | nc/twem CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+
+    def cell(row, t):
+        cpu = row[t]["cpu"] if t in row else []
+        return " (+ ".join(f"{v:.2f}" for v in cpu[:2]) + (")" if len(cpu) > 1 else "") \
+            if cpu else "-"
+
+    for row in rows:
+        cells = [row["workload"]] + [cell(row, t) for t in TARGETS]
+        cells += [f"{cpu_ratio(row, 'nearcache', 'redis'):.2f}",
+                  f"{cpu_ratio(row, 'nearcache', 'twemproxy'):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -106,7 +139,7 @@ def main():
     out, machine, rounds, seconds = sys.argv[1:5]
     runs, order = load(f"{out}/raw.jsonl")
     rows = summarize(runs, order)
-    text = table(rows)
+    text = table(rows) + "\n\nCPU per request (user + system, µs):\n\n" + cpu_table(rows)
     print(text)
     with open(f"{out}/results.md", "w") as f:
         f.write(f"machine: {machine}; {rounds} rounds of {seconds} s per run\n\n{text}\n")

@@ -410,6 +410,34 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
+/* User + system CPU seconds of process pid (all its threads) so far, from
+ * /proc/PID/stat; 0 when it cannot be read (the process is gone). */
+static double cpu_seconds(int pid)
+{
+    char path[32], line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(line, 1, sizeof(line) - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    const char *p = strrchr(line, ')'); /* the name before it may hold spaces */
+    unsigned long long utime = 0, stime = 0;
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+                     &stime) != 2)
+        return 0;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Adds sign x the CPU seconds of every --cpu process so far to lg->cpu_s:
+ * -1 when the measured phase starts, +1 when the run ends. */
+static void cpu_mark(struct lg *lg, double sign)
+{
+    for (int i = 0; i < lg->ncpu; i++)
+        lg->cpu_s[i] += sign * cpu_seconds(lg->cpu_pid[i]);
+}
+
 /* End of the warmup, then (for -d) end of the measured time. */
 static void on_phase(struct ev_loop *loop, ev_timer *w, int revents)
 {
@@ -418,6 +446,7 @@ static void on_phase(struct ev_loop *loop, ev_timer *w, int revents)
     if (lg->phase == PHASE_WARMUP) {
         lg->phase = PHASE_MEASURE;
         lg->measure_ns = lg->last_reply_ns = now_ns();
+        cpu_mark(lg, -1);
         if (lg->cfg.duration > 0) {
             ev_timer_set(&lg->phase_timer, lg->cfg.duration, 0);
             ev_timer_start(lg->loop, &lg->phase_timer);
@@ -463,6 +492,8 @@ void lg_run(struct lg *lg)
     lg->budget = lg->cfg.requests;
     hist_init(&lg->lag);
     lg->measure_ns = lg->last_reply_ns = lg->progress_ns = now_ns();
+    if (lg->phase == PHASE_MEASURE)
+        cpu_mark(lg, -1);
     for (int i = 0; i < lg->cfg.conns; i++)
         conn_init(lg, &lg->conns[i], i);
     ev_timer_init(&lg->tick, on_tick, TICK_S, TICK_S);
@@ -488,4 +519,5 @@ void lg_run(struct lg *lg)
     for (int i = 0; i < lg->cfg.conns; i++)
         conn_connect(&lg->conns[i]);
     ev_run(lg->loop, 0);
+    cpu_mark(lg, 1);
 }

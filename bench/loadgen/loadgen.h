@@ -19,9 +19,10 @@
 #include "proxy/proto/resp.h"
 
 #define ERR_KINDS 32
+#define CPU_PIDS  4 /* --cpu: processes whose CPU time is measured */
 
 struct config {
-    const char *host, *socket, *json, *dist, *mix, *value, *prefix;
+    const char *host, *socket, *json, *dist, *mix, *value, *prefix, *cpu;
     int port, conns, depth;
     uint64_t requests, keys, seed;
     double duration, warmup, rate; /* seconds, seconds, requests/s (0: closed loop) */
@@ -84,6 +85,8 @@ struct lg {
         uint64_t n;
     } err[ERR_KINDS];
     int nerr;
+    int cpu_pid[CPU_PIDS], ncpu;
+    double cpu_s[CPU_PIDS]; /* their user + system seconds in the measured phase */
     bool stalled;
 };
 

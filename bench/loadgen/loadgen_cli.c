@@ -203,7 +203,10 @@ static void report_json(FILE *f, const struct lg *lg, const struct hist *h, doub
     for (int i = 0; i < lg->nerr; i++)
         fprintf(f, "%s\"%s\":%llu", i ? "," : "", lg->err[i].name,
                 (unsigned long long)lg->err[i].n);
-    fprintf(f, "},\"wrong\":%llu,\"reconnects\":%llu,\"stalled\":%s,\"lag_us\":",
+    fputs("},\"cpu_s\":[", f);
+    for (int i = 0; i < lg->ncpu; i++)
+        fprintf(f, "%s%.3f", i ? "," : "", lg->cpu_s[i]);
+    fprintf(f, "],\"wrong\":%llu,\"reconnects\":%llu,\"stalled\":%s,\"lag_us\":",
             (unsigned long long)lg->wrong, (unsigned long long)lg->reconnects,
             lg->stalled ? "true" : "false");
     if (cfg->rate > 0)
@@ -250,6 +253,9 @@ static void report_human(FILE *f, const struct lg *lg, const struct hist *h, dou
     fprintf(f, "%s\nwrong        %llu\n", lg->nerr ? "" : "none", (unsigned long long)lg->wrong);
     if (lg->reconnects)
         fprintf(f, "reconnects   %llu\n", (unsigned long long)lg->reconnects);
+    for (int i = 0; i < lg->ncpu; i++)
+        fprintf(f, "cpu          pid %d: %.2f s, %.2f us/request\n", lg->cpu_pid[i], lg->cpu_s[i],
+                lg->done ? lg->cpu_s[i] * 1e6 / (double)lg->done : 0.0);
     if (cfg->rate > 0)
         fprintf(
             f, "schedule     %.0f req/s intended; sent late by p50 %.1f  p99 %.1f  max %.1f us%s\n",
@@ -292,9 +298,11 @@ static void usage(FILE *f)
           "               [-n REQUESTS | -d DURATION] [--warmup DURATION] [--rate R]\n"
           "               [--keys N] [--dist uniform|zipf:S|hot:F:P] [--mix SPEC]\n"
           "               [--value N|MIN-MAX] [--prefix P] [--preload] [--seed N]\n"
-          "               [--json FILE|-] [--quiet]\n"
+          "               [--json FILE|-] [--quiet] [--cpu PID[,PID...]]\n"
           "  mix: comma-separated get set del incr hget hset lpush lrange mget:N any:CMD,\n"
-          "       each with an optional :WEIGHT (default get:70,set:20,del:10)\n",
+          "       each with an optional :WEIGHT (default get:70,set:20,del:10)\n"
+          "  cpu: up to 4 processes whose user + system CPU time in the measured phase\n"
+          "       is reported (cpu_s in the JSON), e.g. the server under test\n",
           f);
 }
 
@@ -350,23 +358,18 @@ enum {
     OPT_SEED,
     OPT_JSON,
     OPT_QUIET,
+    OPT_CPU,
     OPT_HELP
 };
 
 static const struct option LONG_OPTS[] = {
-    {"warmup", required_argument, NULL, OPT_WARMUP},
-    {"rate", required_argument, NULL, OPT_RATE},
-    {"keys", required_argument, NULL, OPT_KEYS},
-    {"dist", required_argument, NULL, OPT_DIST},
-    {"mix", required_argument, NULL, OPT_MIX},
-    {"value", required_argument, NULL, OPT_VALUE},
-    {"prefix", required_argument, NULL, OPT_PREFIX},
-    {"preload", no_argument, NULL, OPT_PRELOAD},
-    {"seed", required_argument, NULL, OPT_SEED},
-    {"json", required_argument, NULL, OPT_JSON},
-    {"quiet", no_argument, NULL, OPT_QUIET},
-    {"help", no_argument, NULL, OPT_HELP},
-    {NULL, 0, NULL, 0},
+    {"warmup", required_argument, NULL, OPT_WARMUP}, {"rate", required_argument, NULL, OPT_RATE},
+    {"keys", required_argument, NULL, OPT_KEYS},     {"dist", required_argument, NULL, OPT_DIST},
+    {"mix", required_argument, NULL, OPT_MIX},       {"value", required_argument, NULL, OPT_VALUE},
+    {"prefix", required_argument, NULL, OPT_PREFIX}, {"preload", no_argument, NULL, OPT_PRELOAD},
+    {"seed", required_argument, NULL, OPT_SEED},     {"json", required_argument, NULL, OPT_JSON},
+    {"quiet", no_argument, NULL, OPT_QUIET},         {"cpu", required_argument, NULL, OPT_CPU},
+    {"help", no_argument, NULL, OPT_HELP},           {NULL, 0, NULL, 0},
 };
 
 typedef enum { ARG_STR, ARG_INT, ARG_U64, ARG_DURATION, ARG_RATE, ARG_FLAG } arg_kind_e;
@@ -397,6 +400,7 @@ static const struct opt_spec {
     {OPT_SEED, ARG_U64, offsetof(struct config, seed), 0, UINT64_MAX},
     {OPT_JSON, ARG_STR, offsetof(struct config, json), 0, SIZE_MAX},
     {OPT_QUIET, ARG_FLAG, offsetof(struct config, quiet), 0, 0},
+    {OPT_CPU, ARG_STR, offsetof(struct config, cpu), 0, SIZE_MAX},
 };
 
 /* One option into cfg; a message and -1 when its argument is bad, -1 alone
@@ -443,6 +447,27 @@ static int parse_option(struct config *cfg, int opt, const char *arg)
     return rc ? -1 : 0;
 }
 
+/* --cpu's comma-separated process ids into lg; 0, or -1. */
+static int parse_pids(struct lg *lg, const char *s)
+{
+    for (lg->ncpu = 0; lg->ncpu < CPU_PIDS; s++) {
+        uint64_t pid;
+        char one[24];
+        size_t n = strcspn(s, ",");
+        if (n >= sizeof(one))
+            return -1;
+        memcpy(one, s, n);
+        one[n] = '\0';
+        if (parse_u64(one, 1, INT32_MAX, &pid) < 0)
+            return -1;
+        lg->cpu_pid[lg->ncpu++] = (int)pid;
+        s += n;
+        if (*s == '\0')
+            return 0;
+    }
+    return -1;
+}
+
 /* Fills lg from argv; 0, or -1 (usage printed). */
 static int parse_args(struct lg *lg, int argc, char **argv)
 {
@@ -476,6 +501,8 @@ static int parse_args(struct lg *lg, int argc, char **argv)
         err = "bad --dist";
     else if (wl_size_parse(&lg->size, cfg->value) < 0)
         err = "bad --value";
+    else if (cfg->cpu && parse_pids(lg, cfg->cpu) < 0)
+        err = "bad --cpu";
     if (err) {
         fprintf(stderr, "loadgen: %s\n", err);
         goto bad;

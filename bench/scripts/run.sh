@@ -1,7 +1,9 @@
 #!/bin/bash
 # The side-by-side runner: direct Redis, twemproxy (Debian's nutcracker) and
 # nearcache, on loopback, under the same loadgen workloads, interleaved and
-# repeated; prints a table of medians with nearcache's ratios and writes it,
+# repeated; prints a table of medians with nearcache's ratios, and one of the
+# CPU time each process spends per request (user + system, from /proc, over
+# the measured phase: free of the throughput noise of shared cores), and writes them,
 # the raw runs and PNG charts of throughput and latency to $OUT.
 # usage: bench/scripts/run.sh [ROUNDS] [SECONDS]   (default 3 rounds of 3 s per run)
 # env:   ONLY="hot-get-p16 set-p16" runs only those workloads; OUT=dir (default
@@ -49,13 +51,15 @@ bench:
     - 127.0.0.1:$redis_port:1
 YML
 nutcracker -c "$dir/twemproxy.yml" -s "$(free_port)" -o "$dir/twemproxy.log" &
-pids+=($!)
+twem_pid=$!
+pids+=("$twem_pid")
 wait_port "$twem_port"
 
 nc_port=$(free_port)
 "$build/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$nc_port" --upstream "127.0.0.1:$redis_port" \
     --set cache.max_memory=256mb 2>"$dir/nearcache.log" &
-pids+=($!)
+nc_pid=$!
+pids+=("$nc_pid")
 wait_port "$nc_port"
 wait_tier "$nc_port"
 
@@ -76,13 +80,16 @@ for round in $(seq "$rounds"); do
         name=$(echo "$name" | xargs)
         [ -z "$name" ] && continue
         if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
-        for target in redis:$redis_port twemproxy:$twem_port nearcache:$nc_port; do
+        # name:port:pids whose CPU time is measured (the target, then Redis behind it)
+        for target in redis:$redis_port:$redis_pid twemproxy:$twem_port:$twem_pid,$redis_pid \
+            nearcache:$nc_port:$nc_pid,$redis_pid; do
+            IFS=: read -r tname tport tpids <<<"$target"
             # shellcheck disable=SC2086
-            "$loadgen" -p "${target#*:}" -d "${seconds}s" --warmup 1s --quiet --json - $args |
+            "$loadgen" -p "$tport" -d "${seconds}s" --warmup 1s --quiet --json - --cpu "$tpids" $args |
                 python3 -c 'import json, sys
 r = json.load(sys.stdin)
 r.update(workload=sys.argv[1], target=sys.argv[2], round=int(sys.argv[3]))
-print(json.dumps(r))' "$name" "${target%%:*}" "$round" >>"$out/raw.jsonl"
+print(json.dumps(r))' "$name" "$tname" "$round" >>"$out/raw.jsonl"
         done
     done <<<"$WORKLOADS"
 done
