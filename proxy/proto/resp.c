@@ -189,17 +189,69 @@ static void req_fill_views(struct resp_request *req, const char *buf, int64_t do
         req->argv[i] = resp_args_walk(buf, &off);
 }
 
-static resp_status_e req_done(struct resp_scanner *s, struct resp_request *req,
-                              resp_req_kind_e kind, size_t len)
+/* Completes req: its kind, length and argc, and no views past its arguments. */
+static void req_finish(struct resp_request *req, resp_req_kind_e kind, size_t len, int64_t argc)
 {
-    int64_t i = kind == RESP_REQ_MULTIBULK ? s->count : kind == RESP_REQ_INLINE;
+    int64_t i = kind == RESP_REQ_MULTIBULK ? argc : kind == RESP_REQ_INLINE;
 
     req->kind = kind;
     req->len = len;
-    req->argc = kind == RESP_REQ_MULTIBULK ? s->count : 0;
+    req->argc = kind == RESP_REQ_MULTIBULK ? argc : 0;
     for (; i < RESP_REQ_ARGS; i++)
         req->argv[i] = (struct resp_view){0, 0};
+}
+
+static resp_status_e req_done(struct resp_scanner *s, struct resp_request *req,
+                              resp_req_kind_e kind, size_t len)
+{
+    req_finish(req, kind, len, s->count);
     resp_scanner_reset(s);
+    return RESP_OK;
+}
+
+/* The number of a plain header line at buf[*at]: 1 to 9 digits without a
+ * leading zero (or "0" alone), then '\r' and one more byte. Moves *at past
+ * them. Returns -1 for anything else (a sign, a long or unterminated line, a
+ * NUL), which the general path then judges. */
+static inline int64_t fast_number(const char *buf, size_t len, size_t *at)
+{
+    size_t i = *at, stop = len - i > 9 ? i + 9 : len;
+    int64_t n = 0;
+
+    for (; i < stop && (unsigned char)(buf[i] - '0') < 10; i++)
+        n = n * 10 + (buf[i] - '0');
+    if (i == *at || (buf[*at] == '0' && i > *at + 1) || i + 1 >= len || buf[i] != '\r')
+        return -1;
+    *at = i + 2;
+    return n;
+}
+
+/* The common case in one pass over the bytes: a whole multibulk frame whose
+ * header lines are all plain (fast_number). Returns RESP_OK with req filled
+ * and the scanner left fresh, or RESP_INCOMPLETE when it cannot tell, with the
+ * scanner untouched for the general path, which decides as Redis does (an
+ * error, or a frame still arriving). tests/fuzz/resp.c checks that the two
+ * agree: a whole input takes this path, the same input split takes the other. */
+static resp_status_e req_fast(const struct resp_limits *lim, const char *buf, size_t len,
+                              struct resp_request *req)
+{
+    size_t at = 1;
+    int64_t count = fast_number(buf, len, &at);
+
+    if (count <= 0 || count > lim->max_multibulk_len)
+        return RESP_INCOMPLETE;
+    for (int64_t i = 0; i < count; i++) {
+        if (at >= len || buf[at] != '$')
+            return RESP_INCOMPLETE;
+        at++;
+        int64_t n = fast_number(buf, len, &at);
+        if (n < 0 || n > lim->max_bulk_len || (uint64_t)(len - at) < (uint64_t)n + 2)
+            return RESP_INCOMPLETE;
+        if (i < RESP_REQ_ARGS)
+            req->argv[i] = (struct resp_view){at, (size_t)n};
+        at += (size_t)n + 2;
+    }
+    req_finish(req, RESP_REQ_MULTIBULK, at, count);
     return RESP_OK;
 }
 
@@ -264,6 +316,8 @@ resp_status_e resp_scan_request(struct resp_scanner *s, const struct resp_limits
         resp_status_e st;
         if (buf[0] != '*')
             return req_inline(s, lim, buf, len, req);
+        if (s->scan == 0 && req_fast(lim, buf, len, req) == RESP_OK)
+            return RESP_OK;
         st = req_count(s, lim, buf, len);
         if (st != RESP_OK)
             return st;
