@@ -35,6 +35,8 @@ static const char ERR_EXECABORT[] =
     "-EXECABORT Transaction discarded because of previous errors.\r\n";
 /* Sent in place of the EXEC of a transaction with a rejected command. */
 static const char DISCARD_FRAME[] = "*1\r\n$7\r\nDISCARD\r\n";
+static const struct resp_request DISCARD = {
+    RESP_REQ_MULTIBULK, sizeof(DISCARD_FRAME) - 1, 1, {{8, 7}}};
 
 typedef enum {
     DISPATCH_DONE = 0, /* the request was answered or queued */
@@ -342,8 +344,7 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     command_kind_e kind = rq->kind;
     bool abort = kind == COMMAND_EXEC && s->multi_dirty && rq->cmd != NULL &&
                  strcmp(rq->cmd->name, "exec") == 0;
-    struct resp_request discard = {RESP_REQ_MULTIBULK, sizeof(DISCARD_FRAME) - 1, 1, {{8, 7}}};
-    struct request discard_rq = {DISCARD_FRAME,      &discard, NULL, COMMAND_EXEC, rq->keys, -1,
+    struct request discard_rq = {DISCARD_FRAME,      &DISCARD, NULL, COMMAND_EXEC, rq->keys, -1,
                                  REQUEST_SLOT_UNSEEN};
     if (abort)
         rq = &discard_rq;
@@ -540,7 +541,6 @@ static dispatch_e client_dispatch_inline(struct client *c, const char *line, siz
     return d;
 }
 
-/* Frames and dispatches every complete request buffered, until one stalls. */
 /* Frames and dispatches every complete request buffered, until one stalls. */
 static void client_process(struct client *c)
 {
