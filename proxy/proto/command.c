@@ -157,20 +157,23 @@ static unsigned char to_lower(unsigned char c)
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
-/* The first 8 bytes of a name, lower-cased, as a little-endian word padded
- * with zeros. */
+/* The first 8 bytes of a name, lower-cased, as a word padded with zeros.
+ * Every byte at once: a byte below 0x80 is upper case when adding 0x3f sets
+ * its top bit (>= 'A') and adding 0x25 does not (<= 'Z'); 0x80 >> 2 is the
+ * 0x20 that lowers it. No carry crosses bytes: 0x7f + 0x3f < 0x100. */
 static uint64_t name_head(const char *s, size_t len)
 {
+    const uint64_t ones = 0x0101010101010101ULL;
     uint64_t w = 0;
 
-    for (size_t i = 0; i < len && i < 8; i++)
-        w |= (uint64_t)to_lower((unsigned char)s[i]) << (8 * i);
-    return w;
+    memcpy(&w, s, len < 8 ? len : 8);
+    uint64_t low7 = w & 0x7f * ones;
+    uint64_t upper = (low7 + 0x3f * ones) & ~(low7 + 0x25 * ones) & ~w & 0x80 * ones;
+    return w | upper >> 2;
 }
 
 /* The hash of a name of any case from its head: FNV-1a over the lower-cased
- * bytes past the first 8, mixed with the head and the length. Replaced a
- * byte-wise FNV and string compare: 110 instructions a GET, now 30. */
+ * bytes past the first 8, mixed with the head and the length. */
 static uint32_t name_hash(uint64_t head, const char *s, size_t len)
 {
     uint32_t h = HASH_FNV32_OFFSET;

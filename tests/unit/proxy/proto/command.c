@@ -95,6 +95,44 @@ Test(command, kind_table)
                      kind_of(CASES[i].line), CASES[i].kind);
 }
 
+/* Names are found in any case, and only then: the bytes next to the letters
+ * ('@' '[' '`' '{' '_' DEL and bytes over 0x7f) are not folded, in the first 8
+ * bytes (compared as one word) and past them. */
+Test(command, lookup_folds_letters_only)
+{
+    static const char *const names[] = {"a@b",
+                                        "a`b",
+                                        "a[b",
+                                        "a{b",
+                                        "my_cmd",
+                                        "my\x7f"
+                                        "cmd",
+                                        "x\xc1y",
+                                        "x\xe1y",
+                                        "long_name@with[more]",
+                                        "get"};
+    size_t n = sizeof(names) / sizeof(names[0]);
+    for (size_t i = 0; i + 1 < n; i++) {
+        struct command cmd = {.arity = -1};
+        strcpy(cmd.name, names[i]);
+        cr_assert_eq(command_table_add(table, &cmd), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct command *c = command_lookup(table, names[i], strlen(names[i]));
+        cr_expect(c != NULL && strcmp(c->name, names[i]) == 0, "%s", names[i]);
+    }
+    static const char *const upper[] = {"GET", "gEt", "My_Cmd", "A@B", "LONG_NAME@WITH[MORE]"};
+    for (size_t i = 0; i < sizeof(upper) / sizeof(upper[0]); i++)
+        cr_expect_not_null(command_lookup(table, upper[i], strlen(upper[i])), "%s", upper[i]);
+    static const char *const absent[] = {
+        "ge", "gett", "GET\x80", "my cmd", "long_name@with[more", "long_name@with{more]"};
+    for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+        cr_expect_null(command_lookup(table, absent[i], strlen(absent[i])), "%s", absent[i]);
+    char huge[COMMAND_NAME_MAX + 8];
+    memset(huge, 'a', sizeof(huge));
+    cr_expect_null(command_lookup(table, huge, sizeof(huge)));
+}
+
 Test(command, xread_block_beyond_kept_views)
 {
     /* BLOCK as the 10th argument: found by walking the frame, not only the kept views. */
