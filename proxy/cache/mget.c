@@ -1,7 +1,6 @@
 /* mget.c - MGET split between the tier and Redis, and merged back. */
 #include "proxy/cache/mget.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +9,7 @@
 #include "proxy/exchange.h"
 #include "proxy/lib/buf.h"
 #include "proxy/proto/args.h"
+#include "proxy/proto/resp_write.h"
 
 /* One key of an MGET: a hit's bytes in hits, or a miss fetched from Redis. */
 struct mget_slot {
@@ -84,15 +84,17 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
         cache_release(c);
         ok = bytes_add(&m->request, &m->request_len, &m->request_cap, buf + arg.off, arg.len);
     }
-    char head[48];
-    int h = snprintf(head, sizeof(head), "*%zu\r\n$4\r\nMGET\r\n", m->nmiss + 1);
-    if (!ok || !bytes_add(&m->request, &m->request_len, &m->request_cap, head, (size_t)h)) {
+    char head[RESP_HEADER_MAX + 10];
+    size_t h = resp_write_header(head, RESP_HEADER_MAX, '*', (int64_t)m->nmiss + 1);
+    memcpy(head + h, "$4\r\nMGET\r\n", 10);
+    h += 10;
+    if (!ok || !bytes_add(&m->request, &m->request_len, &m->request_cap, head, h)) {
         cache_mget_put(&m);
         return NULL;
     }
     /* The header went last: move it to the front. */
-    memmove(m->request + h, m->request, m->request_len - (size_t)h);
-    memcpy(m->request, head, (size_t)h);
+    memmove(m->request + h, m->request, m->request_len - h);
+    memcpy(m->request, head, h);
     return m;
 }
 
@@ -104,10 +106,10 @@ void cache_mget_plan(struct cache *c, const struct lane *lane, const char *buf,
         plan->mget = m;
         return;
     }
-    char head[32];
-    int h = snprintf(head, sizeof(head), "*%zu\r\n", m->n);
+    char head[RESP_HEADER_MAX];
+    size_t h = resp_write_header(head, sizeof(head), '*', (int64_t)m->n);
     c->scratch_len = 0;
-    if (scratch_add(c, head, (size_t)h) && scratch_add(c, m->hits, m->hits_len)) {
+    if (scratch_add(c, head, h) && scratch_add(c, m->hits, m->hits_len)) {
         plan->hit = true;
         plan->view = (struct tier_view){c->scratch, c->scratch_len};
     }
@@ -144,11 +146,11 @@ void cache_mget_merge(struct cache *c, struct cache_mget *m, const char *data, s
 {
     *out = data; /* an error, or anything unexpected, goes to the client as it is */
     *outlen = len;
-    char head[32];
-    int h = snprintf(head, sizeof(head), "*%zu\r\n", m->nmiss);
-    if (len < (size_t)h || memcmp(data, head, (size_t)h) != 0)
+    char head[RESP_HEADER_MAX];
+    size_t h = resp_write_header(head, sizeof(head), '*', (int64_t)m->nmiss);
+    if (len < h || memcmp(data, head, h) != 0)
         return;
-    size_t pos = (size_t)h;
+    size_t pos = h;
     struct resp_view *fetched = calloc(m->nmiss, sizeof(*fetched));
     for (size_t j = 0; fetched != NULL && j < m->nmiss; j++) {
         struct resp_scanner s;
@@ -163,9 +165,9 @@ void cache_mget_merge(struct cache *c, struct cache_mget *m, const char *data, s
             cache_fill_reply(m->fills[j], data + pos, rep.len, 0);    /* none joined */
         pos += rep.len;
     }
-    h = snprintf(head, sizeof(head), "*%zu\r\n", m->n);
+    h = resp_write_header(head, sizeof(head), '*', (int64_t)m->n);
     c->scratch_len = 0;
-    bool ok = fetched != NULL && scratch_add(c, head, (size_t)h);
+    bool ok = fetched != NULL && scratch_add(c, head, h);
     for (size_t i = 0; ok && i < m->n; i++) {
         const struct mget_slot *s = &m->slots[i];
         ok = s->len > 0 ? scratch_add(c, m->hits + s->off, s->len)
