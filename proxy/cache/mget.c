@@ -58,8 +58,10 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
     struct resp_view key;
     resp_args_init(&args, buf, req);
     resp_args_next(&args, &key); /* the name */
+    /* The misses' MGET is at most the frame and its new header: room at once. */
     if (m == NULL || (m->slots = calloc(n, sizeof(*m->slots))) == NULL ||
-        (m->fills = calloc(n, sizeof(*m->fills))) == NULL) {
+        (m->fills = calloc(n, sizeof(*m->fills))) == NULL ||
+        buf_grow(&m->request, &m->request_cap, req->len + RESP_HEADER_MAX + 10, 256) < 0) {
         cache_mget_put(&m);
         return NULL;
     }
