@@ -2,7 +2,8 @@
 # Smoke test of the load generator against a real redis-server (ctest
 # bench/loadgen_smoke): a clean mixed run must report traffic and no errors or
 # wrong replies; pre-filled garbage must be caught as wrong replies; unknown
-# commands must be counted as ERR; the open loop must hold its rate; bad
+# commands must be counted as ERR; the open loop must hold its rate; --cpu
+# reports the server's CPU time and an idle process's as about nothing; bad
 # arguments exit 2 and an unreachable server exits 1.
 #
 # usage: bench/loadgen/loadgen_test.sh PATH/TO/loadgen
@@ -16,7 +17,8 @@ bench_setup loadgen-test
 port=$(free_port)
 redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir "$dir" \
     >"$dir/redis.log" 2>&1 &
-pids+=($!)
+redis_pid=$!
+pids+=("$redis_pid")
 wait_port "$port"
 
 # check NAME JSON PYTHON-EXPRESSION-over-r
@@ -48,6 +50,19 @@ check error-kinds "$out" 'r["errors"].get("ERR", 0) > 500 and r["wrong"] == 0'
 
 out=$("$loadgen" -p "$port" -d 1s --rate 2000 -c 4 --keys 100 --json - --quiet)
 check open-loop "$out" '1800 <= r["requests"] <= 2200 and r["lag_us"] is not None and r["wrong"] == 0'
+
+sleep 30 &
+idle=$!
+pids+=("$idle")
+out=$("$loadgen" -p "$port" -d 1s --warmup 0.2s -c 8 -P 8 --keys 100 --cpu "$redis_pid,$idle" --json - --quiet)
+check cpu "$out" 'len(r["cpu_s"]) == 2 and 0.05 < r["cpu_s"][0] <= 2.5 and r["cpu_s"][1] <= 0.02'
+
+for bad in "$redis_pid,x" "0" "1,2,3,4,5" ""; do
+    status=0
+    "$loadgen" -p "$port" -n 10 --cpu "$bad" >/dev/null 2>&1 || status=$?
+    [ "$status" -eq 2 ] || { echo "FAIL --cpu '$bad': exit $status, want 2"; exit 1; }
+done
+echo "ok   cpu-bad-arguments"
 
 status=0
 "$loadgen" -p "$port" --mix nosuchop >/dev/null 2>&1 || status=$?
