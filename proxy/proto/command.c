@@ -166,7 +166,19 @@ static uint64_t name_head(const char *s, size_t len)
     const uint64_t ones = 0x0101010101010101ULL;
     uint64_t w = 0;
 
-    memcpy(&w, s, len < 8 ? len : 8);
+    /* Loads without reading past the name: 4 to 7 bytes as two words that
+     * overlap, 1 to 3 as the first, middle and last byte (some of them twice). */
+    if (len >= 8) {
+        memcpy(&w, s, 8);
+    } else if (len >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + len - 4, 4);
+        w = lo | (uint64_t)hi << (8 * (len - 4));
+    } else if (len > 0) {
+        w = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << (8 * (len / 2)) |
+            (uint64_t)(unsigned char)s[len - 1] << (8 * (len - 1));
+    }
     uint64_t low7 = w & 0x7f * ones;
     uint64_t upper = (low7 + 0x3f * ones) & ~(low7 + 0x25 * ones) & ~w & 0x80 * ones;
     return w | upper >> 2;

@@ -189,22 +189,16 @@ static void req_fill_views(struct resp_request *req, const char *buf, int64_t do
         req->argv[i] = resp_args_walk(buf, &off);
 }
 
-/* Completes req: its kind, length and argc, and no views past its arguments. */
-static void req_finish(struct resp_request *req, resp_req_kind_e kind, size_t len, int64_t argc)
-{
-    int64_t i = kind == RESP_REQ_MULTIBULK ? argc : kind == RESP_REQ_INLINE;
-
-    req->kind = kind;
-    req->len = len;
-    req->argc = kind == RESP_REQ_MULTIBULK ? argc : 0;
-    for (; i < RESP_REQ_ARGS; i++)
-        req->argv[i] = (struct resp_view){0, 0};
-}
-
 static resp_status_e req_done(struct resp_scanner *s, struct resp_request *req,
                               resp_req_kind_e kind, size_t len)
 {
-    req_finish(req, kind, len, s->count);
+    int64_t i = kind == RESP_REQ_MULTIBULK ? s->count : kind == RESP_REQ_INLINE;
+
+    req->kind = kind;
+    req->len = len;
+    req->argc = kind == RESP_REQ_MULTIBULK ? s->count : 0;
+    for (; i < RESP_REQ_ARGS; i++)
+        req->argv[i] = (struct resp_view){0, 0};
     resp_scanner_reset(s);
     return RESP_OK;
 }
@@ -212,17 +206,26 @@ static resp_status_e req_done(struct resp_scanner *s, struct resp_request *req,
 /* The number of a plain header line at buf[*at]: 1 to 9 digits without a
  * leading zero (or "0" alone), then '\r' and one more byte. Moves *at past
  * them. Returns -1 for anything else (a sign, a long or unterminated line, a
- * NUL), which the general path then judges. */
+ * NUL), which the general path then judges. One and two digits, nearly every
+ * count and most lengths, are read without the loop. */
 static inline int64_t fast_number(const char *buf, size_t len, size_t *at)
 {
-    size_t i = *at, stop = len - i > 9 ? i + 9 : len;
+    const unsigned char *p = (const unsigned char *)buf + *at;
+    size_t room = len - *at, i = 0;
     int64_t n = 0;
 
-    for (; i < stop && (unsigned char)(buf[i] - '0') < 10; i++)
-        n = n * 10 + (buf[i] - '0');
-    if (i == *at || (buf[*at] == '0' && i > *at + 1) || i + 1 >= len || buf[i] != '\r')
+    if (room >= 4 && (unsigned)(p[0] - '0') < 10) {
+        unsigned d0 = p[0] - '0', d1 = p[1] - '0';
+        if (p[1] == '\r')
+            return *at += 3, d0;
+        if (d0 != 0 && d1 < 10 && p[2] == '\r')
+            return *at += 4, d0 * 10 + d1;
+    }
+    for (size_t stop = room > 9 ? 9 : room; i < stop && (unsigned)(p[i] - '0') < 10; i++)
+        n = n * 10 + (p[i] - '0');
+    if (i == 0 || (p[0] == '0' && i > 1) || i + 1 >= room || p[i] != '\r')
         return -1;
-    *at = i + 2;
+    *at += i + 2;
     return n;
 }
 
@@ -240,6 +243,7 @@ static resp_status_e req_fast(const struct resp_limits *lim, const char *buf, si
 
     if (count <= 0 || count > lim->max_multibulk_len)
         return RESP_INCOMPLETE;
+    memset(req->argv, 0, sizeof(req->argv)); /* one block store: no views past argc */
     for (int64_t i = 0; i < count; i++) {
         if (at >= len || buf[at] != '$')
             return RESP_INCOMPLETE;
@@ -251,7 +255,9 @@ static resp_status_e req_fast(const struct resp_limits *lim, const char *buf, si
             req->argv[i] = (struct resp_view){at, (size_t)n};
         at += (size_t)n + 2;
     }
-    req_finish(req, RESP_REQ_MULTIBULK, at, count);
+    req->kind = RESP_REQ_MULTIBULK;
+    req->len = at;
+    req->argc = count;
     return RESP_OK;
 }
 

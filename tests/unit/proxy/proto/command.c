@@ -95,9 +95,9 @@ Test(command, kind_table)
                      kind_of(CASES[i].line), CASES[i].kind);
 }
 
-/* Names are found in any case, and only then: the bytes next to the letters
- * ('@' '[' '`' '{' '_' DEL and bytes over 0x7f) are not folded, in the first 8
- * bytes (compared as one word) and past them. */
+/* Names of every length are found in any case, and only then: the bytes next
+ * to the letters ('@' '[' '`' '{' '_' DEL and bytes over 0x7f) are not folded,
+ * in the first 8 bytes (compared as one word) and past them. */
 Test(command, lookup_folds_letters_only)
 {
     static const char *const names[] = {"a@b",
@@ -109,10 +109,14 @@ Test(command, lookup_folds_letters_only)
                                         "cmd",
                                         "x\xc1y",
                                         "x\xe1y",
-                                        "long_name@with[more]",
-                                        "get"};
+                                        "q",
+                                        "zz",
+                                        "abcde",
+                                        "abcdefg",
+                                        "abcdefgh",
+                                        "long_name@with[more]"};
     size_t n = sizeof(names) / sizeof(names[0]);
-    for (size_t i = 0; i + 1 < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct command cmd = {.arity = -1};
         strcpy(cmd.name, names[i]);
         cr_assert_eq(command_table_add(table, &cmd), 0);
@@ -121,11 +125,13 @@ Test(command, lookup_folds_letters_only)
         const struct command *c = command_lookup(table, names[i], strlen(names[i]));
         cr_expect(c != NULL && strcmp(c->name, names[i]) == 0, "%s", names[i]);
     }
-    static const char *const upper[] = {"GET", "gEt", "My_Cmd", "A@B", "LONG_NAME@WITH[MORE]"};
+    static const char *const upper[] = {"GET", "gEt", "My_Cmd", "A@B",     "LONG_NAME@WITH[MORE]",
+                                        "Q",   "zZ",  "ABCDE",  "ABCDEFG", "ABCDEFGH"};
     for (size_t i = 0; i < sizeof(upper) / sizeof(upper[0]); i++)
         cr_expect_not_null(command_lookup(table, upper[i], strlen(upper[i])), "%s", upper[i]);
     static const char *const absent[] = {
-        "ge", "gett", "GET\x80", "my cmd", "long_name@with[more", "long_name@with{more]"};
+        "ge",    "gett",    "GET\x80",  "my cmd", "long_name@with[more", "long_name@with{more]",
+        "abcdf", "abcdefh", "abcdefgi", "z"};
     for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
         cr_expect_null(command_lookup(table, absent[i], strlen(absent[i])), "%s", absent[i]);
     char huge[COMMAND_NAME_MAX + 8];
