@@ -54,7 +54,8 @@ static inline bool entry_open(const struct tier_view *e, struct entry_head *h,
 {
     memcpy(h, e->reply, sizeof(*h));
     size_t off = sizeof(*h) + h->nstamps * sizeof(*stamps);
-    memcpy(stamps, e->reply + sizeof(*h), h->nstamps * sizeof(*stamps));
+    if (h->nstamps > 0) /* most entries have none: no call to copy nothing */
+        memcpy(stamps, e->reply + sizeof(*h), h->nstamps * sizeof(*stamps));
     *reply = (struct tier_view){e->reply + off, e->len - off};
     return !(h->flags & ENTRY_COMPRESSED) || entry_inflate(raw, reply);
 }

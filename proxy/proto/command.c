@@ -161,7 +161,7 @@ static unsigned char to_lower(unsigned char c)
  * Every byte at once: a byte below 0x80 is upper case when adding 0x3f sets
  * its top bit (>= 'A') and adding 0x25 does not (<= 'Z'); 0x80 >> 2 is the
  * 0x20 that lowers it. No carry crosses bytes: 0x7f + 0x3f < 0x100. */
-static uint64_t name_head(const char *s, size_t len)
+static inline uint64_t name_head(const char *s, size_t len)
 {
     const uint64_t ones = 0x0101010101010101ULL;
     uint64_t w = 0;
