@@ -22,8 +22,8 @@ struct cache_mget {
     int refs;
     size_t n;
     size_t nmiss;
-    struct mget_slot *slots;
-    struct cache_fill **fills; /* one per miss, NULL when it could not be made */
+    struct mget_slot *slots;   /* n, in the same block as the struct */
+    struct cache_fill **fills; /* n, one per miss, NULL when it could not be made; same block */
     char *hits;
     size_t hits_len;
     size_t hits_cap;
@@ -52,16 +52,18 @@ static bool scratch_add(struct cache *c, const void *data, size_t len)
 static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, const char *buf,
                                      const struct resp_request *req, uint64_t now_ms)
 {
-    struct cache_mget *m = calloc(1, sizeof(*m));
     size_t n = (size_t)req->argc - 1;
+    struct cache_mget *m = calloc(1, sizeof(*m) + n * (sizeof(*m->slots) + sizeof(*m->fills)));
     struct resp_args args;
     struct resp_view key;
     resp_args_init(&args, buf, req);
     resp_args_next(&args, &key); /* the name */
+    if (m == NULL)
+        return NULL;
+    m->slots = (struct mget_slot *)(m + 1);
+    m->fills = (struct cache_fill **)(m->slots + n);
     /* The misses' MGET is at most the frame and its new header: room at once. */
-    if (m == NULL || (m->slots = calloc(n, sizeof(*m->slots))) == NULL ||
-        (m->fills = calloc(n, sizeof(*m->fills))) == NULL ||
-        buf_grow(&m->request, &m->request_cap, req->len + RESP_HEADER_MAX + 10, 256) < 0) {
+    if (buf_grow(&m->request, &m->request_cap, req->len + RESP_HEADER_MAX + 10, 256) < 0) {
         cache_mget_put(&m);
         return NULL;
     }
@@ -76,6 +78,8 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
         if (cache_lookup(c, lane, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms,
                          &hit)) {
             m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
+            if (m->hits_cap == 0) /* room for the rest as hits of this size: no regrowth */
+                buf_grow(&m->hits, &m->hits_cap, hit.len * (n - i), 256);
             ok = bytes_add(&m->hits, &m->hits_len, &m->hits_cap, hit.reply, hit.len);
             cache_release(c);
             continue;
@@ -196,10 +200,8 @@ void cache_mget_put(struct cache_mget **mp)
     *mp = NULL;
     if (m == NULL || --m->refs > 0)
         return;
-    for (size_t j = 0; m->fills != NULL && j < m->nmiss; j++)
+    for (size_t j = 0; j < m->nmiss; j++)
         cache_fill_destroy(&m->fills[j]);
-    free(m->fills);
-    free(m->slots);
     free(m->hits);
     free(m->request);
     free(m);
