@@ -165,11 +165,13 @@ static void pace_arm(struct lg *lg, uint64_t t)
     timerfd_settime(lg->tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-/* May one more request (two for the read-your-writes pair) leave now? */
+/* May one more request (two for the read-your-writes pair) leave now? At
+ * most -P in flight; the pair goes alone when -P is 1 (the ring holds 2). */
 static bool may_issue(struct conn *c, size_t n)
 {
     struct lg *lg = c->lg;
-    if (lg->phase == PHASE_DRAIN || c->count + n > lg->cap)
+    size_t depth = (size_t)lg->cfg.depth > n ? (size_t)lg->cfg.depth : n;
+    if (lg->phase == PHASE_DRAIN || c->count + n > depth)
         return false;
     return lg->phase == PHASE_WARMUP || lg->cfg.requests == 0 || lg->budget >= n;
 }

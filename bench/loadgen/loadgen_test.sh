@@ -64,6 +64,50 @@ for bad in "$redis_pid,x" "0" "1,2,3,4,5" ""; do
 done
 echo "ok   cpu-bad-arguments"
 
+# -P N keeps at most N requests in flight on a connection: a server that
+# answers a request only 20 ms after it came reports the most it held at once
+# (on the connection after loadgen's probe). -P 1 kept 2 before this was checked.
+depth_port=$(free_port)
+python3 - "$depth_port" >"$dir/depth" <<'PY' &
+import re, socket, sys, time
+srv = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+srv.settimeout(10)
+srv.accept()[0].close()  # the probe
+conn, _ = srv.accept()
+conn.settimeout(0.02)
+held, most, buf, end = 0, 0, b"", time.time() + 1.5
+while time.time() < end:
+    try:
+        data = conn.recv(65536)
+        if not data:
+            break
+        buf += data
+    except socket.timeout:
+        pass
+    except OSError:  # loadgen is done and gone
+        break
+    # GET frames of the mix's keys (the read-your-writes pair, a SET and a GET
+    # of lg:own:N, goes as a pair by design)
+    frames = len(re.findall(rb"\r\nGET\r\n\$\d+\r\nlg:(?!own:)", buf))
+    held, buf = held + frames, b""
+    most = max(most, held)
+    if held:  # answer one, as a server busy 20 ms per request would
+        try:
+            conn.sendall(b"$-1\r\n")
+        except OSError:
+            break
+        held -= 1
+print(most)
+PY
+depth_pid=$!
+pids+=("$depth_pid")
+sleep 0.3
+"$loadgen" -p "$depth_port" -d 1s -c 1 -P 1 --mix get --keys 10 --quiet >/dev/null 2>&1 || true
+wait "$depth_pid" || true
+most=$(cat "$dir/depth")
+[ "$most" = 1 ] || { echo "FAIL -P 1: $most requests in flight at once"; exit 1; }
+echo "ok   depth"
+
 status=0
 "$loadgen" -p "$port" --mix nosuchop >/dev/null 2>&1 || status=$?
 [ "$status" -eq 2 ] || { echo "FAIL bad arguments: exit $status, want 2"; exit 1; }
