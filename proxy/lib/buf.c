@@ -3,6 +3,9 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -14,8 +17,17 @@
 #define OBUF_IOV       64      /* chunks per writev */
 #define OBUF_FREE_KEEP 1024    /* ordinary chunks kept for reuse */
 
+/* The memory of an rbuf, counted: queued chunks hold on to runs of its bytes
+ * after the rbuf has moved on to another block. */
+struct rblock {
+    size_t refs;
+    char bytes[];
+};
+
 struct obuf_chunk {
     struct obuf_chunk *next;
+    struct rblock *ref; /* the block holding the bytes, or NULL: they are in data */
+    char *base;         /* the bytes: data or a run of ref's */
     size_t cap;
     size_t start; /* first unwritten byte */
     size_t end;   /* one past the last queued byte */
@@ -25,6 +37,8 @@ struct obuf_chunk {
 /* Ordinary chunks are recycled, per thread: each worker is one event loop. */
 static _Thread_local struct obuf_chunk *chunk_free_list;
 static _Thread_local size_t chunk_free_count;
+/* The rbuf most recently read into: it lends its bytes to obuf_append. */
+static _Thread_local struct rbuf *lender;
 
 int buf_grow(char **data, size_t *cap, size_t need, size_t min)
 {
@@ -41,20 +55,84 @@ int buf_grow(char **data, size_t *cap, size_t need, size_t min)
     return 0;
 }
 
+static struct rblock *block_of(const char *bytes)
+{
+    return (struct rblock *)(bytes - offsetof(struct rblock, bytes));
+}
+
+static void block_put(struct rblock *k)
+{
+    if (--k->refs == 0)
+        free(k);
+}
+
+static bool rbuf_lent(const struct rbuf *b)
+{
+    return b->data != NULL && block_of(b->data)->refs > 1;
+}
+
+/* Gives up the block: freed, or left to the chunks that still reference it. */
+static void rbuf_release(struct rbuf *b)
+{
+    if (b->data != NULL)
+        block_put(block_of(b->data));
+    if (lender == b)
+        lender = NULL;
+    b->data = NULL;
+    b->start = b->end = b->cap = 0;
+}
+
 void rbuf_deinit(struct rbuf *b)
 {
-    free(b->data);
-    memset(b, 0, sizeof(*b));
+    rbuf_release(b);
+    b->next_cap = 0;
+}
+
+/* Puts the unconsumed bytes in a block with room for need bytes, doubling
+ * from the current (or the last) size: grown in place when the block is the
+ * rbuf's alone and they are at its front, else copied to a new block. */
+static int rbuf_move(struct rbuf *b, size_t need)
+{
+    size_t len = b->end - b->start;
+    size_t cap = b->cap > b->next_cap ? b->cap : b->next_cap;
+    if (cap < RBUF_READ_MIN)
+        cap = RBUF_READ_MIN;
+    while (cap < need)
+        cap *= 2;
+    struct rblock *k;
+    if (b->data != NULL && b->start == 0 && !rbuf_lent(b)) {
+        if ((k = realloc(block_of(b->data), sizeof(*k) + cap)) == NULL)
+            return -1;
+    } else {
+        if ((k = malloc(sizeof(*k) + cap)) == NULL)
+            return -1;
+        k->refs = 1;
+        if (len > 0)
+            memcpy(k->bytes, b->data + b->start, len);
+        if (b->data != NULL)
+            block_put(block_of(b->data));
+        b->start = 0;
+        b->end = len;
+    }
+    b->data = k->bytes;
+    b->cap = cap;
+    b->next_cap = 0;
+    return 0;
 }
 
 int rbuf_make_room(struct rbuf *b)
 {
-    if (b->start > 0 && (b->start == b->end || b->cap - b->end < RBUF_READ_MIN)) {
+    lender = b;
+    bool lent = rbuf_lent(b);
+    if (!lent && b->start > 0 && (b->start == b->end || b->cap - b->end < RBUF_READ_MIN)) {
         memmove(b->data, b->data + b->start, b->end - b->start);
         b->end -= b->start;
         b->start = 0;
     }
-    return buf_grow(&b->data, &b->cap, b->end + RBUF_READ_MIN, RBUF_READ_MIN);
+    /* A lent block is read on into after its last byte, never over it. */
+    if (b->data != NULL && b->cap - b->end >= RBUF_READ_MIN)
+        return 0;
+    return rbuf_move(b, b->end - b->start + RBUF_READ_MIN);
 }
 
 ssize_t rbuf_read(struct rbuf *b, int fd)
@@ -77,6 +155,12 @@ void rbuf_consume(struct rbuf *b, size_t n)
     b->start += n;
     if (b->start != b->end)
         return;
+    if (rbuf_lent(b) && b->cap <= RBUF_KEEP_MAX) { /* the next frame goes to a block as large */
+        size_t cap = b->cap;
+        rbuf_release(b);
+        b->next_cap = cap;
+        return;
+    }
     b->start = b->end = 0;
     if (b->cap > RBUF_KEEP_MAX) /* give back what one large frame needed */
         rbuf_deinit(b);
@@ -97,6 +181,8 @@ static struct obuf_chunk *chunk_get(size_t need)
     if (c == NULL)
         return NULL;
     c->next = NULL;
+    c->ref = NULL;
+    c->base = c->data;
     c->cap = cap;
     c->start = c->end = 0;
     return c;
@@ -104,7 +190,10 @@ static struct obuf_chunk *chunk_get(size_t need)
 
 static void chunk_put(struct obuf_chunk *c)
 {
-    if (c->cap == OBUF_CHUNK && chunk_free_count < OBUF_FREE_KEEP) {
+    if (c->ref != NULL) {
+        block_put(c->ref);
+        free(c);
+    } else if (c->cap == OBUF_CHUNK && chunk_free_count < OBUF_FREE_KEEP) {
         c->next = chunk_free_list;
         chunk_free_list = c;
         chunk_free_count++;
@@ -124,13 +213,53 @@ void obuf_deinit(struct obuf *b)
     b->len = 0;
 }
 
+static void obuf_link(struct obuf *b, struct obuf_chunk *c)
+{
+    if (b->tail != NULL)
+        b->tail->next = c;
+    else
+        b->head = c;
+    b->tail = c;
+    b->len += c->end;
+}
+
+/* True when the len bytes at p are unconsumed bytes of the lender, and at
+ * least a quarter of its block: a slow reader of a chunk holds on to the
+ * whole block, no more than four times the bytes it waits for. */
+static bool obuf_lent(const char *p, size_t len)
+{
+    if (lender == NULL || lender->data == NULL || len < lender->cap / 4)
+        return false;
+    uintptr_t at = (uintptr_t)p, lo = (uintptr_t)(lender->data + lender->start);
+    uintptr_t hi = (uintptr_t)(lender->data + lender->end);
+    return at >= lo && at <= hi && len <= hi - at;
+}
+
+/* Queues a reference to the lender's bytes at p: the chunk holds its block. */
+static int obuf_append_lent(struct obuf *b, const char *p, size_t len)
+{
+    struct obuf_chunk *c = malloc(sizeof(*c));
+    if (c == NULL)
+        return -1;
+    c->next = NULL;
+    c->ref = block_of(lender->data);
+    c->ref->refs++;
+    c->base = (char *)p; /* never written through: the chunk is full (cap == end) */
+    c->cap = c->end = len;
+    c->start = 0;
+    obuf_link(b, c);
+    return 0;
+}
+
 int obuf_append(struct obuf *b, const void *data, size_t len)
 {
     const char *p = data;
+    if (len >= OBUF_SHARE_MIN && obuf_lent(p, len))
+        return obuf_append_lent(b, p, len);
     struct obuf_chunk *t = b->tail;
     if (t != NULL && t->cap > t->end) {
         size_t n = len < t->cap - t->end ? len : t->cap - t->end;
-        memcpy(t->data + t->end, p, n);
+        memcpy(t->base + t->end, p, n);
         t->end += n;
         p += n;
         len -= n;
@@ -144,12 +273,7 @@ int obuf_append(struct obuf *b, const void *data, size_t len)
         return -1;
     memcpy(c->data, p, len);
     c->end = len;
-    if (b->tail != NULL)
-        b->tail->next = c;
-    else
-        b->head = c;
-    b->tail = c;
-    b->len += len;
+    obuf_link(b, c);
     return 0;
 }
 
@@ -164,7 +288,7 @@ static inline int peek(const struct obuf *b, struct iovec *iov, int max, size_t 
             n = limit - total;
         if (n > SSIZE_MAX - total)
             break;
-        iov[cnt].iov_base = c->data + c->start;
+        iov[cnt].iov_base = c->base + c->start;
         iov[cnt].iov_len = n;
         total += n;
         cnt++;
