@@ -12,14 +12,22 @@
  * invalidation table are counted against max_bytes, and no put leaves more.
  *
  * Eviction is W-TinyLFU: new entries enter a small LRU window (1% of the
- * budget); an entry leaving the window enters the main space (a segmented LRU,
- * 20% probation and 80% protected) only if its key has been requested more
- * often than the entry it would evict, by a count-min sketch of 4-bit counters
- * that tier_get() feeds for every request, hit or miss, resident or not, and
- * that is halved every 10 x width requests so old popularity fades. A hit in
- * probation promotes to protected; protected overflow is demoted to probation.
- * So a scan of keys requested once passes through the window without evicting
- * keys requested often.
+ * budget); an entry leaving the window enters the main space (a segmented
+ * LRU, 20% probation and 80% protected, with CLOCK-like lazy moves) only if
+ * its key has been requested more often than the entry it would evict, by a
+ * count-min sketch of 4-bit counters (sketch.h) that tier_get() feeds for
+ * every request, hit or miss, resident or not, and that is halved every 10 x
+ * (counters per row) requests so old popularity fades. A hit in probation
+ * promotes to protected when the entry reaches probation's end; protected
+ * overflow is demoted to probation, but for entries hit since they were
+ * placed, which go round again. So a scan of keys requested once passes
+ * through the window without evicting keys requested often.
+ *
+ * Flushing everything takes O(1) in entries: they are set aside at once (a
+ * fresh hash table; their lists moved whole to a list of flushed entries),
+ * no longer served nor counted as entries, but still counted in bytes (and
+ * in flushed_entries) until freed: by tier_expire_some() first, and before
+ * any eviction.
  *
  * Pure and single-threaded: no I/O and no clock; time is passed in as now_ms.
  */
@@ -55,17 +63,18 @@ struct tier_stats {
     uint64_t expirations;         /* entries dropped because expire_at_ms had passed */
     uint64_t invalidated_keys;    /* tier_invalidate_key() calls that dropped something */
     uint64_t invalidated_entries; /* entries dropped by invalidate_key, flush_db, flush_all */
-    size_t entries;               /* cached variants */
-    size_t keys;                  /* distinct (db, key) with at least one variant */
-    size_t bytes;                 /* everything counted against max_bytes */
+    size_t entries;               /* cached variants that may be served (not flushed) */
+    size_t keys;                  /* distinct (db, key) with at least one of those */
+    size_t flushed_entries;       /* entries flushed by tier_flush_all() not yet freed */
+    size_t bytes;                 /* everything counted against max_bytes, flushed included */
     size_t table_bytes;           /* the part of bytes that no entry owns: tables, struct tier */
     size_t max_bytes;
 };
 
 /* Creates an empty tier bounded by max_bytes (all of it counted, see above)
- * that admits replies of at most max_entry_bytes. The sketch (max_bytes / 64
- * bytes) and the invalidation table (max_bytes / 128, 2 KB to 512 KB) are
- * sized from max_bytes and counted in it. Returns NULL on ENOMEM or when
+ * that admits replies of at most max_entry_bytes. The sketch (max_bytes / 128
+ * to max_bytes / 64 bytes) and the invalidation table (max_bytes / 128, 2 KB to
+ * 512 KB) are sized from max_bytes and counted in it. Returns NULL on ENOMEM or when
  * max_bytes cannot even hold those tables. */
 struct tier *tier_create(size_t max_bytes, size_t max_entry_bytes);
 
@@ -144,21 +153,29 @@ size_t tier_invalidate_key(struct tier *t, int db, const char *key, size_t klen)
  * before it, in every database (a safe false positive). */
 void tier_flush_db(struct tier *t, int db);
 
-/* Drops every entry and refuses every fill sent before it. */
+/* Drops every entry and refuses every fill sent before it, in O(1) in
+ * entries (it frees the hash table's array, and allocates a small one). The
+ * entries are gone at once for every other function and for the entries and
+ * keys counters; their memory is freed incrementally (see tier_expire_some)
+ * or before any eviction, and counted in bytes until then. */
 void tier_flush_all(struct tier *t);
 
-/* Reclaims expired entries incrementally: examines at most budget hash
- * buckets and entries, resuming where the previous call stopped, so calling
- * it periodically sweeps the whole table. Returns the entries reclaimed. */
+/* Frees flushed entries and reclaims expired ones incrementally: frees at
+ * most budget flushed entries, then with what is left of the budget examines
+ * hash buckets and entries, resuming where the previous call stopped, so
+ * calling it periodically sweeps the whole table. Returns the expired
+ * entries reclaimed (not the flushed ones). */
 size_t tier_expire_some(struct tier *t, uint64_t now_ms, size_t budget);
 
 /* Returns the counters; the pointer stays valid until tier_destroy(). */
 const struct tier_stats *tier_stats(const struct tier *t);
 
-/* Verifies the tier's bookkeeping, in O(entries): each segment's list is
- * linked both ways, its entries marked with it and its bytes summed right;
- * every entry is in the hash chain of its bucket; the counters of entries,
- * keys and bytes match what is stored, and the bytes the budget. For
+/* Verifies the tier's bookkeeping, in O(entries): each segment's list (and
+ * the flushed entries') is linked both ways, its entries marked with it and
+ * its bytes summed right; every entry is within reach of its hash in the
+ * table, with the table's tags and overflow counts right; the counters of
+ * entries, flushed entries, keys and bytes match what is stored, and the
+ * bytes the budget. For
  * NEARCACHE_DEBUG=1 (cache_tick). Returns 0, or -1 with a one-line reason in
  * why (len bytes). */
 int tier_check(const struct tier *t, char *why, size_t len);
@@ -169,7 +186,7 @@ size_t tier_entry_cost(size_t klen, size_t vlen, size_t rlen);
 
 /* Returns the metadata bytes per cached variant, beyond its key, variant and
  * reply bytes: the entry's struct plus its share of the hash table at the
- * lowest load factor the table keeps while growing (1/2). */
+ * lowest load the table keeps while growing (3 entries per 64-byte bucket). */
 size_t tier_overhead_per_entry(void);
 
 #endif

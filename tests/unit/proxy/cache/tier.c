@@ -1,8 +1,9 @@
 /* tests/unit/tier.c - the local tier: hits and replacement, W-TinyLFU
- * eviction order (scan resistance, LRU window), byte accounting, entry size
- * limit, expiry, invalidation of a key's variants, db isolation, the fill race
- * rule, binary-safe identities, overhead per entry, a randomized run
- * against a reference model, and the self-check (tier_check).
+ * eviction order (scan resistance, LRU window, lazy promotion), byte
+ * accounting, entry size limit, expiry, invalidation of a key's variants, db
+ * isolation, the fill race rule, binary-safe identities, overhead per entry,
+ * a randomized run against a reference model, and the self-check
+ * (tier_check). Flushes and table collisions: tier_flush.c.
  */
 #include <criterion/criterion.h>
 
@@ -11,69 +12,11 @@
 #include <string.h>
 
 #include "proxy/cache/tier.h"
+#include "tier_util.h"
 
 #include "tests/unit/leaks.h"
 
 TestSuite(tier, .fini = check_leaks);
-
-#define MB         ((size_t)1 << 20)
-#define KEYBUF     64
-#define REPLY_SIZE 100
-
-/* ---- helpers --------------------------------------------------------------- */
-
-static int put_at(struct tier *t, int db, const char *key, const char *variant, const char *reply,
-                  uint64_t expire_at_ms, uint64_t now_ms)
-{
-    return tier_put(t, db, key, strlen(key), variant, strlen(variant), reply, strlen(reply),
-                    expire_at_ms, tier_seq(t), now_ms);
-}
-
-static int put(struct tier *t, int db, const char *key, const char *variant, const char *reply)
-{
-    return put_at(t, db, key, variant, reply, 0, 0);
-}
-
-/* Returns the cached reply as a NUL-terminated static copy, or NULL. */
-static const char *get_at(struct tier *t, int db, const char *key, const char *variant,
-                          uint64_t now_ms)
-{
-    static char buf[4096];
-    struct tier_view v;
-    if (!tier_get(t, db, key, strlen(key), variant, strlen(variant), now_ms, &v))
-        return NULL;
-    cr_assert_lt(v.len, sizeof(buf));
-    memcpy(buf, v.reply, v.len);
-    buf[v.len] = '\0';
-    return buf;
-}
-
-static const char *get(struct tier *t, int db, const char *key, const char *variant)
-{
-    return get_at(t, db, key, variant, 0);
-}
-
-/* A miss then a fill of a fixed-size reply, as the proxy does for a read. */
-static int request(struct tier *t, const char *key)
-{
-    char reply[REPLY_SIZE + 1];
-    memset(reply, 'x', REPLY_SIZE);
-    reply[REPLY_SIZE] = '\0';
-    if (get(t, 0, key, "GET") != NULL)
-        return 0;
-    return put(t, 0, key, "GET", reply);
-}
-
-static const char *key_of(char *buf, const char *prefix, int i)
-{
-    snprintf(buf, KEYBUF, "%s:%d", prefix, i);
-    return buf;
-}
-
-static size_t entry_bytes(const struct tier *t)
-{
-    return tier_stats(t)->bytes - tier_stats(t)->table_bytes;
-}
 
 /* ---- basics ------------------------------------------------------------------ */
 
@@ -122,13 +65,6 @@ Test(tier, scan_of_one_hit_keys_does_not_evict_a_frequent_key)
     cr_assert_gt(tier_stats(t)->evictions, 4000);
     cr_assert_not_null(get(t, 0, "hot", "GET"), "a one-hit scan evicted the frequent key");
     tier_destroy(&t);
-}
-
-/* tier_variant_fn that counts the calls. */
-static void count_variant(void *arg, const struct tier_variant *v)
-{
-    (void)v;
-    ++*(int *)arg;
 }
 
 /* Fills the main space with keys requested three times, caches "older" then
@@ -203,6 +139,26 @@ Test(tier, a_more_frequent_candidate_displaces_a_rare_resident)
     tier_destroy(&t);
 }
 
+Test(tier, a_hit_in_probation_outlasts_its_unhit_neighbours)
+{
+    struct tier *t = tier_create(64 * 1024, 4096);
+    char k[KEYBUF];
+    int seen = 0;
+    for (int i = 0; tier_stats(t)->evictions == 0; i++)
+        request(t, key_of(k, "base", i)); /* main full of keys seen once, base:0 its LRU */
+    cr_assert_not_null(get(t, 0, "base:0", "GET")); /* promoted, lazily */
+    for (int i = 0; i < 60; i++) {
+        key_of(k, "hot", i);
+        for (int n = 0; n < 3; n++)
+            get(t, 0, k, "GET"); /* more frequent than any resident: evicts */
+        request(t, k);
+    }
+    cr_assert_eq(tier_variants(t, 0, "base:1", 6, 0, count_variant, &seen), 0);
+    cr_assert_eq(tier_variants(t, 0, "base:0", 6, 0, count_variant, &seen), 1,
+                 "a hit entry went with the unhit ones");
+    tier_destroy(&t);
+}
+
 Test(tier, listing_variants_does_not_count_as_a_request)
 {
     struct tier *t = tier_create(64 * 1024, 4096);
@@ -256,10 +212,15 @@ Test(tier, bytes_are_the_sum_of_entry_costs_and_return_exactly)
     cr_assert_eq(put(t, 3, "y", "GET", "+OK\r\n"), 0);
     tier_flush_db(t, 3);
     cr_assert_eq(tier_stats(t)->bytes, before);
+    size_t entries = tier_stats(t)->entries, held = entry_bytes(t);
     tier_flush_all(t);
-    cr_assert_eq(tier_stats(t)->bytes, tier_stats(t)->table_bytes);
+    cr_assert_eq(entry_bytes(t), held, "flushed entries are counted until freed");
     cr_assert_eq(tier_stats(t)->entries, 0);
     cr_assert_eq(tier_stats(t)->keys, 0);
+    cr_assert_eq(tier_stats(t)->flushed_entries, entries);
+    cr_assert_eq(tier_expire_some(t, 0, SIZE_MAX), 0, "flushed entries are not expired ones");
+    cr_assert_eq(tier_stats(t)->flushed_entries, 0);
+    cr_assert_eq(tier_stats(t)->bytes, tier_stats(t)->table_bytes);
     cr_assert_eq(put(t, 0, "z", "GET", "+OK\r\n"), 0);
     cr_assert_str_eq(get(t, 0, "z", "GET"), "+OK\r\n");
     tier_destroy(&t);
@@ -422,32 +383,6 @@ Test(tier, keys_and_variants_are_binary_safe)
     tier_destroy(&t);
 }
 
-/* What tier_variants reported: each variant with its reply and expiry. */
-struct listed {
-    int n;
-    char text[8][64];
-};
-
-/* tier_variant_fn: "<variant, NULs as '|'>=<reply>@<expiry>" per call. */
-static void list_variant(void *arg, const struct tier_variant *v)
-{
-    struct listed *l = arg;
-    cr_assert_lt(l->n, 8);
-    char *p = l->text[l->n++];
-    for (size_t i = 0; i < v->vlen; i++)
-        *p++ = v->variant[i] == '\0' ? '|' : v->variant[i];
-    snprintf(p, 32, "=%.*s@%llu", (int)v->reply.len, v->reply.reply,
-             (unsigned long long)v->expire_at_ms);
-}
-
-static bool listed_has(const struct listed *l, const char *text)
-{
-    for (int i = 0; i < l->n; i++)
-        if (strcmp(l->text[i], text) == 0)
-            return true;
-    return false;
-}
-
 Test(tier, variants_lists_the_live_variants_of_one_key_and_changes_nothing)
 {
     struct tier *t = tier_create(MB, 4096);
@@ -538,7 +473,8 @@ Test(tier, metadata_overhead_is_at_most_64_bytes_per_entry)
         raw += strlen(k) + 3 + 4;
     }
     const struct tier_stats *s = tier_stats(t);
-    size_t empty = tier_stats(t)->table_bytes - 32768 * sizeof(void *); /* 20000 -> 32768 slots */
+    /* 20000 entries -> 4096 buckets of 64 bytes (at most 6 entries per bucket) */
+    size_t empty = tier_stats(t)->table_bytes - 4096 * 64;
     cr_assert_leq((s->bytes - empty - raw) / s->entries, 64);
     tier_destroy(&t);
 }
