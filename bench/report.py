@@ -15,6 +15,7 @@ import subprocess
 import sys
 
 TARGETS = ("redis", "twemproxy", "nearcache")
+BASE = "nearcache-base"  # run.sh with BASE=dir: an earlier build, in the same rounds
 
 
 def load(path):
@@ -38,7 +39,7 @@ def summarize(runs, order):
     rows = []
     for w in order:
         row = {"workload": w}
-        for t in TARGETS:
+        for t in TARGETS + (BASE,):
             rs = runs.get((w, t), [])
             if not rs:
                 continue
@@ -105,6 +106,27 @@ def cpu_table(rows):
     return "\n".join(lines)
 
 
+def base_table(rows):
+    """The earlier build (BASE) beside this one: ratios to Redis's throughput
+    and CPU per request, measured in the same rounds."""
+    lines = [
+        "| workload | nc/redis rps, base | now | nc/redis CPU, base | now "
+        "| nc µs/req, base | now |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in rows:
+        if BASE not in row:
+            continue
+        cpu = [row[t]["cpu"][0] if t in row and row[t]["cpu"] else float("nan")
+               for t in (BASE, "nearcache")]
+        cells = [row["workload"], f"{ratio(row, BASE, 'redis'):.2f}",
+                 f"{ratio(row, 'nearcache', 'redis'):.2f}",
+                 f"{cpu_ratio(row, BASE, 'redis'):.2f}",
+                 f"{cpu_ratio(row, 'nearcache', 'redis'):.2f}", f"{cpu[0]:.2f}", f"{cpu[1]:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
 def plot(out, rows):
     with open(f"{out}/results.csv", "w") as f:
         f.write("workload redis_rps twemproxy_rps nearcache_rps redis_p99 twemproxy_p99 nearcache_p99\n")
@@ -140,6 +162,8 @@ def main():
     runs, order = load(f"{out}/raw.jsonl")
     rows = summarize(runs, order)
     text = table(rows) + "\n\nCPU per request (user + system, µs):\n\n" + cpu_table(rows)
+    if base_table(rows):
+        text += "\n\nThe base build (BASE) and this one, in the same rounds:\n\n" + base_table(rows)
     print(text)
     with open(f"{out}/results.md", "w") as f:
         f.write(f"machine: {machine}; {rounds} rounds of {seconds} s per run\n\n{text}\n")

@@ -7,7 +7,9 @@
 # the raw runs and PNG charts of throughput and latency to $OUT.
 # usage: bench/scripts/run.sh [ROUNDS] [SECONDS]   (default 3 rounds of 3 s per run)
 # env:   ONLY="hot-get-p16 set-p16" runs only those workloads; OUT=dir (default
-#        build/bench-results); BUILD=dir (default build)
+#        build/bench-results); BUILD=dir (default build); BASE=dir also runs
+#        dir/nearcache (an earlier build, not rebuilt) in the same rounds, for a
+#        before/after table
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 rounds=${1:-3}
@@ -62,6 +64,17 @@ nc_pid=$!
 pids+=("$nc_pid")
 wait_port "$nc_port"
 wait_tier "$nc_port"
+targets="redis:$redis_port:$redis_pid twemproxy:$twem_port:$twem_pid,$redis_pid nearcache:$nc_port:$nc_pid,$redis_pid"
+if [ -n "${BASE:-}" ]; then
+    base_port=$(free_port)
+    "$BASE/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$base_port" \
+        --upstream "127.0.0.1:$redis_port" --set cache.max_memory=256mb 2>"$dir/nearcache-base.log" &
+    base_pid=$!
+    pids+=("$base_pid")
+    wait_port "$base_port"
+    wait_tier "$base_port"
+    targets="$targets nearcache-base:$base_port:$base_pid,$redis_pid"
+fi
 
 # The data: every key of each prefix, except the last 20% of mget: (their
 # reads are always misses, so MGET of 10 keys hits 80% of its keys).
@@ -81,8 +94,7 @@ for round in $(seq "$rounds"); do
         [ -z "$name" ] && continue
         if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then continue; fi
         # name:port:pids whose CPU time is measured (the target, then Redis behind it)
-        for target in redis:$redis_port:$redis_pid twemproxy:$twem_port:$twem_pid,$redis_pid \
-            nearcache:$nc_port:$nc_pid,$redis_pid; do
+        for target in $targets; do
             IFS=: read -r tname tport tpids <<<"$target"
             # shellcheck disable=SC2086
             "$loadgen" -p "$tport" -d "${seconds}s" --warmup 1s --quiet --json - --cpu "$tpids" $args |
