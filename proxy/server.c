@@ -386,7 +386,7 @@ int server_run(struct server *srv)
         return 1;
     }
     ev_run(srv->all[0]->loop, 0);
-    crew_leave(&srv->crew, 0);
+    server_worker_leave(srv->workers[0]);
     if (srv->draining)
         log_notice("drain_done", "drained, exiting");
     return 0;

@@ -372,12 +372,19 @@ void *server_worker_run(void *arg)
 {
     struct server_worker *sw = arg;
     ev_run(sw->w.loop, 0);
-    crew_leave(&sw->srv->crew, sw->w.id);
+    server_worker_leave(sw);
     server_worker_teardown(sw);
     exchange_free_kept();
     req_free_kept();
     obuf_free_kept();
     return NULL;
+}
+
+void server_worker_leave(struct server_worker *sw)
+{
+    if (sw->w.nall > 1)
+        cache_flush(sw->w.cache);
+    crew_leave(&sw->srv->crew, sw->w.id);
 }
 
 void server_worker_teardown(struct server_worker *sw)

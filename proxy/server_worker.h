@@ -20,8 +20,13 @@ void server_worker_drain(struct server_worker *sw, ev_tstamp deadline);
 /* On sw's loop, soon: points sw's endpoint at addr (where worker 0's moved). */
 void server_worker_follow(struct server_worker *sw, const struct net_addr *addr);
 
-/* A worker thread (crew_start): runs sw's loop, then tears it down. */
+/* A worker thread (crew_start): runs sw's loop, leaves, then tears it down. */
 void *server_worker_run(void *arg);
+
+/* After sw's loop has ended: it reads no more invalidations while the other
+ * workers may still serve, from the tier they share, what it filled. The
+ * tier is emptied before the crew hears that sw is gone. */
+void server_worker_leave(struct server_worker *sw);
 
 /* Closes every connection of sw and frees what set-up allocated, but not
  * what it shares with the others. */

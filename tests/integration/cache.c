@@ -15,6 +15,7 @@
 #include "harness/bytes.h"
 #include "harness/clock.h"
 #include "harness/fixtures.h"
+#include "harness/proc.h"
 #include "harness/proxy.h"
 #include "harness/redis.h"
 #include "harness/sock.h"
@@ -566,4 +567,68 @@ Test(cache, simultaneous_misses_of_a_key_cost_redis_one_read)
     close(c);
     bytes_free(&req);
     proxy_finish(&fx_proxy);
+}
+
+/* Sends req through fd without reading a reply. */
+static void send_only(int fd, const struct bytes *req)
+{
+    cr_assert_eq(write(fd, req->data, req->len), (ssize_t)req->len);
+}
+
+/* SIGTERM with clients on both workers: a worker that has drained reads no
+ * more invalidations, while the other may still serve, from the tier they
+ * share, what it filled. Each client holds its worker in the drain with a
+ * large reply it does not read yet; they are let go one at a time, each after
+ * every key was written on Redis: what it reads then is the new value. */
+Test(cache, a_drained_worker_leaves_no_unwatched_entry_behind)
+{
+    enum { CLIENTS = 8, BIG = 8 << 20, BIG_REPLY = BIG + 12 };
+    harness_require_proxy();
+    if (proxy_workers() < 2)
+        cr_skip_test("one worker");
+    static const char *const sets[] = {"shutdown.drain_timeout=30s", NULL};
+    proxy_start(&fx_proxy, fx_redis.port, sets);
+    redis_call_expect(&fx_redis, "SETRANGE big 8388607 x", ":8388608\r\n");
+    int c[CLIENTS];
+    char line[64];
+    struct bytes gets = {0}, big = {0}, in = {0}, want = {0};
+    req_add(&big, "GET", "big", NULL);
+    for (int i = 0; i < CLIENTS; i++) {
+        c[i] = sock_connect_or_fail(fx_proxy.port);
+        snprintf(line, sizeof(line), "SET k%d v0", i);
+        redis_call_expect(&fx_redis, line, "+OK\r\n");
+        snprintf(line, sizeof(line), "GET k%d", i);
+        cache_read(c[i], line, "$2\r\nv0\r\n"); /* filled by c[i]'s worker */
+        req_lines(&gets, line);
+    }
+    for (int i = 0; i < CLIENTS; i++)
+        send_only(c[i], &big);
+    harness_sleep_ms(300); /* the replies fill the sockets; the rest waits in the proxy */
+    proxy_signal(&fx_proxy, SIGTERM);
+    proxy_wait_log(&fx_proxy, "draining");
+    for (int r = 0; r < CLIENTS; r++) {
+        for (int j = 0; j < CLIENTS; j++) {
+            snprintf(line, sizeof(line), "SET k%d v%d", j, r + 1);
+            redis_call_expect(&fx_redis, line, "+OK\r\n");
+        }
+        harness_sleep_ms(300); /* the invalidations reach the subscribers */
+        send_only(c[r], &gets);
+        in.len = 0;
+        cr_assert_eq(sock_read_replies(c[r], &in, 0, 1 + CLIENTS, HARNESS_TIMEOUT_MS), SOCK_DONE);
+        cr_assert_eq(in.len - BIG_REPLY, 8 * CLIENTS, "client %d read %zu bytes", r, in.len);
+        memmove(in.data, in.data + BIG_REPLY, in.len - BIG_REPLY);
+        in.len -= BIG_REPLY;
+        want.len = 0;
+        for (int j = 0; j < CLIENTS; j++)
+            bytes_printf(&want, "$2\r\nv%d\r\n", r + 1);
+        cr_assert(bytes_equal_str(&in, want.data), "client %d read %s", r, bytes_show(&in));
+        close(c[r]);
+        harness_sleep_ms(200); /* its worker ends if it was its last client */
+    }
+    int status = proxy_wait(&fx_proxy, HARNESS_TIMEOUT_MS);
+    cr_assert(harness_exited_with(status, 0), "exit status after SIGTERM: %#x", status);
+    bytes_free(&gets);
+    bytes_free(&big);
+    bytes_free(&in);
+    bytes_free(&want);
 }
