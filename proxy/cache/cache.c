@@ -230,11 +230,11 @@ static bool hit_open(struct cache *c, const char *key, size_t klen, uint64_t now
 }
 
 bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, size_t klen,
-                  const char *name, const char *rest, size_t restlen, uint64_t now_ms,
-                  struct tier_view *out)
+                  const char *name, size_t namelen, const char *rest, size_t restlen,
+                  uint64_t now_ms, struct tier_view *out)
 {
     char stack[256];
-    size_t nlen = strlen(name) + 1, vlen = nlen + restlen;
+    size_t nlen = namelen + 1, vlen = nlen + restlen;
     if (!cache_key_tracked(c, key, klen))
         return false;
     char *v = vlen <= sizeof(stack) ? stack : malloc(vlen);
@@ -272,7 +272,8 @@ static void plan_read(struct cache *c, const struct lane *lane, struct request *
     size_t skip = req->argv[0].off + req->argv[0].len + 2; /* the name and its CRLF */
     const char *rest = r->buf + skip, *name = r->cmd->name, *kb = r->buf + key.off;
     cache_hold_key(c, kb, key.len);
-    if (cache_lookup(c, lane, kb, key.len, name, rest, req->len - skip, now_ms, &plan->view)) {
+    if (cache_lookup(c, lane, kb, key.len, name, r->cmd->name_len, rest, req->len - skip, now_ms,
+                     &plan->view)) {
         plan->hit = true;
         if (c->locking)
             hit_copy(c, plan);

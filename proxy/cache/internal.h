@@ -154,8 +154,8 @@ static inline bool cache_swept(const struct cache_store *s, uint32_t gen, const 
  * spelled the command in. A hit is counted on its rule and left in *out
  * (cache.c). */
 bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, size_t klen,
-                  const char *name, const char *rest, size_t restlen, uint64_t now_ms,
-                  struct tier_view *out);
+                  const char *name, size_t namelen, const char *rest, size_t restlen,
+                  uint64_t now_ms, struct tier_view *out);
 
 /* A fill for (key, variant as in cache_lookup()), with its PTTL request, if
  * the key's cache rule caches and admits it; the read is counted as a miss

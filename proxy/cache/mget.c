@@ -75,7 +75,7 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
         struct resp_view arg = resp_args_encoding(key);
         struct tier_view hit;
         cache_hold_key(c, buf + key.off, key.len);
-        if (cache_lookup(c, lane, buf + key.off, key.len, "get", buf + arg.off, arg.len, now_ms,
+        if (cache_lookup(c, lane, buf + key.off, key.len, "get", 3, buf + arg.off, arg.len, now_ms,
                          &hit)) {
             m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
             if (m->hits_cap == 0) /* room for the rest as hits of this size: no regrowth */

@@ -352,7 +352,7 @@ int command_table_add(struct command_table *t, const struct command *cmd)
 
     if (cmd_prepare(&copy, cmd) < 0)
         return -1;
-    len = strlen(copy.name);
+    len = copy.name_len = (unsigned)strlen(copy.name);
     i = slot_find(t, copy.name, len);
     if (t->slots[i].at != 0) {
         copy.index = t->slots[i].at - 1;
@@ -388,24 +388,30 @@ const struct command *command_lookup(const struct command_table *t, const char *
     return t->slots[i].at != 0 ? &t->cmds[t->slots[i].at - 1] : NULL;
 }
 
-const struct command *command_lookup_request(const struct command_table *t, const char *buf,
-                                             const struct resp_request *req)
+/* The entry of a container's subcommand ("container|sub"), or NULL. Out of
+ * line: its name buffer (and the stack guard it brings) stays off the path of
+ * every other command. */
+__attribute__((noinline)) static const struct command *
+lookup_sub(const struct command_table *t, const char *buf, const struct resp_request *req)
 {
     char name[COMMAND_NAME_MAX + 1];
-    const struct command *cmd;
     struct resp_view v0 = req->argv[0], v1 = req->argv[1];
 
-    if (req->kind != RESP_REQ_MULTIBULK || req->argc < 1)
-        return NULL;
-    cmd = command_lookup(t, buf + v0.off, v0.len);
-    if (cmd == NULL || !(cmd->flags & COMMAND_FLAG_CONTAINER))
-        return cmd;
     if (req->argc < 2 || v0.len + 1 + v1.len > COMMAND_NAME_MAX)
         return NULL;
     memcpy(name, buf + v0.off, v0.len);
     name[v0.len] = '|';
     memcpy(name + v0.len + 1, buf + v1.off, v1.len);
     return command_lookup(t, name, v0.len + 1 + v1.len);
+}
+
+const struct command *command_lookup_request(const struct command_table *t, const char *buf,
+                                             const struct resp_request *req)
+{
+    if (req->kind != RESP_REQ_MULTIBULK || req->argc < 1)
+        return NULL;
+    const struct command *cmd = command_lookup(t, buf + req->argv[0].off, req->argv[0].len);
+    return cmd == NULL || !(cmd->flags & COMMAND_FLAG_CONTAINER) ? cmd : lookup_sub(t, buf, req);
 }
 
 int command_table_add_proxy(struct command_table *t)

@@ -94,8 +94,9 @@ struct command {
     unsigned classes; /* COMMAND_CLASS_* */
     unsigned traits;  /* COMMAND_CACHEABLE, ... */
     command_own_e own;
-    int key_at;     /* > 0: its only key is always argument key_at (GET, SET, HGET...) */
-    unsigned index; /* its place in the table, below command_table_count */
+    int key_at;        /* > 0: its only key is always argument key_at (GET, SET, HGET...) */
+    unsigned index;    /* its place in the table, below command_table_count */
+    unsigned name_len; /* strlen(name) */
 };
 
 struct command_table;
