@@ -41,6 +41,12 @@ size_t sketch_bytes(const struct sketch *s)
     return SKETCH_ROWS * s->width / 2;
 }
 
+/* The index of hash h's counter in row. */
+static inline size_t sketch_index(const struct sketch *s, uint64_t h, unsigned row)
+{
+    return (size_t)((h * SKETCH_SEEDS[row]) >> s->shift);
+}
+
 /* Finds the counters of hash h: per row its word and the counter's shift in
  * it; returns the smallest. Inline with its callers, so that the four stay
  * in registers (a function filling a struct cost 185 instructions a
@@ -52,7 +58,7 @@ static inline unsigned sketch_find(const struct sketch *s, uint64_t h, uint64_t 
     size_t row_words = s->width / 16;
 #pragma GCC unroll 4
     for (unsigned row = 0; row < SKETCH_ROWS; row++) {
-        size_t idx = (size_t)((h * SKETCH_SEEDS[row]) >> s->shift);
+        size_t idx = sketch_index(s, h, row);
         word[row] = &s->words[row * row_words + idx / 16];
         shift[row] = 4 * (unsigned)(idx % 16);
         unsigned c = (unsigned)(*word[row] >> shift[row]) & 15;
@@ -68,24 +74,33 @@ static void sketch_halve(struct sketch *s)
     for (size_t i = 0; i < words; i++)
         s->words[i] = (s->words[i] >> 1) & SKETCH_NIBBLE_LOW;
     s->adds /= 2;
+    s->halvings++;
 }
 
-bool sketch_add(struct sketch *s, uint64_t h)
+void sketch_prefetch(const struct sketch *s, uint64_t h)
+{
+    size_t row_words = s->width / 16;
+#pragma GCC unroll 4
+    for (unsigned row = 0; row < SKETCH_ROWS; row++)
+        __builtin_prefetch(&s->words[row * row_words + sketch_index(s, h, row) / 16]);
+}
+
+sketch_add_e sketch_add(struct sketch *s, uint64_t h)
 {
     uint64_t *word[SKETCH_ROWS];
     unsigned shift[SKETCH_ROWS];
     unsigned m = sketch_find(s, h, word, shift);
     if (m == SKETCH_MAX)
-        return false;
+        return SKETCH_FULL;
 #pragma GCC unroll 4
     for (unsigned row = 0; row < SKETCH_ROWS; row++) {
         if (((*word[row] >> shift[row]) & 15) == m)
             *word[row] += 1ULL << shift[row];
     }
     if (++s->adds < s->period)
-        return false;
+        return SKETCH_ADDED;
     sketch_halve(s);
-    return true;
+    return SKETCH_HALVED;
 }
 
 unsigned sketch_estimate(const struct sketch *s, uint64_t h)

@@ -25,12 +25,19 @@
 #define SKETCH_MAX 15 /* a counter saturates there */
 
 struct sketch {
-    uint64_t *words; /* 4 rows of width / 16 words of 16 counters */
-    size_t width;    /* counters per row, a power of two */
-    int shift;       /* 64 - log2(width) */
-    uint64_t adds;   /* recordings since the last halving */
-    uint64_t period; /* recordings between two halvings */
+    uint64_t *words;   /* 4 rows of width / 16 words of 16 counters */
+    size_t width;      /* counters per row, a power of two */
+    int shift;         /* 64 - log2(width) */
+    uint64_t adds;     /* recordings since the last halving */
+    uint64_t period;   /* recordings between two halvings */
+    uint64_t halvings; /* since sketch_init */
 };
+
+typedef enum {
+    SKETCH_ADDED = 0,
+    SKETCH_FULL,   /* not recorded: its counters are saturated, and stay so until a halving */
+    SKETCH_HALVED, /* recorded, then every counter halved */
+} sketch_add_e;
 
 /* Sizes the sketch to at most bytes (rows of a power of two of counters, 64
  * bytes at least), with a halving period of 10 recordings per counter of a
@@ -42,8 +49,11 @@ void sketch_free(struct sketch *s);
 /* The bytes the sketch holds. */
 size_t sketch_bytes(const struct sketch *s);
 
-/* Records one request of hash h. Returns true when it halved every counter. */
-bool sketch_add(struct sketch *s, uint64_t h);
+/* Records one request of hash h. */
+sketch_add_e sketch_add(struct sketch *s, uint64_t h);
+
+/* Starts loading the lines of h's counters, for a sketch_add to come. */
+void sketch_prefetch(const struct sketch *s, uint64_t h);
 
 /* Returns the estimated requests of h since about one period: at least the
  * true count (a count-min never underestimates before saturation), at most

@@ -39,6 +39,7 @@ struct tier_entry {
     uint16_t db;
     uint8_t seg : 3;  /* tier_seg_e; stale in the flushed list, which is its own */
     uint8_t used : 1; /* hit since it was last placed in its segment */
+    uint8_t full;     /* tier_full_mark when its hash's counters were last seen saturated */
     char data[];
 };
 

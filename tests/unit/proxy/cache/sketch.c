@@ -57,20 +57,34 @@ Test(sketch, halves_every_counter_after_the_period)
     unsigned before[320];
     cr_assert_eq(sketch_init(&s, 64), 0); /* 32 counters per row: halves after 320 recordings */
     for (int n = 0; n < 12; n++)
-        cr_assert_not(sketch_add(&s, hash_of(0)));
+        cr_assert_eq(sketch_add(&s, hash_of(0)), SKETCH_ADDED);
     cr_assert_eq(sketch_estimate(&s, hash_of(0)), 12);
     uint64_t i = 1;
     for (; i < 320 - 12; i++)
-        cr_assert_not(sketch_add(&s, hash_of(i)));
+        cr_assert_neq(sketch_add(&s, hash_of(i)), SKETCH_HALVED);
     for (uint64_t j = 0; j <= i; j++)
         before[j] = sketch_estimate(&s, hash_of(j));
-    cr_assert(sketch_add(&s, hash_of(i)), "not halved after 320 recordings");
+    cr_assert_eq(sketch_add(&s, hash_of(i)), SKETCH_HALVED, "not halved after 320 recordings");
+    cr_assert_eq(s.halvings, 1);
     for (uint64_t j = 0; j <= i; j++) {
         unsigned after = sketch_estimate(&s, hash_of(j));
         cr_assert_leq(after, (before[j] + 1) / 2, "hash %llu: %u, then %u", (unsigned long long)j,
                       before[j], after);
     }
     cr_assert_eq(sketch_estimate(&s, hash_of(0)), 6);
+    sketch_free(&s);
+}
+
+Test(sketch, a_saturated_hash_is_not_recorded)
+{
+    struct sketch s;
+    cr_assert_eq(sketch_init(&s, 64), 0);
+    for (int n = 0; n < SKETCH_MAX; n++)
+        cr_assert_eq(sketch_add(&s, hash_of(7)), SKETCH_ADDED);
+    uint64_t adds = s.adds;
+    cr_assert_eq(sketch_add(&s, hash_of(7)), SKETCH_FULL);
+    cr_assert_eq(s.adds, adds, "a saturated recording counted towards the period");
+    cr_assert_eq(sketch_estimate(&s, hash_of(7)), SKETCH_MAX);
     sketch_free(&s);
 }
 
