@@ -4,7 +4,8 @@ ratios of nearcache to direct Redis and to twemproxy, as a Markdown table
 (printed and written to results.md), a CSV and two gnuplot PNG charts; and the
 CPU time per request of each target process and of the Redis behind a proxy
 (loadgen --cpu: user + system seconds over the measured phase, from /proc),
-with nearcache's ratios to Redis's own and to twemproxy's.
+with nearcache's ratios to Redis's own and to twemproxy's, and for the writes
+those of a nearcache with the tier off.
 
 usage: bench/report.py OUT_DIR MACHINE ROUNDS SECONDS
 """
@@ -16,6 +17,7 @@ import sys
 
 TARGETS = ("redis", "twemproxy", "nearcache")
 BASE = "nearcache-base"  # run.sh with BASE=dir: an earlier build, in the same rounds
+NOTIER = "nearcache-notier"  # the tier off: run for the writes only
 
 
 def load(path):
@@ -39,7 +41,7 @@ def summarize(runs, order):
     rows = []
     for w in order:
         row = {"workload": w}
-        for t in TARGETS + (BASE,):
+        for t in TARGETS + (BASE, NOTIER):
             rs = runs.get((w, t), [])
             if not rs:
                 continue
@@ -89,8 +91,8 @@ def cpu_table(rows):
     """CPU µs per request: each target process, the Redis behind each proxy."""
     lines = [
         "| workload | redis µs/req | twemproxy µs/req (+ redis) | nearcache µs/req (+ redis) "
-        "| nc/redis CPU | nc/twem CPU |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        "| nc/redis CPU | nc/twem CPU | tier off: nc µs/req (+ redis) | nc/twem CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def cell(row, t):
@@ -101,7 +103,8 @@ def cpu_table(rows):
     for row in rows:
         cells = [row["workload"]] + [cell(row, t) for t in TARGETS]
         cells += [f"{cpu_ratio(row, 'nearcache', 'redis'):.2f}",
-                  f"{cpu_ratio(row, 'nearcache', 'twemproxy'):.2f}"]
+                  f"{cpu_ratio(row, 'nearcache', 'twemproxy'):.2f}", cell(row, NOTIER),
+                  f"{cpu_ratio(row, NOTIER, 'twemproxy'):.2f}" if NOTIER in row else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -3,8 +3,9 @@
 # nearcache, on loopback, under the same loadgen workloads, interleaved and
 # repeated; prints a table of medians with nearcache's ratios, and one of the
 # CPU time each process spends per request (user + system, from /proc, over
-# the measured phase: free of the throughput noise of shared cores), and writes them,
-# the raw runs and PNG charts of throughput and latency to $OUT.
+# the measured phase: free of the throughput noise of shared cores; for the set-*
+# workloads also of a nearcache with the tier off), and writes them, the raw runs
+# and PNG charts of throughput and latency to $OUT.
 # usage: bench/scripts/run.sh [ROUNDS] [SECONDS]   (default 3 rounds of 3 s per run)
 # env:   ONLY="hot-get-p16 set-p16" runs only those workloads; OUT=dir (default
 #        build/bench-results); BUILD=dir (default build); BASE=dir also runs
@@ -64,7 +65,16 @@ nc_pid=$!
 pids+=("$nc_pid")
 wait_port "$nc_port"
 wait_tier "$nc_port"
+# and with the tier off, for the writes only: forwarding's own cost, without
+# the invalidations a write makes when the tier is on
+notier_port=$(free_port)
+"$build/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$notier_port" \
+    --upstream "127.0.0.1:$redis_port" --set cache.enabled=false 2>"$dir/nearcache-notier.log" &
+notier_pid=$!
+pids+=("$notier_pid")
+wait_port "$notier_port"
 targets="redis:$redis_port:$redis_pid twemproxy:$twem_port:$twem_pid,$redis_pid nearcache:$nc_port:$nc_pid,$redis_pid"
+targets="$targets nearcache-notier:$notier_port:$notier_pid,$redis_pid"
 if [ -n "${BASE:-}" ]; then
     base_port=$(free_port)
     "$BASE/nearcache" --set admin.listen=none --set workers=1 --listen "127.0.0.1:$base_port" \
@@ -96,6 +106,7 @@ for round in $(seq "$rounds"); do
         # name:port:pids whose CPU time is measured (the target, then Redis behind it)
         for target in $targets; do
             IFS=: read -r tname tport tpids <<<"$target"
+            if [ "$tname" = nearcache-notier ] && [[ $name != set-* ]]; then continue; fi
             # shellcheck disable=SC2086
             "$loadgen" -p "$tport" -d "${seconds}s" --warmup 1s --quiet --json - --cpu "$tpids" $args |
                 python3 -c 'import json, sys
