@@ -157,28 +157,14 @@ static unsigned char to_lower(unsigned char c)
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
 }
 
-/* The first 8 bytes of a name, lower-cased, as a word padded with zeros.
- * Every byte at once: a byte below 0x80 is upper case when adding 0x3f sets
- * its top bit (>= 'A') and adding 0x25 does not (<= 'Z'); 0x80 >> 2 is the
- * 0x20 that lowers it. No carry crosses bytes: 0x7f + 0x3f < 0x100. */
+/* name_word lower-cased. Every byte at once: a byte below 0x80 is upper case
+ * when adding 0x3f sets its top bit (>= 'A') and adding 0x25 does not (<=
+ * 'Z'); 0x80 >> 2 is the 0x20 that lowers it. No carry crosses bytes: 0x7f +
+ * 0x3f < 0x100. */
 static inline uint64_t name_head(const char *s, size_t len)
 {
     const uint64_t ones = 0x0101010101010101ULL;
-    uint64_t w = 0;
-
-    /* Loads without reading past the name: 4 to 7 bytes as two words that
-     * overlap, 1 to 3 as the first, middle and last byte (some of them twice). */
-    if (len >= 8) {
-        memcpy(&w, s, 8);
-    } else if (len >= 4) {
-        uint32_t lo, hi;
-        memcpy(&lo, s, 4);
-        memcpy(&hi, s + len - 4, 4);
-        w = lo | (uint64_t)hi << (8 * (len - 4));
-    } else if (len > 0) {
-        w = (uint64_t)(unsigned char)s[0] | (uint64_t)(unsigned char)s[len / 2] << (8 * (len / 2)) |
-            (uint64_t)(unsigned char)s[len - 1] << (8 * (len - 1));
-    }
+    uint64_t w = command_name_word(s, len);
     uint64_t low7 = w & 0x7f * ones;
     uint64_t upper = (low7 + 0x3f * ones) & ~(low7 + 0x25 * ones) & ~w & 0x80 * ones;
     return w | upper >> 2;
@@ -412,6 +398,20 @@ const struct command *command_lookup_request(const struct command_table *t, cons
         return NULL;
     const struct command *cmd = command_lookup(t, buf + req->argv[0].off, req->argv[0].len);
     return cmd == NULL || !(cmd->flags & COMMAND_FLAG_CONTAINER) ? cmd : lookup_sub(t, buf, req);
+}
+
+const struct command *command_lookup_remember(const struct command_table *t,
+                                              struct command_memo *memo, const char *buf,
+                                              const struct resp_request *req)
+{
+    if (req->kind != RESP_REQ_MULTIBULK || req->argc < 1 || req->argv[0].len > 8)
+        return command_lookup_request(t, buf, req);
+    size_t len = req->argv[0].len;
+    const struct command *cmd = command_lookup(t, buf + req->argv[0].off, len);
+    if (cmd != NULL && (cmd->flags & COMMAND_FLAG_CONTAINER)) /* its entry depends on argv[1] */
+        return lookup_sub(t, buf, req);
+    *memo = (struct command_memo){t, command_name_word(buf + req->argv[0].off, len), len, cmd};
+    return cmd;
 }
 
 int command_table_add_proxy(struct command_table *t)

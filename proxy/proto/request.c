@@ -19,7 +19,7 @@ void request_init(struct request *r, const struct command_table *t, const char *
         request_keys_free(keys);
     r->buf = buf;
     r->frame = frame;
-    r->cmd = command_lookup_request(t, buf, frame);
+    r->cmd = command_lookup_memo(t, &keys->memo, buf, frame);
     r->kind = command_kind(r->cmd, buf, frame);
     r->keys = keys;
     r->nkeys = REQUEST_KEYS_UNSEEN;

@@ -15,14 +15,16 @@
 #include "proxy/proto/keys.h"
 #include "proxy/proto/resp.h"
 
-/* Where requests keep their keys: one per loop, reused from request to
- * request (zero it to start; request_keys_free at the end). */
+/* Where requests keep their keys, and the last command looked up: one per
+ * loop and command table, reused from request to request (zero it to start;
+ * request_keys_free at the end). */
 struct request_keys {
     struct resp_view *views; /* into the frame */
     unsigned *flags;         /* KEYS_KEY_* of the spec that found each */
     size_t n;
     size_t cap;
-    bool lost; /* memory ran out while collecting */
+    bool lost;                /* memory ran out while collecting */
+    struct command_memo memo; /* request_init's lookups */
 };
 
 struct request {

@@ -207,3 +207,56 @@ Test(command, client_subcommands_known_without_subcommands_from_redis)
     cr_expect_eq(kind_of("CLIENT TRACKING on"), COMMAND_STICKY);
     cr_expect_eq(kind_of("CLIENT LIST"), COMMAND_SHARED);
 }
+
+/* The entry command_lookup_memo finds for line (inline form) with memo. */
+static const struct command *memo_lookup(const struct command_table *t, struct command_memo *memo,
+                                         const char *line)
+{
+    size_t len;
+    int64_t argc;
+    const char *err;
+    char *mb = resp_inline_encode(line, strlen(line), &len, &argc, &err);
+    cr_assert_not_null(mb, "encode %s", line);
+    struct resp_scanner s;
+    struct resp_request req;
+    resp_scanner_reset(&s);
+    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, mb, len, &req), RESP_OK);
+    const struct command *cmd = command_lookup_memo(t, memo, mb, &req);
+    cr_assert_eq(cmd, command_lookup_request(t, mb, &req), "%s: the memo's entry differs", line);
+    free(mb);
+    return cmd;
+}
+
+Test(command, memo_answers_as_the_table)
+{
+    static const char *const LINES[] = {"GET k",
+                                        "GET k",
+                                        "get k",
+                                        "SET k v",
+                                        "GET k",
+                                        "G k",
+                                        "GE k",
+                                        "GETS k",
+                                        "GETSET k v",
+                                        "nosuchcmd",
+                                        "nosuchcmd",
+                                        "CLIENT ID",
+                                        "CLIENT INFO",
+                                        "CLIENT ID",
+                                        "OBJECT FREQ k",
+                                        "OBJECT ENCODING k",
+                                        "averyveryverylongname",
+                                        "SETRANGE k 0 v",
+                                        "SETRANGX k",
+                                        "GET k"};
+    struct command_memo memo = {0};
+    for (size_t i = 0; i < sizeof(LINES) / sizeof(LINES[0]); i++)
+        memo_lookup(table, &memo, LINES[i]);
+    cr_assert_str_eq(memo_lookup(table, &memo, "GET k")->name, "get");
+    /* another table: not answered from the first one's memo */
+    struct command_table *other = command_table_create();
+    cr_assert_not_null(other);
+    cr_assert_null(memo_lookup(other, &memo, "GET k"));
+    cr_assert_str_eq(memo_lookup(table, &memo, "GET k")->name, "get");
+    command_table_destroy(&other);
+}
