@@ -4,14 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SKETCH_ROWS       4
 #define SKETCH_WIDTH_MIN  32 /* counters per row: 64 bytes in all */
 #define SKETCH_NIBBLE_LOW 0x7777777777777777ULL
 #define SKETCH_PERIOD     10 /* recordings per counter of a row between halvings */
-
-/* Odd multipliers that give each row its own index for one hash. */
-static const uint64_t SKETCH_SEEDS[SKETCH_ROWS] = {0x9e3779b97f4a7c15ULL, 0xbf58476d1ce4e5b9ULL,
-                                                   0x94d049bb133111ebULL, 0xd6e8feb86659fd93ULL};
 
 int sketch_init(struct sketch *s, size_t bytes)
 {
@@ -39,12 +34,6 @@ void sketch_free(struct sketch *s)
 size_t sketch_bytes(const struct sketch *s)
 {
     return SKETCH_ROWS * s->width / 2;
-}
-
-/* The index of hash h's counter in row. */
-static inline size_t sketch_index(const struct sketch *s, uint64_t h, unsigned row)
-{
-    return (size_t)((h * SKETCH_SEEDS[row]) >> s->shift);
 }
 
 /* Finds the counters of hash h: per row its word and the counter's shift in
@@ -75,14 +64,6 @@ static void sketch_halve(struct sketch *s)
         s->words[i] = (s->words[i] >> 1) & SKETCH_NIBBLE_LOW;
     s->adds /= 2;
     s->halvings++;
-}
-
-void sketch_prefetch(const struct sketch *s, uint64_t h)
-{
-    size_t row_words = s->width / 16;
-#pragma GCC unroll 4
-    for (unsigned row = 0; row < SKETCH_ROWS; row++)
-        __builtin_prefetch(&s->words[row * row_words + sketch_index(s, h, row) / 16]);
 }
 
 sketch_add_e sketch_add(struct sketch *s, uint64_t h)

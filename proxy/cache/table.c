@@ -63,11 +63,6 @@ size_t table_bytes(const struct table *t)
     return (t->mask + 1) * sizeof(struct table_bucket);
 }
 
-void table_prefetch(const struct table *t, uint64_t h)
-{
-    __builtin_prefetch(&t->buckets[h & t->mask]);
-}
-
 static void table_walk_at(const struct table *t, struct table_walk *w, size_t bucket)
 {
     w->bucket = bucket;

@@ -56,7 +56,10 @@ void table_free(struct table *t);
 size_t table_bytes(const struct table *t);
 
 /* Starts loading the home bucket of h into the cache. */
-void table_prefetch(const struct table *t, uint64_t h);
+static inline void table_prefetch(const struct table *t, uint64_t h)
+{
+    __builtin_prefetch(&t->buckets[h & t->mask]);
+}
 
 /* Starts a walk over the items of hash h. */
 void table_walk_start(const struct table *t, uint64_t h, struct table_walk *w);
