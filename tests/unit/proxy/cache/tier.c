@@ -41,6 +41,26 @@ Test(tier, get_put_replace_and_stats)
     tier_destroy(&t);
 }
 
+/* Variants of every length up to 40 that differ from a cached one in one
+ * byte, wherever it is, are other entries. */
+Test(tier, variants_differing_in_any_byte_are_apart)
+{
+    struct tier *t = tier_create(1 << 20, 4096);
+    char v[41], w[41];
+    for (size_t n = 1; n <= 40; n++) {
+        memset(v, 'a', n);
+        v[n] = '\0';
+        cr_assert_eq(put(t, 0, "k", v, "r"), 0);
+        for (size_t p = 0; p < n; p++) {
+            memcpy(w, v, n + 1);
+            w[p] = 'b';
+            cr_assert_null(get(t, 0, "k", w), "length %zu, byte %zu", n, p);
+        }
+        cr_assert_str_eq(get(t, 0, "k", v), "r");
+    }
+    tier_destroy(&t);
+}
+
 Test(tier, create_refuses_a_budget_smaller_than_its_tables)
 {
     cr_assert_null(tier_create(1024, 100));
