@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "harness/bytes.h"
@@ -582,19 +583,21 @@ static void send_only(int fd, const struct bytes *req)
  * every key was written on Redis: what it reads then is the new value. */
 Test(cache, a_drained_worker_leaves_no_unwatched_entry_behind)
 {
-    enum { CLIENTS = 8, BIG = 8 << 20, BIG_REPLY = BIG + 12 };
+    enum { CLIENTS = 8, BIG = 16 << 20, BIG_REPLY = BIG + 13 };
     harness_require_proxy();
     if (proxy_workers() < 2)
         cr_skip_test("one worker");
     static const char *const sets[] = {"shutdown.drain_timeout=30s", NULL};
     proxy_start(&fx_proxy, fx_redis.port, sets);
-    redis_call_expect(&fx_redis, "SETRANGE big 8388607 x", ":8388608\r\n");
+    redis_call_expect(&fx_redis, "SETRANGE big 16777215 x", ":16777216\r\n");
     int c[CLIENTS];
     char line[64];
     struct bytes gets = {0}, big = {0}, in = {0}, want = {0};
     req_add(&big, "GET", "big", NULL);
+    int small = 64 * 1024; /* what the kernel holds of the large reply stays far below it */
     for (int i = 0; i < CLIENTS; i++) {
         c[i] = sock_connect_or_fail(fx_proxy.port);
+        cr_assert_eq(setsockopt(c[i], SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
         snprintf(line, sizeof(line), "SET k%d v0", i);
         redis_call_expect(&fx_redis, line, "+OK\r\n");
         snprintf(line, sizeof(line), "GET k%d", i);
@@ -614,7 +617,10 @@ Test(cache, a_drained_worker_leaves_no_unwatched_entry_behind)
         harness_sleep_ms(300); /* the invalidations reach the subscribers */
         send_only(c[r], &gets);
         in.len = 0;
-        cr_assert_eq(sock_read_replies(c[r], &in, 0, 1 + CLIENTS, HARNESS_TIMEOUT_MS), SOCK_DONE);
+        /* once answered, the client is idle: the drain may close it at once */
+        sock_status_e st = sock_read_replies(c[r], &in, 0, 1 + CLIENTS, HARNESS_TIMEOUT_MS);
+        cr_assert(st == SOCK_DONE || st == SOCK_EOF, "client %d: %d after %zu bytes", r, st,
+                  in.len);
         cr_assert_eq(in.len - BIG_REPLY, 8 * CLIENTS, "client %d read %zu bytes", r, in.len);
         memmove(in.data, in.data + BIG_REPLY, in.len - BIG_REPLY);
         in.len -= BIG_REPLY;
