@@ -22,8 +22,9 @@ static void teardown(void)
 
 TestSuite(command, .init = setup, .fini = teardown);
 
-/* The kind of a request given in inline form. */
-static command_kind_e kind_of(const char *line)
+/* A request given in inline form, encoded to multibulk (the caller frees
+ * it) and scanned into *req. */
+static char *scan_line(const char *line, struct resp_request *req)
 {
     size_t len;
     int64_t argc;
@@ -31,9 +32,16 @@ static command_kind_e kind_of(const char *line)
     char *mb = resp_inline_encode(line, strlen(line), &len, &argc, &err);
     cr_assert_not_null(mb, "encode %s", line);
     struct resp_scanner s;
-    struct resp_request req;
     resp_scanner_reset(&s);
-    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, mb, len, &req), RESP_OK);
+    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, mb, len, req), RESP_OK);
+    return mb;
+}
+
+/* The kind of a request given in inline form. */
+static command_kind_e kind_of(const char *line)
+{
+    struct resp_request req;
+    char *mb = scan_line(line, &req);
     command_kind_e kind = command_kind(command_lookup_request(table, mb, &req), mb, &req);
     free(mb);
     return kind;
@@ -212,15 +220,8 @@ Test(command, client_subcommands_known_without_subcommands_from_redis)
 static const struct command *memo_lookup(const struct command_table *t, struct command_memo *memo,
                                          const char *line)
 {
-    size_t len;
-    int64_t argc;
-    const char *err;
-    char *mb = resp_inline_encode(line, strlen(line), &len, &argc, &err);
-    cr_assert_not_null(mb, "encode %s", line);
-    struct resp_scanner s;
     struct resp_request req;
-    resp_scanner_reset(&s);
-    cr_assert_eq(resp_scan_request(&s, &RESP_LIMITS_DEFAULT, mb, len, &req), RESP_OK);
+    char *mb = scan_line(line, &req);
     const struct command *cmd = command_lookup_memo(t, memo, mb, &req);
     cr_assert_eq(cmd, command_lookup_request(t, mb, &req), "%s: the memo's entry differs", line);
     free(mb);
