@@ -420,7 +420,7 @@ static uint8_t tier_full_mark(const struct tier *t)
  * is marked saturated since the last halving: counters only grow between
  * two, so the recording would change nothing. A hot key's hit skips the four
  * counters: a GET hit 1,563 -> 1,508 instructions, with the prefetch of the
- * counters that keeps a cold hit's loads overlapped as before (31 of them).
+ * counters (tier_get) that keeps a cold hit's loads overlapped as before.
  * The mark repeats every 255 halvings: an entry idle that long may miss one
  * recording. */
 static void tier_record(struct tier *t, uint64_t h, struct tier_entry *e)
