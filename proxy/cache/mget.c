@@ -92,8 +92,7 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
     }
     char head[RESP_HEADER_MAX + 10];
     size_t h = resp_write_header(head, RESP_HEADER_MAX, '*', (int64_t)m->nmiss + 1);
-    memcpy(head + h, "$4\r\nMGET\r\n", 10);
-    h += 10;
+    h += resp_write_bulk(head + h, sizeof(head) - h, "MGET", 4);
     if (!ok || !bytes_add(&m->request, &m->request_len, &m->request_cap, head, h)) {
         cache_mget_put(&m);
         return NULL;
