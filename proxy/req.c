@@ -66,3 +66,17 @@ int req_keep(struct req *r, const char *data, size_t len)
     r->len += len;
     return 0;
 }
+
+int req_keep_request(struct req *r, struct upstream *up, const char *data, size_t len, int slot)
+{
+    struct req_kept *k = malloc(sizeof(*k) + len);
+    if (k == NULL)
+        return -1;
+    k->up = up->slot >= 0 ? up : NULL; /* a dedicated one is the client's, found again */
+    k->slot = slot;
+    k->asking = false;
+    k->len = len;
+    memcpy(k->request, data, len);
+    r->kept = k;
+    return 0;
+}

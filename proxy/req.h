@@ -69,4 +69,9 @@ void req_free_kept(void);
  * memory. */
 int req_keep(struct req *r, const char *data, size_t len);
 
+/* Keeps the bytes of r's request (on up, for keys in slot), to be sent again
+ * on a redirect or a join that cannot be answered. Returns 0, or -1 when out
+ * of memory. */
+int req_keep_request(struct req *r, struct upstream *up, const char *data, size_t len, int slot);
+
 #endif
