@@ -5,7 +5,8 @@ ratios of nearcache to direct Redis and to twemproxy, as a Markdown table
 CPU time per request of each target process and of the Redis behind a proxy
 (loadgen --cpu: user + system seconds over the measured phase, from /proc),
 with nearcache's ratios to Redis's own and to twemproxy's, and for the writes
-those of a nearcache with the tier off.
+those of a nearcache with the tier off; and each process's CPU split into
+user and system time.
 
 usage: bench/report.py OUT_DIR MACHINE ROUNDS SECONDS
 """
@@ -37,6 +38,15 @@ def median(runs, field, sub=None):
     return statistics.median(values)
 
 
+def cpu_split(rs):
+    """The target process's user and system µs per request (medians), or []."""
+    if not all(r["requests"] and r.get("cpu_user_s") for r in rs):
+        return []
+    user = [r["cpu_user_s"][0] * 1e6 / r["requests"] for r in rs]
+    total = [r["cpu_s"][0] * 1e6 / r["requests"] for r in rs]
+    return [statistics.median(user), statistics.median(t - u for t, u in zip(total, user))]
+
+
 def summarize(runs, order):
     rows = []
     for w in order:
@@ -55,6 +65,7 @@ def summarize(runs, order):
                 "cpu": [statistics.median(r["cpu_s"][i] * 1e6 / r["requests"] for r in rs)
                         for i in range(len(rs[0].get("cpu_s", [])))] if all(
                             r["requests"] for r in rs) else [],
+                "split": cpu_split(rs),
             }
         rows.append(row)
     return rows
@@ -106,6 +117,25 @@ def cpu_table(rows):
                   f"{cpu_ratio(row, 'nearcache', 'twemproxy'):.2f}", cell(row, NOTIER),
                   f"{cpu_ratio(row, NOTIER, 'twemproxy'):.2f}" if NOTIER in row else "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def split_table(rows):
+    """Each target process's CPU per request split into user and system time:
+    what the proxy's own code costs, and what the kernel does for it."""
+    targets = TARGETS + (NOTIER,)
+    lines = [
+        "| workload | redis user / sys | twemproxy user / sys | nearcache user / sys "
+        "| tier off: nc user / sys |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+
+    def cell(row, t):
+        split = row[t]["split"] if t in row else []
+        return " / ".join(f"{v:.2f}" for v in split) if split else "-"
+
+    for row in rows:
+        lines.append("| " + " | ".join([row["workload"]] + [cell(row, t) for t in targets]) + " |")
     return "\n".join(lines)
 
 
@@ -165,6 +195,7 @@ def main():
     runs, order = load(f"{out}/raw.jsonl")
     rows = summarize(runs, order)
     text = table(rows) + "\n\nCPU per request (user + system, µs):\n\n" + cpu_table(rows)
+    text += "\n\nThe same split into user and system time (µs per request):\n\n" + split_table(rows)
     if base_table(rows):
         text += "\n\nThe base build (BASE) and this one, in the same rounds:\n\n" + base_table(rows)
     print(text)

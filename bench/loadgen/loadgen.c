@@ -412,15 +412,16 @@ static void on_tick(struct ev_loop *loop, ev_timer *w, int revents)
     }
 }
 
-/* User + system CPU seconds of process pid (all its threads) so far, from
- * /proc/PID/stat; 0 when it cannot be read (the process is gone). */
-static double cpu_seconds(int pid)
+/* The user and the system CPU seconds of process pid (all its threads) so
+ * far, from /proc/PID/stat; false when it cannot be read (the process is
+ * gone). */
+static bool cpu_seconds(int pid, double *user, double *sys)
 {
     char path[32], line[1024];
     snprintf(path, sizeof(path), "/proc/%d/stat", pid);
     FILE *f = fopen(path, "r");
     if (!f)
-        return 0;
+        return false;
     size_t n = fread(line, 1, sizeof(line) - 1, f);
     fclose(f);
     line[n] = '\0';
@@ -428,16 +429,24 @@ static double cpu_seconds(int pid)
     unsigned long long utime = 0, stime = 0;
     if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
                      &stime) != 2)
-        return 0;
-    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+        return false;
+    *user = (double)utime / (double)sysconf(_SC_CLK_TCK);
+    *sys = (double)stime / (double)sysconf(_SC_CLK_TCK);
+    return true;
 }
 
-/* Adds sign x the CPU seconds of every --cpu process so far to lg->cpu_s:
- * -1 when the measured phase starts, +1 when the run ends. */
+/* Adds sign x the CPU seconds of every --cpu process so far to lg->cpu_s
+ * (user + system) and lg->cpu_user_s: -1 when the measured phase starts, +1
+ * when the run ends. */
 static void cpu_mark(struct lg *lg, double sign)
 {
-    for (int i = 0; i < lg->ncpu; i++)
-        lg->cpu_s[i] += sign * cpu_seconds(lg->cpu_pid[i]);
+    for (int i = 0; i < lg->ncpu; i++) {
+        double user = 0, sys = 0;
+        if (cpu_seconds(lg->cpu_pid[i], &user, &sys)) {
+            lg->cpu_s[i] += sign * (user + sys);
+            lg->cpu_user_s[i] += sign * user;
+        }
+    }
 }
 
 /* End of the warmup, then (for -d) end of the measured time. */

@@ -86,7 +86,8 @@ struct lg {
     } err[ERR_KINDS];
     int nerr;
     int cpu_pid[CPU_PIDS], ncpu;
-    double cpu_s[CPU_PIDS]; /* their user + system seconds in the measured phase */
+    double cpu_s[CPU_PIDS];      /* their user + system seconds in the measured phase */
+    double cpu_user_s[CPU_PIDS]; /* the user seconds of those */
     bool stalled;
 };
 

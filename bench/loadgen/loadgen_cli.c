@@ -206,6 +206,9 @@ static void report_json(FILE *f, const struct lg *lg, const struct hist *h, doub
     fputs("},\"cpu_s\":[", f);
     for (int i = 0; i < lg->ncpu; i++)
         fprintf(f, "%s%.3f", i ? "," : "", lg->cpu_s[i]);
+    fputs("],\"cpu_user_s\":[", f);
+    for (int i = 0; i < lg->ncpu; i++)
+        fprintf(f, "%s%.3f", i ? "," : "", lg->cpu_user_s[i]);
     fprintf(f, "],\"wrong\":%llu,\"reconnects\":%llu,\"stalled\":%s,\"lag_us\":",
             (unsigned long long)lg->wrong, (unsigned long long)lg->reconnects,
             lg->stalled ? "true" : "false");
@@ -254,7 +257,8 @@ static void report_human(FILE *f, const struct lg *lg, const struct hist *h, dou
     if (lg->reconnects)
         fprintf(f, "reconnects   %llu\n", (unsigned long long)lg->reconnects);
     for (int i = 0; i < lg->ncpu; i++)
-        fprintf(f, "cpu          pid %d: %.2f s, %.2f us/request\n", lg->cpu_pid[i], lg->cpu_s[i],
+        fprintf(f, "cpu          pid %d: %.2f s (%.2f user), %.2f us/request\n", lg->cpu_pid[i],
+                lg->cpu_s[i], lg->cpu_user_s[i],
                 lg->done ? lg->cpu_s[i] * 1e6 / (double)lg->done : 0.0);
     if (cfg->rate > 0)
         fprintf(
@@ -302,7 +306,8 @@ static void usage(FILE *f)
           "  mix: comma-separated get set del incr hget hset lpush lrange mget:N any:CMD,\n"
           "       each with an optional :WEIGHT (default get:70,set:20,del:10)\n"
           "  cpu: up to 4 processes whose user + system CPU time in the measured phase\n"
-          "       is reported (cpu_s in the JSON), e.g. the server under test\n",
+          "       is reported (cpu_s in the JSON, and cpu_user_s: the user time of\n"
+          "       it), e.g. the server under test\n",
           f);
 }
 

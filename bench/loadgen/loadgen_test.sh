@@ -3,7 +3,8 @@
 # bench/loadgen_smoke): a clean mixed run must report traffic and no errors or
 # wrong replies; pre-filled garbage must be caught as wrong replies; unknown
 # commands must be counted as ERR; the open loop must hold its rate; --cpu
-# reports the server's CPU time and an idle process's as about nothing; bad
+# reports the server's CPU time with its user part, and an idle process's as
+# about nothing; bad
 # arguments exit 2 and an unreachable server exits 1.
 #
 # usage: bench/loadgen/loadgen_test.sh PATH/TO/loadgen
@@ -56,6 +57,7 @@ idle=$!
 pids+=("$idle")
 out=$("$loadgen" -p "$port" -d 1s --warmup 0.2s -c 8 -P 8 --keys 100 --cpu "$redis_pid,$idle" --json - --quiet)
 check cpu "$out" 'len(r["cpu_s"]) == 2 and 0.05 < r["cpu_s"][0] <= 2.5 and r["cpu_s"][1] <= 0.02'
+check cpu-user "$out" 'len(r["cpu_user_s"]) == 2 and 0 < r["cpu_user_s"][0] < r["cpu_s"][0] and r["cpu_user_s"][1] <= r["cpu_s"][1]'
 
 for bad in "$redis_pid,x" "0" "1,2,3,4,5" ""; do
     status=0
