@@ -98,12 +98,12 @@ static void check_answered(struct exchange *x, const char *data, size_t len, uin
     a->waiting = k;
 }
 
-void audit_hit(struct worker *w, struct upstream *up, const struct request *rq, const char *reply,
+void audit_hit(struct worker *w, struct upstream *up, struct request *rq, const char *reply,
                size_t len)
 {
     struct audit *a = &w->audit;
     a->skip = observe_gap(&a->rng, a->rate);
-    if (a->rate == 0 || a->inflight >= AUDIT_INFLIGHT_MAX || rq->nkeys != 1)
+    if (a->rate == 0 || a->inflight >= AUDIT_INFLIGHT_MAX || request_keys(rq) != 1)
         return; /* rate 0: off, the gap only ran out */
     struct resp_view key = rq->keys->views[0];
     struct audit_check *k = malloc(sizeof(*k) + key.len);

@@ -49,12 +49,12 @@ void audit_teardown(struct worker *w);
 void audit_reload(struct worker *w);
 
 /* Re-reads the hit of rq, answered with reply[0..len), on up. */
-void audit_hit(struct worker *w, struct upstream *up, const struct request *rq, const char *reply,
+void audit_hit(struct worker *w, struct upstream *up, struct request *rq, const char *reply,
                size_t len);
 
 /* On every tier hit: audits it now and then. */
 static inline void audit_note(struct audit *a, struct worker *w, struct upstream *up,
-                              const struct request *rq, const char *reply, size_t len)
+                              struct request *rq, const char *reply, size_t len)
 {
     if (__builtin_expect(--a->skip == 0, 0))
         audit_hit(w, up, rq, reply, len);

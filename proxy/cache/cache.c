@@ -265,9 +265,9 @@ static void hit_copy(struct cache *c, struct cache_plan *plan)
 static void plan_read(struct cache *c, const struct lane *lane, struct request *r, uint64_t now_ms,
                       struct cache_plan *plan)
 {
-    if (request_keys(r) != 1)
+    struct resp_view key;
+    if (!request_one_key(r, &key))
         return;
-    struct resp_view key = r->keys->views[0];
     const struct resp_request *req = r->frame;
     size_t skip = req->argv[0].off + req->argv[0].len + 2; /* the name and its CRLF */
     const char *rest = r->buf + skip, *name = r->cmd->name, *kb = r->buf + key.off;

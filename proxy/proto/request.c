@@ -3,27 +3,11 @@
 
 #include <stdlib.h>
 
-#define REQUEST_KEYS_KEEP 4096u /* keys kept in the scratch between requests */
-
 void request_keys_free(struct request_keys *k)
 {
     free(k->views);
     free(k->flags);
     *k = (struct request_keys){0};
-}
-
-void request_init(struct request *r, const struct command_table *t, const char *buf,
-                  const struct resp_request *frame, struct request_keys *keys)
-{
-    if (keys->cap > REQUEST_KEYS_KEEP)
-        request_keys_free(keys);
-    r->buf = buf;
-    r->frame = frame;
-    r->cmd = command_lookup_memo(t, &keys->memo, buf, frame);
-    r->kind = command_kind(r->cmd, buf, frame);
-    r->keys = keys;
-    r->nkeys = REQUEST_KEYS_UNSEEN;
-    r->slot = REQUEST_SLOT_UNSEEN;
 }
 
 /* keys_each callback: appends the key to the scratch, growing it. */

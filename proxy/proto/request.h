@@ -47,17 +47,48 @@ struct lane {
     int resp;
 };
 
+/* Frees what the scratch holds; it can be used again. */
+void request_keys_free(struct request_keys *k);
+
+#define REQUEST_KEYS_KEEP 4096u /* keys kept in the scratch between requests */
+
 /* Sets r up for the complete multibulk frame in buf: one lookup in t, and
  * the kind. keys is the loop's scratch (borrowed); a scratch grown by a very
- * large request is given back here. O(1) expected. */
-void request_init(struct request *r, const struct command_table *t, const char *buf,
-                  const struct resp_request *frame, struct request_keys *keys);
+ * large request is given back here. O(1) expected. Inline: on every request
+ * (a GET hit 1,208 -> 1,199 instructions). */
+static inline void request_init(struct request *r, const struct command_table *t, const char *buf,
+                                const struct resp_request *frame, struct request_keys *keys)
+{
+    if (keys->cap > REQUEST_KEYS_KEEP)
+        request_keys_free(keys);
+    r->buf = buf;
+    r->frame = frame;
+    r->cmd = command_lookup_memo(t, &keys->memo, buf, frame);
+    r->kind = command_kind(r->cmd, buf, frame);
+    r->keys = keys;
+    r->nkeys = REQUEST_KEYS_UNSEEN;
+    r->slot = REQUEST_SLOT_UNSEEN;
+}
 
 /* The number of keys of r, found by its key specs on the first call (then
  * r->keys->views and ->flags hold them, in spec order), or -1 when they cannot
  * be told: an unknown command, a wrong arity, a spec that does not apply
  * (keys.h), or memory running out (r->keys->lost). O(argc) once. */
 int request_keys(struct request *r);
+
+/* Whether r has exactly one key (request_keys(r) == 1), left in *key. A
+ * command with one key at a fixed place (GET) has it found inline, not stored
+ * in the scratch (a GET hit 1,199 -> 1,153 instructions). */
+static inline bool request_one_key(struct request *r, struct resp_view *key)
+{
+    if (r->nkeys == REQUEST_KEYS_UNSEEN && r->cmd != NULL &&
+        keys_one(r->cmd->key_at, r->cmd->arity, r->buf, r->frame, key) > 0)
+        return true;
+    if (request_keys(r) != 1)
+        return false;
+    *key = r->keys->views[0];
+    return true;
+}
 
 /* Whether a request writes a key its spec found with flags (KEYS_KEY_*),
  * the request's command being of classes (COMMAND_CLASS_*): the spec says
@@ -68,8 +99,5 @@ static inline bool request_key_written(unsigned flags, unsigned classes)
         return true;
     return (classes & COMMAND_CLASS_WRITE) && !(flags & (KEYS_KEY_RO | KEYS_KEY_ACCESS));
 }
-
-/* Frees what the scratch holds; it can be used again. */
-void request_keys_free(struct request_keys *k);
 
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "proxy/proto/command.h"
+#include "proxy/proto/request.h"
 
 #define LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -330,6 +331,42 @@ Test(keys, builtin_requests)
     cr_assert_eq(command_table_add_builtin(t), (int)command_table_count(t));
     for (size_t i = 0; i < LEN(BUILTIN_CASES); i++)
         check_keys(t, NULL, BUILTIN_CASES[i].line, BUILTIN_CASES[i].want, &c);
+    command_table_destroy(&t);
+}
+
+/* request_one_key, which finds a fixed key inline without the scratch,
+ * agrees with request_keys on every case above and on wrong arities. */
+Test(keys, one_key_agrees_with_request_keys)
+{
+    static const char *const MORE[] = {"GET",      "GET a b", "HGET h",        "GETRANGE k 0",
+                                       "NOSUCH k", "MGET a",  "SET k v EX 10", "GETEX k PERSIST"};
+    struct command_table *t = command_table_create();
+    struct request_keys scratch = {0}, scratch2 = {0};
+    int ones = 0;
+
+    cr_assert_eq(command_table_add_builtin(t), (int)command_table_count(t));
+    for (size_t i = 0; i < LEN(BUILTIN_CASES) + LEN(MORE); i++) {
+        const char *line =
+            i < LEN(BUILTIN_CASES) ? BUILTIN_CASES[i].line : MORE[i - LEN(BUILTIN_CASES)];
+        struct resp_request req;
+        char *frame = encode(line, &req);
+        struct request r, r2;
+        struct resp_view key = {0, 0};
+        request_init(&r, t, frame, &req, &scratch);
+        request_init(&r2, t, frame, &req, &scratch2);
+        bool one = request_one_key(&r, &key);
+        int n = request_keys(&r2);
+        cr_expect_eq(one, n == 1, "%s: one key %d, request_keys %d", line, one, n);
+        if (one && n == 1)
+            cr_expect(key.off == scratch2.views[0].off && key.len == scratch2.views[0].len,
+                      "%s: another key", line);
+        cr_expect_eq(request_keys(&r), n, "%s: request_keys after it", line);
+        ones += one;
+        free(frame);
+    }
+    cr_expect_gt(ones, 20);
+    request_keys_free(&scratch);
+    request_keys_free(&scratch2);
     command_table_destroy(&t);
 }
 
