@@ -24,16 +24,6 @@ struct rblock {
     char bytes[];
 };
 
-struct obuf_chunk {
-    struct obuf_chunk *next;
-    struct rblock *ref; /* the block holding the bytes, or NULL: they are in data */
-    char *base;         /* the bytes: data or a run of ref's */
-    size_t cap;
-    size_t start; /* first unwritten byte */
-    size_t end;   /* one past the last queued byte */
-    char data[];
-};
-
 /* Ordinary chunks are recycled, per thread: each worker is one event loop. */
 static _Thread_local struct obuf_chunk *chunk_free_list;
 static _Thread_local size_t chunk_free_count;
@@ -251,7 +241,7 @@ static int obuf_append_lent(struct obuf *b, const char *p, size_t len)
     return 0;
 }
 
-int obuf_append(struct obuf *b, const void *data, size_t len)
+int obuf_append_more(struct obuf *b, const void *data, size_t len)
 {
     const char *p = data;
     if (len >= OBUF_SHARE_MIN && obuf_lent(p, len))
