@@ -5,30 +5,14 @@
 #include "proxy/pool.h"
 #include "proxy/upstream.h"
 
-struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool, int lane,
-                               const struct upstream_owner *owner, bool *oom)
+bool session_dedicate(struct session *s, struct pool *pool, int lane,
+                      const struct upstream_owner *owner)
 {
-    bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
-                     kind == COMMAND_MULTI || kind == COMMAND_WATCH;
-    *oom = false;
-    if (s->barrier && s->inflight > 0)
-        return NULL;
-    s->barrier = false;
-    if (s->state == SESSION_SHARED && needs_own) {
-        if (s->inflight > 0)
-            return NULL;
-        if ((s->dedicated = pool_dedicated_get(pool, owner, lane)) == NULL) {
-            *oom = true;
-            return NULL;
-        }
-        s->dpool = pool;
-        s->state = SESSION_DEDICATED;
-    }
-    struct upstream *target = s->dedicated != NULL ? s->dedicated : s->home;
-    bool switch_ok = s->spread && s->state == SESSION_SHARED;
-    if (s->inflight > 0 && ((s->cur != target && !switch_ok) || kind == COMMAND_STREAM))
-        return NULL;
-    return target;
+    if ((s->dedicated = pool_dedicated_get(pool, owner, lane)) == NULL)
+        return false;
+    s->dpool = pool;
+    s->state = SESSION_DEDICATED;
+    return true;
 }
 
 void session_move(struct session *s, struct pool *pool, int lane)

@@ -76,13 +76,41 @@ struct session {
     size_t inflight;            /* requests sent and not yet answered */
 };
 
+/* Takes a dedicated connection from pool's lane for owner and holds it;
+ * false when none could be had. */
+bool session_dedicate(struct session *s, struct pool *pool, int lane,
+                      const struct upstream_owner *owner);
+
 /* Chooses the connection for a request of kind: the dedicated one while
- * state is held or the command needs it (taken from pool's lane for owner),
- * else the shared one (s->home). Returns NULL to stall: requests in flight elsewhere (or the
+ * state is held or the command needs it (session_dedicate), else the shared
+ * one (s->home). Returns NULL to stall: requests in flight elsewhere (or the
  * answer that decides a move) must come first, or no connection could be
- * had (*oom set). */
-struct upstream *session_route(struct session *s, command_kind_e kind, struct pool *pool, int lane,
-                               const struct upstream_owner *owner, bool *oom);
+ * had (*oom set). Inline: on every request (a GET hit 1,111 -> 1,097
+ * instructions). */
+static inline struct upstream *session_route(struct session *s, command_kind_e kind,
+                                             struct pool *pool, int lane,
+                                             const struct upstream_owner *owner, bool *oom)
+{
+    bool needs_own = kind == COMMAND_STICKY || kind == COMMAND_STREAM || kind == COMMAND_BLOCKING ||
+                     kind == COMMAND_MULTI || kind == COMMAND_WATCH;
+    *oom = false;
+    if (s->barrier && s->inflight > 0)
+        return NULL;
+    s->barrier = false;
+    if (s->state == SESSION_SHARED && needs_own) {
+        if (s->inflight > 0)
+            return NULL;
+        if (!session_dedicate(s, pool, lane, owner)) {
+            *oom = true;
+            return NULL;
+        }
+    }
+    struct upstream *target = s->dedicated != NULL ? s->dedicated : s->home;
+    bool switch_ok = s->spread && s->state == SESSION_SHARED;
+    if (s->inflight > 0 && ((s->cur != target && !switch_ok) || kind == COMMAND_STREAM))
+        return NULL;
+    return target;
+}
 
 /* Moves a client on its shared connection to lane (a shared connection of
  * it): its next requests wait for those in flight. */
