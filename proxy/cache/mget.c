@@ -75,8 +75,7 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
         struct resp_view arg = resp_args_encoding(key);
         struct tier_view hit;
         cache_hold_key(c, buf + key.off, key.len);
-        if (cache_lookup(c, lane, buf + key.off, key.len, "get", 3, buf + arg.off, arg.len, now_ms,
-                         &hit)) {
+        if (cache_lookup(c, lane, buf + key.off, key.len, "get", 3, "", 0, now_ms, &hit)) {
             m->slots[i] = (struct mget_slot){m->hits_len, hit.len};
             if (m->hits_cap == 0) /* room for the rest as hits of this size: no regrowth */
                 buf_grow(&m->hits, &m->hits_cap, hit.len * (n - i), 256);
@@ -85,8 +84,8 @@ static struct cache_mget *mget_split(struct cache *c, const struct lane *lane, c
             continue;
         }
         m->slots[i] = (struct mget_slot){m->nmiss, 0};
-        m->fills[m->nmiss++] = cache_fill_create(c, lane, buf + key.off, key.len, "get",
-                                                 buf + arg.off, arg.len, now_ms);
+        m->fills[m->nmiss++] =
+            cache_fill_create(c, lane, buf + key.off, key.len, "get", "", 0, now_ms);
         cache_release(c);
         ok = bytes_add(&m->request, &m->request_len, &m->request_cap, buf + arg.off, arg.len);
     }

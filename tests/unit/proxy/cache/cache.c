@@ -221,6 +221,26 @@ Test(cache, stats_lines)
     cr_assert_eq(stats_of(buf, 10), 9, "truncated to the buffer");
 }
 
+/* A variant is the command and what follows the key: reads that differ
+ * there, or in the key, are entries of their own. */
+Test(cache, variants_differ_by_command_key_and_arguments)
+{
+    cr_assert_not(read_through("GETRANGE k 0 1", "$2\r\nab\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("GETRANGE k 0 2", "$3\r\nabc\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("GETRANGE k 0 12", "$3\r\nabc\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("GETRANGE k0 1 2", "$0\r\n\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("STRLEN k", ":3\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("GET k", "$3\r\nabc\r\n", ":-1\r\n", 0));
+    cr_assert_not(read_through("GET k0", "$1\r\nz\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GETRANGE k 0 1", "$2\r\nab\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GETRANGE k 0 2", "$3\r\nabc\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("getrange k 0 12", "$3\r\nabc\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("STRLEN k", ":3\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GET k", "$3\r\nabc\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GET k0", "$1\r\nz\r\n", ":-1\r\n", 0));
+    cr_assert(read_through("GETRANGE k0 1 2", "$0\r\n\r\n", ":-1\r\n", 0));
+}
+
 Test(cache, mget_is_split_between_the_tier_and_redis)
 {
     read_through("GET a", "$1\r\n1\r\n", ":-1\r\n", 0);
