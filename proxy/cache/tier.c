@@ -81,9 +81,35 @@ static bool tier_expired(const struct tier_entry *e, uint64_t now_ms)
     return e->expire_at_ms != 0 && e->expire_at_ms <= now_ms;
 }
 
+/* Whether a[0..n) and b[0..n) are the same bytes. Up to 16 of them are
+ * compared inline as words that may overlap, none read past n: keys and
+ * variants are mostly that short, and a call to memcmp costs more than the
+ * compare (a GET hit 1,088 -> 1,050 instructions). Checked by
+ * tier.variants_differing_in_any_byte_are_apart, lengths 1 to 40. */
+static inline bool tier_bytes_equal(const char *a, const char *b, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a0, a1, b0, b1;
+        memcpy(&a0, a, 8);
+        memcpy(&b0, b, 8);
+        memcpy(&a1, a + n - 8, 8);
+        memcpy(&b1, b + n - 8, 8);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 4 && n < 8) {
+        uint32_t a0, a1, b0, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return memcmp(a, b, n) == 0;
+}
+
 bool tier_same_key(const struct tier_entry *e, int db, const char *key, size_t klen)
 {
-    return e->db == db && e->klen == klen && memcmp(e->data, key, klen) == 0;
+    return e->db == db && e->klen == klen && tier_bytes_equal(e->data, key, klen);
 }
 
 static void tier_list_push(struct tier *t, tier_seg_e seg, struct tier_entry *e)
@@ -135,7 +161,7 @@ tier_find(const struct tier *t, uint64_t h, const struct tier_id *id, struct tab
     while ((e = table_walk_next(&t->table, w)) != NULL) {
         if (!tier_same_key(e, id->db, id->key, id->klen))
             continue;
-        if (e->vlen == id->vlen && memcmp(e->data + e->klen, id->variant, id->vlen) == 0)
+        if (e->vlen == id->vlen && tier_bytes_equal(e->data + e->klen, id->variant, id->vlen))
             return e;
         if (key_seen != NULL)
             *key_seen = true;
