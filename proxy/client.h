@@ -81,13 +81,6 @@ struct exchange *client_exchange(struct req *r);
  * request), counting it. */
 void client_unavailable(struct client *c);
 
-/* Sends bytes of the proxy's making on up as the client's request, whose
- * reply goes to the client in order. move (may be NULL): it is a SELECT or a
- * HELLO, and a reply other than an error moves the client to that lane
- * (client_own.h). */
-void client_send_own(struct client *c, struct upstream *up, const char *data, size_t len,
-                     const struct lane *move);
-
 /* True when nothing is owed to the client and nothing of it waits: no reply
  * pending or unsent, and no request in flight, buffered, or still unread in
  * its socket. A drain closes a client only then. */

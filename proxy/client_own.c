@@ -87,6 +87,24 @@ static const struct lane *client_lane(const struct client *c)
     return &c->w->pool.lanes[c->session.lane];
 }
 
+/* Sends bytes of the proxy's making on up as the client's request, whose
+ * reply goes to the client in order. move (may be NULL): it is a SELECT or a
+ * HELLO, and a reply other than an error moves the client to that lane. */
+static void client_send_own(struct client *c, struct upstream *up, const char *data, size_t len,
+                            const struct lane *move)
+{
+    struct req *r = req_create(c);
+    struct exchange *x = r != NULL ? client_exchange(r) : NULL;
+    if (x == NULL) {
+        client_close(c);
+        return;
+    }
+    if (move != NULL)
+        r->move = *move;
+    c->session.cur = up;
+    upstream_send(up, data, len, x);
+}
+
 /* SELECT db of a client on its shared connection: of its own database,
  * answered here; of another, sent to Redis on the shared connection right
  * before a SELECT back (so that no other request runs in between), and on
