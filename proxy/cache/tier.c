@@ -468,7 +468,9 @@ bool tier_get(struct tier *t, int db, const char *key, size_t klen, const char *
     struct table_walk w;
     table_prefetch(&t->table, h);
     sketch_prefetch(&t->sketch, h);
-    struct tier_entry *e = tier_id_valid(&id) ? tier_find(t, h, &id, &w, NULL) : NULL;
+    /* No entry has an id tier_put refuses (tier_id_valid): the compares of the
+     * db and the lengths, at their full width, find none for it. */
+    struct tier_entry *e = tier_find(t, h, &id, &w, NULL);
     tier_record(t, h, e);
     if (e != NULL && tier_expired(e, now_ms)) {
         tier_drop(t, e, TIER_DROP_EXPIRE);

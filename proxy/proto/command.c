@@ -445,6 +445,22 @@ static bool arg_is(const char *buf, struct resp_view v, const char *word)
     return v.len == strlen(word) && strncasecmp(buf + v.off, word, v.len) == 0;
 }
 
+/* XREAD [COUNT n] [BLOCK ms] STREAMS ...: options come before STREAMS. Out
+ * of line: command_kind then saves no registers for the other commands (a
+ * GET hit 1,044 -> 1,024 instructions). */
+static __attribute__((noinline)) command_kind_e xread_kind(const char *buf,
+                                                           const struct resp_request *req)
+{
+    for (int64_t i = 1; i < req->argc; i++) {
+        struct resp_view v = resp_request_arg(req, buf, i);
+        if (arg_is(buf, v, "streams"))
+            break;
+        if (arg_is(buf, v, "block"))
+            return COMMAND_BLOCKING;
+    }
+    return COMMAND_SHARED;
+}
+
 command_kind_e command_kind(const struct command *cmd, const char *buf,
                             const struct resp_request *req)
 {
@@ -458,15 +474,7 @@ command_kind_e command_kind(const struct command *cmd, const char *buf,
          * connection (client_own.h); those it cannot go to a dedicated one. */
         return req->argc == 1 ? COMMAND_SHARED : COMMAND_STICKY;
     case COMMAND_BY_XREAD:
-        /* XREAD [COUNT n] [BLOCK ms] STREAMS ...: options come before STREAMS. */
-        for (int64_t i = 1; i < req->argc; i++) {
-            struct resp_view v = resp_request_arg(req, buf, i);
-            if (arg_is(buf, v, "streams"))
-                break;
-            if (arg_is(buf, v, "block"))
-                return COMMAND_BLOCKING;
-        }
-        return COMMAND_SHARED;
+        return xread_kind(buf, req);
     case COMMAND_BY_NAME:
         break;
     }
