@@ -71,7 +71,7 @@ static inline void metrics_size(struct metrics_hist *h, size_t bytes)
     int i = bytes <= 64 ? 0 : 64 - __builtin_clzll((uint64_t)(bytes - 1) >> 6);
     h->counts[i < METRICS_BUCKETS ? i : METRICS_BUCKETS - 1]++;
     h->count++;
-    h->sum += (double)bytes;
+    h->sum += (double)(int64_t)bytes; /* one conversion, not size_t's (998 -> 995) */
 }
 
 /* Sizes the per-command counters for a table of ncommands. Returns 0, or -1
